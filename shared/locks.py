@@ -1,0 +1,67 @@
+"""One operation per cluster: a lock record per cluster in blob container `locks/`.
+
+A starter takes the lock before it starts a run (create-if-absent, so two starters cannot both win);
+the run releases it at its end. A lock whose run is no longer going is stale and is taken over,
+guarded by the blob's ETag so that only one starter can take it over.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+
+from shared import objectstore
+
+CONTAINER = "locks"
+
+
+@dataclass(frozen=True)
+class Lock:
+    operation_id: str
+    runbook: str
+    etag: str
+
+
+def _blob(connection: str, namespace: str, name: str):  # noqa: ANN202 - azure BlobClient
+    return objectstore.container(connection, CONTAINER, create=True).get_blob_client(f"{namespace}/{name}.json")
+
+
+def holder(connection: str, namespace: str, name: str) -> Lock | None:
+    blob = _blob(connection, namespace, name)
+    try:
+        download = blob.download_blob()
+        record = json.loads(download.readall())
+        return Lock(record["operationId"], record["runbook"], download.properties.etag)
+    except ResourceNotFoundError:
+        return None
+
+
+def try_acquire(
+    connection: str, namespace: str, name: str, operation_id: str, runbook: str, stale: Lock | None = None
+) -> bool:
+    """Take the lock for `operation_id`; replace `stale` only if it is still the record stored."""
+    blob = _blob(connection, namespace, name)
+    body = json.dumps({"operationId": operation_id, "runbook": runbook})
+    try:
+        if stale is None:
+            blob.upload_blob(body, overwrite=False)
+        else:
+            blob.upload_blob(body, overwrite=True, etag=stale.etag, match_condition=MatchConditions.IfNotModified)
+        return True
+    except (ResourceExistsError, ResourceModifiedError):
+        return False
+
+
+def release(connection: str, namespace: str, name: str, operation_id: str) -> bool:
+    """Drop the lock if `operation_id` holds it; idempotent."""
+    current = holder(connection, namespace, name)
+    if current is None or current.operation_id != operation_id:
+        return False
+    try:
+        _blob(connection, namespace, name).delete_blob(etag=current.etag, match_condition=MatchConditions.IfNotModified)
+        return True
+    except (ResourceNotFoundError, ResourceModifiedError):
+        return False

@@ -1,0 +1,53 @@
+"""Azure Blob access shared by reports, locks and backup inventory (Azurite locally, Azure in production)."""
+
+from __future__ import annotations
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient, ContainerClient
+
+
+def service(connection: str) -> BlobServiceClient:
+    """A client from a connection string, or from an account URL with DefaultAzureCredential."""
+    if not connection:
+        raise RuntimeError("no storage configured: set PGHA_STORAGE_CONNECTION or AzureWebJobsStorage")
+    if connection.startswith("https://"):
+        from azure.identity import DefaultAzureCredential
+
+        return BlobServiceClient(connection, credential=DefaultAzureCredential())
+    return BlobServiceClient.from_connection_string(connection)
+
+
+def container(connection: str, name: str, create: bool = False) -> ContainerClient:
+    client = service(connection).get_container_client(name)
+    if create:
+        try:
+            client.create_container()
+        except ResourceExistsError:
+            pass
+    return client
+
+
+def container_exists(client: ContainerClient) -> bool:
+    try:
+        client.get_container_properties()
+        return True
+    except ResourceNotFoundError:
+        return False
+
+
+def list_names(client: ContainerClient, prefix: str) -> list[str]:
+    if not container_exists(client):
+        return []
+    return [blob.name for blob in client.list_blobs(name_starts_with=prefix)]
+
+
+def delete_prefix(client: ContainerClient, prefix: str) -> int:
+    """Delete every blob under `prefix`; idempotent, returns how many were deleted."""
+    deleted = 0
+    for name in list_names(client, prefix):
+        try:
+            client.delete_blob(name)
+            deleted += 1
+        except ResourceNotFoundError:
+            pass
+    return deleted

@@ -1,0 +1,82 @@
+"""The Platform port: every step of the runbook that touches where PostgreSQL runs.
+
+Activities call this port and nothing below it; `platforms/local` (Patroni on this machine) and
+`platforms/aks` (CNPG on AKS) are its adapters. Every method is idempotent: the durable runtime
+delivers activities at least once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+import psycopg
+
+from shared.spec import ClusterSpec
+from shared.status import ClusterStatus
+
+OutcomeKind = Literal["done", "unchanged", "skipped"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one runbook step did, in words an operator reads in the report."""
+
+    outcome: OutcomeKind
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def done(detail: str, **data: Any) -> Outcome:
+    return Outcome("done", detail, data)
+
+
+def unchanged(detail: str, **data: Any) -> Outcome:
+    return Outcome("unchanged", detail, data)
+
+
+def skipped(detail: str, **data: Any) -> Outcome:
+    return Outcome("skipped", detail, data)
+
+
+class PreflightFailed(RuntimeError):
+    """A pre-flight check refused the request before anything was made."""
+
+
+Role = Literal["rw", "ro"]
+
+
+class Platform(Protocol):
+    name: str
+
+    # deploy
+    def preflight_backup_destination(self, spec: ClusterSpec) -> Outcome: ...
+    def ensure_app_secret(self, spec: ClusterSpec) -> Outcome: ...
+    def configure_operator(self, spec: ClusterSpec) -> Outcome: ...
+    def configure_monitoring(self, spec: ClusterSpec) -> Outcome: ...
+    def verify_monitoring(self, spec: ClusterSpec) -> Outcome: ...
+    def ensure_backup_identity(self, spec: ClusterSpec) -> Outcome: ...
+    def apply_cluster(self, spec: ClusterSpec) -> Outcome: ...
+    def cluster_status(self, namespace: str, name: str) -> ClusterStatus: ...
+    def check_zone_spread(self, spec: ClusterSpec) -> Outcome: ...
+    def connect(
+        self, namespace: str, name: str, role: Role, database: str | None = None
+    ) -> AbstractContextManager[psycopg.Connection]: ...
+    def switch_wal_and_find_segment(self, spec: ClusterSpec) -> Outcome: ...
+    def ensure_scheduled_backup(self, spec: ClusterSpec) -> Outcome: ...
+    def expose_endpoints(self, spec: ClusterSpec) -> Outcome: ...
+    def stored_spec(self, namespace: str, name: str) -> ClusterSpec | None: ...
+    def list_clusters(self) -> Iterator[ClusterSpec]: ...
+
+    # teardown
+    def remove_endpoints(self, namespace: str, name: str) -> Outcome: ...
+    def remove_scheduled_backups(self, namespace: str, name: str) -> Outcome: ...
+    def delete_cluster(self, namespace: str, name: str) -> Outcome: ...
+    def delete_app_secret(self, spec: ClusterSpec) -> Outcome: ...
+    def remove_backup_identity(self, spec: ClusterSpec) -> Outcome: ...
+    def delete_backups(self, spec: ClusterSpec) -> Outcome: ...

@@ -1,0 +1,25 @@
+"""Adapters of the Platform port; `platform_for` picks one from the settings."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from shared.platform import Platform
+from shared.settings import Settings
+
+
+@cache
+def _platform(kind: str, home: str, service_user: str) -> Platform:
+    if kind == "local":
+        from shared.platforms.local.platform import LocalPlatform
+
+        return LocalPlatform(Settings.from_env())
+    raise ValueError(
+        f"PGHA_PLATFORM={kind!r} is not available in this build: the `aks` adapter is tracked as its own "
+        "issue; use `local`"
+    )
+
+
+def platform_for(settings: Settings | None = None) -> Platform:
+    settings = settings or Settings.from_env()
+    return _platform(settings.platform, str(settings.home), settings.service_user)

@@ -1,0 +1,188 @@
+"""Patroni for the local platform: a member's configuration, its REST API, and CNPG-style status from both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shared import status as st
+from shared.spec import ClusterSpec
+
+SUPERUSER = "postgres"
+REPLICATION_USER = "replicator"
+# CNPG loads these libraries itself when one of their parameters is set; so do we.
+PRELOAD_PREFIXES = ("pg_stat_statements", "auto_explain", "pgaudit")
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    pg_port: int
+    rest_port: int
+    dir: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.dir / "run"
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+
+def postgres_parameters(spec: ClusterSpec, archive_command: str) -> dict[str, Any]:
+    params: dict[str, Any] = dict(spec.postgresql.parameters)
+    libraries = sorted({key.split(".")[0] for key in params if key.split(".")[0] in PRELOAD_PREFIXES})
+    if libraries:
+        params["shared_preload_libraries"] = ",".join(libraries)
+    params.update({
+        "archive_mode": "on",
+        "archive_command": archive_command,
+        "wal_level": "replica",
+        "hot_standby": "on",
+        "password_encryption": "scram-sha-256",
+    })
+    if not spec.bootstrap.data_checksums:
+        params["wal_log_hints"] = "on"  # pg_rewind needs checksums or hint logging
+    return params
+
+
+def hba_rules(spec: ClusterSpec) -> list[str]:
+    """The private socket and loopback rules pgha needs, then the spec's rules, then endpoint ranges."""
+    rules = [
+        "local all all trust",
+        f"host replication {REPLICATION_USER} 127.0.0.1/32 scram-sha-256",
+        f"host all {SUPERUSER} 127.0.0.1/32 scram-sha-256",
+        *spec.postgresql.pg_hba,
+    ]
+    if spec.endpoints.enabled:
+        rules += [f"host {spec.bootstrap.database} all {cidr} scram-sha-256" for cidr in spec.endpoints.source_ranges]
+    return rules
+
+
+def dynamic_config(spec: ClusterSpec, archive_command: str) -> dict[str, Any]:
+    """What Patroni keeps in the DCS for the whole cluster (and what a re-apply PATCHes)."""
+    sync = spec.synchronous_replicas
+    return {
+        "ttl": 20,
+        "loop_wait": 2,
+        "retry_timeout": 5,
+        "maximum_lag_on_failover": 1048576,
+        "primary_start_timeout": 0,  # a crashed primary fails over instead of restarting in place
+        "synchronous_mode": "quorum" if sync else False,
+        "synchronous_node_count": max(sync, 1),
+        "postgresql": {
+            "use_pg_rewind": True,
+            "use_slots": spec.replication_slots.high_availability,
+            "parameters": postgres_parameters(spec, archive_command),
+            "pg_hba": hba_rules(spec),
+        },
+    }
+
+
+def member_config(
+    spec: ClusterSpec, scope: str, member: Member, etcd_hosts: str, archive_command: str,
+    passwords: dict[str, str], post_bootstrap: Path, pg_bin: Path,
+) -> dict[str, Any]:
+    initdb: list[Any] = [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}]
+    if spec.bootstrap.data_checksums:
+        initdb.append("data-checksums")
+    dcs = dynamic_config(spec, archive_command)
+    return {
+        "scope": scope,
+        "namespace": "/pgha/",
+        "name": member.name,
+        "restapi": {"listen": f"127.0.0.1:{member.rest_port}", "connect_address": f"127.0.0.1:{member.rest_port}"},
+        "etcd3": {"hosts": etcd_hosts},
+        "bootstrap": {"dcs": dcs, "initdb": initdb, "post_bootstrap": str(post_bootstrap)},
+        "postgresql": {
+            "listen": f"127.0.0.1:{member.pg_port}",
+            "connect_address": f"127.0.0.1:{member.pg_port}",
+            "data_dir": str(member.data_dir),
+            "bin_dir": str(pg_bin),
+            "pgpass": str(member.dir / "pgpass"),
+            # a spread checkpoint would hold a new replica's base backup for up to checkpoint_timeout
+            "basebackup": [{"checkpoint": "fast"}],
+            "authentication": {
+                "superuser": {"username": SUPERUSER, "password": passwords["superuser"]},
+                "replication": {"username": REPLICATION_USER, "password": passwords["replication"]},
+                "rewind": {"username": SUPERUSER, "password": passwords["superuser"]},
+            },
+            "parameters": {"unix_socket_directories": str(member.socket_dir)},
+            "pg_hba": dcs["postgresql"]["pg_hba"],
+        },
+        "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
+    }
+
+
+def get(member: Member, path: str, timeout: float = 2.0) -> Any | None:
+    try:
+        response = httpx.get(f"{member.api}{path}", timeout=timeout)
+    except httpx.HTTPError:
+        return None
+    if path == "/metrics":
+        return response.text if response.status_code == 200 else None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def lsn(value: int | None) -> str | None:
+    return None if value is None else f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+READY_STATES = {"leader": {"running"}, "standby": {"streaming"}}
+
+
+def cluster_status(
+    namespace: str, name: str, expected: list[str], topology: dict[str, Any] | None,
+    positions: dict[str, dict[str, Any]], sync_required: int,
+) -> st.ClusterStatus:
+    """Map Patroni's `/cluster` (and each member's `/patroni`) onto CNPG's ClusterStatus."""
+    members = {m["name"]: m for m in (topology or {}).get("members", [])}
+    instances: list[st.InstanceStatus] = []
+    primary = None
+    for member_name in expected:
+        member = members.get(member_name)
+        if member is None:
+            instances.append(st.InstanceStatus(name=member_name, role="unknown", ready=False, state="absent"))
+            continue
+        is_primary = member.get("role") in ("leader", "primary", "standby_leader")
+        role: st.Role = "primary" if is_primary else "standby"
+        state = member.get("state")
+        ready = state in READY_STATES["leader" if is_primary else "standby"]
+        position = positions.get(member_name, {})
+        xlog = position.get("xlog", {})
+        location = xlog.get("location") if is_primary else xlog.get("replayed_location")
+        lag = member.get("lag") if isinstance(member.get("lag"), int) else None
+        sync_state = {"sync_standby": "sync", "quorum_standby": "quorum"}.get(member.get("role", ""), None)
+        if is_primary and ready:
+            primary = member_name
+        instances.append(st.InstanceStatus(
+            name=member_name, role=role, ready=ready, lsn=lsn(location), timeline=member.get("timeline"),
+            lag_bytes=lag, sync_state=sync_state or ("primary" if is_primary else "async"), state=state,
+        ))
+    ready_count = sum(1 for i in instances if i.ready)
+    in_sync = sum(1 for i in instances if i.sync_state in ("sync", "quorum") and i.ready)
+    switchover = (topology or {}).get("scheduled_switchover")
+    if primary is None:
+        phase = st.FAILING_OVER if members else st.SETTING_UP_PRIMARY
+    elif switchover:
+        phase = st.SWITCHOVER
+    elif ready_count < len(expected) or in_sync < sync_required:
+        creating = any(m.get("state") in ("creating replica", "starting") for m in members.values())
+        phase = st.CREATING_REPLICA if creating else st.WAITING_FOR_INSTANCES
+    else:
+        phase = st.HEALTHY
+    return st.ClusterStatus(
+        name=name, namespace=namespace, phase=phase, instances=len(expected), ready_instances=ready_count,
+        current_primary=primary, target_primary=primary, instances_status=instances,
+    )

@@ -1,0 +1,454 @@
+"""The local adapter of the Platform port: a cluster is N Patroni members on this machine.
+
+State lives under PGHA_HOME: `clusters/<namespace>/<name>/` (cluster.json with the spec and the ports
+chosen at creation, one directory per member) and `secrets/<namespace>/<secret>` (0600).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import yaml
+
+from shared import objectstore
+from shared import status as st
+from shared.platform import Outcome, PreflightFailed, Role, done, skipped, unchanged
+from shared.platforms.local import patroni, processes
+from shared.platforms.local.patroni import Member
+from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, Stack
+from shared.secrets import generate_password, scram_verifier
+from shared.settings import Settings
+from shared.spec import ClusterSpec
+
+AZURE_ONLY = "Azure-only step: the local platform has no Kubernetes operator, PodMonitor CRD or workload identity"
+
+
+class LocalPlatform:
+    name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.home
+        self.stack = Stack(self.home)
+        self.account = processes.service_account(settings.service_user)
+
+    # ---- paths and state -------------------------------------------------------------------------
+    def cluster_dir(self, namespace: str, name: str) -> Path:
+        return self.home / "clusters" / namespace / name
+
+    def secret_file(self, namespace: str, secret_name: str) -> Path:
+        return self.home / "secrets" / namespace / secret_name
+
+    def _state(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.cluster_dir(namespace, name) / "cluster.json").read_text())
+        except FileNotFoundError:
+            return None
+
+    def _save_state(self, namespace: str, name: str, state: dict[str, Any]) -> None:
+        path = self.cluster_dir(namespace, name) / "cluster.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+        tmp.replace(path)
+
+    def _members(self, namespace: str, name: str, state: dict[str, Any] | None = None) -> list[Member]:
+        state = state or self._state(namespace, name)
+        if state is None:
+            return []
+        base = self.cluster_dir(namespace, name) / "members"
+        return [
+            Member(member, ports["pgPort"], ports["restPort"], base / member)
+            for member, ports in sorted(state["members"].items(), key=lambda kv: int(kv[0].rsplit("-", 1)[1]))
+        ]
+
+    def stored_spec(self, namespace: str, name: str) -> ClusterSpec | None:
+        state = self._state(namespace, name)
+        return ClusterSpec.model_validate(state["spec"]) if state else None
+
+    def list_clusters(self) -> Iterator[ClusterSpec]:
+        for path in sorted((self.home / "clusters").glob("*/*/cluster.json")):
+            yield ClusterSpec.model_validate(json.loads(path.read_text())["spec"])
+
+    def _scope(self, spec: ClusterSpec) -> str:
+        return f"{spec.namespace}--{spec.name}"
+
+    def _destination(self, spec: ClusterSpec) -> str:
+        return f"{self.stack.require().blob_endpoint}/{spec.backup.container}"
+
+    def _barman_env(self) -> dict[str, str]:
+        return {
+            "PATH": f"{TOOLS_BIN}:{PG_BIN}:/usr/local/bin:/usr/bin:/bin",
+            "AZURE_STORAGE_CONNECTION_STRING": self.stack.require().connection_string,
+            "HOME": self.account.pw_dir if self.account else os.environ.get("HOME", "/tmp"),
+            "LANG": "C.UTF-8",
+        }
+
+    def _archive_command(self, spec: ClusterSpec) -> str:
+        return (
+            f"{TOOLS_BIN}/barman-cloud-wal-archive --cloud-provider azure-blob-storage "
+            f"{self._destination(spec)} {spec.server_name} %p"
+        )
+
+    def _passwords(self, namespace: str, name: str) -> dict[str, str]:
+        path = self.cluster_dir(namespace, name) / "internal-passwords.json"
+        if not path.exists():
+            processes.write_private(path, json.dumps({
+                "superuser": generate_password(), "replication": generate_password(),
+            }))
+        return json.loads(path.read_text())
+
+    def _read_secret(self, namespace: str, secret_name: str) -> dict[str, str]:
+        try:
+            return json.loads(self.secret_file(namespace, secret_name).read_text())
+        except FileNotFoundError:
+            raise RuntimeError(f"secret {namespace}/{secret_name} does not exist") from None
+
+    # ---- deploy ----------------------------------------------------------------------------------
+    def preflight_backup_destination(self, spec: ClusterSpec) -> Outcome:
+        """Create the container, then refuse a server name that already has an archive (as CNPG does)."""
+        state = self.stack.require()
+        objectstore.container(state.connection_string, spec.backup.container, create=True)
+        if self._state(spec.namespace, spec.name) is not None:
+            return unchanged("cluster already exists and archives under this server name")
+        result = subprocess.run(
+            [f"{TOOLS_BIN}/barman-cloud-check-wal-archive", "--cloud-provider", "azure-blob-storage",
+             self._destination(spec), spec.server_name],
+            env=self._barman_env(), capture_output=True, text=True, timeout=120,
+        )
+        if result.returncode != 0:
+            if "Expected empty archive" in result.stderr + result.stdout:
+                raise PreflightFailed(
+                    f"the object store {spec.backup.container}/ already holds WAL for server name "
+                    f"{spec.server_name!r}: set another backup.serverName, or tear the old cluster down with "
+                    "deleteBackups: true"
+                )
+            raise RuntimeError(f"barman-cloud-check-wal-archive failed: {result.stderr.strip()[-500:]}")
+        return done(f"container {spec.backup.container} ready; archive for {spec.server_name!r} is empty")
+
+    def ensure_app_secret(self, spec: ClusterSpec) -> Outcome:
+        path = self.secret_file(spec.namespace, spec.bootstrap.secret_name)
+        if path.exists():
+            return unchanged(f"secret {spec.bootstrap.secret_name} exists", secretName=spec.bootstrap.secret_name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        processes.write_private(path, json.dumps({"username": spec.bootstrap.owner, "password": generate_password()}))
+        return done(f"secret {spec.bootstrap.secret_name} created (0600)", secretName=spec.bootstrap.secret_name)
+
+    def configure_operator(self, spec: ClusterSpec) -> Outcome:
+        return skipped(f"{AZURE_ONLY} (operator ConfigMap cnpg-controller-manager-config)")
+
+    def configure_monitoring(self, spec: ClusterSpec) -> Outcome:
+        if not spec.monitoring.enable_pod_monitor:
+            return skipped("monitoring disabled in spec")
+        return skipped(f"{AZURE_ONLY} (PodMonitors); Patroni's /metrics endpoints serve the metrics")
+
+    def verify_monitoring(self, spec: ClusterSpec) -> Outcome:
+        if not spec.monitoring.enable_pod_monitor:
+            return skipped("monitoring disabled in spec")
+        scraped = {}
+        for member in self._members(spec.namespace, spec.name):
+            text = patroni.get(member, "/metrics") or ""
+            running = [line for line in text.splitlines() if line.startswith("patroni_postgres_running")]
+            if not running or not running[0].rstrip().endswith(" 1"):
+                raise RuntimeError(f"{member.name}: /metrics does not report patroni_postgres_running 1")
+            scraped[member.name] = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+        return done(f"scraped /metrics of {len(scraped)} instances", samples=scraped)
+
+    def ensure_backup_identity(self, spec: ClusterSpec) -> Outcome:
+        return skipped(f"{AZURE_ONLY} (federated credential); barman-cloud uses Azurite's connection string")
+
+    def apply_cluster(self, spec: ClusterSpec) -> Outcome:
+        stack = self.stack.require()
+        base = self.cluster_dir(spec.namespace, spec.name)
+        state = self._state(spec.namespace, spec.name)
+        created = state is None
+        if state is None:
+            base.mkdir(parents=True, exist_ok=True)
+            os.chmod(base, 0o755)
+            state = {"spec": spec.dump(), "members": {}, "scope": self._scope(spec), "createdAt": time.time()}
+        previous = ClusterSpec.model_validate(state["spec"])
+        state["spec"] = spec.dump()
+        used = {p for ports in state["members"].values() for p in ports.values()}
+        for member_name in spec.instance_names:
+            if member_name not in state["members"]:
+                pg_port, rest_port = processes.free_ports(2, avoid=used)
+                used |= {pg_port, rest_port}
+                state["members"][member_name] = {"pgPort": pg_port, "restPort": rest_port}
+        removed = [m for m in state["members"] if m not in spec.instance_names]
+        for member in self._members(spec.namespace, spec.name, state):
+            if member.name in removed:
+                self._stop_member(member)
+                shutil.rmtree(member.dir, ignore_errors=True)
+        for member_name in removed:
+            del state["members"][member_name]
+        self._save_state(spec.namespace, spec.name, state)
+
+        post_bootstrap = self._write_bootstrap(spec)
+        passwords = self._passwords(spec.namespace, spec.name)
+        archive = self._archive_command(spec)
+        started = []
+        for member in self._members(spec.namespace, spec.name, state):
+            processes.chown_to(member.dir, self.account)
+            processes.chown_to(member.socket_dir, self.account)
+            config = patroni.member_config(
+                spec, state["scope"], member, stack.etcd_hosts, archive, passwords, post_bootstrap, PG_BIN
+            )
+            processes.write_private(member.dir / "patroni.yml", yaml.safe_dump(config), self.account)
+            if not processes.alive(processes.read_pid(member.dir / "patroni.pid")):
+                self._start_member(member)
+                started.append(member.name)
+        if not created and previous.dump() != spec.dump():
+            self._patch_dynamic_config(spec)
+        verb = "created" if created else "applied"
+        detail = f"cluster {spec.namespace}/{spec.name} {verb}; started {', '.join(started) or 'nothing'}"
+        return (done if created or started or removed else unchanged)(detail, started=started, removed=removed)
+
+    def _write_bootstrap(self, spec: ClusterSpec) -> Path:
+        """CNPG's initdb bootstrap: the app owner and database, created from a SCRAM verifier, not the password."""
+        base = self.cluster_dir(spec.namespace, spec.name)
+        script, sql = base / "post_bootstrap.sh", base / "bootstrap.sql"
+        if not sql.exists():
+            secret = self._read_secret(spec.namespace, spec.bootstrap.secret_name)
+            owner, database = spec.bootstrap.owner, spec.bootstrap.database
+            processes.write_private(sql, (
+                f"CREATE ROLE \"{owner}\" LOGIN PASSWORD '{scram_verifier(secret['password'])}';\n"
+                f"CREATE DATABASE \"{database}\" OWNER \"{owner}\";\n"
+            ), self.account)
+            processes.write_private(
+                script, f'#!/bin/sh\nexec {PG_BIN}/psql -X -q -v ON_ERROR_STOP=1 -d "$1" -f {sql}\n',
+                self.account, mode=0o700,
+            )
+        return script
+
+    def _start_member(self, member: Member) -> int:
+        return processes.spawn(
+            [f"{TOOLS_BIN}/patroni", str(member.dir / "patroni.yml")],
+            member.dir / "patroni.log", member.dir / "patroni.pid",
+            env=self._barman_env(), account=self.account, cwd=member.dir,
+        )
+
+    def _stop_member(self, member: Member) -> bool:
+        stopped = processes.stop(processes.read_pid(member.dir / "patroni.pid"), timeout=40)
+        postmaster = processes.read_pid(member.data_dir / "postmaster.pid")
+        if processes.alive(postmaster):  # Patroni killed before it could stop PostgreSQL
+            stopped = processes.stop(postmaster, timeout=20) or stopped
+        return stopped
+
+    def _patch_dynamic_config(self, spec: ClusterSpec) -> None:
+        config = patroni.dynamic_config(spec, self._archive_command(spec))
+        for member in self._members(spec.namespace, spec.name):
+            try:
+                response = httpx.patch(f"{member.api}/config", json=config, timeout=5)
+                if response.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                continue
+        raise RuntimeError("no member answered the configuration change")
+
+    def cluster_status(self, namespace: str, name: str) -> st.ClusterStatus:
+        spec = self.stored_spec(namespace, name)
+        if spec is None:
+            return st.ClusterStatus(name=name, namespace=namespace, phase=st.NOT_FOUND)
+        members = self._members(namespace, name)
+        topology = next((t for m in members if (t := patroni.get(m, "/cluster"))), None)
+        positions = {m.name: patroni.get(m, "/patroni") or {} for m in members}
+        status = patroni.cluster_status(
+            namespace, name, spec.instance_names, topology, positions, spec.synchronous_replicas
+        )
+        extra: dict[str, Any] = {"conditions": [self._archiving_condition(spec, status)]}
+        if status.current_primary:
+            extra["synchronous_standby_names"] = self._sql_value(
+                spec, status.current_primary, "SELECT current_setting('synchronous_standby_names')"
+            )
+        return status.model_copy(update=extra)
+
+    def _superuser_dsn(self, spec: ClusterSpec, member_name: str, database: str = "postgres") -> str:
+        state = self._state(spec.namespace, spec.name) or {"members": {}}
+        port = state["members"][member_name]["pgPort"]
+        password = self._passwords(spec.namespace, spec.name)["superuser"]
+        return psycopg.conninfo.make_conninfo(
+            host="127.0.0.1", port=port, user=patroni.SUPERUSER, password=password, dbname=database, connect_timeout=3
+        )
+
+    def _sql_value(self, spec: ClusterSpec, member_name: str, query: str) -> Any:
+        try:
+            with psycopg.connect(self._superuser_dsn(spec, member_name), autocommit=True) as conn:
+                row = conn.execute(query).fetchone()
+                return row[0] if row else None
+        except psycopg.Error:
+            return None
+
+    def _archiving_condition(self, spec: ClusterSpec, status: st.ClusterStatus) -> st.Condition:
+        if not status.current_primary:
+            return st.Condition(type="ContinuousArchiving", status="Unknown", reason="NoPrimary")
+        try:
+            with psycopg.connect(self._superuser_dsn(spec, status.current_primary), autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT last_archived_wal, last_archived_time, last_failed_wal, last_failed_time "
+                    "FROM pg_stat_archiver"
+                ).fetchone()
+        except psycopg.Error as err:
+            return st.Condition(type="ContinuousArchiving", status="Unknown", reason="Unreachable", message=str(err))
+        assert row is not None
+        archived_wal, archived_at, failed_wal, failed_at = row
+        if failed_at and (archived_at is None or failed_at > archived_at):
+            return st.Condition(
+                type="ContinuousArchiving", status="False", reason="ContinuousArchivingFailing",
+                message=f"last failed WAL {failed_wal} at {failed_at.isoformat()}",
+            )
+        message = f"last archived WAL {archived_wal} at {archived_at.isoformat()}" if archived_wal else "nothing yet"
+        return st.Condition(type="ContinuousArchiving", status="True", reason="ContinuousArchivingSuccess",
+                            message=message)
+
+    def check_zone_spread(self, spec: ClusterSpec) -> Outcome:
+        return skipped("n/a: every local instance runs on this one machine (no zones)")
+
+    @contextmanager
+    def connect(
+        self, namespace: str, name: str, role: Role, database: str | None = None
+    ) -> Iterator[psycopg.Connection]:
+        spec = self.stored_spec(namespace, name)
+        if spec is None:
+            raise RuntimeError(f"cluster {namespace}/{name} does not exist")
+        secret = self._read_secret(namespace, spec.bootstrap.secret_name)
+        dsn = self.endpoint(spec, role)
+        with psycopg.connect(dsn, password=secret["password"], dbname=database or spec.bootstrap.database,
+                             connect_timeout=5) as conn:
+            yield conn
+
+    def endpoint(self, spec: ClusterSpec, role: Role) -> str:
+        """The rw / ro service as a libpq multi-host string (no password: that stays in the secret)."""
+        members = self._members(spec.namespace, spec.name)
+        hosts = ",".join("127.0.0.1" for _ in members)
+        ports = ",".join(str(m.pg_port) for m in members)
+        attrs = "read-write" if role == "rw" else "standby"
+        return (
+            f"host={hosts} port={ports} dbname={spec.bootstrap.database} user={spec.bootstrap.owner} "
+            f"target_session_attrs={attrs}"
+        )
+
+    def switch_wal_and_find_segment(self, spec: ClusterSpec) -> Outcome:
+        status = self.cluster_status(spec.namespace, spec.name)
+        if not status.current_primary:
+            raise RuntimeError("no primary to switch WAL on")
+        with psycopg.connect(self._superuser_dsn(spec, status.current_primary), autocommit=True) as conn:
+            conn.execute("SELECT pg_logical_emit_message(false, 'pgha', 'archive check')")
+            row = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
+            assert row is not None
+            segment = row[0]
+            conn.execute("SELECT pg_switch_wal()")
+        client = objectstore.container(self.stack.require().connection_string, spec.backup.container)
+        prefix = f"{spec.server_name}/wals/{segment[:16]}/{segment}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if objectstore.list_names(client, prefix):
+                return done(f"WAL segment {segment} archived to {spec.backup.container}/{prefix}", segment=segment)
+            time.sleep(0.5)
+        raise RuntimeError(f"WAL segment {segment} not found in {spec.backup.container}/ within 60s")
+
+    def ensure_scheduled_backup(self, spec: ClusterSpec) -> Outcome:
+        if not spec.backup.schedule:
+            return skipped("no backup.schedule in spec")
+        path = self.cluster_dir(spec.namespace, spec.name) / "scheduled-backup.json"
+        record = {"name": f"{spec.name}-backup", "schedule": spec.backup.schedule, "backupOwnerReference": "self"}
+        if path.exists() and json.loads(path.read_text()) == record:
+            return unchanged(f"ScheduledBackup {record['name']} ({spec.backup.schedule}) exists")
+        path.write_text(json.dumps(record))
+        return done(f"ScheduledBackup {record['name']} ({spec.backup.schedule}); fired by the host's timer")
+
+    def expose_endpoints(self, spec: ClusterSpec) -> Outcome:
+        if not spec.endpoints.enabled:
+            return skipped("endpoints not enabled in spec")
+        rules = [r for r in patroni.hba_rules(spec) if any(c in r for c in spec.endpoints.source_ranges)]
+        return done(
+            f"rw/ro endpoints limited to {', '.join(spec.endpoints.source_ranges) or 'no range'} by pg_hba",
+            rw=self.endpoint(spec, "rw"), ro=self.endpoint(spec, "ro"), pgHba=rules,
+        )
+
+    # ---- teardown --------------------------------------------------------------------------------
+    def remove_endpoints(self, namespace: str, name: str) -> Outcome:
+        return skipped("local endpoints are the members themselves; removed with the cluster")
+
+    def remove_scheduled_backups(self, namespace: str, name: str) -> Outcome:
+        path = self.cluster_dir(namespace, name) / "scheduled-backup.json"
+        if not path.exists():
+            return unchanged("no scheduled backup")
+        path.unlink()
+        return done("scheduled backup removed")
+
+    def delete_cluster(self, namespace: str, name: str) -> Outcome:
+        state = self._state(namespace, name)
+        base = self.cluster_dir(namespace, name)
+        if state is None and not base.exists():
+            return unchanged(f"cluster {namespace}/{name} does not exist")
+        stopped = [m.name for m in self._members(namespace, name, state) if self._stop_member(m)]
+        if state is not None:
+            self._forget_in_dcs(state["scope"])
+        shutil.rmtree(base, ignore_errors=True)
+        return done(f"cluster {namespace}/{name} deleted; stopped {', '.join(stopped) or 'nothing running'}")
+
+    def _forget_in_dcs(self, scope: str) -> None:
+        """Remove the cluster's keys from etcd, or a new cluster of that name would never bootstrap."""
+        state = self.stack.state()
+        if state is None or not self.stack.running().get("etcd"):
+            return
+        key = f"/pgha/{scope}/".encode()
+        end = key[:-1] + bytes([key[-1] + 1])
+        httpx.post(
+            f"http://{state.etcd_hosts}/v3/kv/deleterange",
+            json={"key": base64.b64encode(key).decode(), "range_end": base64.b64encode(end).decode()},
+            timeout=5,
+        ).raise_for_status()
+
+    def delete_app_secret(self, spec: ClusterSpec) -> Outcome:
+        others = [
+            s.name for s in self.list_clusters()
+            if s.namespace == spec.namespace and s.name != spec.name
+            and s.bootstrap.secret_name == spec.bootstrap.secret_name
+        ]
+        if others:
+            return skipped(f"secret {spec.bootstrap.secret_name} still used by {', '.join(others)}")
+        path = self.secret_file(spec.namespace, spec.bootstrap.secret_name)
+        if not path.exists():
+            return unchanged(f"secret {spec.bootstrap.secret_name} does not exist")
+        path.unlink()
+        return done(f"secret {spec.bootstrap.secret_name} deleted")
+
+    def remove_backup_identity(self, spec: ClusterSpec) -> Outcome:
+        return skipped(AZURE_ONLY)
+
+    def delete_backups(self, spec: ClusterSpec) -> Outcome:
+        client = objectstore.container(self.stack.require().connection_string, spec.backup.container)
+        deleted = objectstore.delete_prefix(client, f"{spec.server_name}/")
+        return done(f"deleted {deleted} blobs under {spec.backup.container}/{spec.server_name}/", deleted=deleted)
+
+    # ---- the stack -------------------------------------------------------------------------------
+    def stop_all(self) -> list[str]:
+        """`pgha down`: every member of every cluster, then etcd and Azurite."""
+        stopped = []
+        for path in sorted((self.home / "clusters").glob("*/*/cluster.json")):
+            namespace, name = path.parent.parent.name, path.parent.name
+            stopped += [m.name for m in self._members(namespace, name) if self._stop_member(m)]
+        return stopped + self.stack.down()
+
+    def start_all(self) -> list[str]:
+        """`pgha up`: the stack, then every member whose cluster exists but is not running."""
+        self.stack.up()
+        started = []
+        for path in sorted((self.home / "clusters").glob("*/*/cluster.json")):
+            for member in self._members(path.parent.parent.name, path.parent.name):
+                if not processes.alive(processes.read_pid(member.dir / "patroni.pid")):
+                    self._start_member(member)
+                    started.append(member.name)
+        return started

@@ -1,0 +1,123 @@
+"""The local stack's shared services: one etcd (Patroni's DCS) and one Azurite (the object store).
+
+`up` is idempotent and records the ports it chose in `stack.json`; `down` stops what `up` started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.platforms.local import processes
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development key, published with the emulator; not a secret.
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+PG_BIN = Path(os.environ.get("PGHA_PG_BIN", "/usr/lib/postgresql/15/bin"))
+TOOLS_BIN = Path(sys.executable).parent
+
+
+def azurite_command() -> str:
+    found = os.environ.get("PGHA_AZURITE") or shutil.which("azurite-blob")
+    if found:
+        return found
+    bundled = Path(os.environ.get("PGHA_OPT", "/opt/pgha")) / "node/node_modules/.bin/azurite-blob"
+    return str(bundled)
+
+
+@dataclass(frozen=True)
+class StackState:
+    etcd_port: int
+    etcd_peer_port: int
+    blob_port: int
+
+    @property
+    def etcd_hosts(self) -> str:
+        return f"127.0.0.1:{self.etcd_port}"
+
+    @property
+    def blob_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.blob_port}/{AZURITE_ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={self.blob_endpoint};"
+        )
+
+
+class Stack:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.dir = home / "stack"
+        self.state_file = self.dir / "stack.json"
+
+    def state(self) -> StackState | None:
+        try:
+            return StackState(**json.loads(self.state_file.read_text()))
+        except FileNotFoundError:
+            return None
+
+    def require(self) -> StackState:
+        state = self.state()
+        if state is None or not self.running():
+            raise RuntimeError(f"the local stack is not up (PGHA_HOME={self.home}): run `pgha up` first")
+        return state
+
+    def running(self) -> dict[str, bool]:
+        return {
+            "etcd": processes.alive(processes.read_pid(self.dir / "etcd.pid")),
+            "azurite": processes.alive(processes.read_pid(self.dir / "azurite.pid")),
+        } if self.dir.exists() else {}
+
+    def up(self) -> StackState:
+        self.home.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.home, 0o755)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        state = self.state()
+        running = self.running()
+        if state is None or not all(running.values()):
+            processes.stop(processes.read_pid(self.dir / "etcd.pid"))
+            processes.stop(processes.read_pid(self.dir / "azurite.pid"))
+            if state is None or any(processes.port_open(p) for p in (state.etcd_port, state.blob_port)):
+                etcd, peer, blob = processes.free_ports(3)
+                state = StackState(etcd_port=etcd, etcd_peer_port=peer, blob_port=blob)
+                self.state_file.write_text(json.dumps(state.__dict__))
+            self._start_etcd(state)
+            self._start_azurite(state)
+        return state
+
+    def _start_etcd(self, state: StackState) -> None:
+        client = f"http://127.0.0.1:{state.etcd_port}"
+        peer = f"http://127.0.0.1:{state.etcd_peer_port}"
+        log = self.dir / "etcd.log"
+        pid = processes.spawn(
+            ["etcd", "--name", "pgha", "--data-dir", str(self.dir / "etcd"),
+             "--listen-client-urls", client, "--advertise-client-urls", client,
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+             "--initial-cluster", f"pgha={peer}", "--log-level", "warn"],
+            log, self.dir / "etcd.pid", env={**os.environ, "ETCD_UNSUPPORTED_ARCH": os.uname().machine},
+        )
+        processes.wait_for_port(state.etcd_port, 20, "etcd", pid, log)
+
+    def _start_azurite(self, state: StackState) -> None:
+        log = self.dir / "azurite.log"
+        pid = processes.spawn(
+            [azurite_command(), "--blobHost", "127.0.0.1", "--blobPort", str(state.blob_port),
+             "--location", str(self.dir / "azurite"), "--skipApiVersionCheck", "--disableTelemetry",
+             "--loose", "--silent"],
+            log, self.dir / "azurite.pid",
+        )
+        processes.wait_for_port(state.blob_port, 30, "Azurite", pid, log)
+
+    def down(self) -> list[str]:
+        stopped = []
+        for name in ("azurite", "etcd"):
+            if processes.stop(processes.read_pid(self.dir / f"{name}.pid")):
+                stopped.append(name)
+        return stopped

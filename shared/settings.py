@@ -1,0 +1,71 @@
+"""pgha's settings: app settings in Azure, environment variables locally; read in activities and
+triggers only (orchestrators stay deterministic and get what they need as input)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SETTINGS_DOC: dict[str, str] = {
+    "PGHA_PLATFORM": "where PostgreSQL runs: `local` (Patroni on this machine) or `aks` (CNPG on AKS)",
+    "PGHA_HOME": "local platform: state directory (clusters, secrets, logs); must be reachable by the "
+    "service user",
+    "PGHA_SERVICE_USER": "local platform: the unprivileged user that runs PostgreSQL and Patroni when pgha "
+    "runs as root",
+    "PGHA_DEFAULT_NAMESPACE": "namespace used when a request names none",
+    "PGHA_STORAGE_CONNECTION": "storage for reports and per-cluster locks (default: AzureWebJobsStorage)",
+    "PGHA_RETRY_AFTER_SECONDS": "Retry-After the operation routes answer while a run is going",
+    "PGHA_READY_TIMEOUT_SECONDS": "how long a deploy waits for the cluster to be ready",
+    "PGHA_POLL_SECONDS": "interval of the orchestrations' polling loops",
+    "PGHA_ACTIVITY_ATTEMPTS": "attempts (total calls) of a failing activity before its step fails",
+    "PGHA_ACTIVITY_RETRY_SECONDS": "first retry interval of a failing activity",
+}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"setting {name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    platform: str = "local"
+    home: Path = Path("/var/lib/pgha")
+    service_user: str = "postgres"
+    default_namespace: str = "default"
+    storage_connection: str = ""
+    retry_after_seconds: int = 2
+    ready_timeout_seconds: int = 600
+    poll_seconds: int = 2
+    activity_attempts: int = 3
+    activity_retry_seconds: int = 2
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            platform=env.get("PGHA_PLATFORM", "local"),
+            home=Path(env.get("PGHA_HOME", "/var/lib/pgha")),
+            service_user=env.get("PGHA_SERVICE_USER", "postgres"),
+            default_namespace=env.get("PGHA_DEFAULT_NAMESPACE", "default"),
+            storage_connection=env.get("PGHA_STORAGE_CONNECTION") or env.get("AzureWebJobsStorage", ""),
+            retry_after_seconds=_int("PGHA_RETRY_AFTER_SECONDS", 2),
+            ready_timeout_seconds=_int("PGHA_READY_TIMEOUT_SECONDS", 600),
+            poll_seconds=_int("PGHA_POLL_SECONDS", 2),
+            activity_attempts=_int("PGHA_ACTIVITY_ATTEMPTS", 3),
+            activity_retry_seconds=_int("PGHA_ACTIVITY_RETRY_SECONDS", 2),
+        )
+
+    def run_options(self) -> dict[str, int]:
+        """The knobs an orchestration needs, passed in its input so it never reads the environment."""
+        return {
+            "readyTimeoutSeconds": self.ready_timeout_seconds,
+            "pollSeconds": self.poll_seconds,
+            "activityAttempts": self.activity_attempts,
+            "activityRetrySeconds": self.activity_retry_seconds,
+        }

@@ -1,0 +1,208 @@
+"""ClusterSpec: the runbook's CNPG `Cluster`, as an operator asks for it.
+
+Field names follow CNPG's API (camelCase aliases) so a spec reads like the Cluster it becomes;
+every size and count is bounded so that a request can never ask for something absurd.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+Name = Annotated[str, StringConstraints(pattern=DNS_LABEL, min_length=1, max_length=50)]
+Namespace = Annotated[str, StringConstraints(pattern=DNS_LABEL, min_length=1, max_length=63)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
+Quantity = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,5}(Mi|Gi|Ti)$")]
+CpuQuantity = Annotated[str, StringConstraints(pattern=r"^([1-9][0-9]{0,2}|[1-9][0-9]{0,5}m)$")]
+# CNPG's 6-field cron: seconds minutes hours day-of-month month day-of-week, `?` allowed.
+Schedule = Annotated[str, StringConstraints(pattern=r"^\S+( \S+){5}$", max_length=100)]
+
+GUC = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+# Parameters CNPG manages itself; an operator who sets them would fight the operator.
+FIXED_PARAMETERS = frozenset({
+    "archive_command", "archive_mode", "data_directory", "hba_file", "hot_standby", "listen_addresses",
+    "port", "primary_conninfo", "primary_slot_name", "restore_command", "synchronous_standby_names",
+    "unix_socket_directories", "wal_level",
+})
+HBA = re.compile(
+    r"^(local|host|hostssl|hostnossl)\s+\S+\s+\S+(\s+\S+)?\s+"
+    r"(trust|reject|scram-sha-256|md5|password|peer|ident|cert)(\s+\S+)*$"
+)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    def dump(self) -> dict:
+        return self.model_dump(by_alias=True, mode="json")
+
+
+class ReplicationSlots(Model):
+    high_availability: bool = True
+    update_interval: int = Field(30, ge=1, le=3600)
+
+
+class InitDB(Model):
+    database: Identifier = "appdb"
+    owner: Identifier = "app"
+    secret_name: Name = "db-user-pass"
+    data_checksums: bool = True
+
+
+class Volume(Model):
+    size: Quantity = "2Gi"
+    storage_class: Annotated[str, StringConstraints(pattern=DNS_LABEL, max_length=63)] = "managed-csi-premium"
+
+
+class Resources(Model):
+    """Requests equal limits: the Guaranteed QoS class the runbook asks for."""
+
+    memory: Quantity = "8Gi"
+    cpu: CpuQuantity = "2"
+
+
+class Monitoring(Model):
+    enable_pod_monitor: bool = True
+
+
+class Backup(Model):
+    destination_path: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/[^\s/]+)+/?$", max_length=400)] = (
+        "https://pghabackups.blob.core.windows.net/backups"
+    )
+    server_name: Name | None = None
+    retention_policy: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,3}[dwm]$")] = "7d"
+    # In-tree barmanObjectStore is deprecated since CNPG 1.26; the Barman Cloud plugin replaces it.
+    method: Literal["barmanObjectStore", "plugin"] = "barmanObjectStore"
+    schedule: Schedule | None = None
+
+    @property
+    def container(self) -> str:
+        return self.destination_path.rstrip("/").split("/")[3]
+
+
+class Endpoints(Model):
+    """Public rw/ro endpoints; a LoadBalancer per role on AKS, pg_hba ranges locally."""
+
+    enabled: bool = False
+    source_ranges: list[str] = Field(default_factory=list, max_length=20)
+    dns_label: Annotated[str, StringConstraints(pattern=DNS_LABEL, max_length=63)] | None = None
+
+    @field_validator("source_ranges")
+    @classmethod
+    def _cidrs(cls, ranges: list[str]) -> list[str]:
+        for cidr in ranges:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IP range in CIDR form") from None
+        return ranges
+
+
+class Schedules(Model):
+    """pgha's own schedules (6-field cron), fired by the periodic timer."""
+
+    backup_verification: Schedule | None = None
+    failover_drill: Schedule | None = None
+
+
+class Drills(Model):
+    enabled: bool = False
+
+
+class PostgresConfig(Model):
+    parameters: dict[str, str] = Field(default_factory=dict, max_length=200)
+    pg_hba: list[str] = Field(
+        default_factory=lambda: ["host all all all scram-sha-256"], max_length=100, alias="pg_hba"
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters(cls, params: dict[str, str]) -> dict[str, str]:
+        for key, value in params.items():
+            if not GUC.match(key):
+                raise ValueError(f"{key!r} is not a PostgreSQL parameter name")
+            if key in FIXED_PARAMETERS:
+                raise ValueError(f"{key!r} is managed by the operator and cannot be set")
+            if len(value) > 1000 or "\n" in value or "'" in value:
+                raise ValueError(f"value of {key!r} must be one line, without quotes, under 1000 characters")
+        return params
+
+    @field_validator("pg_hba")
+    @classmethod
+    def _hba(cls, rules: list[str]) -> list[str]:
+        for rule in rules:
+            if not HBA.match(rule.strip()):
+                raise ValueError(f"{rule!r} is not a pg_hba rule")
+        return rules
+
+
+class ClusterSpec(Model):
+    name: Name
+    namespace: Namespace = "default"
+    instances: int = Field(3, ge=1, le=9)
+    synchronous_replicas: int = Field(1, ge=0, le=8)
+    replication_slots: ReplicationSlots = ReplicationSlots()
+    postgresql: PostgresConfig = PostgresConfig()
+    bootstrap: InitDB = InitDB()
+    storage: Volume = Volume()
+    wal_storage: Volume | None = Volume()
+    resources: Resources = Resources()
+    zone_spread: bool = True
+    node_selector: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9./_-]{1,253}$")],
+        Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9._-]{0,63}$")],
+    ] = Field(default_factory=lambda: {"workload": "postgres"}, max_length=20)
+    monitoring: Monitoring = Monitoring()
+    backup: Backup = Backup()
+    endpoints: Endpoints = Endpoints()
+    drills: Drills = Drills()
+    schedules: Schedules = Schedules()
+    sample_data: bool = False
+
+    @model_validator(mode="after")
+    def _sync_fits(self) -> ClusterSpec:
+        if self.synchronous_replicas > self.instances - 1:
+            raise ValueError(
+                f"synchronousReplicas ({self.synchronous_replicas}) must be at most instances - 1 "
+                f"({self.instances - 1})"
+            )
+        return self
+
+    @property
+    def server_name(self) -> str:
+        return self.backup.server_name or self.name
+
+    @property
+    def instance_names(self) -> list[str]:
+        return [f"{self.name}-{n}" for n in range(1, self.instances + 1)]
+
+
+class SpecError(ValueError):
+    """A spec was refused; `field` names the offending field as the client spelled it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def parse_spec(body: object) -> ClusterSpec:
+    """Validate a request body into a ClusterSpec, or raise SpecError naming the first bad field."""
+    from pydantic import ValidationError
+
+    if not isinstance(body, dict):
+        raise SpecError("body", "must be a JSON object")
+    try:
+        return ClusterSpec.model_validate(body)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "is not a field of ClusterSpec"
+        raise SpecError(field, message) from None

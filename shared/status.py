@@ -1,0 +1,65 @@
+"""ClusterStatus in CNPG's vocabulary, so an operator reads pgha's status as `kubectl cnpg status`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from shared.spec import Model
+
+HEALTHY = "Cluster in healthy state"
+SETTING_UP_PRIMARY = "Setting up primary"
+CREATING_REPLICA = "Creating a new replica"
+WAITING_FOR_INSTANCES = "Waiting for the instances to become active"
+FAILING_OVER = "Failing over"
+SWITCHOVER = "Switchover in progress"
+UPGRADING = "Upgrading cluster"
+UNRECOVERABLE = "Cluster is unrecoverable and needs manual intervention"
+NOT_FOUND = "Cluster not found"
+
+Role = Literal["primary", "standby", "unknown"]
+
+
+class InstanceStatus(Model):
+    name: str
+    role: Role
+    ready: bool
+    lsn: str | None = None
+    timeline: int | None = None
+    lag_bytes: int | None = None
+    sync_state: str | None = None
+    state: str | None = None
+
+
+class Condition(Model):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str = ""
+    message: str = ""
+
+
+class ClusterStatus(Model):
+    name: str
+    namespace: str
+    phase: str
+    instances: int = 0
+    ready_instances: int = 0
+    current_primary: str | None = None
+    target_primary: str | None = None
+    instances_status: list[InstanceStatus] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list)
+    first_recoverability_point: str | None = None
+    last_successful_backup: str | None = None
+    synchronous_standby_names: str | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.phase != NOT_FOUND
+
+    @property
+    def healthy(self) -> bool:
+        return self.phase == HEALTHY and self.ready_instances == self.instances
+
+    def condition(self, kind: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == kind), None)
