@@ -8,6 +8,7 @@ guarded by the blob's ETag so that only one starter can take it over.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 from azure.core import MatchConditions
@@ -23,6 +24,7 @@ class Lock:
     operation_id: str
     runbook: str
     etag: str
+    taken_at: float = 0.0
 
 
 def _blob(connection: str, namespace: str, name: str):  # noqa: ANN202 - azure BlobClient
@@ -34,7 +36,7 @@ def holder(connection: str, namespace: str, name: str) -> Lock | None:
     try:
         download = blob.download_blob()
         record = json.loads(download.readall())
-        return Lock(record["operationId"], record["runbook"], download.properties.etag)
+        return Lock(record["operationId"], record["runbook"], download.properties.etag, record.get("takenAt", 0.0))
     except ResourceNotFoundError:
         return None
 
@@ -44,7 +46,7 @@ def try_acquire(
 ) -> bool:
     """Take the lock for `operation_id`; replace `stale` only if it is still the record stored."""
     blob = _blob(connection, namespace, name)
-    body = json.dumps({"operationId": operation_id, "runbook": runbook})
+    body = json.dumps({"operationId": operation_id, "runbook": runbook, "takenAt": time.time()})
     try:
         if stale is None:
             blob.upload_blob(body, overwrite=False)

@@ -136,6 +136,14 @@ class LocalPlatform:
             raise RuntimeError(f"barman-cloud-check-wal-archive failed: {result.stderr.strip()[-500:]}")
         return done(f"container {spec.backup.container} ready; archive for {spec.server_name!r} is empty")
 
+    def ensure_namespace(self, spec: ClusterSpec) -> Outcome:
+        path = self.home / "clusters" / spec.namespace
+        if path.is_dir():
+            return unchanged(f"namespace {spec.namespace} exists")
+        path.mkdir(parents=True)
+        os.chmod(path, 0o755)
+        return done(f"namespace {spec.namespace} created")
+
     def ensure_app_secret(self, spec: ClusterSpec) -> Outcome:
         path = self.secret_file(spec.namespace, spec.bootstrap.secret_name)
         if path.exists():

@@ -1,0 +1,154 @@
+"""durabletask's engine with function_app.py's orchestrators and activities registered by their Functions names."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import azure.functions as func
+from durabletask import client as dtc
+from durabletask import worker as dtw
+from durabletask.testing import create_test_backend
+
+from devhost.context import drive
+from shared.platforms.local.processes import free_ports
+
+
+@dataclass(frozen=True)
+class AppFunctions:
+    orchestrators: dict[str, Any]
+    activities: dict[str, tuple[Any, str]]
+    http: list[func.FunctionBuilder | Any]
+    timers: list[Any]
+
+
+def collect(app: func.FunctionApp) -> AppFunctions:
+    """The app's functions by trigger type; get_functions() is not idempotent, so its cache is reset first."""
+    app.functions_bindings = {}  # type: ignore[attr-defined]
+    orchestrators: dict[str, Any] = {}
+    activities: dict[str, tuple[Any, str]] = {}
+    http: list[Any] = []
+    timers: list[Any] = []
+    for function in app.get_functions():
+        trigger = function.get_trigger()
+        name = function.get_function_name()
+        user = function.get_user_function()
+        if trigger.type == "orchestrationTrigger":
+            orchestrators[name] = getattr(user, "orchestrator_function", user)
+        elif trigger.type == "activityTrigger":
+            activities[name] = (user, trigger.name)
+        elif trigger.type == "httpTrigger":
+            http.append(function)
+        elif trigger.type == "timerTrigger":
+            timers.append(function)
+    return AppFunctions(orchestrators, activities, http, timers)
+
+
+def _orchestrator(name: str, user_fn: Any) -> Any:
+    def orchestrator(ctx: Any, orchestration_input: Any) -> Any:
+        return drive(user_fn, ctx, orchestration_input)
+
+    orchestrator.__name__ = name
+    return orchestrator
+
+
+def _activity(name: str, user_fn: Any, input_name: str) -> Any:
+    def activity(ctx: Any, activity_input: Any) -> Any:
+        result = user_fn(**{input_name: activity_input})
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+        return result
+
+    activity.__name__ = name
+    return activity
+
+
+class Engine:
+    """Backend + worker + client, on a free port of its own."""
+
+    def __init__(self, functions: AppFunctions, workers: int = 32) -> None:
+        self.functions = functions
+        self.workers = workers
+        self.backend: Any = None
+        self.worker: dtw.TaskHubGrpcWorker | None = None
+        self.client: dtc.TaskHubGrpcClient | None = None
+
+    def start(self) -> None:
+        (port,) = free_ports(1)
+        self.backend = create_test_backend(port=port)
+        address = f"localhost:{port}"
+        quiet = logging.getLogger("pgha.durabletask")
+        quiet.setLevel(logging.ERROR)  # the worker warns on every normal stop
+        self.worker = dtw.TaskHubGrpcWorker(
+            host_address=address, logger=quiet,
+            concurrency_options=dtw.ConcurrencyOptions(maximum_thread_pool_workers=self.workers),
+        )
+        for name, fn in self.functions.orchestrators.items():
+            self.worker.add_orchestrator(_orchestrator(name, fn))
+        for name, (fn, input_name) in self.functions.activities.items():
+            self.worker.add_activity(_activity(name, fn, input_name))
+        self.worker.start()
+        self.client = dtc.TaskHubGrpcClient(host_address=address, logger=quiet)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        if self.client is not None:
+            self.client.close()
+        if self.backend is not None:
+            self.backend.stop()
+        self.worker = self.client = self.backend = None
+
+    # ---- what the Functions RPC routes need ------------------------------------------------------
+    def start_new(self, name: str, instance_id: str | None, orchestration_input: Any) -> str:
+        assert self.client is not None
+        if name not in self.functions.orchestrators:
+            raise KeyError(name)
+        return self.client.schedule_new_orchestration(name, input=orchestration_input, instance_id=instance_id)
+
+    def status(self, instance_id: str, show_input: bool = False) -> dict[str, Any] | None:
+        """The instance as the Functions HTTP API shows it (runtimeStatus names are Functions')."""
+        assert self.client is not None
+        state = self.client.get_orchestration_state(instance_id)
+        if state is None:
+            return None
+        runtime = {
+            "RUNNING": "Running", "COMPLETED": "Completed", "FAILED": "Failed", "TERMINATED": "Terminated",
+            "CONTINUED_AS_NEW": "ContinuedAsNew", "PENDING": "Pending", "SUSPENDED": "Suspended",
+        }[state.runtime_status.name]
+        output: Any = _loads(state.serialized_output)
+        if state.failure_details is not None:
+            output = state.failure_details.message
+        body = {
+            "name": state.name, "instanceId": state.instance_id,
+            "createdTime": state.created_at.isoformat() + "Z", "lastUpdatedTime": state.last_updated_at.isoformat() + "Z",
+            "output": output, "runtimeStatus": runtime, "customStatus": _loads(state.serialized_custom_status),
+        }
+        if show_input:
+            body["input"] = _loads(state.serialized_input)
+        return body
+
+    def raise_event(self, instance_id: str, event: str, data: Any) -> None:
+        assert self.client is not None
+        self.client.raise_orchestration_event(instance_id, event, data=data)
+
+    def terminate(self, instance_id: str, reason: str) -> None:
+        assert self.client is not None
+        self.client.terminate_orchestration(instance_id, output=reason)
+
+    def history(self, instance_id: str) -> list[Any]:
+        assert self.client is not None
+        return self.client.get_orchestration_history(instance_id)
+
+
+def _loads(raw: str | None) -> Any:
+    if raw is None or raw == "":
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw

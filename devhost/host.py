@@ -1,0 +1,62 @@
+"""The devhost: the local stack, function_app.py on durabletask, its HTTP routes and its timers."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from typing import Any
+
+from devhost.engine import Engine, collect
+from devhost.server import DevServer
+from devhost.timers import Timers
+from shared.platforms.local.stack import Stack
+from shared.settings import Settings
+
+log = logging.getLogger("pgha.devhost")
+
+
+class DevHost:
+    def __init__(self, port: int = 7071, app_module: str = "function_app", timers: bool = True) -> None:
+        self.port = port
+        self.app_module = app_module
+        self.with_timers = timers
+        self.engine: Engine | None = None
+        self.server: DevServer | None = None
+        self.timers: Timers | None = None
+
+    def start(self) -> DevHost:
+        settings = Settings.from_env()
+        if settings.platform == "local":
+            state = Stack(settings.home).up()
+            # The Functions host's own storage is Azurite here, as `UseDevelopmentStorage=true` would be.
+            os.environ.setdefault("AzureWebJobsStorage", state.connection_string)
+        app = importlib.import_module(self.app_module).app
+        functions = collect(app)
+        self.engine = Engine(functions)
+        self.engine.start()
+        self.server = DevServer(self.engine, functions.http, port=self.port)
+        self.server.start()
+        if self.with_timers:
+            self.timers = Timers(functions.timers)
+            self.timers.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    def stop(self) -> None:
+        if self.timers:
+            self.timers.stop()
+        if self.server:
+            self.server.stop()
+        if self.engine:
+            self.engine.stop()
+
+    def __enter__(self) -> DevHost:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -1,0 +1,18 @@
+"""pgha's composition root: the Durable Functions app and the blueprints it is made of."""
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from activities import azure, backups, cluster, data, endpoints, monitoring, operations, secrets
+from orchestrations import deploy_cluster, teardown_cluster
+from triggers import clusters
+from triggers import operations as operation_routes
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+for blueprint in (
+    deploy_cluster.bp, teardown_cluster.bp,
+    cluster.bp, secrets.bp, azure.bp, monitoring.bp, data.bp, backups.bp, endpoints.bp, operations.bp,
+    clusters.bp, operation_routes.bp,
+):
+    app.register_functions(blueprint)

@@ -1,0 +1,1 @@
+"""Orchestrations: one module per runbook, read top to bottom like the runbook itself."""

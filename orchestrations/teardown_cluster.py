@@ -1,0 +1,45 @@
+"""Runbook: tear a cluster down — endpoints, schedules, the cluster and its data, its secret and
+identity — keeping its backups unless asked (as deleting a CNPG Cluster leaves the object store)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrations.runbook import Runbook, Step, StepFailed
+
+bp = df.Blueprint()
+
+
+def remove_cluster(run: Runbook, spec: dict[str, Any], delete_backups: bool, delete_secret: bool = True) -> Step:
+    """Every removal step, in the reverse order deploy made them; shared by teardown and compensation."""
+    names = {"namespace": spec["namespace"], "name": spec["name"]}
+    yield from run.step("remove endpoints", "remove_endpoints", names)
+    yield from run.step("remove scheduled backups", "remove_scheduled_backups", names)
+    yield from run.step("delete cluster", "delete_cluster", names)
+    if delete_secret:
+        yield from run.step("delete app-user secret", "delete_app_secret", spec)
+    yield from run.step("remove backup identity", "remove_backup_identity", spec)
+    if delete_backups:
+        yield from run.step("delete backups", "delete_backups", spec)
+    else:
+        run.note("delete backups", "skipped", "backups kept (deleteBackups is false)")
+
+
+@bp.orchestration_trigger(context_name="context")
+def teardown_cluster(context: df.DurableOrchestrationContext) -> Step:
+    run = Runbook(context, "teardown_cluster")
+    error: Exception | None = None
+    try:
+        spec = yield from run.step("read cluster spec", "get_stored_spec", run.report["cluster"])
+        if spec is None:
+            run.note("delete cluster", "unchanged", "the cluster does not exist")
+        else:
+            yield from remove_cluster(run, spec, delete_backups=bool(run.input.get("deleteBackups")))
+    except Exception as err:
+        error = err
+    report = yield from run.finish(error)
+    if error is not None:
+        raise StepFailed("teardown_cluster", report["error"])
+    return report

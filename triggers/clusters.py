@@ -1,0 +1,84 @@
+"""HTTP: /api/clusters — deploy, status, teardown."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared import locks
+from shared.platforms import platform_for
+from shared.settings import Settings
+from shared.spec import DNS_LABEL, SpecError, parse_spec
+from triggers.responses import ApiError, json_response, query_flag, read_json
+from triggers.starting import operation_location, start_runbook
+
+bp = df.Blueprint()
+
+
+def _namespace(req: func.HttpRequest) -> str:
+    import re
+
+    namespace = req.params.get("namespace") or Settings.from_env().default_namespace
+    if not re.match(DNS_LABEL, namespace) or len(namespace) > 63:
+        raise ApiError(400, "InvalidQuery", f"namespace {namespace!r} is not a DNS label", "namespace")
+    return namespace
+
+
+def _existing_spec(req: func.HttpRequest):  # noqa: ANN202
+    namespace, name = _namespace(req), req.route_params["name"]
+    spec = platform_for().stored_spec(namespace, name)
+    if spec is None:
+        raise ApiError(404, "ClusterNotFound", f"cluster {namespace}/{name} does not exist", "name")
+    return spec
+
+
+@bp.route(route="clusters", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def deploy(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Start deploy_cluster for a ClusterSpec; 400 names the invalid field, 409 when the cluster is busy."""
+    try:
+        body = read_json(req)
+        if isinstance(body, dict) and "namespace" not in body:
+            body = {**body, "namespace": _namespace(req)}
+        try:
+            spec = parse_spec(body)
+        except SpecError as err:
+            raise ApiError(400, "InvalidSpec", err.message, err.field) from None
+        return await start_runbook(req, client, "deploy_cluster", spec.namespace, spec.name, {"spec": spec.dump()})
+    except ApiError as err:
+        return err.response()
+
+
+@bp.route(route="clusters/{name}", methods=["GET"])
+async def cluster_status(req: func.HttpRequest) -> func.HttpResponse:
+    """The cluster's status in CNPG's vocabulary, and the operation running on it if any."""
+    try:
+        spec = _existing_spec(req)
+        status = platform_for().cluster_status(spec.namespace, spec.name)
+        body = {**status.dump(), "healthy": status.healthy, "spec": spec.dump()}
+        holder = locks.holder(Settings.from_env().storage_connection, spec.namespace, spec.name)
+        if holder:
+            body["operation"] = {"id": holder.operation_id, "runbook": holder.runbook,
+                                 "statusQueryGetUri": operation_location(req, holder.operation_id)}
+        return json_response(200, body)
+    except ApiError as err:
+        return err.response()
+
+
+@bp.route(route="clusters/{name}", methods=["DELETE"])
+@bp.durable_client_input(client_name="client")
+async def teardown(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Start teardown_cluster; backups are kept unless deleteBackups is true (query or body)."""
+    try:
+        spec = _existing_spec(req)
+        body = read_json(req, required=False)
+        if not isinstance(body, dict):
+            raise ApiError(400, "InvalidRequest", "body must be a JSON object", "body")
+        delete_backups = body.get("deleteBackups", query_flag(req, "deleteBackups"))
+        if not isinstance(delete_backups, bool):
+            raise ApiError(400, "InvalidRequest", "deleteBackups must be a boolean", "deleteBackups")
+        return await start_runbook(
+            req, client, "teardown_cluster", spec.namespace, spec.name, {"deleteBackups": delete_backups}
+        )
+    except ApiError as err:
+        return err.response()

@@ -1,0 +1,64 @@
+"""One shape for every answer: JSON bodies, and errors as `{code, message, field?}`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.functions as func
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None,
+        extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+        self.extra, self.headers = extra or {}, headers or {}
+
+    def response(self) -> func.HttpResponse:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return json_response(self.status, {**body, **self.extra}, self.headers)
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, indent=2, default=str), status_code=status, mimetype="application/json",
+        headers=headers or {},
+    )
+
+
+def read_json(req: func.HttpRequest, required: bool = True) -> Any:
+    raw = req.get_body() or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "PayloadTooLarge", f"request body over {MAX_BODY_BYTES} bytes")
+    if not raw.strip():
+        if required:
+            raise ApiError(400, "InvalidRequest", "a JSON body is required", "body")
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ApiError(400, "InvalidJson", f"body is not valid JSON: {err}", "body") from None
+
+
+def query_flag(req: func.HttpRequest, name: str) -> bool:
+    value = (req.params.get(name) or "").lower()
+    if value in ("", "false", "0", "no"):
+        return False
+    if value in ("true", "1", "yes"):
+        return True
+    raise ApiError(400, "InvalidQuery", f"{name} must be true or false", name)
+
+
+def base_url(req: func.HttpRequest) -> str:
+    """Scheme and host of the request, so Location headers are absolute as Logic Apps expects."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}"

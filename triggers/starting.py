@@ -1,0 +1,72 @@
+"""Starting a runbook: take the cluster's lock, start the orchestration, answer 202 (or 409)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared import locks
+from shared.ids import new_operation_id
+from shared.settings import Settings
+from triggers.responses import ApiError, base_url, json_response
+
+RUNNING = {"Running", "Pending", "ContinuedAsNew", "Suspended"}
+STARTING_GRACE_SECONDS = 10  # lock taken, instance being started
+
+
+def operation_location(req: func.HttpRequest, operation_id: str) -> str:
+    return f"{base_url(req)}/api/operations/{operation_id}"
+
+
+async def _is_running(client: df.DurableOrchestrationClient, lock: locks.Lock) -> bool:
+    status = await client.get_status(lock.operation_id)
+    if not status:
+        # taken by a starter that has not started its instance yet
+        return time.time() - lock.taken_at < STARTING_GRACE_SECONDS
+    return status.runtime_status is not None and status.runtime_status.value in RUNNING
+
+
+async def start_runbook(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, runbook: str,
+    namespace: str, name: str, payload: dict[str, Any],
+) -> func.HttpResponse:
+    settings = Settings.from_env()
+    operation_id = new_operation_id(runbook.split("_")[0], namespace, name)
+    for _ in range(3):
+        current = locks.holder(settings.storage_connection, namespace, name)
+        if current is not None and await _is_running(client, current):
+            raise_busy(req, namespace, name, current)
+        if locks.try_acquire(settings.storage_connection, namespace, name, operation_id, runbook, stale=current):
+            break
+    else:
+        current = locks.holder(settings.storage_connection, namespace, name)
+        raise_busy(req, namespace, name, current)
+    body = {
+        **payload, "operationId": operation_id, "namespace": namespace, "name": name,
+        "options": settings.run_options(),
+    }
+    try:
+        await client.start_new(runbook, operation_id, body)
+    except Exception as err:
+        locks.release(settings.storage_connection, namespace, name, operation_id)
+        raise ApiError(503, "StartFailed", f"the durable runtime did not start {runbook}: {err}") from None
+    location = operation_location(req, operation_id)
+    return json_response(
+        202,
+        {"id": operation_id, "runbook": runbook, "cluster": {"namespace": namespace, "name": name},
+         "statusQueryGetUri": location},
+        {"Location": location, "Retry-After": str(settings.retry_after_seconds)},
+    )
+
+
+def raise_busy(req: func.HttpRequest, namespace: str, name: str, current: locks.Lock | None) -> None:
+    running = current.operation_id if current else "unknown"
+    location = operation_location(req, running)
+    raise ApiError(
+        409, "ClusterBusy",
+        f"cluster {namespace}/{name} has an operation running ({current.runbook if current else '?'} {running})",
+        extra={"operationId": running, "statusQueryGetUri": location}, headers={"Location": location},
+    )
