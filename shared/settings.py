@@ -23,6 +23,13 @@ SETTINGS_DOC: dict[str, str] = {
 }
 
 
+def default_home() -> Path:
+    """/var/lib/pgha for root (the service user must reach it); the user's data directory otherwise."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/pgha")
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "pgha"
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "")
     try:
@@ -50,7 +57,7 @@ class Settings:
         env = os.environ
         return cls(
             platform=env.get("PGHA_PLATFORM", "local"),
-            home=Path(env.get("PGHA_HOME", "/var/lib/pgha")),
+            home=Path(env.get("PGHA_HOME") or default_home()),
             service_user=env.get("PGHA_SERVICE_USER", "postgres"),
             default_namespace=env.get("PGHA_DEFAULT_NAMESPACE", "default"),
             storage_connection=env.get("PGHA_STORAGE_CONNECTION") or env.get("AzureWebJobsStorage", ""),

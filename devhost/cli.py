@@ -1,0 +1,163 @@
+"""`pgha`: the local stack and the devhost from a shell — up, down, status, serve, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+import httpx
+
+from shared.platforms.local import processes
+from shared.platforms.local.platform import LocalPlatform
+from shared.settings import Settings
+
+DEMO_SPEC: dict[str, Any] = {
+    "name": "pg-demo",
+    "instances": 3,
+    "synchronousReplicas": 1,
+    "sampleData": True,
+    "postgresql": {"parameters": {"archive_timeout": "60s", "shared_buffers": "128MB", "max_connections": "100"}},
+    "backup": {"schedule": "0 15 * ? * *"},
+    "endpoints": {"enabled": True, "sourceRanges": ["127.0.0.1/32"]},
+}
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def local() -> LocalPlatform:
+    return LocalPlatform(Settings.from_env())
+
+
+def cmd_up(_: argparse.Namespace) -> int:
+    platform = local()
+    say(f"starting the local stack in {platform.home} ...")
+    started = platform.start_all()
+    state = platform.stack.require()
+    say(f"etcd     127.0.0.1:{state.etcd_port}")
+    say(f"azurite  {state.blob_endpoint}")
+    if started:
+        say(f"restarted members: {', '.join(started)}")
+    return 0
+
+
+def cmd_down(_: argparse.Namespace) -> int:
+    stopped = local().stop_all()
+    say(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+    return 0
+
+
+def cmd_status(_: argparse.Namespace) -> int:
+    platform = local()
+    running = platform.stack.running()
+    say(f"PGHA_HOME {platform.home}")
+    for name, alive in running.items() or {"stack": False}.items():
+        say(f"  {name:8} {'running' if alive else 'stopped'}")
+    for spec in platform.list_clusters():
+        status = platform.cluster_status(spec.namespace, spec.name)
+        say(f"cluster {spec.namespace}/{spec.name}: {status.phase} ({status.ready_instances}/{status.instances} ready)")
+        for instance in status.instances_status:
+            say(f"  {instance.name:20} {instance.role:8} {instance.sync_state or '-':8} {instance.state or '-':10} "
+                f"lsn {instance.lsn or '-'}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from devhost.host import DevHost
+
+    with DevHost(port=args.port) as host:
+        say(f"pgha devhost serving {host.url}/api  (Ctrl-C stops it; `pgha down` stops the stack)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            say("stopping")
+    return 0
+
+
+def follow(client: httpx.Client, location: str, label: str) -> httpx.Response:
+    """Poll an operation's Location until it ends, printing each step as it completes."""
+    shown = 0
+    started = time.monotonic()
+    while True:
+        response = client.get(location)
+        if response.status_code != 202:
+            return response
+        custom = response.json().get("customStatus") or {}
+        done = custom.get("stepsDone", [])
+        for line in done[shown:]:
+            say(f"  [{time.monotonic() - started:5.1f}s] {line}")
+        shown = len(done)
+        time.sleep(0.5)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    for step in report.get("steps", []):
+        say(f"  {step['outcome']:9} {step['name']:30} {step['durationSeconds']:6.1f}s  {step['detail'][:90]}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from devhost.host import DevHost
+
+    logging.basicConfig(level=logging.WARNING)
+    (port,) = processes.free_ports(1)
+    say("pgha demo: deploy a 3-instance PostgreSQL cluster (sync standby, WAL archived to Azurite) through the API")
+    with DevHost(port=port) as host, httpx.Client(base_url=host.url, timeout=60) as client:
+        say(f"devhost at {host.url}; POST /api/clusters {json.dumps({'name': DEMO_SPEC['name'], '...': '...'})}")
+        response = client.post("/api/clusters", json=DEMO_SPEC)
+        if response.status_code != 202:
+            say(f"deploy refused: {response.status_code} {response.text}")
+            return 1
+        say(f"202 Accepted, following {response.headers['Location']}")
+        result = follow(client, response.headers["Location"], "deploy")
+        body = result.json()
+        report = body if result.status_code == 200 else body.get("report") or {}
+        say(f"deploy ended: HTTP {result.status_code}, {report.get('status')} in {report.get('durationSeconds')}s")
+        print_report(report)
+        if result.status_code != 200:
+            say(f"error: {body.get('message')}")
+            return 1
+        status = client.get(f"/api/clusters/{DEMO_SPEC['name']}").json()
+        say(f"\nGET /api/clusters/{DEMO_SPEC['name']}: {status['phase']}, primary {status['currentPrimary']}, "
+            f"{status['synchronousStandbyNames']}")
+        for instance in status["instancesStatus"]:
+            say(f"  {instance['name']:12} {instance['role']:8} {instance['syncState']:8} lsn {instance['lsn']}")
+        endpoints = report.get("result", {}).get("endpoints", {})
+        say(f"rw endpoint: {endpoints.get('rw')}\nro endpoint: {endpoints.get('ro')}")
+        say(f"report stored at {report.get('location', {}).get('markdown')} in Azurite")
+        if args.keep:
+            say("\n--keep: the cluster stays up; `pgha status` shows it, `pgha down` stops everything")
+            return 0
+        say(f"\nDELETE /api/clusters/{DEMO_SPEC['name']}?deleteBackups=true")
+        response = client.delete(f"/api/clusters/{DEMO_SPEC['name']}", params={"deleteBackups": "true"})
+        result = follow(client, response.headers["Location"], "teardown")
+        say(f"teardown ended: HTTP {result.status_code}")
+        print_report(result.json() if result.status_code == 200 else result.json().get("report") or {})
+    stopped = local().stop_all()
+    say(f"\nlocal stack stopped ({', '.join(stopped)}); demo done")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pgha", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start etcd and Azurite (and members of existing clusters)").set_defaults(fn=cmd_up)
+    sub.add_parser("down", help="stop everything pgha started").set_defaults(fn=cmd_down)
+    sub.add_parser("status", help="the stack and every local cluster").set_defaults(fn=cmd_status)
+    serve = sub.add_parser("serve", help="run function_app.py on the devhost")
+    serve.add_argument("--port", type=int, default=7071)
+    serve.set_defaults(fn=cmd_serve)
+    demo = sub.add_parser("demo", help="deploy a cluster through the API, show it, tear it down")
+    demo.add_argument("--keep", action="store_true", help="leave the cluster and the stack running")
+    demo.set_defaults(fn=cmd_demo)
+    args = parser.parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
