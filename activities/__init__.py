@@ -18,4 +18,4 @@ def platform() -> Platform:
 
 
 def spec_of(payload: dict[str, Any]) -> ClusterSpec:
-    return ClusterSpec.model_validate(payload["spec"] if "spec" in payload else payload)
+    return ClusterSpec.model_validate(payload.get("spec", payload))

@@ -125,7 +125,8 @@ class Engine:
             output = state.failure_details.message
         body = {
             "name": state.name, "instanceId": state.instance_id,
-            "createdTime": state.created_at.isoformat() + "Z", "lastUpdatedTime": state.last_updated_at.isoformat() + "Z",
+            "createdTime": state.created_at.isoformat() + "Z",
+            "lastUpdatedTime": state.last_updated_at.isoformat() + "Z",
             "output": output, "runtimeStatus": runtime, "customStatus": _loads(state.serialized_custom_status),
         }
         if show_input:

@@ -19,6 +19,7 @@ from devhost.engine import Engine
 log = logging.getLogger("pgha.devhost")
 RPC_PREFIX = "/runtime/webhooks/durabletask/"
 TASK_HUB = "pgha"
+Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 
 def route_pattern(template: str) -> re.Pattern[str]:
@@ -100,7 +101,7 @@ class DevServer:
         })
 
     # ---- dispatch --------------------------------------------------------------------------------
-    def dispatch(self, method: str, raw_url: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def dispatch(self, method: str, raw_url: str, headers: dict[str, str], body: bytes) -> Answer:
         parts = urlsplit(raw_url)
         if parts.path.startswith(RPC_PREFIX):
             return self._rpc(method, parts.path[len(RPC_PREFIX):], dict(parse_qsl(parts.query)), body)
@@ -116,7 +117,7 @@ class DevServer:
     def _invoke(
         self, function: HttpFunction, method: str, raw_url: str, headers: dict[str, str], body: bytes,
         match: re.Match[str],
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> Answer:
         parts = urlsplit(raw_url)
         request = func.HttpRequest(
             method=method, url=f"{self.url}{raw_url}", headers=headers, params=dict(parse_qsl(parts.query)),
@@ -137,7 +138,7 @@ class DevServer:
         out_headers.setdefault("Content-Type", response.mimetype or "text/plain")
         return response.status_code, out_headers, response.get_body() or b""
 
-    def _rpc(self, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _rpc(self, method: str, path: str, query: dict[str, str], body: bytes) -> Answer:
         segments = [unquote(s) for s in path.strip("/").split("/")]
         engine = self.engine
         if method == "POST" and segments[0] == "orchestrators" and len(segments) in (2, 3):
@@ -198,11 +199,11 @@ class DevServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 log.debug("%s %s", self.address_string(), format % args)
 
         return Handler
 
 
-def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
+def _json(status: int, body: Any) -> Answer:
     return status, {"Content-Type": "application/json"}, json.dumps(body).encode()

@@ -27,7 +27,7 @@ class Lock:
     taken_at: float = 0.0
 
 
-def _blob(connection: str, namespace: str, name: str):  # noqa: ANN202 - azure BlobClient
+def _blob(connection: str, namespace: str, name: str):
     return objectstore.container(connection, CONTAINER, create=True).get_blob_client(f"{namespace}/{name}.json")
 
 

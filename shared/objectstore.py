@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
@@ -20,10 +22,8 @@ def service(connection: str) -> BlobServiceClient:
 def container(connection: str, name: str, create: bool = False) -> ContainerClient:
     client = service(connection).get_container_client(name)
     if create:
-        try:
+        with contextlib.suppress(ResourceExistsError):
             client.create_container()
-        except ResourceExistsError:
-            pass
     return client
 
 

@@ -10,7 +10,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -164,14 +164,13 @@ class ClusterSpec(Model):
     schedules: Schedules = Schedules()
     sample_data: bool = False
 
-    @model_validator(mode="after")
-    def _sync_fits(self) -> ClusterSpec:
-        if self.synchronous_replicas > self.instances - 1:
-            raise ValueError(
-                f"synchronousReplicas ({self.synchronous_replicas}) must be at most instances - 1 "
-                f"({self.instances - 1})"
-            )
-        return self
+    @field_validator("synchronous_replicas")
+    @classmethod
+    def _sync_fits(cls, sync: int, info: ValidationInfo) -> int:
+        instances = info.data.get("instances")
+        if instances is not None and sync > instances - 1:
+            raise ValueError(f"must be at most instances - 1 ({instances - 1}), got {sync}")
+        return sync
 
     @property
     def server_name(self) -> str:

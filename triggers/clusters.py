@@ -24,7 +24,7 @@ def _namespace(req: func.HttpRequest) -> str:
     return namespace
 
 
-def _existing_spec(req: func.HttpRequest):  # noqa: ANN202
+def _existing_spec(req: func.HttpRequest):
     namespace, name = _namespace(req), req.route_params["name"]
     spec = platform_for().stored_spec(namespace, name)
     if spec is None:

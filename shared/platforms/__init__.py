@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 from shared.platform import Platform
 from shared.settings import Settings
+
+_installed: list[Platform] = []
 
 
 @cache
@@ -21,5 +25,17 @@ def _platform(kind: str, home: str, service_user: str) -> Platform:
 
 
 def platform_for(settings: Settings | None = None) -> Platform:
+    if _installed:
+        return _installed[-1]
     settings = settings or Settings.from_env()
     return _platform(settings.platform, str(settings.home), settings.service_user)
+
+
+@contextmanager
+def installed(platform: Platform) -> Iterator[Platform]:
+    """Serve `platform` to every activity and trigger of this process (the scripted platform in tests)."""
+    _installed.append(platform)
+    try:
+        yield platform
+    finally:
+        _installed.remove(platform)

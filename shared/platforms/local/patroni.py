@@ -163,7 +163,7 @@ def cluster_status(
         xlog = position.get("xlog", {})
         location = xlog.get("location") if is_primary else xlog.get("replayed_location")
         lag = member.get("lag") if isinstance(member.get("lag"), int) else None
-        sync_state = {"sync_standby": "sync", "quorum_standby": "quorum"}.get(member.get("role", ""), None)
+        sync_state = {"sync_standby": "sync", "quorum_standby": "quorum"}.get(member.get("role", ""))
         if is_primary and ready:
             primary = member_name
         instances.append(st.InstanceStatus(

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 
 
@@ -77,10 +77,8 @@ def alive(pid: int | None) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def stop(pid: int | None, timeout: float = 30.0, sig: int = signal.SIGTERM) -> bool:
@@ -98,10 +96,8 @@ def stop(pid: int | None, timeout: float = 30.0, sig: int = signal.SIGTERM) -> b
         if not alive(pid):
             return True
         time.sleep(0.05)
-    try:
+    with suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     for _ in range(100):
         _reap(pid)
         if not alive(pid):

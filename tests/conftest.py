@@ -1,0 +1,73 @@
+"""Fixtures: one local stack and one devhost per test session, in a state directory of their own."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+HOME = Path(tempfile.mkdtemp(prefix="pgha-test-", dir="/tmp"))
+os.chmod(HOME, 0o755)  # the service user running PostgreSQL must traverse it
+os.environ.update({
+    "PGHA_HOME": str(HOME),
+    "PGHA_PLATFORM": "local",
+    "PGHA_POLL_SECONDS": "1",
+    "PGHA_ACTIVITY_RETRY_SECONDS": "1",
+    "PGHA_RETRY_AFTER_SECONDS": "1",
+})
+os.environ.pop("AzureWebJobsStorage", None)
+os.environ.pop("PGHA_STORAGE_CONNECTION", None)
+
+
+@pytest.fixture(scope="session")
+def home() -> Path:
+    return HOME
+
+
+@pytest.fixture(scope="session")
+def devhost() -> Iterator[Any]:
+    from devhost.host import DevHost
+    from shared.platforms.local.platform import LocalPlatform
+    from shared.platforms.local.processes import free_ports
+    from shared.settings import Settings
+
+    (port,) = free_ports(1)
+    host = DevHost(port=port).start()
+    try:
+        yield host
+    finally:
+        host.stop()
+        LocalPlatform(Settings.from_env()).stop_all()
+
+
+@pytest.fixture()
+def api(devhost: Any) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=devhost.url, timeout=60) as client:
+        yield client
+
+
+def follow(client: httpx.Client, location: str, timeout: float = 300) -> httpx.Response:
+    """Poll an operation's Location as a client would, until it stops answering 202."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(location)
+        if response.status_code != 202:
+            return response
+        assert response.headers["Retry-After"] == "1"
+        time.sleep(0.3)
+    raise AssertionError(f"{location} still running after {timeout}s")
+
+
+def report_of(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    return body if response.status_code == 200 else body["report"]
+
+
+def step(report: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in report["steps"] if s["name"] == name)

@@ -1,0 +1,128 @@
+"""deploy_cluster and teardown_cluster on the durable engine, over HTTP, with the scripted platform."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from shared import locks, reports
+from shared.platforms import installed
+from shared.settings import Settings
+from tests.conftest import follow, step
+from tests.scripted_platform import ScriptedPlatform
+
+SPEC = {"name": "scripted", "instances": 1, "synchronousReplicas": 0}
+
+
+@pytest.fixture()
+def scripted() -> Iterator[ScriptedPlatform]:
+    with installed(ScriptedPlatform()) as platform:
+        yield platform  # type: ignore[misc]
+
+
+def deploy(api: httpx.Client, spec: dict[str, Any] | None = None) -> httpx.Response:
+    started = api.post("/api/clusters", json=spec or SPEC)
+    assert started.status_code == 202, started.text
+    assert started.headers["Location"].endswith(f"/api/operations/{started.json()['id']}")
+    return follow(api, started.headers["Location"])
+
+
+def test_deploy_runs_every_step_in_order(api: httpx.Client, scripted: ScriptedPlatform) -> None:
+    done = deploy(api)
+    assert done.status_code == 200, done.text
+    report = done.json()
+    assert report["status"] == "succeeded"
+    assert [s["name"] for s in report["steps"]] == [
+        "validate spec", "backup destination pre-flight", "namespace", "app-user secret", "operator config",
+        "monitoring", "backup identity", "apply cluster", "wait ready", "verify monitoring", "zone spread",
+        "sample dataset", "replica check", "WAL archiving", "scheduled backup", "endpoints",
+    ]
+    assert step(report, "replica check")["outcome"] == "skipped"  # one instance has no replica
+    settings = Settings.from_env()
+    stored = reports.load(settings.storage_connection, report["operationId"])
+    assert stored is not None and stored["steps"] == report["steps"]
+    assert locks.holder(settings.storage_connection, "default", "scripted") is None
+    assert ("default", "scripted") in scripted.clusters
+
+
+def test_step_failing_after_retries_fails_the_run_and_names_the_step(
+    api: httpx.Client, scripted: ScriptedPlatform
+) -> None:
+    scripted.failing["verify_monitoring"] = -1
+    done = deploy(api, {**SPEC, "name": "fails"})
+    assert done.status_code == 422, done.text
+    body = done.json()
+    assert body["code"] == "OperationFailed"
+    assert "verify monitoring" in body["message"]
+    report = body["report"]
+    failed = step(report, "verify monitoring")
+    assert failed["outcome"] == "failed"
+    assert "scripted failure of verify_monitoring" in failed["detail"]
+    assert scripted.calls["verify_monitoring"] == Settings.from_env().activity_attempts
+    # compensation: what this run made is gone
+    assert scripted.clusters == {}
+    assert scripted.secrets == set()
+    assert step(report, "delete cluster")["outcome"] == "done"
+    assert locks.holder(Settings.from_env().storage_connection, "default", "fails") is None
+
+
+def test_transient_failure_is_retried_and_the_run_succeeds(api: httpx.Client, scripted: ScriptedPlatform) -> None:
+    scripted.failing["apply_cluster"] = 2
+    done = deploy(api, {**SPEC, "name": "flaky"})
+    assert done.status_code == 200, done.text
+    assert scripted.calls["apply_cluster"] == 3
+
+
+def test_readiness_deadline_fails_clearly_and_leaves_nothing(
+    api: httpx.Client, scripted: ScriptedPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripted.polls_until_ready = None
+    monkeypatch.setenv("PGHA_READY_TIMEOUT_SECONDS", "3")
+    done = deploy(api, {**SPEC, "name": "never-ready", "instances": 3, "synchronousReplicas": 1})
+    assert done.status_code == 422
+    report = done.json()["report"]
+    wait = step(report, "wait ready")
+    assert wait["outcome"] == "failed"
+    assert "not ready after 3s" in wait["detail"] and "1/3 instances ready" in wait["detail"]
+    assert report["error"].startswith("wait ready: not ready after 3s")
+    assert scripted.clusters == {} and scripted.secrets == set() and scripted.archives == set()
+    assert scripted.calls["verify_monitoring"] == 0  # nothing after the failed gate ran
+
+
+def test_preflight_refusal_makes_nothing(api: httpx.Client, scripted: ScriptedPlatform) -> None:
+    scripted.archives.add("taken")
+    done = deploy(api, {**SPEC, "name": "taken"})
+    assert done.status_code == 422
+    report = done.json()["report"]
+    assert step(report, "backup destination pre-flight")["outcome"] == "failed"
+    assert scripted.calls["apply_cluster"] == 0 and scripted.calls["ensure_app_secret"] == 0
+    assert scripted.archives == {"taken"}  # someone else's archive is never touched
+
+
+def test_teardown_keeps_backups_unless_asked(api: httpx.Client, scripted: ScriptedPlatform) -> None:
+    assert deploy(api, {**SPEC, "name": "gone"}).status_code == 200
+    started = api.delete("/api/clusters/gone")
+    assert started.status_code == 202
+    done = follow(api, started.headers["Location"])
+    assert done.status_code == 200
+    assert step(done.json(), "delete backups")["outcome"] == "skipped"
+    assert "gone" in scripted.archives
+    assert api.delete("/api/clusters/gone").status_code == 404
+
+
+def test_second_request_for_a_busy_cluster_is_409(api: httpx.Client, scripted: ScriptedPlatform,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted.polls_until_ready = None
+    monkeypatch.setenv("PGHA_READY_TIMEOUT_SECONDS", "4")
+    first = api.post("/api/clusters", json={**SPEC, "name": "busy"})
+    assert first.status_code == 202
+    second = api.post("/api/clusters", json={**SPEC, "name": "busy"})
+    assert second.status_code == 409
+    assert second.json()["code"] == "ClusterBusy"
+    assert second.headers["Location"] == first.headers["Location"]
+    assert follow(api, first.headers["Location"]).status_code == 422
+    scripted.polls_until_ready = 1
+    assert deploy(api, {**SPEC, "name": "busy"}).status_code == 200  # the lock was released

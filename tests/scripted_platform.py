@@ -1,0 +1,152 @@
+"""ScriptedPlatform: a test double of the Platform port for orchestration tests.
+
+It holds clusters in memory and follows a script (how many status polls until ready, which
+methods fail), so branches, deadlines and compensation can be driven without PostgreSQL. It is
+never used by integration tests, which run the real local stack.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from shared import status as st
+from shared.platform import Outcome, PreflightFailed, done, skipped, unchanged
+from shared.spec import ClusterSpec
+
+
+class ScriptedFailure(RuntimeError):
+    pass
+
+
+class ScriptedPlatform:
+    name = "scripted"
+
+    def __init__(self, polls_until_ready: int | None = 1, failing: dict[str, int] | None = None) -> None:
+        self.polls_until_ready = polls_until_ready
+        self.failing = dict(failing or {})  # method -> failures left (-1: always)
+        self.calls: Counter[str] = Counter()
+        self.clusters: dict[tuple[str, str], ClusterSpec] = {}
+        self.secrets: set[tuple[str, str]] = set()
+        self.archives: set[str] = set()
+        self.polls = 0
+
+    def _called(self, method: str) -> None:
+        self.calls[method] += 1
+        left = self.failing.get(method, 0)
+        if left:
+            self.failing[method] = left - 1 if left > 0 else -1
+            raise ScriptedFailure(f"scripted failure of {method}")
+
+    def preflight_backup_destination(self, spec: ClusterSpec) -> Outcome:
+        self._called("preflight_backup_destination")
+        if (spec.namespace, spec.name) in self.clusters:
+            return unchanged("cluster exists")
+        if spec.server_name in self.archives:
+            raise PreflightFailed(f"archive {spec.server_name} not empty")
+        return done("archive empty")
+
+    def ensure_namespace(self, spec: ClusterSpec) -> Outcome:
+        self._called("ensure_namespace")
+        return unchanged("namespace exists")
+
+    def ensure_app_secret(self, spec: ClusterSpec) -> Outcome:
+        self._called("ensure_app_secret")
+        key = (spec.namespace, spec.bootstrap.secret_name)
+        if key in self.secrets:
+            return unchanged("secret exists")
+        self.secrets.add(key)
+        return done("secret created")
+
+    def configure_operator(self, spec: ClusterSpec) -> Outcome:
+        self._called("configure_operator")
+        return skipped("scripted")
+
+    def configure_monitoring(self, spec: ClusterSpec) -> Outcome:
+        self._called("configure_monitoring")
+        return skipped("scripted")
+
+    def verify_monitoring(self, spec: ClusterSpec) -> Outcome:
+        self._called("verify_monitoring")
+        return done("metrics scraped")
+
+    def ensure_backup_identity(self, spec: ClusterSpec) -> Outcome:
+        self._called("ensure_backup_identity")
+        return skipped("scripted")
+
+    def apply_cluster(self, spec: ClusterSpec) -> Outcome:
+        self._called("apply_cluster")
+        self.clusters[(spec.namespace, spec.name)] = spec
+        self.archives.add(spec.server_name)
+        return done("applied")
+
+    def cluster_status(self, namespace: str, name: str) -> st.ClusterStatus:
+        self._called("cluster_status")
+        spec = self.clusters.get((namespace, name))
+        if spec is None:
+            return st.ClusterStatus(name=name, namespace=namespace, phase=st.NOT_FOUND)
+        self.polls += 1
+        ready = self.polls_until_ready is not None and self.polls >= self.polls_until_ready
+        count = spec.instances if ready else 1
+        return st.ClusterStatus(
+            name=name, namespace=namespace, phase=st.HEALTHY if ready else st.CREATING_REPLICA,
+            instances=spec.instances, ready_instances=count, current_primary=f"{name}-1",
+            instances_status=[st.InstanceStatus(name=n, role="primary" if i == 0 else "standby", ready=i < count,
+                                                sync_state="primary" if i == 0 else "quorum")
+                              for i, n in enumerate(spec.instance_names)],
+        )
+
+    def check_zone_spread(self, spec: ClusterSpec) -> Outcome:
+        self._called("check_zone_spread")
+        return skipped("scripted")
+
+    def connect(self, namespace: str, name: str, role: str, database: str | None = None) -> Any:
+        raise NotImplementedError("the scripted platform runs no SQL; use sampleData false and 1 instance")
+
+    def switch_wal_and_find_segment(self, spec: ClusterSpec) -> Outcome:
+        self._called("switch_wal_and_find_segment")
+        return done("segment found")
+
+    def ensure_scheduled_backup(self, spec: ClusterSpec) -> Outcome:
+        self._called("ensure_scheduled_backup")
+        return skipped("no schedule")
+
+    def expose_endpoints(self, spec: ClusterSpec) -> Outcome:
+        self._called("expose_endpoints")
+        return skipped("not enabled")
+
+    def stored_spec(self, namespace: str, name: str) -> ClusterSpec | None:
+        return self.clusters.get((namespace, name))
+
+    def list_clusters(self) -> Iterator[ClusterSpec]:
+        return iter(list(self.clusters.values()))
+
+    def remove_endpoints(self, namespace: str, name: str) -> Outcome:
+        self._called("remove_endpoints")
+        return unchanged("none")
+
+    def remove_scheduled_backups(self, namespace: str, name: str) -> Outcome:
+        self._called("remove_scheduled_backups")
+        return unchanged("none")
+
+    def delete_cluster(self, namespace: str, name: str) -> Outcome:
+        self._called("delete_cluster")
+        return done("deleted") if self.clusters.pop((namespace, name), None) else unchanged("absent")
+
+    def delete_app_secret(self, spec: ClusterSpec) -> Outcome:
+        self._called("delete_app_secret")
+        key = (spec.namespace, spec.bootstrap.secret_name)
+        if key not in self.secrets:
+            return unchanged("absent")
+        self.secrets.discard(key)
+        return done("deleted")
+
+    def remove_backup_identity(self, spec: ClusterSpec) -> Outcome:
+        self._called("remove_backup_identity")
+        return skipped("scripted")
+
+    def delete_backups(self, spec: ClusterSpec) -> Outcome:
+        self._called("delete_backups")
+        self.archives.discard(spec.server_name)
+        return done("deleted")
