@@ -1,0 +1,33 @@
+"""Report rendering for people (Markdown)."""
+
+from shared.reports import render_markdown
+
+REPORT = {
+    "operationId": "deploy-default-db-20260101T000000Z-abcdef",
+    "runbook": "deploy_cluster",
+    "cluster": {"namespace": "default", "name": "db"},
+    "status": "failed",
+    "startedAt": "2026-01-01T00:00:00+00:00",
+    "endedAt": "2026-01-01T00:00:12+00:00",
+    "durationSeconds": 12.0,
+    "error": "wait ready: not ready after 10s",
+    "steps": [
+        {"name": "apply cluster", "outcome": "done", "durationSeconds": 0.25, "detail": "created"},
+        {"name": "wait ready", "outcome": "failed", "durationSeconds": 10.0, "detail": "phase a|b\nsecond line"},
+    ],
+}
+
+
+def test_markdown_has_a_row_per_step_and_the_error() -> None:
+    text = render_markdown(REPORT)
+    lines = text.splitlines()
+    assert lines[0] == "# deploy_cluster default/db: failed"
+    assert "- error: wait ready: not ready after 10s" in lines
+    assert "| apply cluster | done | 0.2 s | created |" in lines
+    assert "| wait ready | failed | 10.0 s | phase a\\|b second line |" in lines
+    assert "- duration: 12.0 s" in lines
+
+
+def test_markdown_of_a_running_report() -> None:
+    text = render_markdown({**REPORT, "endedAt": None, "durationSeconds": None, "error": None, "steps": []})
+    assert "- ended: -" in text and "- duration: -" in text and "error" not in text

@@ -1,0 +1,80 @@
+"""Patroni's /cluster and /patroni answers mapped onto CNPG's ClusterStatus."""
+
+from shared import status as st
+from shared.platforms.local.patroni import cluster_status, lsn
+
+NAMES = ["pg-1", "pg-2", "pg-3"]
+
+
+def member(name: str, role: str, state: str, **extra: object) -> dict:
+    return {"name": name, "role": role, "state": state, "timeline": 1, **extra}
+
+
+def healthy_topology() -> dict:
+    return {"members": [
+        member("pg-1", "leader", "running"),
+        member("pg-2", "quorum_standby", "streaming", lag=0),
+        member("pg-3", "quorum_standby", "streaming", lag=16),
+    ]}
+
+
+def test_healthy_cluster() -> None:
+    positions = {"pg-1": {"xlog": {"location": 0x3000060}}, "pg-2": {"xlog": {"replayed_location": 0x3000060}}}
+    status = cluster_status("default", "pg", NAMES, healthy_topology(), positions, sync_required=1)
+    assert status.phase == st.HEALTHY
+    assert status.healthy
+    assert (status.instances, status.ready_instances) == (3, 3)
+    assert status.current_primary == status.target_primary == "pg-1"
+    roles = {i.name: (i.role, i.sync_state, i.lsn) for i in status.instances_status}
+    assert roles == {
+        "pg-1": ("primary", "primary", "0/3000060"),
+        "pg-2": ("standby", "quorum", "0/3000060"),
+        "pg-3": ("standby", "quorum", None),
+    }
+    assert status.instances_status[2].lag_bytes == 16
+
+
+def test_no_leader_is_failing_over() -> None:
+    topology = {"members": [member("pg-2", "replica", "streaming"), member("pg-3", "replica", "running")]}
+    status = cluster_status("default", "pg", NAMES, topology, {}, sync_required=1)
+    assert status.phase == st.FAILING_OVER
+    assert status.current_primary is None
+    assert not status.healthy
+    assert status.instances_status[0].state == "absent"
+
+
+def test_nothing_registered_yet_is_setting_up_primary() -> None:
+    status = cluster_status("default", "pg", NAMES, None, {}, sync_required=1)
+    assert status.phase == st.SETTING_UP_PRIMARY
+    assert status.ready_instances == 0
+
+
+def test_replica_being_created() -> None:
+    topology = healthy_topology()
+    topology["members"][2] = member("pg-3", "replica", "creating replica")
+    status = cluster_status("default", "pg", NAMES, topology, {}, sync_required=1)
+    assert status.phase == st.CREATING_REPLICA
+    assert status.ready_instances == 2
+
+
+def test_missing_sync_standby_is_not_healthy() -> None:
+    topology = {"members": [
+        member("pg-1", "leader", "running"),
+        member("pg-2", "replica", "streaming"),
+        member("pg-3", "replica", "streaming"),
+    ]}
+    status = cluster_status("default", "pg", NAMES, topology, {}, sync_required=1)
+    assert status.phase == st.WAITING_FOR_INSTANCES
+    assert not status.healthy
+    assert cluster_status("default", "pg", NAMES, topology, {}, sync_required=0).phase == st.HEALTHY
+
+
+def test_scheduled_switchover() -> None:
+    topology = {**healthy_topology(), "scheduled_switchover": {"at": "2026-01-01T00:00:00+00:00", "from": "pg-1"}}
+    assert cluster_status("default", "pg", NAMES, topology, {}, sync_required=1).phase == st.SWITCHOVER
+
+
+def test_lsn_format() -> None:
+    assert lsn(0) == "0/0"
+    assert lsn((5 << 32) + 0xAB) == "5/AB"
+    assert lsn(None) is None
