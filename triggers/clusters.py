@@ -34,7 +34,7 @@ def _existing_spec(req: func.HttpRequest):
 
 @bp.route(route="clusters", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-async def deploy(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def start_deploy(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start deploy_cluster for a ClusterSpec; 400 names the invalid field, 409 when the cluster is busy."""
     try:
         body = read_json(req)
@@ -50,7 +50,7 @@ async def deploy(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
 
 
 @bp.route(route="clusters/{name}", methods=["GET"])
-async def cluster_status(req: func.HttpRequest) -> func.HttpResponse:
+async def get_cluster(req: func.HttpRequest) -> func.HttpResponse:
     """The cluster's status in CNPG's vocabulary, and the operation running on it if any."""
     try:
         spec = _existing_spec(req)
@@ -67,7 +67,7 @@ async def cluster_status(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="clusters/{name}", methods=["DELETE"])
 @bp.durable_client_input(client_name="client")
-async def teardown(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def start_teardown(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start teardown_cluster; backups are kept unless deleteBackups is true (query or body)."""
     try:
         spec = _existing_spec(req)

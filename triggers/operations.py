@@ -16,7 +16,7 @@ bp = df.Blueprint()
 
 @bp.route(route="operations/{id}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-async def operation_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def get_operation(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """202 while running, 200 with the report when completed, 422 with the report when failed."""
     operation_id = req.route_params["id"]
     try:

@@ -1,0 +1,143 @@
+"""function_app.py as the Functions host sees it: its bindings, and the real executor's actions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+import function_app
+from devhost.engine import collect
+
+HTTP_ROUTES = {
+    "start_deploy": ("clusters", ["POST"]),
+    "get_cluster": ("clusters/{name}", ["GET"]),
+    "start_teardown": ("clusters/{name}", ["DELETE"]),
+    "get_operation": ("operations/{id}", ["GET"]),
+}
+
+
+def functions() -> dict[str, Any]:
+    function_app.app.functions_bindings = {}  # get_functions() is not idempotent
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+
+
+def test_every_trigger_has_the_right_bindings() -> None:
+    found = functions()
+    for name, (route, methods) in HTTP_ROUTES.items():
+        trigger = found[name].get_trigger()
+        assert trigger.type == "httpTrigger"
+        assert trigger.route == route
+        assert [str(m.value) for m in trigger.methods] == methods
+        assert str(trigger.auth_level.value).lower() == "function"
+        kinds = {b.type for b in found[name].get_bindings()}
+        assert "http" in kinds
+    for starter in ("start_deploy", "start_teardown", "get_operation"):
+        assert "durableClient" in {b.type for b in found[starter].get_bindings()}
+    for orchestrator in ("deploy_cluster", "teardown_cluster"):
+        assert found[orchestrator].get_trigger().type == "orchestrationTrigger"
+    activities = {n for n, f in found.items() if f.get_trigger().type == "activityTrigger"}
+    assert {"apply_cluster", "get_cluster_status", "store_report", "release_lock", "ensure_app_secret"} <= activities
+    assert set(collect(function_app.app).orchestrators) == {"deploy_cluster", "teardown_cluster"}
+
+
+def test_function_json_is_what_the_host_reads() -> None:
+    found = functions()
+    raw = json.loads(found["start_deploy"].get_function_json())
+    bindings = {b["type"]: b for b in raw["bindings"]}
+    assert bindings["httpTrigger"]["route"] == "clusters"
+    assert bindings["httpTrigger"]["authLevel"].lower() == "function"
+    assert bindings["durableClient"]["name"] == "client"
+
+
+# ---- the real azure-functions-durable executor, fed host-style history ---------------------------
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+SPEC = {"name": "db", "namespace": "default", "instances": 3}
+INPUT = {"operationId": "deploy-default-db-x", "namespace": "default", "name": "db", "spec": SPEC,
+         "options": {"activityAttempts": 3, "activityRetrySeconds": 2, "pollSeconds": 2, "readyTimeoutSeconds": 60}}
+
+
+def event(kind: int, event_id: int, at: datetime, **fields: Any) -> dict[str, Any]:
+    return {"EventType": kind, "EventId": event_id, "IsPlayed": False, "Timestamp": at.isoformat(), **fields}
+
+
+def started_history() -> list[dict[str, Any]]:
+    return [
+        event(12, -1, START),
+        event(0, -1, START, Name="deploy_cluster", Input=json.dumps(INPUT), Version=""),
+    ]
+
+
+def execute(history: list[dict[str, Any]]) -> dict[str, Any]:
+    handle = functions()["deploy_cluster"].get_user_function()
+    context = json.dumps({"history": history, "instanceId": INPUT["operationId"], "isReplaying": False, "parentInstanceId": None,
+                          "input": json.dumps(INPUT), "upperSchemaVersion": 1})
+    return json.loads(handle(context))
+
+
+def complete(history: list[dict[str, Any]], event_id: int, name: str, result: Any, at: datetime) -> None:
+    history += [
+        event(4, event_id, at, Name=name),
+        event(13, -1, at),
+        event(12, -1, at + timedelta(milliseconds=5)),
+        event(5, -1, at + timedelta(milliseconds=5), TaskScheduledId=event_id, Result=json.dumps(result)),
+    ]
+
+
+def actions(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every action the executor emitted, compound ones (a retried call is one, schema v1) opened up."""
+    found: list[dict[str, Any]] = []
+
+    def walk(action: dict[str, Any]) -> None:
+        found.append(action)
+        for inner in action.get("compoundActions", []):
+            walk(inner)
+
+    for group in state["actions"]:
+        for action in group:
+            walk(action)
+    return found
+
+
+def test_executor_emits_the_first_steps_of_deploy() -> None:
+    history = started_history()
+    first = execute(history)
+    assert first["isDone"] is False
+    [preflight] = actions(first)
+    assert preflight["actionType"] == 0  # CallActivity: the pre-flight is never retried
+    assert preflight["functionName"] == "preflight_backup_destination"
+    assert json.loads(preflight["input"]) == SPEC
+    assert first["customStatus"]["step"] == "backup destination pre-flight"
+
+    complete(history, 0, "preflight_backup_destination", {"outcome": "done", "detail": "empty"}, START)
+    second = execute(history)
+    *_, compound, namespace = actions(second)
+    assert compound["actionType"] == 12  # schema v1 wraps a retried call in a compound action
+    assert namespace["actionType"] == 1  # CallActivityWithRetry
+    assert namespace["functionName"] == "ensure_namespace"
+    assert namespace["retryOptions"]["maxNumberOfAttempts"] == 3
+    assert namespace["retryOptions"]["firstRetryIntervalInMilliseconds"] == 2000
+    assert second["customStatus"]["stepsDone"] == ["validate spec: done", "backup destination pre-flight: done"]
+
+
+def test_executor_fails_the_run_and_still_stores_the_report() -> None:
+    history = started_history()
+    history += [
+        event(4, 0, START, Name="preflight_backup_destination"),
+        event(13, -1, START),
+        event(12, -1, START),
+        event(6, -1, START, TaskScheduledId=0, Reason="archive not empty", Details="PreflightFailed"),
+    ]
+    state = execute(history)
+    store = actions(state)[-1]
+    assert store["functionName"] == "store_report"
+    assert store["actionType"] == 1
+    report = json.loads(store["input"])
+    assert report["status"] == "failed"
+    assert report["steps"][-1]["name"] == "backup destination pre-flight"
+    assert report["steps"][-1]["outcome"] == "failed"
+    assert "archive not empty" in report["error"]
+    assert df  # the package the executor comes from
