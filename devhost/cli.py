@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -70,13 +73,14 @@ def cmd_status(_: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from devhost.host import DevHost
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with DevHost(port=args.port) as host:
         say(f"pgha devhost serving {host.url}/api  (Ctrl-C stops it; `pgha down` stops the stack)")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            say("stopping")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+        say("stopping")
     return 0
 
 

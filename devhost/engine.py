@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,8 @@ from durabletask.testing import create_test_backend
 
 from devhost.context import drive
 from shared.platforms.local.processes import free_ports
+
+log = logging.getLogger("pgha.devhost")
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,19 @@ def _orchestrator(name: str, user_fn: Any) -> Any:
 
 def _activity(name: str, user_fn: Any, input_name: str) -> Any:
     def activity(ctx: Any, activity_input: Any) -> Any:
-        result = user_fn(**{input_name: activity_input})
-        if inspect.iscoroutine(result):
-            result = asyncio.run(result)
+        """Run the user's activity and log it as the Functions host does (names and durations, no payloads)."""
+        log.info("Executing 'Functions.%s' (Reason='activity', Id=%s)", name, ctx.orchestration_id)
+        started = time.monotonic()
+        try:
+            result = user_fn(**{input_name: activity_input})
+            if inspect.iscoroutine(result):
+                result = asyncio.run(result)
+        except Exception as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+            log.warning("Executed 'Functions.%s' (Failed, Duration=%.0fms): %s", name,
+                        1000 * (time.monotonic() - started), first)
+            raise
+        log.info("Executed 'Functions.%s' (Succeeded, Duration=%.0fms)", name, 1000 * (time.monotonic() - started))
         return result
 
     activity.__name__ = name
@@ -144,6 +158,32 @@ class Engine:
     def history(self, instance_id: str) -> list[Any]:
         assert self.client is not None
         return self.client.get_orchestration_history(instance_id)
+
+    def history_json(self, instance_id: str, with_payloads: bool) -> list[dict[str, Any]]:
+        """The history as the Functions HTTP API's `showHistory` lists it (payloads with showHistoryOutput)."""
+        events = []
+        for event in self.history(instance_id):
+            item: dict[str, Any] = {"EventType": type(event).__name__.removesuffix("Event")}
+            for field in dataclasses.fields(event):
+                value = getattr(event, field.name)
+                if value is None or field.name.endswith("trace_context") or field.name == "orchestration_span_id":
+                    continue
+                if not with_payloads and field.name in ("input", "result"):
+                    continue
+                key = "".join(part.capitalize() for part in field.name.split("_"))
+                item[key] = _plain(value)
+            events.append(item)
+        return events
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items() if v is not None}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def _loads(raw: str | None) -> Any:

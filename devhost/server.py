@@ -153,6 +153,7 @@ class DevServer:
                 return _json(400, {"ExceptionMessage": f"The function '{name}' doesn't exist"})
             except Exception as err:  # e.g. the id exists already
                 return _json(409, {"ExceptionMessage": str(err)})
+            log.info("Started orchestration %s (%s)", name, instance_id)
             return _json(202, {"id": instance_id})
         if segments[0] != "instances" or len(segments) < 2:
             return _json(404, "not found")
@@ -163,6 +164,9 @@ class DevServer:
                 return _json(404, f"instance {instance_id} not found")
             if query.get("showInput", "").lower() == "true":
                 current = engine.status(instance_id, show_input=True)
+            if current is not None and query.get("showHistory", "").lower() == "true":
+                with_payloads = query.get("showHistoryOutput", "").lower() == "true"
+                current["historyEvents"] = engine.history_json(instance_id, with_payloads)
             running = current is not None and current["runtimeStatus"] in ("Running", "Pending")
             return _json(202 if running else 200, current)
         if method == "POST" and len(segments) >= 3 and segments[2] in ("raiseEvent", "terminate"):

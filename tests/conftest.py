@@ -30,12 +30,20 @@ def home() -> Path:
     return HOME
 
 
+@pytest.fixture(scope="session", autouse=True)
+def local_stack() -> Iterator[None]:
+    """Whatever a test started under this session's PGHA_HOME is stopped when the session ends."""
+    yield
+    from shared.platforms.local.platform import LocalPlatform
+    from shared.settings import Settings
+
+    LocalPlatform(Settings.from_env()).stop_all()
+
+
 @pytest.fixture(scope="session")
 def devhost() -> Iterator[Any]:
     from devhost.host import DevHost
-    from shared.platforms.local.platform import LocalPlatform
     from shared.platforms.local.processes import free_ports
-    from shared.settings import Settings
 
     (port,) = free_ports(1)
     host = DevHost(port=port).start()
@@ -43,7 +51,6 @@ def devhost() -> Iterator[Any]:
         yield host
     finally:
         host.stop()
-        LocalPlatform(Settings.from_env()).stop_all()
 
 
 @pytest.fixture()
@@ -71,3 +78,4 @@ def report_of(response: httpx.Response) -> dict[str, Any]:
 
 def step(report: dict[str, Any], name: str) -> dict[str, Any]:
     return next(s for s in report["steps"] if s["name"] == name)
+

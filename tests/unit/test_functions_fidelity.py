@@ -73,8 +73,10 @@ def started_history() -> list[dict[str, Any]]:
 
 def execute(history: list[dict[str, Any]]) -> dict[str, Any]:
     handle = functions()["deploy_cluster"].get_user_function()
-    context = json.dumps({"history": history, "instanceId": INPUT["operationId"], "isReplaying": False, "parentInstanceId": None,
-                          "input": json.dumps(INPUT), "upperSchemaVersion": 1})
+    context = json.dumps({
+        "history": history, "instanceId": INPUT["operationId"], "isReplaying": False, "parentInstanceId": None,
+        "input": json.dumps(INPUT), "upperSchemaVersion": 1,
+    })
     return json.loads(handle(context))
 
 
