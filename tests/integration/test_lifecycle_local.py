@@ -1,0 +1,85 @@
+"""Teardown, the archive pre-flight on redeploy, and bad input — on the real local stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import follow, report_of, step
+from tests.integration.helpers import archived_segments
+
+pytestmark = pytest.mark.integration
+SMALL = {"instances": 2, "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
+
+
+def run(api: httpx.Client, method: str, url: str, **kwargs: object) -> httpx.Response:
+    started = api.request(method, url, **kwargs)  # type: ignore[arg-type]
+    assert started.status_code == 202, started.text
+    return follow(api, started.headers["Location"])
+
+
+def test_teardown_keeps_backups_and_the_preflight_names_both_fixes(api: httpx.Client, home: Path) -> None:
+    assert run(api, "POST", "/api/clusters", json={"name": "it-life", **SMALL}).status_code == 200
+    assert archived_segments(home, "it-life")
+
+    kept = run(api, "DELETE", "/api/clusters/it-life")
+    assert kept.status_code == 200
+    assert step(kept.json(), "delete backups")["outcome"] == "skipped"
+    assert not (home / "clusters" / "default" / "it-life").exists()
+    assert not (home / "secrets" / "default" / "db-user-pass").exists()
+    assert archived_segments(home, "it-life"), "teardown must keep the backups"
+
+    refused = run(api, "POST", "/api/clusters", json={"name": "it-life", **SMALL})
+    assert refused.status_code == 422
+    report = report_of(refused)
+    detail = step(report, "backup destination pre-flight")["detail"]
+    assert "already holds WAL for server name 'it-life'" in detail
+    assert "backup.serverName" in detail and "deleteBackups: true" in detail
+    assert [s["name"] for s in report["steps"]] == ["validate spec", "backup destination pre-flight"]
+    assert not (home / "clusters" / "default" / "it-life").exists()  # nothing half-made
+    assert api.get("/api/clusters/it-life").status_code == 404
+
+    # fix 1: another server name
+    renamed = {"name": "it-life", **SMALL, "backup": {"serverName": "it-life-v2"}}
+    assert run(api, "POST", "/api/clusters", json=renamed).status_code == 200
+    assert archived_segments(home, "it-life-v2")
+    # fix 2: teardown with deleteBackups, then the same server name deploys again
+    deleted = run(api, "DELETE", "/api/clusters/it-life", json={"deleteBackups": True})
+    assert deleted.status_code == 200
+    assert step(deleted.json(), "delete backups")["outcome"] == "done"
+    assert archived_segments(home, "it-life-v2") == []
+    assert run(api, "POST", "/api/clusters", json=renamed).status_code == 200
+    assert run(api, "DELETE", "/api/clusters/it-life", params={"deleteBackups": "true"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "x", "instances": 12}, "instances"),
+        ({"name": "UPPER"}, "name"),
+        ({"name": "x", "storage": {"size": "lots"}}, "storage.size"),
+        ({"name": "x", "synchronousReplicas": 3}, "synchronousReplicas"),
+        ({"name": "x", "surprise": True}, "surprise"),
+        ([], "body"),
+    ],
+)
+def test_invalid_spec_is_400_naming_the_field(api: httpx.Client, body: object, field: str, home: Path) -> None:
+    response = api.post("/api/clusters", json=body)
+    assert response.status_code == 400
+    error = response.json()
+    assert error["code"] == "InvalidSpec" and error["field"] == field and error["message"]
+    assert not (home / "clusters" / "default" / "x").exists()
+
+
+def test_malformed_requests(api: httpx.Client) -> None:
+    bad_json = api.post("/api/clusters", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert bad_json.status_code == 400 and bad_json.json()["field"] == "body"
+    assert api.post("/api/clusters", content=b"x" * 300_000).status_code == 413
+    assert api.get("/api/clusters/nope").json()["code"] == "ClusterNotFound"
+    assert api.delete("/api/clusters/nope").status_code == 404
+    assert api.get("/api/clusters/nope?namespace=Bad_NS").status_code == 400
+    assert api.get("/api/operations/deploy-default-none-1").status_code == 404
+    assert api.get("/api/operations/bad%20id").status_code == 400
+    assert api.put("/api/clusters").status_code == 405
