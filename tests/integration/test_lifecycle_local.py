@@ -11,7 +11,7 @@ from tests.conftest import follow, report_of, step
 from tests.integration.helpers import archived_segments
 
 pytestmark = pytest.mark.integration
-SMALL = {"instances": 2, "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
+SMALL = {"namespace": "life", "instances": 2, "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
 
 
 def run(api: httpx.Client, method: str, url: str, **kwargs: object) -> httpx.Response:
@@ -24,11 +24,11 @@ def test_teardown_keeps_backups_and_the_preflight_names_both_fixes(api: httpx.Cl
     assert run(api, "POST", "/api/clusters", json={"name": "it-life", **SMALL}).status_code == 200
     assert archived_segments(home, "it-life")
 
-    kept = run(api, "DELETE", "/api/clusters/it-life")
+    kept = run(api, "DELETE", "/api/clusters/it-life?namespace=life")
     assert kept.status_code == 200
     assert step(kept.json(), "delete backups")["outcome"] == "skipped"
-    assert not (home / "clusters" / "default" / "it-life").exists()
-    assert not (home / "secrets" / "default" / "db-user-pass").exists()
+    assert not (home / "clusters" / "life" / "it-life").exists()
+    assert not (home / "secrets" / "life" / "db-user-pass").exists()
     assert archived_segments(home, "it-life"), "teardown must keep the backups"
 
     refused = run(api, "POST", "/api/clusters", json={"name": "it-life", **SMALL})
@@ -38,20 +38,21 @@ def test_teardown_keeps_backups_and_the_preflight_names_both_fixes(api: httpx.Cl
     assert "already holds WAL for server name 'it-life'" in detail
     assert "backup.serverName" in detail and "deleteBackups: true" in detail
     assert [s["name"] for s in report["steps"]] == ["validate spec", "backup destination pre-flight"]
-    assert not (home / "clusters" / "default" / "it-life").exists()  # nothing half-made
-    assert api.get("/api/clusters/it-life").status_code == 404
+    assert not (home / "clusters" / "life" / "it-life").exists()  # nothing half-made
+    assert api.get("/api/clusters/it-life?namespace=life").status_code == 404
 
     # fix 1: another server name
     renamed = {"name": "it-life", **SMALL, "backup": {"serverName": "it-life-v2"}}
     assert run(api, "POST", "/api/clusters", json=renamed).status_code == 200
     assert archived_segments(home, "it-life-v2")
     # fix 2: teardown with deleteBackups, then the same server name deploys again
-    deleted = run(api, "DELETE", "/api/clusters/it-life", json={"deleteBackups": True})
+    deleted = run(api, "DELETE", "/api/clusters/it-life?namespace=life", json={"deleteBackups": True})
     assert deleted.status_code == 200
     assert step(deleted.json(), "delete backups")["outcome"] == "done"
     assert archived_segments(home, "it-life-v2") == []
     assert run(api, "POST", "/api/clusters", json=renamed).status_code == 200
-    assert run(api, "DELETE", "/api/clusters/it-life", params={"deleteBackups": "true"}).status_code == 200
+    cleanup = run(api, "DELETE", "/api/clusters/it-life", params={"namespace": "life", "deleteBackups": "true"})
+    assert cleanup.status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -196,7 +196,7 @@ class LocalPlatform:
         removed = [m for m in state["members"] if m not in spec.instance_names]
         for member in self._members(spec.namespace, spec.name, state):
             if member.name in removed:
-                self._stop_member(member)
+                self._stop_members([member])
                 shutil.rmtree(member.dir, ignore_errors=True)
         for member_name in removed:
             del state["members"][member_name]
@@ -246,12 +246,13 @@ class LocalPlatform:
             env=self._barman_env(), account=self.account, cwd=member.dir,
         )
 
-    def _stop_member(self, member: Member) -> bool:
-        stopped = processes.stop(processes.read_pid(member.dir / "patroni.pid"), timeout=40)
-        postmaster = processes.read_pid(member.data_dir / "postmaster.pid")
-        if processes.alive(postmaster):  # Patroni killed before it could stop PostgreSQL
-            stopped = processes.stop(postmaster, timeout=20) or stopped
-        return stopped
+    def _stop_members(self, members: list[Member]) -> list[str]:
+        """Stop members together (Patroni stops its PostgreSQL), then any postmaster a killed Patroni left."""
+        patronis = {m.name: processes.read_pid(m.dir / "patroni.pid") for m in members}
+        stopped = processes.stop_all(list(patronis.values()), timeout=40)
+        leftovers = [processes.read_pid(m.data_dir / "postmaster.pid") for m in members]
+        processes.stop_all(leftovers, timeout=20)
+        return [name for name, pid in patronis.items() if pid in stopped]
 
     def _patch_dynamic_config(self, spec: ClusterSpec) -> None:
         config = patroni.dynamic_config(spec, self._archive_command(spec))
@@ -400,7 +401,7 @@ class LocalPlatform:
         base = self.cluster_dir(namespace, name)
         if state is None and not base.exists():
             return unchanged(f"cluster {namespace}/{name} does not exist")
-        stopped = [m.name for m in self._members(namespace, name, state) if self._stop_member(m)]
+        stopped = self._stop_members(self._members(namespace, name, state))
         if state is not None:
             self._forget_in_dcs(state["scope"])
         shutil.rmtree(base, ignore_errors=True)
@@ -447,7 +448,7 @@ class LocalPlatform:
         stopped = []
         for path in sorted((self.home / "clusters").glob("*/*/cluster.json")):
             namespace, name = path.parent.parent.name, path.parent.name
-            stopped += [m.name for m in self._members(namespace, name) if self._stop_member(m)]
+            stopped += self._stop_members(self._members(namespace, name))
         return stopped + self.stack.down()
 
     def start_all(self) -> list[str]:

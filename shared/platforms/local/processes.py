@@ -83,27 +83,31 @@ def _reap(pid: int) -> None:
 
 def stop(pid: int | None, timeout: float = 30.0, sig: int = signal.SIGTERM) -> bool:
     """Signal `pid`, wait up to `timeout`, then SIGKILL. True if something was running."""
-    if not alive(pid):
-        return False
-    assert pid is not None
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return False
+    return bool(stop_all([pid], timeout, sig))
+
+
+def stop_all(pids: list[int | None], timeout: float = 30.0, sig: int = signal.SIGTERM) -> list[int]:
+    """Signal every live pid at once, wait for all up to `timeout`, SIGKILL what is left; returns those stopped."""
+    running = [pid for pid in pids if pid and alive(pid)]
+    for pid in running:
+        with suppress(ProcessLookupError):
+            os.kill(pid, sig)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not alive(pid):
-            return True
+    while time.monotonic() < deadline and any(alive(pid) for pid in running):
+        for pid in running:
+            _reap(pid)
         time.sleep(0.05)
-    with suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    for pid in running:
+        if alive(pid):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     for _ in range(100):
-        _reap(pid)
-        if not alive(pid):
+        for pid in running:
+            _reap(pid)
+        if not any(alive(pid) for pid in running):
             break
         time.sleep(0.05)
-    return True
+    return running
 
 
 def free_ports(count: int, avoid: set[int] | None = None) -> list[int]:
