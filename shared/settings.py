@@ -17,7 +17,7 @@ SETTINGS_DOC: dict[str, str] = {
     "PGHA_STORAGE_CONNECTION": "storage for reports and per-cluster locks (default: AzureWebJobsStorage)",
     "PGHA_RETRY_AFTER_SECONDS": "Retry-After the operation routes answer while a run is going",
     "PGHA_READY_TIMEOUT_SECONDS": "how long a deploy waits for the cluster to be ready",
-    "PGHA_POLL_SECONDS": "interval of the orchestrations' polling loops",
+    "PGHA_POLL_SECONDS": "interval of the orchestrations' polling loops (default 1 on local, 5 on aks)",
     "PGHA_ACTIVITY_ATTEMPTS": "attempts (total calls) of a failing activity before its step fails",
     "PGHA_ACTIVITY_RETRY_SECONDS": "first retry interval of a failing activity",
 }
@@ -63,7 +63,7 @@ class Settings:
             storage_connection=env.get("PGHA_STORAGE_CONNECTION") or env.get("AzureWebJobsStorage", ""),
             retry_after_seconds=_int("PGHA_RETRY_AFTER_SECONDS", 2),
             ready_timeout_seconds=_int("PGHA_READY_TIMEOUT_SECONDS", 600),
-            poll_seconds=_int("PGHA_POLL_SECONDS", 2),
+            poll_seconds=_int("PGHA_POLL_SECONDS", 1 if env.get("PGHA_PLATFORM", "local") == "local" else 5),
             activity_attempts=_int("PGHA_ACTIVITY_ATTEMPTS", 3),
             activity_retry_seconds=_int("PGHA_ACTIVITY_RETRY_SECONDS", 2),
         )

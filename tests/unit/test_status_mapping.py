@@ -78,3 +78,35 @@ def test_lsn_format() -> None:
     assert lsn(0) == "0/0"
     assert lsn((5 << 32) + 0xAB) == "5/AB"
     assert lsn(None) is None
+
+
+def test_primary_view_of_replication_wins_over_patroni() -> None:
+    topology = {"members": [
+        member("pg-1", "leader", "running"),
+        member("pg-2", "replica", "running"),  # Patroni has not caught up yet
+        member("pg-3", "replica", "starting"),
+    ]}
+    replication = {"pg-2": {"state": "streaming", "sync_state": "quorum", "replay_lsn": "0/5000060"},
+                   "pg-3": {"state": "streaming", "sync_state": "quorum", "replay_lsn": "0/5000000"}}
+    status = cluster_status("default", "pg", NAMES, topology, {}, sync_required=1, replication=replication)
+    assert status.phase == st.HEALTHY
+    assert [(i.sync_state, i.lsn) for i in status.instances_status[1:]] == [("quorum", "0/5000060"),
+                                                                             ("quorum", "0/5000000")]
+    catching_up = {"pg-2": {"state": "catchup", "sync_state": "potential", "replay_lsn": None}}
+    status = cluster_status("default", "pg", NAMES, healthy_topology(), {}, sync_required=1, replication=catching_up)
+    assert status.instances_status[1].ready is False and status.phase != st.HEALTHY
+
+
+def test_archiving_condition() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.platforms.local.platform import archiving_condition
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    ok = archiving_condition(("000000010000000000000003", now, None, None), "pg-1")
+    assert (ok.status, ok.reason) == ("True", "ContinuousArchivingSuccess")
+    failing = archiving_condition(("000000010000000000000003", now, "000000010000000000000004",
+                                   now + timedelta(seconds=5)), "pg-1")
+    assert (failing.status, failing.reason) == ("False", "ContinuousArchivingFailing")
+    assert "000000010000000000000004" in failing.message
+    assert archiving_condition(None, None).status == "Unknown"

@@ -71,8 +71,8 @@ def dynamic_config(spec: ClusterSpec, archive_command: str) -> dict[str, Any]:
     """What Patroni keeps in the DCS for the whole cluster (and what a re-apply PATCHes)."""
     sync = spec.synchronous_replicas
     return {
-        "ttl": 20,
-        "loop_wait": 2,
+        "ttl": 20,  # Patroni's floor; a lost leader's key expires after this
+        "loop_wait": 1,  # a member's HA loop every second: roles and sync standbys follow within ~1 s
         "retry_timeout": 5,
         "maximum_lag_on_failover": 1048576,
         "primary_start_timeout": 0,  # a crashed primary fails over instead of restarting in place
@@ -145,8 +145,14 @@ READY_STATES = {"leader": {"running"}, "standby": {"streaming"}}
 def cluster_status(
     namespace: str, name: str, expected: list[str], topology: dict[str, Any] | None,
     positions: dict[str, dict[str, Any]], sync_required: int,
+    replication: dict[str, dict[str, Any]] | None = None,
 ) -> st.ClusterStatus:
-    """Map Patroni's `/cluster` (and each member's `/patroni`) onto CNPG's ClusterStatus."""
+    """Map Patroni's `/cluster` (and each member's `/patroni`) onto CNPG's ClusterStatus.
+
+    `replication` is the primary's pg_stat_replication by application name: when a standby is in it,
+    PostgreSQL's own view (streaming, quorum) wins over Patroni's, which trails it by a loop or two.
+    """
+    replication = replication or {}
     members = {m["name"]: m for m in (topology or {}).get("members", [])}
     instances: list[st.InstanceStatus] = []
     primary = None
@@ -164,10 +170,17 @@ def cluster_status(
         location = xlog.get("location") if is_primary else xlog.get("replayed_location")
         lag = member.get("lag") if isinstance(member.get("lag"), int) else None
         sync_state = {"sync_standby": "sync", "quorum_standby": "quorum"}.get(member.get("role", ""))
+        seen = replication.get(member_name)
+        if seen is not None and not is_primary:
+            ready = seen["state"] == "streaming"
+            state = seen["state"]
+            sync_state = seen["sync_state"]
+            location = seen.get("replay_lsn", location)
         if is_primary and ready:
             primary = member_name
         instances.append(st.InstanceStatus(
-            name=member_name, role=role, ready=ready, lsn=lsn(location), timeline=member.get("timeline"),
+            name=member_name, role=role, ready=ready, lsn=location if isinstance(location, str) else lsn(location),
+            timeline=member.get("timeline"),
             lag_bytes=lag, sync_state=sync_state or ("primary" if is_primary else "async"), state=state,
         ))
     ready_count = sum(1 for i in instances if i.ready)

@@ -272,15 +272,32 @@ class LocalPlatform:
         members = self._members(namespace, name)
         topology = next((t for m in members if (t := patroni.get(m, "/cluster"))), None)
         positions = {m.name: patroni.get(m, "/patroni") or {} for m in members}
+        leader = next((m["name"] for m in (topology or {}).get("members", []) if m.get("role") == "leader"), None)
+        replication, archiver, standby_names = self._primary_view(spec, leader) if leader else ({}, None, None)
         status = patroni.cluster_status(
-            namespace, name, spec.instance_names, topology, positions, spec.synchronous_replicas
+            namespace, name, spec.instance_names, topology, positions, spec.synchronous_replicas, replication
         )
-        extra: dict[str, Any] = {"conditions": [self._archiving_condition(spec, status)]}
-        if status.current_primary:
-            extra["synchronous_standby_names"] = self._sql_value(
-                spec, status.current_primary, "SELECT current_setting('synchronous_standby_names')"
-            )
-        return status.model_copy(update=extra)
+        return status.model_copy(update={
+            "conditions": [archiving_condition(archiver, status.current_primary)],
+            "synchronous_standby_names": standby_names,
+        })
+
+    def _primary_view(self, spec: ClusterSpec, primary: str) -> tuple[dict[str, dict[str, Any]], Any, str | None]:
+        """pg_stat_replication, pg_stat_archiver and synchronous_standby_names, as the primary sees them."""
+        try:
+            with psycopg.connect(self._superuser_dsn(spec, primary), autocommit=True) as conn:
+                rows = conn.execute(
+                    "SELECT application_name, state, sync_state, replay_lsn::text FROM pg_stat_replication"
+                ).fetchall()
+                archiver = conn.execute(
+                    "SELECT last_archived_wal, last_archived_time, last_failed_wal, last_failed_time "
+                    "FROM pg_stat_archiver"
+                ).fetchone()
+                names = conn.execute("SELECT current_setting('synchronous_standby_names')").fetchone()
+        except psycopg.Error:
+            return {}, None, None
+        replication = {r[0]: {"state": r[1], "sync_state": r[2], "replay_lsn": r[3]} for r in rows}
+        return replication, archiver, names[0] if names else None
 
     def _superuser_dsn(self, spec: ClusterSpec, member_name: str, database: str = "postgres") -> str:
         state = self._state(spec.namespace, spec.name) or {"members": {}}
@@ -289,36 +306,6 @@ class LocalPlatform:
         return psycopg.conninfo.make_conninfo(
             host="127.0.0.1", port=port, user=patroni.SUPERUSER, password=password, dbname=database, connect_timeout=3
         )
-
-    def _sql_value(self, spec: ClusterSpec, member_name: str, query: str) -> Any:
-        try:
-            with psycopg.connect(self._superuser_dsn(spec, member_name), autocommit=True) as conn:
-                row = conn.execute(query).fetchone()
-                return row[0] if row else None
-        except psycopg.Error:
-            return None
-
-    def _archiving_condition(self, spec: ClusterSpec, status: st.ClusterStatus) -> st.Condition:
-        if not status.current_primary:
-            return st.Condition(type="ContinuousArchiving", status="Unknown", reason="NoPrimary")
-        try:
-            with psycopg.connect(self._superuser_dsn(spec, status.current_primary), autocommit=True) as conn:
-                row = conn.execute(
-                    "SELECT last_archived_wal, last_archived_time, last_failed_wal, last_failed_time "
-                    "FROM pg_stat_archiver"
-                ).fetchone()
-        except psycopg.Error as err:
-            return st.Condition(type="ContinuousArchiving", status="Unknown", reason="Unreachable", message=str(err))
-        assert row is not None
-        archived_wal, archived_at, failed_wal, failed_at = row
-        if failed_at and (archived_at is None or failed_at > archived_at):
-            return st.Condition(
-                type="ContinuousArchiving", status="False", reason="ContinuousArchivingFailing",
-                message=f"last failed WAL {failed_wal} at {failed_at.isoformat()}",
-            )
-        message = f"last archived WAL {archived_wal} at {archived_at.isoformat()}" if archived_wal else "nothing yet"
-        return st.Condition(type="ContinuousArchiving", status="True", reason="ContinuousArchivingSuccess",
-                            message=message)
 
     def check_zone_spread(self, spec: ClusterSpec) -> Outcome:
         return skipped("n/a: every local instance runs on this one machine (no zones)")
@@ -363,7 +350,7 @@ class LocalPlatform:
         while time.monotonic() < deadline:
             if objectstore.list_names(client, prefix):
                 return done(f"WAL segment {segment} archived to {spec.backup.container}/{prefix}", segment=segment)
-            time.sleep(0.5)
+            time.sleep(0.1)
         raise RuntimeError(f"WAL segment {segment} not found in {spec.backup.container}/ within 60s")
 
     def ensure_scheduled_backup(self, spec: ClusterSpec) -> Outcome:
@@ -461,3 +448,19 @@ class LocalPlatform:
                     self._start_member(member)
                     started.append(member.name)
         return started
+
+
+def archiving_condition(archiver: Any, primary: str | None) -> st.Condition:
+    """CNPG's ContinuousArchiving condition from the primary's pg_stat_archiver row."""
+    if primary is None or archiver is None:
+        return st.Condition(type="ContinuousArchiving", status="Unknown", reason="NoPrimary" if not primary
+                            else "Unreachable")
+    archived_wal, archived_at, failed_wal, failed_at = archiver
+    if failed_at and (archived_at is None or failed_at > archived_at):
+        return st.Condition(
+            type="ContinuousArchiving", status="False", reason="ContinuousArchivingFailing",
+            message=f"last failed WAL {failed_wal} at {failed_at.isoformat()}",
+        )
+    message = f"last archived WAL {archived_wal} at {archived_at.isoformat()}" if archived_wal else "nothing yet"
+    return st.Condition(type="ContinuousArchiving", status="True", reason="ContinuousArchivingSuccess",
+                        message=message)

@@ -1,0 +1,38 @@
+"""host.json and local.settings.sample.json say what the Functions host and a deployer need."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.settings import SETTINGS_DOC, Settings
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_host_json_uses_the_v4_bundle_and_names_the_hub() -> None:
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["version"] == "2.0"
+    assert host["extensionBundle"] == {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
+    assert host["extensions"]["durableTask"]["hubName"] == "pgha"
+
+
+def test_sample_settings_hold_every_setting() -> None:
+    values = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+    assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
+    assert "AzureWebJobsStorage" in values
+    assert set(SETTINGS_DOC) <= set(values)
+    assert all(isinstance(v, str) and v for v in values.values())
+
+
+def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGHA_READY_TIMEOUT_SECONDS", "42")
+    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+    monkeypatch.delenv("PGHA_STORAGE_CONNECTION", raising=False)
+    settings = Settings.from_env()
+    assert settings.ready_timeout_seconds == 42
+    assert settings.storage_connection == "UseDevelopmentStorage=true"
+    assert settings.run_options()["readyTimeoutSeconds"] == 42
+    monkeypatch.setenv("PGHA_POLL_SECONDS", "soon")
+    with pytest.raises(ValueError, match="PGHA_POLL_SECONDS must be an integer"):
+        Settings.from_env()
