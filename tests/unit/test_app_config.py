@@ -36,3 +36,11 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGHA_POLL_SECONDS", "soon")
     with pytest.raises(ValueError, match="PGHA_POLL_SECONDS must be an integer"):
         Settings.from_env()
+
+
+def test_readme_documents_every_setting_and_the_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name in SETTINGS_DOC:
+        assert f"`{name}`" in readme, name
+    assert "./pgha demo" in readme and "./pgha test" in readme
+    assert "./pgha test" in (ROOT / ".ci" / "run").read_text().replace("exec ", "")
