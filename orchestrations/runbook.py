@@ -33,7 +33,7 @@ class Runbook:
     def __init__(self, context: df.DurableOrchestrationContext, runbook: str) -> None:
         self.context = context
         self.input: dict[str, Any] = context.get_input()
-        self.options: dict[str, int] = self.input.get("options", {})
+        self.options: dict[str, float] = self.input.get("options", {})
         cluster = {"namespace": self.input["namespace"], "name": self.input["name"]}
         self.report: dict[str, Any] = {
             "operationId": self.input["operationId"],
@@ -54,8 +54,8 @@ class Runbook:
     @property
     def retry(self) -> df.RetryOptions:
         return df.RetryOptions(
-            first_retry_interval_in_milliseconds=1000 * self.options.get("activityRetrySeconds", 2),
-            max_number_of_attempts=self.options.get("activityAttempts", 3),
+            first_retry_interval_in_milliseconds=int(1000 * self.options.get("activityRetrySeconds", 2)),
+            max_number_of_attempts=int(self.options.get("activityAttempts", 3)),
         )
 
     def record(self, name: str, outcome: str, started: datetime, detail: str = "", data: Any = None) -> None:
@@ -92,15 +92,41 @@ class Runbook:
             message = first_line(err)
             self.record(name, "failed", started, message)
             raise StepFailed(name, message) from None
+        self._record_result(name, started, result)
+        return result
+
+    def _record_result(self, name: str, started: datetime, result: Any) -> None:
         if isinstance(result, dict) and "outcome" in result:
             self.record(name, result["outcome"], started, result.get("detail", ""), result.get("data"))
         else:
             self.record(name, "done", started)
-        return result
+
+    def in_parallel(self, steps: list[tuple[str, str, Any]]) -> Step:
+        """Independent steps fanned out at once; each lands in the report, the first failure fails the run."""
+        started = self.now
+        self._publish(" + ".join(name for name, _, _ in steps))
+        tasks = [self.context.call_activity_with_retry(activity, self.retry, payload) for _, activity, payload in steps]
+        try:
+            results = yield self.context.task_all(tasks)
+        except Exception as err:
+            failed = None
+            for (name, _, _), task in zip(steps, tasks, strict=True):
+                if task.is_completed and not task.is_faulted:
+                    self._record_result(name, started, task.result)
+                elif task.is_faulted and failed is None:
+                    failed = (name, first_line(task.result))
+                    self.record(name, "failed", started, failed[1])
+                else:
+                    self.record(name, "not finished", started, "stopped when another step of its group failed")
+            name, message = failed or (steps[0][0], first_line(err))
+            raise StepFailed(name, message) from None
+        for (name, _, _), result in zip(steps, results, strict=True):
+            self._record_result(name, started, result)
+        return results
 
     def wait_until(
         self, name: str, activity: str, payload: Any, ready: Callable[[Any], bool],
-        describe: Callable[[Any], str], timeout_seconds: int,
+        describe: Callable[[Any], str], timeout_seconds: float,
     ) -> Step:
         """Poll `activity` on a durable timer until `ready`, or fail the step at the deadline."""
         started = self.now
@@ -120,7 +146,7 @@ class Runbook:
                 self.record(name, "done", started, describe(result), {"polls": polls})
                 return result
             if self.now >= deadline:
-                message = f"not ready after {timeout_seconds}s: {describe(result)}"
+                message = f"not ready after {timeout_seconds:g}s: {describe(result)}"
                 self.record(name, "failed", started, message)
                 raise StepFailed(name, message)
             yield self.context.create_timer(min(self.now + poll, deadline))

@@ -17,7 +17,7 @@ SETTINGS_DOC: dict[str, str] = {
     "PGHA_STORAGE_CONNECTION": "storage for reports and per-cluster locks (default: AzureWebJobsStorage)",
     "PGHA_RETRY_AFTER_SECONDS": "Retry-After the operation routes answer while a run is going",
     "PGHA_READY_TIMEOUT_SECONDS": "how long a deploy waits for the cluster to be ready",
-    "PGHA_POLL_SECONDS": "interval of the orchestrations' polling loops (default 1 on local, 5 on aks)",
+    "PGHA_POLL_SECONDS": "interval of the orchestrations' polling loops (seconds; default 0.5 on local, 5 on aks)",
     "PGHA_ACTIVITY_ATTEMPTS": "attempts (total calls) of a failing activity before its step fails",
     "PGHA_ACTIVITY_RETRY_SECONDS": "first retry interval of a failing activity",
 }
@@ -33,9 +33,23 @@ def default_home() -> Path:
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "")
     try:
-        return int(raw) if raw else default
+        value = int(raw) if raw else default
     except ValueError:
         raise ValueError(f"setting {name} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"setting {name} must be at least 1, got {value}")
+    return value
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"setting {name} must be a number, got {raw!r}") from None
+    if not 0.1 <= value <= 3600:
+        raise ValueError(f"setting {name} must be between 0.1 and 3600 seconds, got {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -47,7 +61,7 @@ class Settings:
     storage_connection: str = ""
     retry_after_seconds: int = 2
     ready_timeout_seconds: int = 600
-    poll_seconds: int = 2
+    poll_seconds: float = 1.0
     activity_attempts: int = 3
     activity_retry_seconds: int = 2
     extra: dict[str, str] = field(default_factory=dict)
@@ -63,12 +77,12 @@ class Settings:
             storage_connection=env.get("PGHA_STORAGE_CONNECTION") or env.get("AzureWebJobsStorage", ""),
             retry_after_seconds=_int("PGHA_RETRY_AFTER_SECONDS", 2),
             ready_timeout_seconds=_int("PGHA_READY_TIMEOUT_SECONDS", 600),
-            poll_seconds=_int("PGHA_POLL_SECONDS", 1 if env.get("PGHA_PLATFORM", "local") == "local" else 5),
+            poll_seconds=_number("PGHA_POLL_SECONDS", 0.5 if env.get("PGHA_PLATFORM", "local") == "local" else 5),
             activity_attempts=_int("PGHA_ACTIVITY_ATTEMPTS", 3),
             activity_retry_seconds=_int("PGHA_ACTIVITY_RETRY_SECONDS", 2),
         )
 
-    def run_options(self) -> dict[str, int]:
+    def run_options(self) -> dict[str, float]:
         """The knobs an orchestration needs, passed in its input so it never reads the environment."""
         return {
             "readyTimeoutSeconds": self.ready_timeout_seconds,

@@ -38,7 +38,7 @@ def test_deploy_runs_every_step_in_order(api: httpx.Client, scripted: ScriptedPl
     assert [s["name"] for s in report["steps"]] == [
         "validate spec", "backup destination pre-flight", "namespace", "app-user secret", "operator config",
         "monitoring", "backup identity", "apply cluster", "wait ready", "verify monitoring", "zone spread",
-        "sample dataset", "replica check", "WAL archiving", "scheduled backup", "endpoints",
+        "WAL archiving", "sample dataset", "replica check", "synchronous standby", "scheduled backup", "endpoints",
     ]
     assert step(report, "replica check")["outcome"] == "skipped"  # one instance has no replica
     settings = Settings.from_env()

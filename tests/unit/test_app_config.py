@@ -33,8 +33,17 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.ready_timeout_seconds == 42
     assert settings.storage_connection == "UseDevelopmentStorage=true"
     assert settings.run_options()["readyTimeoutSeconds"] == 42
+    monkeypatch.setenv("PGHA_POLL_SECONDS", "0.25")
+    assert Settings.from_env().poll_seconds == 0.25
     monkeypatch.setenv("PGHA_POLL_SECONDS", "soon")
-    with pytest.raises(ValueError, match="PGHA_POLL_SECONDS must be an integer"):
+    with pytest.raises(ValueError, match="PGHA_POLL_SECONDS must be a number"):
+        Settings.from_env()
+    monkeypatch.setenv("PGHA_POLL_SECONDS", "0")
+    with pytest.raises(ValueError, match=r"between 0\.1 and 3600"):
+        Settings.from_env()
+    monkeypatch.delenv("PGHA_POLL_SECONDS")
+    monkeypatch.setenv("PGHA_ACTIVITY_ATTEMPTS", "0")
+    with pytest.raises(ValueError, match="PGHA_ACTIVITY_ATTEMPTS must be at least 1"):
         Settings.from_env()
 
 

@@ -47,6 +47,9 @@ def test_nothing_registered_yet_is_setting_up_primary() -> None:
     status = cluster_status("default", "pg", NAMES, None, {}, sync_required=1)
     assert status.phase == st.SETTING_UP_PRIMARY
     assert status.ready_instances == 0
+    booting = {"members": [{"name": "pg-1", "role": "replica", "state": "initializing new cluster"},
+                           {"name": "pg-2", "role": "replica", "state": "stopped"}]}
+    assert cluster_status("default", "pg", NAMES, booting, {}, sync_required=1).phase == st.SETTING_UP_PRIMARY
 
 
 def test_replica_being_created() -> None:

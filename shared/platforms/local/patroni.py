@@ -187,11 +187,13 @@ def cluster_status(
     in_sync = sum(1 for i in instances if i.sync_state in ("sync", "quorum") and i.ready)
     switchover = (topology or {}).get("scheduled_switchover")
     if primary is None:
-        phase = st.FAILING_OVER if members else st.SETTING_UP_PRIMARY
+        # members that never had a timeline have never had a primary: the cluster is being bootstrapped
+        bootstrapped = any(m.get("timeline") for m in members.values())
+        phase = st.FAILING_OVER if bootstrapped else st.SETTING_UP_PRIMARY
     elif switchover:
         phase = st.SWITCHOVER
     elif ready_count < len(expected) or in_sync < sync_required:
-        creating = any(m.get("state") in ("creating replica", "starting") for m in members.values())
+        creating = any(i.state in ("creating replica", "starting", "startup", "catchup") for i in instances)
         phase = st.CREATING_REPLICA if creating else st.WAITING_FOR_INSTANCES
     else:
         phase = st.HEALTHY

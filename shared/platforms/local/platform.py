@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -162,16 +164,25 @@ class LocalPlatform:
         return skipped(f"{AZURE_ONLY} (PodMonitors); Patroni's /metrics endpoints serve the metrics")
 
     def verify_monitoring(self, spec: ClusterSpec) -> Outcome:
+        """Scrape every member's /metrics; Patroni's loop may trail PostgreSQL by a second, so wait a little."""
         if not spec.monitoring.enable_pod_monitor:
             return skipped("monitoring disabled in spec")
-        scraped = {}
-        for member in self._members(spec.namespace, spec.name):
-            text = patroni.get(member, "/metrics") or ""
-            running = [line for line in text.splitlines() if line.startswith("patroni_postgres_running")]
-            if not running or not running[0].rstrip().endswith(" 1"):
-                raise RuntimeError(f"{member.name}: /metrics does not report patroni_postgres_running 1")
-            scraped[member.name] = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-        return done(f"scraped /metrics of {len(scraped)} instances", samples=scraped)
+        members = self._members(spec.namespace, spec.name)
+        deadline = time.monotonic() + 15
+        while True:
+            scraped, failing = {}, []
+            for member in members:
+                text = patroni.get(member, "/metrics") or ""
+                samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+                if any(re.match(r"patroni_postgres_running\{.*\} 1(\.0)?$", line) for line in samples):
+                    scraped[member.name] = len(samples)
+                else:
+                    failing.append(member.name)
+            if not failing:
+                return done(f"scraped /metrics of {len(scraped)} instances", samples=scraped)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"/metrics of {', '.join(failing)} does not report patroni_postgres_running 1")
+            time.sleep(0.2)
 
     def ensure_backup_identity(self, spec: ClusterSpec) -> Outcome:
         return skipped(f"{AZURE_ONLY} (federated credential); barman-cloud uses Azurite's connection string")
@@ -271,7 +282,10 @@ class LocalPlatform:
             return st.ClusterStatus(name=name, namespace=namespace, phase=st.NOT_FOUND)
         members = self._members(namespace, name)
         topology = next((t for m in members if (t := patroni.get(m, "/cluster"))), None)
-        positions = {m.name: patroni.get(m, "/patroni") or {} for m in members}
+        # /patroni asks PostgreSQL itself and can stall on a member that is starting: ask all at once, briefly
+        with ThreadPoolExecutor(max_workers=len(members) or 1) as pool:
+            answers = pool.map(lambda m: patroni.get(m, "/patroni", timeout=0.5) or {}, members)
+        positions = {m.name: answer for m, answer in zip(members, answers, strict=True)}
         leader = next((m["name"] for m in (topology or {}).get("members", []) if m.get("role") == "leader"), None)
         replication, archiver, standby_names = self._primary_view(spec, leader) if leader else ({}, None, None)
         status = patroni.cluster_status(
