@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-import azure.functions as func
+from azure.functions.timer import TimerRequest
 from croniter import croniter
 
 log = logging.getLogger("pgha.devhost")
@@ -30,7 +30,7 @@ class TimerFunction:
     def fire(self, past_due: bool = False) -> None:
         self.fired += 1
         try:
-            result = self.handler(**{self.param: func.TimerRequest(past_due=past_due)})
+            result = self.handler(**{self.param: TimerRequest(past_due=past_due)})
             if asyncio.iscoroutine(result):
                 asyncio.run(result)
         except Exception:
