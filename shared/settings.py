@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 SETTINGS_DOC: dict[str, str] = {
     "PGHA_PLATFORM": "where PostgreSQL runs: `local` (Patroni on this machine) or `aks` (CNPG on AKS)",
@@ -30,26 +31,24 @@ def default_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "pgha"
 
 
+Number = TypeVar("Number", int, float)
+
+
+def _number(name: str, default: Number, kind: type[Number], low: Number, high: Number) -> Number:
+    """A numeric setting within bounds; a bad value is refused with its name, never silently defaulted."""
+    raw = os.environ.get(name, "")
+    try:
+        value = kind(raw) if raw else default
+    except ValueError:
+        noun = "an integer" if kind is int else "a number"
+        raise ValueError(f"setting {name} must be {noun}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"setting {name} must be between {low} and {high}, got {value}")
+    return value
+
+
 def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"setting {name} must be an integer, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"setting {name} must be at least 1, got {value}")
-    return value
-
-
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"setting {name} must be a number, got {raw!r}") from None
-    if not 0.1 <= value <= 3600:
-        raise ValueError(f"setting {name} must be between 0.1 and 3600 seconds, got {value}")
-    return value
+    return _number(name, default, int, 1, 86400)
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,9 @@ class Settings:
             storage_connection=env.get("PGHA_STORAGE_CONNECTION") or env.get("AzureWebJobsStorage", ""),
             retry_after_seconds=_int("PGHA_RETRY_AFTER_SECONDS", 2),
             ready_timeout_seconds=_int("PGHA_READY_TIMEOUT_SECONDS", 600),
-            poll_seconds=_number("PGHA_POLL_SECONDS", 0.5 if env.get("PGHA_PLATFORM", "local") == "local" else 5),
+            poll_seconds=_number(
+                "PGHA_POLL_SECONDS", 0.5 if env.get("PGHA_PLATFORM", "local") == "local" else 5.0, float, 0.1, 3600.0
+            ),
             activity_attempts=_int("PGHA_ACTIVITY_ATTEMPTS", 3),
             activity_retry_seconds=_int("PGHA_ACTIVITY_RETRY_SECONDS", 2),
         )

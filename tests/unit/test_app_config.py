@@ -43,7 +43,7 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings.from_env()
     monkeypatch.delenv("PGHA_POLL_SECONDS")
     monkeypatch.setenv("PGHA_ACTIVITY_ATTEMPTS", "0")
-    with pytest.raises(ValueError, match="PGHA_ACTIVITY_ATTEMPTS must be at least 1"):
+    with pytest.raises(ValueError, match="PGHA_ACTIVITY_ATTEMPTS must be between 1 and 86400"):
         Settings.from_env()
 
 
