@@ -13,19 +13,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import psycopg
+
+if TYPE_CHECKING:
+    from shared.platforms.local.platform import LocalPlatform
 
 SPEC = {"instances": 3, "synchronousReplicas": 1, "sampleData": True,
         "postgresql": {"parameters": {"shared_buffers": "64MB"}}}
 
 
-def raw_start(platform, name: str) -> float:
+def raw_start(platform: LocalPlatform, name: str) -> float:
     from shared.spec import ClusterSpec
 
     spec = ClusterSpec.model_validate({"name": name, "namespace": "bench", **SPEC})
@@ -66,7 +71,7 @@ def orchestrated(url: str, name: str) -> float:
         return elapsed
 
 
-def clean(platform, name: str) -> None:
+def clean(platform: LocalPlatform, name: str) -> None:
     from shared.spec import ClusterSpec
 
     spec = ClusterSpec.model_validate({"name": name, "namespace": "bench", **SPEC})
@@ -79,7 +84,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    if "PGHA_HOME" not in os.environ:
+    own_home = "PGHA_HOME" not in os.environ
+    if own_home:
         home = Path(tempfile.mkdtemp(prefix="pgha-bench-", dir="/tmp"))
         home.chmod(0o755)
         os.environ["PGHA_HOME"] = str(home)
@@ -101,6 +107,8 @@ def main() -> None:
             clean(platform, f"orch-{n}")
             print(f"round {n + 1}: orchestrated {orchestrateds[-1]:.2f} s, raw {raws[-1]:.2f} s", flush=True)
     platform.stop_all()
+    if own_home:
+        shutil.rmtree(os.environ["PGHA_HOME"], ignore_errors=True)
     a, b = statistics.median(orchestrateds), statistics.median(raws)
     print(f"(a) orchestrated deploy, median of {args.rounds}: {a:.2f} s")
     print(f"(b) raw Patroni start, median of {args.rounds}: {b:.2f} s")

@@ -112,7 +112,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     (port,) = processes.free_ports(1)
     say("pgha demo: deploy a 3-instance PostgreSQL cluster (sync standby, WAL archived to Azurite) through the API")
     with DevHost(port=port) as host, httpx.Client(base_url=host.url, timeout=60) as client:
-        say(f"devhost at {host.url}; POST /api/clusters {json.dumps({'name': DEMO_SPEC['name'], '...': '...'})}")
+        say(f"devhost at {host.url}\nPOST /api/clusters {json.dumps(DEMO_SPEC)}")
         response = client.post("/api/clusters", json=DEMO_SPEC)
         if response.status_code != 202:
             say(f"deploy refused: {response.status_code} {response.text}")

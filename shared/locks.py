@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.storage.blob import BlobClient
 
 from shared import objectstore
 
@@ -27,7 +28,7 @@ class Lock:
     taken_at: float = 0.0
 
 
-def _blob(connection: str, namespace: str, name: str):
+def _blob(connection: str, namespace: str, name: str) -> BlobClient:
     return objectstore.container(connection, CONTAINER, create=True).get_blob_client(f"{namespace}/{name}.json")
 
 

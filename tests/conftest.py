@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ def local_stack() -> Iterator[None]:
     from shared.settings import Settings
 
     LocalPlatform(Settings.from_env()).stop_all()
+    shutil.rmtree(HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import azure.durable_functions as df
 import azure.functions as func
 
 from shared import locks
 from shared.platforms import platform_for
 from shared.settings import Settings
-from shared.spec import DNS_LABEL, SpecError, parse_spec
+from shared.spec import DNS_LABEL, ClusterSpec, SpecError, parse_spec
 from triggers.responses import ApiError, json_response, query_flag, read_json
 from triggers.starting import operation_location, start_runbook
 
@@ -16,15 +18,13 @@ bp = df.Blueprint()
 
 
 def _namespace(req: func.HttpRequest) -> str:
-    import re
-
     namespace = req.params.get("namespace") or Settings.from_env().default_namespace
     if not re.match(DNS_LABEL, namespace) or len(namespace) > 63:
         raise ApiError(400, "InvalidQuery", f"namespace {namespace!r} is not a DNS label", "namespace")
     return namespace
 
 
-def _existing_spec(req: func.HttpRequest):
+def _existing_spec(req: func.HttpRequest) -> ClusterSpec:
     namespace, name = _namespace(req), req.route_params["name"]
     spec = platform_for().stored_spec(namespace, name)
     if spec is None:

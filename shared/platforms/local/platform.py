@@ -33,7 +33,7 @@ from shared.secrets import generate_password, scram_verifier
 from shared.settings import Settings
 from shared.spec import ClusterSpec
 
-AZURE_ONLY = "Azure-only step: the local platform has no Kubernetes operator, PodMonitor CRD or workload identity"
+AZURE_ONLY = "Azure-only step, skipped on the local platform"
 
 
 class LocalPlatform:
@@ -156,12 +156,14 @@ class LocalPlatform:
         return done(f"secret {spec.bootstrap.secret_name} created (0600)", secretName=spec.bootstrap.secret_name)
 
     def configure_operator(self, spec: ClusterSpec) -> Outcome:
-        return skipped(f"{AZURE_ONLY} (operator ConfigMap cnpg-controller-manager-config)")
+        return skipped(f"{AZURE_ONLY}: there is no CNPG operator to configure (ConfigMap "
+                       "cnpg-controller-manager-config, ENABLE_AZURE_PVC_UPDATES)")
 
     def configure_monitoring(self, spec: ClusterSpec) -> Outcome:
         if not spec.monitoring.enable_pod_monitor:
             return skipped("monitoring disabled in spec")
-        return skipped(f"{AZURE_ONLY} (PodMonitors); Patroni's /metrics endpoints serve the metrics")
+        return skipped(f"{AZURE_ONLY}: no PodMonitor CRDs here; each member's Patroni serves /metrics, "
+                       "checked once the cluster is ready")
 
     def verify_monitoring(self, spec: ClusterSpec) -> Outcome:
         """Scrape every member's /metrics; Patroni's loop may trail PostgreSQL by a second, so wait a little."""
@@ -185,7 +187,8 @@ class LocalPlatform:
             time.sleep(0.2)
 
     def ensure_backup_identity(self, spec: ClusterSpec) -> Outcome:
-        return skipped(f"{AZURE_ONLY} (federated credential); barman-cloud uses Azurite's connection string")
+        return skipped(f"{AZURE_ONLY}: no workload identity or federated credential here; barman-cloud "
+                       "reaches Azurite with its connection string")
 
     def apply_cluster(self, spec: ClusterSpec) -> Outcome:
         stack = self.stack.require()
@@ -436,7 +439,7 @@ class LocalPlatform:
         return done(f"secret {spec.bootstrap.secret_name} deleted")
 
     def remove_backup_identity(self, spec: ClusterSpec) -> Outcome:
-        return skipped(AZURE_ONLY)
+        return skipped(f"{AZURE_ONLY}: no federated credential was made")
 
     def delete_backups(self, spec: ClusterSpec) -> Outcome:
         client = objectstore.container(self.stack.require().connection_string, spec.backup.container)
