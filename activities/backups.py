@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
 from activities import platform, spec_of
+from shared.backups import read_inventory
+from shared.platform import done
+from shared.settings import Settings
 
 bp = df.Blueprint()
 
@@ -36,3 +41,76 @@ def remove_scheduled_backups(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload")
 def delete_backups(payload: dict[str, Any]) -> dict[str, Any]:
     return platform().delete_backups(spec_of(payload)).to_dict()
+
+
+@bp.activity_trigger(input_name="payload")
+def check_archiving(payload: dict[str, Any]) -> dict[str, Any]:
+    """kubectl-cnpg's "Working WAL archiving": the ContinuousArchiving condition and pg_stat_archiver."""
+    spec = spec_of(payload)
+    status = platform().cluster_status(spec.namespace, spec.name)
+    condition = status.condition("ContinuousArchiving")
+    if condition is None or condition.status != "True":
+        message = condition.message if condition else "no primary"
+        raise RuntimeError(f"WAL archiving is not working: {message}")
+    return done(f"Working WAL archiving: OK ({condition.message})").to_dict()
+
+
+@bp.activity_trigger(input_name="payload")
+def start_backup(payload: dict[str, Any]) -> dict[str, Any]:
+    """Create the Backup (CNPG's on-demand backup); a second delivery finds the same record."""
+    return platform().start_backup(spec_of(payload), payload["backupName"]).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def get_backup(payload: dict[str, Any]) -> dict[str, Any]:
+    return platform().get_backup(payload["namespace"], payload["name"], payload["backupName"]).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def inventory_backups(payload: dict[str, Any]) -> dict[str, Any]:
+    """The object store as barman-cloud wrote it: the backup's files, WAL continuity, recovery-point age."""
+    spec = spec_of(payload)
+    try:
+        stored = read_inventory(platform().backup_container(spec), spec.backup.container, spec.server_name)
+    except LookupError as err:
+        raise RuntimeError(str(err)) from None
+    completed = stored.completed()
+    if not completed:
+        raise RuntimeError(f"no completed backup under {spec.backup.container}/{spec.server_name}/base/")
+    wanted = payload.get("backupId")
+    if payload.get("choose") == "random":
+        window_start = datetime.now(UTC) - timedelta(hours=payload.get("windowHours", 168))
+        recent = [b for b in completed if b.end_time and datetime.fromisoformat(b.end_time) >= window_start]
+        if not recent:
+            raise RuntimeError(f"no completed backup in the last {payload.get('windowHours', 168)} hours")
+        backup = random.Random(payload["seed"]).choice(recent)
+    elif wanted:
+        backup = stored.find(wanted)
+        if backup is None:
+            raise RuntimeError(f"backup {wanted} not found under {spec.backup.container}/{spec.server_name}/base/")
+    else:
+        backup = completed[-1]
+    if backup.status != "DONE" or not backup.data_files:
+        raise RuntimeError(f"backup {backup.backup_id}: backup.info status {backup.status}, "
+                           f"{backup.data_files} data file(s)")
+    if not backup.begin_wal:
+        raise RuntimeError(f"backup {backup.backup_id} has no begin WAL in backup.info")
+    continuity = stored.continuity_from(backup.begin_wal)
+    if not continuity.ok:
+        raise RuntimeError(continuity.summary())
+    age = None
+    if stored.newest_wal_at:
+        age = (datetime.now(UTC) - datetime.fromisoformat(stored.newest_wal_at)).total_seconds()
+    limit = Settings.from_env().max_recovery_point_age_seconds
+    if age is None or age > limit:
+        raise RuntimeError(f"newest archived WAL is {age:.0f}s old, over the limit of {limit}s" if age is not None
+                           else "no archived WAL")
+    first = completed[0]
+    return done(
+        f"backup {backup.backup_id} DONE with {backup.data_files} data file(s); {continuity.summary()}; "
+        f"newest WAL {age:.0f}s old (limit {limit}s)",
+        backupId=backup.backup_id, backupName=backup.name, beginWal=backup.begin_wal, endWal=backup.end_wal,
+        firstRecoverabilityPoint=first.end_time, lastSuccessfulBackup=completed[-1].end_time,
+        newestWalAt=stored.newest_wal_at, recoveryPointAgeSeconds=round(age, 1), walEnd=continuity.end,
+        timelines=continuity.timelines, segmentsChecked=continuity.checked,
+    ).to_dict()

@@ -168,9 +168,10 @@ class Runbook:
             )
         except Exception as err:  # not `finally`: a replay's abandoned generator must not yield again
             stored = err
-        yield self.context.call_activity_with_retry("release_lock", self.retry, {
-            **self.report["cluster"], "operationId": self.report["operationId"],
-        })
+        if self.input.get("ownsLock", True):  # a sub-orchestration runs under its parent's lock
+            yield self.context.call_activity_with_retry("release_lock", self.retry, {
+                **self.report["cluster"], "operationId": self.input.get("lockId", self.report["operationId"]),
+            })
         self._publish(None)
         if stored is not None:
             raise stored

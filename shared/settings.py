@@ -21,6 +21,9 @@ SETTINGS_DOC: dict[str, str] = {
     "PGHA_POLL_SECONDS": "interval of the orchestrations' polling loops (seconds; default 0.5 on local, 5 on aks)",
     "PGHA_ACTIVITY_ATTEMPTS": "attempts (total calls) of a failing activity before its step fails",
     "PGHA_ACTIVITY_RETRY_SECONDS": "first retry interval of a failing activity",
+    "PGHA_MAX_RECOVERY_POINT_AGE_SECONDS": "backup verification fails when the newest archived WAL is older",
+    "PGHA_BACKUP_TIMEOUT_SECONDS": "how long a backup may take before its verification fails",
+    "PGHA_RESTORE_TIMEOUT_SECONDS": "how long a restore may take to be ready before it fails",
 }
 
 
@@ -63,6 +66,9 @@ class Settings:
     poll_seconds: float = 1.0
     activity_attempts: int = 3
     activity_retry_seconds: int = 2
+    max_recovery_point_age_seconds: int = 900
+    backup_timeout_seconds: int = 1800
+    restore_timeout_seconds: int = 1800
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -81,6 +87,9 @@ class Settings:
             ),
             activity_attempts=_int("PGHA_ACTIVITY_ATTEMPTS", 3),
             activity_retry_seconds=_int("PGHA_ACTIVITY_RETRY_SECONDS", 2),
+            max_recovery_point_age_seconds=_int("PGHA_MAX_RECOVERY_POINT_AGE_SECONDS", 900),
+            backup_timeout_seconds=_int("PGHA_BACKUP_TIMEOUT_SECONDS", 1800),
+            restore_timeout_seconds=_int("PGHA_RESTORE_TIMEOUT_SECONDS", 1800),
         )
 
     def run_options(self) -> dict[str, float]:
@@ -90,4 +99,6 @@ class Settings:
             "pollSeconds": self.poll_seconds,
             "activityAttempts": self.activity_attempts,
             "activityRetrySeconds": self.activity_retry_seconds,
+            "backupTimeoutSeconds": self.backup_timeout_seconds,
+            "restoreTimeoutSeconds": self.restore_timeout_seconds,
         }

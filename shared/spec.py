@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
@@ -141,6 +142,20 @@ class PostgresConfig(Model):
         return rules
 
 
+class Recovery(Model):
+    """CNPG's bootstrap.recovery: a new cluster from another's object store (latest, or a target)."""
+
+    source: Name
+    server_name: Name
+    destination_path: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/[^\s/]+)+/?$", max_length=400)]
+    target_time: datetime | None = None
+    target_lsn: Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")] | None = None
+
+    @property
+    def container(self) -> str:
+        return self.destination_path.rstrip("/").split("/")[3]
+
+
 class ClusterSpec(Model):
     name: Name
     namespace: Namespace = "default"
@@ -163,6 +178,7 @@ class ClusterSpec(Model):
     drills: Drills = Drills()
     schedules: Schedules = Schedules()
     sample_data: bool = False
+    recovery: Recovery | None = None
 
     @field_validator("synchronous_replicas")
     @classmethod
@@ -192,16 +208,6 @@ class SpecError(ValueError):
 
 def parse_spec(body: object) -> ClusterSpec:
     """Validate a request body into a ClusterSpec, or raise SpecError naming the first bad field."""
-    from pydantic import ValidationError
+    from shared.requests import parse_model
 
-    if not isinstance(body, dict):
-        raise SpecError("body", "must be a JSON object")
-    try:
-        return ClusterSpec.model_validate(body)
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "is not a field of ClusterSpec"
-        raise SpecError(field, message) from None
+    return parse_model(ClusterSpec, body)

@@ -17,15 +17,15 @@ from triggers.starting import operation_location, start_runbook
 bp = df.Blueprint()
 
 
-def _namespace(req: func.HttpRequest) -> str:
+def namespace_of(req: func.HttpRequest) -> str:
     namespace = req.params.get("namespace") or Settings.from_env().default_namespace
     if not re.match(DNS_LABEL, namespace) or len(namespace) > 63:
         raise ApiError(400, "InvalidQuery", f"namespace {namespace!r} is not a DNS label", "namespace")
     return namespace
 
 
-def _existing_spec(req: func.HttpRequest) -> ClusterSpec:
-    namespace, name = _namespace(req), req.route_params["name"]
+def existing_spec(req: func.HttpRequest) -> ClusterSpec:
+    namespace, name = namespace_of(req), req.route_params["name"]
     spec = platform_for().stored_spec(namespace, name)
     if spec is None:
         raise ApiError(404, "ClusterNotFound", f"cluster {namespace}/{name} does not exist", "name")
@@ -39,7 +39,7 @@ async def start_deploy(req: func.HttpRequest, client: df.DurableOrchestrationCli
     try:
         body = read_json(req)
         if isinstance(body, dict) and "namespace" not in body:
-            body = {**body, "namespace": _namespace(req)}
+            body = {**body, "namespace": namespace_of(req)}
         try:
             spec = parse_spec(body)
         except SpecError as err:
@@ -53,7 +53,7 @@ async def start_deploy(req: func.HttpRequest, client: df.DurableOrchestrationCli
 async def get_cluster(req: func.HttpRequest) -> func.HttpResponse:
     """The cluster's status in CNPG's vocabulary, and the operation running on it if any."""
     try:
-        spec = _existing_spec(req)
+        spec = existing_spec(req)
         status = platform_for().cluster_status(spec.namespace, spec.name)
         body = {**status.dump(), "healthy": status.healthy, "spec": spec.dump()}
         holder = locks.holder(Settings.from_env().storage_connection, spec.namespace, spec.name)
@@ -70,7 +70,7 @@ async def get_cluster(req: func.HttpRequest) -> func.HttpResponse:
 async def start_teardown(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start teardown_cluster; backups are kept unless deleteBackups is true (query or body)."""
     try:
-        spec = _existing_spec(req)
+        spec = existing_spec(req)
         body = read_json(req, required=False)
         if not isinstance(body, dict):
             raise ApiError(400, "InvalidRequest", "body must be a JSON object", "body")

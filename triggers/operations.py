@@ -44,3 +44,20 @@ async def get_operation(req: func.HttpRequest, client: df.DurableOrchestrationCl
         })
     except ApiError as err:
         return err.response()
+
+
+@bp.route(route="operations/{id}/report", methods=["GET"])
+async def get_report(req: func.HttpRequest) -> func.HttpResponse:
+    """The stored report of a finished run: JSON, or Markdown with ?format=markdown."""
+    operation_id = req.route_params["id"]
+    try:
+        if not is_operation_id(operation_id):
+            raise ApiError(400, "InvalidOperationId", "not an operation id", "id")
+        report = reports.load(Settings.from_env().storage_connection, operation_id)
+        if report is None:
+            raise ApiError(404, "ReportNotFound", f"no report for {operation_id} (yet)", "id")
+        if (req.params.get("format") or "json").lower() == "markdown":
+            return func.HttpResponse(reports.render_markdown(report), status_code=200, mimetype="text/markdown")
+        return json_response(200, report)
+    except ApiError as err:
+        return err.response()

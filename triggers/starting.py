@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
@@ -46,7 +47,7 @@ async def start_runbook(
         raise_busy(req, namespace, name, current)
     body = {
         **payload, "operationId": operation_id, "namespace": namespace, "name": name,
-        "options": settings.run_options(),
+        "options": settings.run_options(), "requestedAt": datetime.now(UTC).isoformat(),
     }
     try:
         await client.start_new(runbook, operation_id, body)

@@ -87,21 +87,45 @@ def dynamic_config(spec: ClusterSpec, archive_command: str) -> dict[str, Any]:
     }
 
 
+def recovery_bootstrap(spec: ClusterSpec, restore_script: Path, restore_command: str) -> dict[str, Any]:
+    """CNPG's bootstrap.recovery as a Patroni custom bootstrap: barman-cloud-restore, then WAL replay."""
+    assert spec.recovery is not None
+    recovery_conf: dict[str, Any] = {
+        "restore_command": restore_command,
+        "recovery_target_timeline": "latest",
+        "recovery_target_action": "promote",
+    }
+    if spec.recovery.target_time is not None:
+        recovery_conf["recovery_target_time"] = spec.recovery.target_time.isoformat()
+    if spec.recovery.target_lsn is not None:
+        recovery_conf["recovery_target_lsn"] = spec.recovery.target_lsn
+    return {
+        "method": "pgha_recovery",
+        "pgha_recovery": {"command": str(restore_script), "no_params": False,
+                          "keep_existing_recovery_conf": False, "recovery_conf": recovery_conf},
+    }
+
+
 def member_config(
     spec: ClusterSpec, scope: str, member: Member, etcd_hosts: str, archive_command: str,
-    passwords: dict[str, str], post_bootstrap: Path, pg_bin: Path,
+    passwords: dict[str, str], post_bootstrap: Path | None, pg_bin: Path, recovery: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     initdb: list[Any] = [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}]
     if spec.bootstrap.data_checksums:
         initdb.append("data-checksums")
     dcs = dynamic_config(spec, archive_command)
+    bootstrap: dict[str, Any] = {"dcs": dcs}
+    if recovery is not None:
+        bootstrap.update(recovery)
+    else:
+        bootstrap.update({"initdb": initdb, "post_bootstrap": str(post_bootstrap)})
     return {
         "scope": scope,
         "namespace": "/pgha/",
         "name": member.name,
         "restapi": {"listen": f"127.0.0.1:{member.rest_port}", "connect_address": f"127.0.0.1:{member.rest_port}"},
         "etcd3": {"hosts": etcd_hosts},
-        "bootstrap": {"dcs": dcs, "initdb": initdb, "post_bootstrap": str(post_bootstrap)},
+        "bootstrap": bootstrap,
         "postgresql": {
             "listen": f"127.0.0.1:{member.pg_port}",
             "connect_address": f"127.0.0.1:{member.pg_port}",

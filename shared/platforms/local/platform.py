@@ -16,15 +16,18 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import yaml
+from azure.storage.blob import ContainerClient
 
-from shared import objectstore
+from shared import backups, objectstore
 from shared import status as st
+from shared.backups import Backup
 from shared.platform import Outcome, PreflightFailed, Role, done, skipped, unchanged
 from shared.platforms.local import patroni, processes
 from shared.platforms.local.patroni import Member
@@ -32,6 +35,11 @@ from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, Stack
 from shared.secrets import generate_password, scram_verifier
 from shared.settings import Settings
 from shared.spec import ClusterSpec
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat()
+
 
 AZURE_ONLY = "Azure-only step, skipped on the local platform"
 
@@ -216,7 +224,11 @@ class LocalPlatform:
             del state["members"][member_name]
         self._save_state(spec.namespace, spec.name, state)
 
-        post_bootstrap = self._write_bootstrap(spec)
+        post_bootstrap, recovery = None, None
+        if spec.recovery is None:
+            post_bootstrap = self._write_bootstrap(spec)
+        else:
+            recovery = patroni.recovery_bootstrap(spec, self._write_restore_script(spec), self._restore_command(spec))
         passwords = self._passwords(spec.namespace, spec.name)
         archive = self._archive_command(spec)
         started = []
@@ -224,7 +236,7 @@ class LocalPlatform:
             processes.chown_to(member.dir, self.account)
             processes.chown_to(member.socket_dir, self.account)
             config = patroni.member_config(
-                spec, state["scope"], member, stack.etcd_hosts, archive, passwords, post_bootstrap, PG_BIN
+                spec, state["scope"], member, stack.etcd_hosts, archive, passwords, post_bootstrap, PG_BIN, recovery
             )
             processes.write_private(member.dir / "patroni.yml", yaml.safe_dump(config), self.account)
             if not processes.alive(processes.read_pid(member.dir / "patroni.pid")):
@@ -251,6 +263,34 @@ class LocalPlatform:
                 script, f'#!/bin/sh\nexec {PG_BIN}/psql -X -q -v ON_ERROR_STOP=1 -d "$1" -f {sql}\n',
                 self.account, mode=0o700,
             )
+        return script
+
+    def _source_destination(self, spec: ClusterSpec) -> str:
+        assert spec.recovery is not None
+        return f"{self.stack.require().blob_endpoint}/{spec.recovery.container}"
+
+    def _restore_command(self, spec: ClusterSpec) -> str:
+        assert spec.recovery is not None
+        return (
+            f"{TOOLS_BIN}/barman-cloud-wal-restore --cloud-provider azure-blob-storage "
+            f"{self._source_destination(spec)} {spec.recovery.server_name} %f %p"
+        )
+
+    def _write_restore_script(self, spec: ClusterSpec) -> Path:
+        """Patroni calls it with --scope= and --datadir=; barman-cloud-restore picks the backup for the target."""
+        assert spec.recovery is not None
+        target = ""
+        if spec.recovery.target_time is not None:
+            target = f"--target-time '{spec.recovery.target_time.isoformat()}' "
+        elif spec.recovery.target_lsn is not None:
+            target = f"--target-lsn '{spec.recovery.target_lsn}' "
+        script = self.cluster_dir(spec.namespace, spec.name) / "restore.sh"
+        processes.write_private(script, (
+            "#!/bin/sh\n"
+            'for arg; do case "$arg" in --datadir=*) datadir="${arg#--datadir=}";; esac; done\n'
+            f"exec {TOOLS_BIN}/barman-cloud-restore --cloud-provider azure-blob-storage {target}"
+            f'{self._source_destination(spec)} {spec.recovery.server_name} auto "$datadir"\n'
+        ), self.account, mode=0o700)
         return script
 
     def _start_member(self, member: Member) -> int:
@@ -388,6 +428,113 @@ class LocalPlatform:
             f"rw/ro endpoints limited to {', '.join(spec.endpoints.source_ranges) or 'no range'} by pg_hba",
             rw=self.endpoint(spec, "rw"), ro=self.endpoint(spec, "ro"), pgHba=rules,
         )
+
+    # ---- backups ---------------------------------------------------------------------------------
+    def backup_container(self, spec: ClusterSpec, source: bool = False) -> ContainerClient:
+        """The object store of the cluster (or, for a recovery cluster with `source`, of its source)."""
+        container = spec.recovery.container if source and spec.recovery else spec.backup.container
+        return objectstore.container(self.stack.require().connection_string, container)
+
+    def _backup_path(self, namespace: str, cluster: str, name: str) -> Path:
+        return self.cluster_dir(namespace, cluster) / "backups" / f"{name}.json"
+
+    def _save_backup(self, record: Backup) -> Backup:
+        path = self._backup_path(record.namespace, record.cluster, record.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record.dump(), indent=2))
+        return record
+
+    def start_backup(self, spec: ClusterSpec, name: str) -> Backup:
+        """CNPG's on-demand Backup, target prefer-standby: barman-cloud-backup of a streaming standby."""
+        path = self._backup_path(spec.namespace, spec.name, name)
+        if path.exists():
+            return self.get_backup(spec.namespace, spec.name, name)
+        record = Backup(name=name, cluster=spec.name, namespace=spec.namespace, phase=backups.PENDING,
+                        target="prefer-standby", started_at=utcnow())
+        status = self.cluster_status(spec.namespace, spec.name)
+        archiving = status.condition("ContinuousArchiving")
+        if archiving is None or archiving.status != "True":
+            reason = archiving.message if archiving else "no primary"
+            return self._save_backup(record.model_copy(update={
+                "phase": backups.WAL_ARCHIVING_FAILING, "stopped_at": utcnow(),
+                "error": f"WAL archiving is not working ({reason}); CNPG refuses a backup then",
+            }))
+        standbys = [i.name for i in status.instances_status if i.role == "standby" and i.ready]
+        instance = standbys[0] if standbys else status.current_primary
+        member = next(m for m in self._members(spec.namespace, spec.name) if m.name == instance)
+        workdir = path.parent
+        processes.chown_to(workdir, self.account, mode=0o755)
+        rc_file = workdir / f"{name}.rc"
+        command = (
+            f"{TOOLS_BIN}/barman-cloud-backup --cloud-provider azure-blob-storage --immediate-checkpoint "
+            f"-n {name} -h {member.socket_dir} -p {member.pg_port} -U {patroni.SUPERUSER} "
+            f"{self._destination(spec)} {spec.server_name}; echo $? > {rc_file}"
+        )
+        processes.spawn(["/bin/sh", "-c", command], workdir / f"{name}.log", workdir / f"{name}.pid",
+                              env=self._barman_env(), account=self.account, cwd=workdir)
+        return self._save_backup(record.model_copy(update={
+            "phase": backups.RUNNING, "instance": instance,
+        }))
+
+    def get_backup(self, namespace: str, cluster: str, name: str) -> Backup:
+        path = self._backup_path(namespace, cluster, name)
+        try:
+            record = Backup.model_validate(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise LookupError(f"no backup {name} of cluster {namespace}/{cluster}") from None
+        if record.done:
+            return record
+        if record.phase == backups.FINALIZING:
+            return self._finish_backup(record)
+        workdir = path.parent
+        pid = processes.read_pid(workdir / f"{name}.pid")
+        processes.reap(pid)
+        if processes.alive(pid):
+            return record
+        try:
+            code = int((workdir / f"{name}.rc").read_text().strip())
+        except (FileNotFoundError, ValueError):
+            code = -1
+        if code != 0:
+            log = (workdir / f"{name}.log").read_text(errors="replace").strip().splitlines()
+            errors = [line for line in log if "ERROR" in line] or log or ["barman-cloud-backup ended without a status"]
+            return self._save_backup(record.model_copy(update={
+                "phase": backups.FAILED, "stopped_at": utcnow(), "error": errors[-1][-400:],
+            }))
+        spec = self.stored_spec(namespace, cluster)
+        assert spec is not None
+        status = self.cluster_status(namespace, cluster)
+        if status.current_primary and record.instance != status.current_primary:
+            # A standby's pg_control may require WAL the primary has not archived yet (it archives whole
+            # segments): switch the primary's WAL and finish once that segment is in the object store.
+            with psycopg.connect(self._superuser_dsn(spec, status.current_primary), autocommit=True) as conn:
+                conn.execute("SELECT pg_logical_emit_message(false, 'pgha', 'backup end')")
+                segment = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]  # type: ignore[index]
+                conn.execute("SELECT pg_switch_wal()")
+            return self._save_backup(record.model_copy(update={"phase": backups.FINALIZING, "wait_for_wal": segment}))
+        return self._complete_backup(spec, record)
+
+    def _finish_backup(self, record: Backup) -> Backup:
+        spec = self.stored_spec(record.namespace, record.cluster)
+        assert spec is not None and record.wait_for_wal is not None
+        segment = record.wait_for_wal
+        prefix = f"{spec.server_name}/wals/{segment[:16]}/{segment}"
+        if not objectstore.list_names(self.backup_container(spec), prefix):
+            return record
+        return self._complete_backup(spec, record)
+
+    def _complete_backup(self, spec: ClusterSpec, record: Backup) -> Backup:
+        stored = backups.read_inventory(self.backup_container(spec), spec.backup.container, spec.server_name).find(
+            record.name)
+        if stored is None or stored.status != "DONE":
+            return self._save_backup(record.model_copy(update={
+                "phase": backups.FAILED, "stopped_at": utcnow(),
+                "error": f"barman-cloud-backup succeeded but backup.info is {stored.status if stored else 'missing'}",
+            }))
+        return self._save_backup(record.model_copy(update={
+            "phase": backups.COMPLETED, "backup_id": stored.backup_id, "begin_wal": stored.begin_wal,
+            "end_wal": stored.end_wal, "started_at": stored.begin_time, "stopped_at": stored.end_time,
+        }))
 
     # ---- teardown --------------------------------------------------------------------------------
     def remove_endpoints(self, namespace: str, name: str) -> Outcome:

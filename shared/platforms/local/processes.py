@@ -76,6 +76,12 @@ def alive(pid: int | None) -> bool:
     return state != "Z"
 
 
+def reap(pid: int | None) -> None:
+    """Collect an exited child of ours, so it is not left a zombie."""
+    if pid:
+        _reap(pid)
+
+
 def _reap(pid: int) -> None:
     with suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)

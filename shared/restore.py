@@ -1,0 +1,37 @@
+"""The spec of a restore cluster, derived from its source's: pure, so an orchestrator may call it."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from shared.spec import ClusterSpec
+
+
+def restore_name(source: str, operation_id: str) -> str:
+    """`<source>-r<6 hex>`: unique per run (a hash of its operation id), a valid cluster name."""
+    return f"{source[:41]}-r{hashlib.sha256(operation_id.encode()).hexdigest()[:6]}"
+
+
+def restore_spec(source: ClusterSpec, name: str, instances: int, target_time: str | None,
+                 target_lsn: str | None) -> ClusterSpec:
+    """A new cluster bootstrapped from the source's object store, archiving under its own server name."""
+    body: dict[str, Any] = source.dump()
+    body.update({
+        "name": name,
+        "instances": instances,
+        "synchronousReplicas": min(source.synchronous_replicas, instances - 1),
+        "sampleData": False,
+        "backup": {**body["backup"], "serverName": name, "schedule": None},
+        "endpoints": {"enabled": False, "sourceRanges": []},
+        "drills": {"enabled": False},
+        "schedules": {},
+        "recovery": {
+            "source": source.name,
+            "serverName": source.server_name,
+            "destinationPath": source.backup.destination_path,
+            "targetTime": target_time,
+            "targetLsn": target_lsn,
+        },
+    })
+    return ClusterSpec.model_validate(body)
