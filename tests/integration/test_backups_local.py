@@ -1,0 +1,205 @@
+"""Backups proven for real: take, inventory, restore (latest and point in time), checks, broken archives."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared import objectstore
+from shared.platforms.local.stack import Stack
+from tests.conftest import follow, report_of, step
+from tests.integration.helpers import app_connection, cluster_state, superuser
+
+pytestmark = pytest.mark.integration
+NS = "bk"
+SPEC = {"name": "it-bk", "namespace": NS, "instances": 2, "sampleData": True,
+        "backup": {"destinationPath": "https://local.blob.core.windows.net/bkstore"},
+        "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
+COUNT = "SELECT count(*) FROM datasample"
+
+
+def run(api: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    started = api.request(method, url, **kwargs)
+    assert started.status_code == 202, started.text
+    return follow(api, started.headers["Location"])
+
+
+def insert(home: Path, *rows: tuple[int, str], switch: bool = True) -> None:
+    with app_connection(home, "it-bk", "read-write", NS) as conn:
+        for row in rows:
+            conn.execute("INSERT INTO datasample (id, name) VALUES (%s, %s)", row)
+        conn.commit()
+    if switch:  # recovery only reaches archived WAL
+        primary_wal_switch(home)
+
+
+def primary_wal_switch(home: Path) -> None:
+    for ports in cluster_state(home, "it-bk", NS)["members"].values():
+        with superuser(home, "it-bk", ports["pgPort"], NS) as conn:
+            if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                segment = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
+                conn.execute("SELECT pg_switch_wal()")
+                wait_archived(home, "bkstore", "it-bk", segment)
+                return
+
+
+def wait_archived(home: Path, container: str, server: str, segment: str) -> None:
+    client = objectstore.container(Stack(home).require().connection_string, container)
+    deadline = time.monotonic() + 60
+    while not objectstore.list_names(client, f"{server}/wals/{segment[:16]}/{segment}"):
+        assert time.monotonic() < deadline, f"{segment} never archived"
+        time.sleep(0.2)
+
+
+def restore_clusters(home: Path) -> list[str]:
+    return sorted(p.name for p in (home / "clusters" / NS).iterdir() if p.name.startswith("it-bk-"))
+
+
+@pytest.fixture(scope="module")
+def cluster(devhost: Any) -> dict[str, Any]:
+    with httpx.Client(base_url=devhost.url, timeout=60) as api:
+        done = run(api, "POST", "/api/clusters", json=SPEC)
+    assert done.status_code == 200, done.text
+    return done.json()
+
+
+def test_backup_then_verify(api: httpx.Client, home: Path, cluster: dict[str, Any]) -> None:
+    insert(home, (4, "Dave"))
+    done = run(api, "POST", f"/api/clusters/it-bk/backups?namespace={NS}", json={"backup": "new"})
+    assert done.status_code == 200, done.text
+    report = done.json()
+    backup = report["result"]["backup"]
+    assert backup["phase"] == "completed" and backup["backupId"] and backup["beginWal"] and backup["endWal"]
+    assert backup["target"] == "prefer-standby" and backup["instance"] != cluster["result"]["currentPrimary"]
+    inventory = step(report, "object-store inventory")
+    assert inventory["outcome"] == "done" and "WAL continuous from" in inventory["detail"]
+    assert inventory["data"]["backupId"] == backup["backupId"]
+    assert inventory["data"]["firstRecoverabilityPoint"]
+    stored = api.get(f"/api/operations/{report['operationId']}/report")
+    assert stored.status_code == 200 and stored.json()["steps"] == report["steps"]
+    markdown = api.get(f"/api/operations/{report['operationId']}/report", params={"format": "markdown"})
+    assert "| object-store inventory | done |" in markdown.text
+
+
+def test_restore_latest_replays_wal_after_the_backup(api: httpx.Client, home: Path,
+                                                     cluster: dict[str, Any]) -> None:
+    with app_connection(home, "it-bk", "read-write", NS) as conn:
+        before = conn.execute(COUNT).fetchone()[0]
+    insert(home, (10, "after-1"), (11, "after-2"))
+    done = run(api, "POST", f"/api/clusters/it-bk/restores?namespace={NS}", json={"checks": [
+        {"name": "rows", "query": COUNT, "expected": before + 2},
+        {"name": "replayed", "query": "SELECT name FROM datasample WHERE id = 11", "expected": "after-2"},
+    ]})
+    assert done.status_code == 200, done.text
+    result = done.json()["result"]
+    assert [c["ok"] for c in result["checks"]] == [True, True]
+    assert result["restoreSeconds"] > 0
+    assert restore_clusters(home) == []  # removed afterwards
+    assert step(done.json(), "delete cluster")["outcome"] == "done"
+
+
+def test_point_in_time_restore(api: httpx.Client, home: Path, cluster: dict[str, Any]) -> None:
+    insert(home, (20, "before-target"), switch=False)
+    with app_connection(home, "it-bk", "read-write", NS) as conn:
+        expected = conn.execute(COUNT).fetchone()[0]
+        time.sleep(1.0)
+        target = conn.execute("SELECT now()").fetchone()[0]
+        time.sleep(1.0)
+    insert(home, (21, "after-target"))
+    done = run(api, "POST", f"/api/clusters/it-bk/restores?namespace={NS}", json={
+        "targetTime": target.isoformat(),
+        "checks": [{"name": "rows before the target", "query": COUNT, "expected": expected},
+                   {"name": "not after", "query": "SELECT count(*) FROM datasample WHERE id = 21", "expected": 0}],
+    })
+    assert done.status_code == 200, done.text
+    assert restore_clusters(home) == []
+
+
+def test_wrong_expectation_fails_naming_the_check_and_cleans_up(api: httpx.Client, home: Path,
+                                                                 cluster: dict[str, Any]) -> None:
+    done = run(api, "POST", f"/api/clusters/it-bk/restores?namespace={NS}", json={
+        "checks": [{"name": "impossible count", "query": COUNT, "expected": 12345}]})
+    assert done.status_code == 422
+    report = report_of(done)
+    failed = step(report, "SQL checks")
+    assert failed["outcome"] == "failed" and "impossible count" in failed["detail"]
+    assert step(report, "delete cluster")["outcome"] == "done"
+    assert restore_clusters(home) == []
+
+
+def test_bad_restore_requests(api: httpx.Client, home: Path, cluster: dict[str, Any]) -> None:
+    url = f"/api/clusters/it-bk/restores?namespace={NS}"
+    response = api.post(url, json={"checks": [{"name": "sneaky", "query": "DELETE FROM datasample", "expected": 0}]})
+    assert response.status_code == 400
+    assert response.json()["field"] == "checks.0.query" and "sneaky" in response.json()["message"]
+    two = api.post(url, json={"checks": [{"name": "two", "query": "SELECT 1; SELECT 2", "expected": 1}]})
+    assert two.status_code == 400 and "two" in two.json()["message"]
+    assert api.post("/api/clusters/nope/restores", json={}).status_code == 404
+    assert api.post("/api/clusters/nope/backups", json={}).status_code == 404
+    early = run(api, "POST", url, json={"targetTime": "2001-01-01T00:00:00Z"})
+    assert early.status_code == 422
+    detail = step(report_of(early), "recovery pre-flight")["detail"]
+    assert "outside the recoverable window" in detail
+    assert restore_clusters(home) == []
+
+
+def test_verify_latest_with_restore_test(api: httpx.Client, home: Path, cluster: dict[str, Any]) -> None:
+    done = run(api, "POST", f"/api/clusters/it-bk/backups?namespace={NS}",
+               json={"backup": "latest", "restoreTest": True})
+    assert done.status_code == 200, done.text
+    restore = done.json()["result"]["restoreTest"]
+    assert restore["checks"][0]["ok"] and restore["restoreSeconds"] > 0
+    sub = api.get(f"/api/operations/{restore['operationId']}/report")
+    assert sub.status_code == 200 and sub.json()["runbook"] == "restore_cluster"
+    assert restore_clusters(home) == []
+
+
+def test_gap_in_the_archive_is_named(api: httpx.Client, home: Path, cluster: dict[str, Any]) -> None:
+    insert(home, (30, "x"))
+    insert(home, (31, "y"))
+    client = objectstore.container(Stack(home).require().connection_string, "bkstore")
+    segments = sorted(n for n in objectstore.list_names(client, "it-bk/wals/") if n.rsplit("/", 1)[1].isalnum()
+                      and len(n.rsplit("/", 1)[1]) == 24)
+    victim = segments[-2]
+    client.delete_blob(victim)
+    done = run(api, "POST", f"/api/clusters/it-bk/backups?namespace={NS}", json={"backup": "latest"})
+    assert done.status_code == 422
+    failed = step(report_of(done), "object-store inventory")
+    assert failed["outcome"] == "failed"
+    assert victim.rsplit("/", 1)[1] in failed["detail"] and "gap" in failed["detail"]
+
+
+def test_broken_archiving_is_named(api: httpx.Client, home: Path) -> None:
+    spec = {**SPEC, "name": "it-broken", "sampleData": False,
+            "backup": {"destinationPath": "https://local.blob.core.windows.net/brokenstore"}}
+    assert run(api, "POST", "/api/clusters", json=spec).status_code == 200
+    objectstore.container(Stack(home).require().connection_string, "brokenstore").delete_container()
+    deadline = time.monotonic() + 90
+    while True:
+        for ports in cluster_state(home, "it-broken", NS)["members"].values():
+            try:
+                with superuser(home, "it-broken", ports["pgPort"], NS) as conn:
+                    if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                        conn.execute("SELECT pg_logical_emit_message(false, 'test', 'x')")
+                        conn.execute("SELECT pg_switch_wal()")
+            except Exception:
+                pass
+        status = api.get(f"/api/clusters/it-broken?namespace={NS}").json()
+        archiving = next(c for c in status["conditions"] if c["type"] == "ContinuousArchiving")
+        if archiving["status"] == "False":
+            break
+        assert time.monotonic() < deadline, archiving
+        time.sleep(2)
+    done = run(api, "POST", f"/api/clusters/it-broken/backups?namespace={NS}", json={"backup": "new"})
+    assert done.status_code == 422
+    report = report_of(done)
+    assert step(report, "WAL archiving")["outcome"] == "failed"
+    assert "WAL archiving is not working" in report["error"]
+    latest = run(api, "POST", f"/api/clusters/it-broken/backups?namespace={NS}", json={"backup": "latest"})
+    assert latest.status_code == 422
+    teardown = run(api, "DELETE", f"/api/clusters/it-broken?namespace={NS}&deleteBackups=true")
+    assert teardown.status_code == 200
