@@ -40,6 +40,12 @@ def get_stored_spec(payload: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @bp.activity_trigger(input_name="payload")
+def get_retained_specs(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Specs of deleted incarnations whose backups were kept (what a later deleteBackups needs)."""
+    return [spec.dump() for spec in platform().retained_specs(payload["namespace"], payload["name"])]
+
+
+@bp.activity_trigger(input_name="payload")
 def delete_cluster(payload: dict[str, Any]) -> dict[str, Any]:
     """Delete the Cluster and its data (instances stopped, volumes removed); backups are not touched."""
     return platform().delete_cluster(payload["namespace"], payload["name"]).to_dict()

@@ -19,6 +19,7 @@ from devhost.engine import Engine
 log = logging.getLogger("pgha.devhost")
 RPC_PREFIX = "/runtime/webhooks/durabletask/"
 TASK_HUB = "pgha"
+MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the Functions host's own limit is far higher; nothing of pgha's is near
 Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 
@@ -188,11 +189,22 @@ class DevServer:
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                status, headers, payload = server.dispatch(
-                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
-                )
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if length < 0 or length > MAX_REQUEST_BYTES:
+                    self.close_connection = True  # the body is not read: the connection cannot be reused
+                    code = 413 if length > 0 else 400
+                    status, headers, payload = _json(code, {
+                        "code": "PayloadTooLarge" if code == 413 else "InvalidRequest",
+                        "message": f"request body must be 0..{MAX_REQUEST_BYTES} bytes with a valid Content-Length",
+                    })
+                else:
+                    body = self.rfile.read(length) if length else b""
+                    status, headers, payload = server.dispatch(
+                        self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                    )
                 self.send_response(status)
                 for key, value in headers.items():
                     if key.lower() != "content-length":

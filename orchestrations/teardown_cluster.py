@@ -32,11 +32,15 @@ def teardown_cluster(context: df.DurableOrchestrationContext) -> Step:
     run = Runbook(context, "teardown_cluster")
     error: Exception | None = None
     try:
+        delete_backups = bool(run.input.get("deleteBackups"))
         spec = yield from run.step("read cluster spec", "get_stored_spec", run.report["cluster"])
-        if spec is None:
-            run.note("delete cluster", "unchanged", "the cluster does not exist")
+        if spec is not None:
+            yield from remove_cluster(run, spec, delete_backups=delete_backups)
         else:
-            yield from remove_cluster(run, spec, delete_backups=bool(run.input.get("deleteBackups")))
+            run.note("delete cluster", "unchanged", "the cluster was already deleted")
+            retained = yield from run.step("read kept backups", "get_retained_specs", run.report["cluster"])
+            for kept in retained if delete_backups else []:
+                yield from run.step("delete backups", "delete_backups", kept)
     except Exception as err:
         error = err
     report = yield from run.finish(error)

@@ -12,20 +12,27 @@ from shared.platforms import platform_for
 from shared.settings import Settings
 from shared.spec import DNS_LABEL, ClusterSpec, SpecError, parse_spec
 from triggers.responses import ApiError, json_response, query_flag, read_json
-from triggers.starting import operation_location, start_runbook
+from triggers.starting import operation_location, refuse_if_busy, start_runbook
 
 bp = df.Blueprint()
 
 
 def namespace_of(req: func.HttpRequest) -> str:
     namespace = req.params.get("namespace") or Settings.from_env().default_namespace
-    if not re.match(DNS_LABEL, namespace) or len(namespace) > 63:
+    if not re.fullmatch(DNS_LABEL, namespace) or len(namespace) > 63:
         raise ApiError(400, "InvalidQuery", f"namespace {namespace!r} is not a DNS label", "namespace")
     return namespace
 
 
+def name_of(req: func.HttpRequest) -> str:
+    name = req.route_params.get("name", "")
+    if not re.fullmatch(DNS_LABEL, name) or len(name) > 50:
+        raise ApiError(404, "ClusterNotFound", f"{name!r} is not a cluster name", "name")
+    return name
+
+
 def existing_spec(req: func.HttpRequest) -> ClusterSpec:
-    namespace, name = namespace_of(req), req.route_params["name"]
+    namespace, name = namespace_of(req), name_of(req)
     spec = platform_for().stored_spec(namespace, name)
     if spec is None:
         raise ApiError(404, "ClusterNotFound", f"cluster {namespace}/{name} does not exist", "name")
@@ -50,7 +57,7 @@ async def start_deploy(req: func.HttpRequest, client: df.DurableOrchestrationCli
 
 
 @bp.route(route="clusters/{name}", methods=["GET"])
-async def get_cluster(req: func.HttpRequest) -> func.HttpResponse:
+def get_cluster(req: func.HttpRequest) -> func.HttpResponse:
     """The cluster's status in CNPG's vocabulary, and the operation running on it if any."""
     try:
         spec = existing_spec(req)
@@ -68,17 +75,21 @@ async def get_cluster(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="clusters/{name}", methods=["DELETE"])
 @bp.durable_client_input(client_name="client")
 async def start_teardown(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """Start teardown_cluster; backups are kept unless deleteBackups is true (query or body)."""
+    """Start teardown_cluster; backups are kept unless deleteBackups is true (query or body), which also
+    deletes the kept backups of a cluster torn down before."""
     try:
-        spec = existing_spec(req)
+        namespace, name = namespace_of(req), name_of(req)
         body = read_json(req, required=False)
         if not isinstance(body, dict):
             raise ApiError(400, "InvalidRequest", "body must be a JSON object", "body")
         delete_backups = body.get("deleteBackups", query_flag(req, "deleteBackups"))
         if not isinstance(delete_backups, bool):
             raise ApiError(400, "InvalidRequest", "deleteBackups must be a boolean", "deleteBackups")
-        return await start_runbook(
-            req, client, "teardown_cluster", spec.namespace, spec.name, {"deleteBackups": delete_backups}
-        )
+        platform = platform_for()
+        known = platform.stored_spec(namespace, name) or (delete_backups and platform.retained_specs(namespace, name))
+        if not known:
+            await refuse_if_busy(req, client, namespace, name)
+            raise ApiError(404, "ClusterNotFound", f"cluster {namespace}/{name} does not exist", "name")
+        return await start_runbook(req, client, "teardown_cluster", namespace, name, {"deleteBackups": delete_backups})
     except ApiError as err:
         return err.response()

@@ -47,7 +47,7 @@ async def get_operation(req: func.HttpRequest, client: df.DurableOrchestrationCl
 
 
 @bp.route(route="operations/{id}/report", methods=["GET"])
-async def get_report(req: func.HttpRequest) -> func.HttpResponse:
+def get_report(req: func.HttpRequest) -> func.HttpResponse:
     """The stored report of a finished run: JSON, or Markdown with ?format=markdown."""
     operation_id = req.route_params["id"]
     try:

@@ -45,6 +45,8 @@ def read_json(req: func.HttpRequest, required: bool = True) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise ApiError(400, "InvalidJson", f"body is not valid JSON: {err}", "body") from None
+    except RecursionError:
+        raise ApiError(400, "InvalidJson", "body is nested too deeply", "body") from None
 
 
 def query_flag(req: func.HttpRequest, name: str) -> bool:

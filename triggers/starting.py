@@ -30,6 +30,15 @@ async def _is_running(client: df.DurableOrchestrationClient, lock: locks.Lock) -
     return status.runtime_status is not None and status.runtime_status.value in RUNNING
 
 
+async def refuse_if_busy(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, namespace: str, name: str
+) -> None:
+    """409 when the cluster has a run going, even one that has not made the cluster yet."""
+    current = locks.holder(Settings.from_env().storage_connection, namespace, name)
+    if current is not None and await _is_running(client, current):
+        raise_busy(req, namespace, name, current)
+
+
 async def start_runbook(
     req: func.HttpRequest, client: df.DurableOrchestrationClient, runbook: str,
     namespace: str, name: str, payload: dict[str, Any],

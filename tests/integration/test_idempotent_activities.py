@@ -11,6 +11,7 @@ import pytest
 
 import function_app
 from devhost.engine import collect
+from shared import locks
 from shared.platforms.local.processes import alive, read_pid
 from shared.platforms.local.stack import Stack
 from tests.integration.helpers import app_connection, archived_segments, cluster_state
@@ -33,7 +34,7 @@ def twice(name: str, payload: Any) -> tuple[Any, Any]:
 
 
 def patroni_pids(home: Path) -> list[int]:
-    pids = [read_pid(p) for p in (home / "clusters" / "twice" / "it-twice" / "members").glob("*/patroni.pid")]
+    pids = [read_pid(p) for p in (home / "clusters" / "twice" / "it-twice" / "pids").glob("*.pid")]
     return sorted(p for p in pids if alive(p))
 
 
@@ -108,5 +109,12 @@ def test_deploy_and_teardown_activities_twice(devhost: Any, home: Path) -> None:
               "durationSeconds": None, "steps": [], "error": None}
     first, second = twice("store_report", report)
     assert first == second
+    storage = Stack(home).require().connection_string
+    assert locks.try_acquire(storage, "twice", "it-twice", "deploy-twice-it-twice-x", "deploy_cluster")
     first, second = twice("release_lock", {**NAMES, "operationId": "deploy-twice-it-twice-x"})
-    assert first is second is False  # no lock held by that id: nothing to release, nothing broken
+    assert (first, second) == (True, False)
+    assert locks.holder(storage, "twice", "it-twice") is None
+    assert locks.try_acquire(storage, "twice", "it-twice", "other-op", "deploy_cluster")
+    assert activity("release_lock")({**NAMES, "operationId": "deploy-twice-it-twice-x"}) is False
+    assert locks.holder(storage, "twice", "it-twice").operation_id == "other-op"  # someone else's lock stays
+    assert locks.release(storage, "twice", "it-twice", "other-op")

@@ -45,12 +45,18 @@ def test_teardown_keeps_backups_and_the_preflight_names_both_fixes(api: httpx.Cl
     renamed = {"name": "it-life", **SMALL, "backup": {"serverName": "it-life-v2"}}
     assert run(api, "POST", "/api/clusters", json=renamed).status_code == 200
     assert archived_segments(home, "it-life-v2")
-    # fix 2: teardown with deleteBackups, then the same server name deploys again
+    assert run(api, "DELETE", "/api/clusters/it-life", params={"namespace": "life", "deleteBackups": "true"}
+               ).status_code == 200
+    assert archived_segments(home, "it-life-v2") == []
+
+    # fix 2: the backups kept by the first teardown deleted by name, then the same server name deploys again
+    assert archived_segments(home, "it-life")
     deleted = run(api, "DELETE", "/api/clusters/it-life?namespace=life", json={"deleteBackups": True})
     assert deleted.status_code == 200
     assert step(deleted.json(), "delete backups")["outcome"] == "done"
-    assert archived_segments(home, "it-life-v2") == []
-    assert run(api, "POST", "/api/clusters", json=renamed).status_code == 200
+    assert archived_segments(home, "it-life") == []
+    assert api.delete("/api/clusters/it-life?namespace=life&deleteBackups=true").status_code == 404  # nothing left
+    assert run(api, "POST", "/api/clusters", json={"name": "it-life", **SMALL}).status_code == 200
     cleanup = run(api, "DELETE", "/api/clusters/it-life", params={"namespace": "life", "deleteBackups": "true"})
     assert cleanup.status_code == 200
 
@@ -81,6 +87,9 @@ def test_malformed_requests(api: httpx.Client) -> None:
     assert api.get("/api/clusters/nope").json()["code"] == "ClusterNotFound"
     assert api.delete("/api/clusters/nope").status_code == 404
     assert api.get("/api/clusters/nope?namespace=Bad_NS").status_code == 400
+    assert api.get("/api/clusters/nope?namespace=default%0A").status_code == 400
+    assert api.get("/api/clusters/%00").status_code == 404
+    assert api.post("/api/clusters", content=b"[" * 100_000).status_code == 400
     assert api.get("/api/operations/deploy-default-none-1").status_code == 404
     assert api.get("/api/operations/bad%20id").status_code == 400
     assert api.put("/api/clusters").status_code == 405

@@ -30,7 +30,8 @@ while not platform.cluster_status("default", "down").healthy:
 """
 
 
-def processes_under(path: Path) -> list[str]:
+def processes_under(path: Path, scope: str = "default--down") -> list[str]:
+    """Every process naming the state directory, or titled with the cluster's scope (PostgreSQL's children)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -39,7 +40,7 @@ def processes_under(path: Path) -> list[str]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if str(path) in cmdline:
+        if str(path) in cmdline or f"postgres: {scope}" in cmdline:
             found.append(f"{entry.name}: {cmdline[:150]}")
     return found
 
@@ -62,6 +63,7 @@ def test_down_stops_every_process(tmp_path: Path) -> None:
         running = processes_under(home)
         assert any("etcd" in p for p in running) and any("azurite" in p for p in running)
         assert sum("patroni" in p for p in running) == 2 and sum("postgres -D" in p for p in running) == 2
+        assert any("checkpointer" in p for p in running)  # the scope finds PostgreSQL's own children
         assert "down-1" in pgha("status")
 
         stopped = pgha("down")

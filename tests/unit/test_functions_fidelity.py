@@ -16,6 +16,9 @@ HTTP_ROUTES = {
     "get_cluster": ("clusters/{name}", ["GET"]),
     "start_teardown": ("clusters/{name}", ["DELETE"]),
     "get_operation": ("operations/{id}", ["GET"]),
+    "get_report": ("operations/{id}/report", ["GET"]),
+    "start_backup_verification": ("clusters/{name}/backups", ["POST"]),
+    "start_restore": ("clusters/{name}/restores", ["POST"]),
 }
 
 
@@ -34,13 +37,16 @@ def test_every_trigger_has_the_right_bindings() -> None:
         assert str(trigger.auth_level.value).lower() == "function"
         kinds = {b.type for b in found[name].get_bindings()}
         assert "http" in kinds
-    for starter in ("start_deploy", "start_teardown", "get_operation"):
+    for starter in ("start_deploy", "start_teardown", "get_operation", "start_backup_verification", "start_restore"):
         assert "durableClient" in {b.type for b in found[starter].get_bindings()}
-    for orchestrator in ("deploy_cluster", "teardown_cluster"):
+    for orchestrator in ("deploy_cluster", "teardown_cluster", "verify_backups", "restore_cluster"):
         assert found[orchestrator].get_trigger().type == "orchestrationTrigger"
     activities = {n for n, f in found.items() if f.get_trigger().type == "activityTrigger"}
     assert {"apply_cluster", "get_cluster_status", "store_report", "release_lock", "ensure_app_secret"} <= activities
-    assert set(collect(function_app.app).orchestrators) == {"deploy_cluster", "teardown_cluster"}
+    assert set(collect(function_app.app).orchestrators) == {
+        "deploy_cluster", "teardown_cluster", "verify_backups", "restore_cluster"}
+    http = {n for n, f in found.items() if f.get_trigger().type == "httpTrigger"}
+    assert http == set(HTTP_ROUTES), "every HTTP function is described here"
 
 
 def test_function_json_is_what_the_host_reads() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from shared import status as st
+from shared.platforms.local import processes
 from shared.spec import ClusterSpec
 
 SUPERUSER = "postgres"
@@ -31,6 +32,15 @@ class Member:
     @property
     def socket_dir(self) -> Path:
         return self.dir / "run"
+
+    @property
+    def patroni(self) -> processes.Daemon:
+        """Its Patroni; the pid file lives in a directory of root's, out of the service user's reach."""
+        return processes.Daemon(self.dir.parent.parent / "pids" / f"{self.name}.pid", str(self.dir / "patroni.yml"))
+
+    @property
+    def postmaster(self) -> processes.Daemon:
+        return processes.Daemon(self.data_dir / "postmaster.pid", str(self.data_dir))
 
     @property
     def api(self) -> str:

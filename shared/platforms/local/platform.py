@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -141,7 +142,8 @@ class LocalPlatform:
                 raise PreflightFailed(
                     f"the object store {spec.backup.container}/ already holds WAL for server name "
                     f"{spec.server_name!r}: set another backup.serverName, or tear the old cluster down with "
-                    "deleteBackups: true"
+                    f"deleteBackups: true (DELETE /api/clusters/{spec.name}?deleteBackups=true, which also works "
+                    "after a teardown that kept them)"
                 )
             raise RuntimeError(f"barman-cloud-check-wal-archive failed: {result.stderr.strip()[-500:]}")
         return done(f"container {spec.backup.container} ready; archive for {spec.server_name!r} is empty")
@@ -239,7 +241,7 @@ class LocalPlatform:
                 spec, state["scope"], member, stack.etcd_hosts, archive, passwords, post_bootstrap, PG_BIN, recovery
             )
             processes.write_private(member.dir / "patroni.yml", yaml.safe_dump(config), self.account)
-            if not processes.alive(processes.read_pid(member.dir / "patroni.pid")):
+            if not member.patroni.running:
                 self._start_member(member)
                 started.append(member.name)
         if not created and previous.dump() != spec.dump():
@@ -296,17 +298,16 @@ class LocalPlatform:
     def _start_member(self, member: Member) -> int:
         return processes.spawn(
             [f"{TOOLS_BIN}/patroni", str(member.dir / "patroni.yml")],
-            member.dir / "patroni.log", member.dir / "patroni.pid",
+            member.dir / "patroni.log", member.patroni,
             env=self._barman_env(), account=self.account, cwd=member.dir,
         )
 
     def _stop_members(self, members: list[Member]) -> list[str]:
         """Stop members together (Patroni stops its PostgreSQL), then any postmaster a killed Patroni left."""
-        patronis = {m.name: processes.read_pid(m.dir / "patroni.pid") for m in members}
-        stopped = processes.stop_all(list(patronis.values()), timeout=40)
-        leftovers = [processes.read_pid(m.data_dir / "postmaster.pid") for m in members]
-        processes.stop_all(leftovers, timeout=20)
-        return [name for name, pid in patronis.items() if pid in stopped]
+        stopped = processes.stop_all([m.patroni for m in members], timeout=40)
+        # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for every client to leave)
+        processes.stop_all([m.postmaster for m in members], timeout=20, sig=signal.SIGINT)
+        return [m.name for m in members if m.patroni in stopped]
 
     def _patch_dynamic_config(self, spec: ClusterSpec) -> None:
         config = patroni.dynamic_config(spec, self._archive_command(spec))
@@ -463,18 +464,23 @@ class LocalPlatform:
         instance = standbys[0] if standbys else status.current_primary
         member = next(m for m in self._members(spec.namespace, spec.name) if m.name == instance)
         workdir = path.parent
-        processes.chown_to(workdir, self.account, mode=0o755)
-        rc_file = workdir / f"{name}.rc"
+        rundir = workdir / "run"  # the only place the backup process itself writes (its exit code)
+        processes.chown_to(rundir, self.account, mode=0o755)
+        rc_file = rundir / f"{name}.rc"
         command = (
             f"{TOOLS_BIN}/barman-cloud-backup --cloud-provider azure-blob-storage --immediate-checkpoint "
             f"-n {name} -h {member.socket_dir} -p {member.pg_port} -U {patroni.SUPERUSER} "
             f"{self._destination(spec)} {spec.server_name}; echo $? > {rc_file}"
         )
-        processes.spawn(["/bin/sh", "-c", command], workdir / f"{name}.log", workdir / f"{name}.pid",
-                              env=self._barman_env(), account=self.account, cwd=workdir)
+        processes.spawn(["/bin/sh", "-c", command], workdir / f"{name}.log", self._backup_daemon(workdir, name),
+                        env=self._barman_env(), account=self.account, cwd=rundir)
         return self._save_backup(record.model_copy(update={
             "phase": backups.RUNNING, "instance": instance,
         }))
+
+    @staticmethod
+    def _backup_daemon(workdir: Path, name: str) -> processes.Daemon:
+        return processes.Daemon(workdir / f"{name}.pid", f"-n {name} ")
 
     def get_backup(self, namespace: str, cluster: str, name: str) -> Backup:
         path = self._backup_path(namespace, cluster, name)
@@ -487,12 +493,12 @@ class LocalPlatform:
         if record.phase == backups.FINALIZING:
             return self._finish_backup(record)
         workdir = path.parent
-        pid = processes.read_pid(workdir / f"{name}.pid")
-        processes.reap(pid)
-        if processes.alive(pid):
+        daemon = self._backup_daemon(workdir, name)
+        processes.reap(processes.read_pid(daemon.pidfile))
+        if daemon.running:
             return record
         try:
-            code = int((workdir / f"{name}.rc").read_text().strip())
+            code = int((workdir / "run" / f"{name}.rc").read_text().strip())
         except (FileNotFoundError, ValueError):
             code = -1
         if code != 0:
@@ -555,6 +561,11 @@ class LocalPlatform:
         stopped = self._stop_members(self._members(namespace, name, state))
         if state is not None:
             self._forget_in_dcs(state["scope"])
+            # its backups outlive it: remember where they are, so they can still be deleted by name
+            spec = ClusterSpec.model_validate(state["spec"])
+            retained = self._retained_path(namespace, name, spec.server_name)
+            retained.parent.mkdir(parents=True, exist_ok=True)
+            retained.write_text(json.dumps(state["spec"]))
         shutil.rmtree(base, ignore_errors=True)
         return done(f"cluster {namespace}/{name} deleted; stopped {', '.join(stopped) or 'nothing running'}")
 
@@ -562,7 +573,7 @@ class LocalPlatform:
         """Remove the cluster's keys from etcd, or a new cluster of that name would never bootstrap."""
         state = self.stack.state()
         if state is None or not self.stack.running().get("etcd"):
-            return
+            raise RuntimeError("etcd is not running: the cluster's keys cannot be removed (run `pgha up`)")
         key = f"/pgha/{scope}/".encode()
         end = key[:-1] + bytes([key[-1] + 1])
         httpx.post(
@@ -588,9 +599,18 @@ class LocalPlatform:
     def remove_backup_identity(self, spec: ClusterSpec) -> Outcome:
         return skipped(f"{AZURE_ONLY}: no federated credential was made")
 
+    def _retained_path(self, namespace: str, name: str, server_name: str) -> Path:
+        return self.home / "retained" / namespace / name / f"{server_name}.json"
+
+    def retained_specs(self, namespace: str, name: str) -> list[ClusterSpec]:
+        """Specs of deleted incarnations of this cluster whose backups were kept (one per server name)."""
+        folder = self.home / "retained" / namespace / name
+        return [ClusterSpec.model_validate(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+
     def delete_backups(self, spec: ClusterSpec) -> Outcome:
         client = objectstore.container(self.stack.require().connection_string, spec.backup.container)
         deleted = objectstore.delete_prefix(client, f"{spec.server_name}/")
+        self._retained_path(spec.namespace, spec.name, spec.server_name).unlink(missing_ok=True)
         return done(f"deleted {deleted} blobs under {spec.backup.container}/{spec.server_name}/", deleted=deleted)
 
     # ---- the stack -------------------------------------------------------------------------------
@@ -608,7 +628,7 @@ class LocalPlatform:
         started = []
         for path in sorted((self.home / "clusters").glob("*/*/cluster.json")):
             for member in self._members(path.parent.parent.name, path.parent.name):
-                if not processes.alive(processes.read_pid(member.dir / "patroni.pid")):
+                if not member.patroni.running:
                     self._start_member(member)
                     started.append(member.name)
         return started

@@ -7,8 +7,10 @@ import pwd
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from contextlib import closing, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -20,41 +22,72 @@ def service_account(user: str) -> pwd.struct_passwd | None:
 
 
 def chown_to(path: Path, account: pwd.struct_passwd | None, mode: int = 0o700) -> None:
+    """Create a directory for the service user; never through a symlink it could have planted."""
     path.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink() or not path.is_dir():
+        raise RuntimeError(f"{path} is not a plain directory; refusing to hand it over")
     os.chmod(path, mode)
     if account is not None:
-        os.chown(path, account.pw_uid, account.pw_gid)
+        os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
 
 
 def write_private(path: Path, text: str, account: pwd.struct_passwd | None = None, mode: int = 0o600) -> None:
-    """Write a file readable by its owner only, created with that mode (never briefly world-readable)."""
+    """Write a file readable by its owner only: a fresh temporary (O_EXCL, so no planted link is followed),
+    owned and moded through its descriptor, then renamed over the target."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, mode)
-    if account is not None:
-        os.chown(tmp, account.pw_uid, account.pw_gid)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        if account is not None:
+            os.fchown(fd, account.pw_uid, account.pw_gid)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """A process we started: its pid file, and a string its command line contains (a PID may be reused)."""
+
+    pidfile: Path
+    marker: str
+
+    def pid(self) -> int | None:
+        pid = read_pid(self.pidfile)
+        if not alive(pid):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return None
+        return pid if self.marker in cmdline else None
+
+    @property
+    def running(self) -> bool:
+        return self.pid() is not None
 
 
 def spawn(
-    argv: list[str], log: Path, pidfile: Path, env: dict[str, str] | None = None,
+    argv: list[str], log: Path, daemon: Daemon, env: dict[str, str] | None = None,
     account: pwd.struct_passwd | None = None, cwd: Path | None = None,
 ) -> int:
     """Start a daemon in its own session, output to `log`; the PID recorded is the daemon's own."""
     if account is not None:
         argv = ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups", *argv]
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o640)
+    with os.fdopen(fd, "ab") as out:
         if account is not None:
-            os.chown(log, account.pw_uid, account.pw_gid)
+            os.fchown(fd, account.pw_uid, account.pw_gid)
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             env=env, cwd=cwd, start_new_session=True,
         )
-    pidfile.write_text(str(proc.pid))
+    daemon.pidfile.parent.mkdir(parents=True, exist_ok=True)
+    daemon.pidfile.write_text(str(proc.pid))
     return proc.pid
 
 
@@ -79,41 +112,37 @@ def alive(pid: int | None) -> bool:
 def reap(pid: int | None) -> None:
     """Collect an exited child of ours, so it is not left a zombie."""
     if pid:
-        _reap(pid)
+        with suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
 
 
-def _reap(pid: int) -> None:
-    with suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+def stop(daemon: Daemon, timeout: float = 30.0, sig: int = signal.SIGTERM) -> bool:
+    """Signal the daemon, wait up to `timeout`, then SIGKILL. True if it was running."""
+    return bool(stop_all([daemon], timeout, sig))
 
 
-def stop(pid: int | None, timeout: float = 30.0, sig: int = signal.SIGTERM) -> bool:
-    """Signal `pid`, wait up to `timeout`, then SIGKILL. True if something was running."""
-    return bool(stop_all([pid], timeout, sig))
-
-
-def stop_all(pids: list[int | None], timeout: float = 30.0, sig: int = signal.SIGTERM) -> list[int]:
-    """Signal every live pid at once, wait for all up to `timeout`, SIGKILL what is left; returns those stopped."""
-    running = [pid for pid in pids if pid and alive(pid)]
-    for pid in running:
+def stop_all(daemons: list[Daemon], timeout: float = 30.0, sig: int = signal.SIGTERM) -> list[Daemon]:
+    """Signal every running daemon at once, wait for all up to `timeout`, SIGKILL what is left."""
+    running = [(d, pid) for d in daemons if (pid := d.pid())]
+    for _, pid in running:
         with suppress(ProcessLookupError):
             os.kill(pid, sig)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(alive(pid) for pid in running):
-        for pid in running:
-            _reap(pid)
+    while time.monotonic() < deadline and any(alive(pid) for _, pid in running):
+        for _, pid in running:
+            reap(pid)
         time.sleep(0.05)
-    for pid in running:
+    for _, pid in running:
         if alive(pid):
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     for _ in range(100):
-        for pid in running:
-            _reap(pid)
-        if not any(alive(pid) for pid in running):
+        for _, pid in running:
+            reap(pid)
+        if not any(alive(pid) for _, pid in running):
             break
         time.sleep(0.05)
-    return running
+    return [d for d, _ in running]
 
 
 def free_ports(count: int, avoid: set[int] | None = None) -> list[int]:

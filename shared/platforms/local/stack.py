@@ -69,11 +69,11 @@ class Stack:
             raise RuntimeError(f"the local stack is not up (PGHA_HOME={self.home}): run `pgha up` first")
         return state
 
+    def daemon(self, name: str) -> processes.Daemon:
+        return processes.Daemon(self.dir / f"{name}.pid", str(self.dir / name))
+
     def running(self) -> dict[str, bool]:
-        return {
-            "etcd": processes.alive(processes.read_pid(self.dir / "etcd.pid")),
-            "azurite": processes.alive(processes.read_pid(self.dir / "azurite.pid")),
-        } if self.dir.exists() else {}
+        return {name: self.daemon(name).running for name in ("etcd", "azurite")} if self.dir.exists() else {}
 
     def up(self) -> StackState:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -82,8 +82,7 @@ class Stack:
         state = self.state()
         running = self.running()
         if state is None or not all(running.values()):
-            processes.stop(processes.read_pid(self.dir / "etcd.pid"))
-            processes.stop(processes.read_pid(self.dir / "azurite.pid"))
+            processes.stop_all([self.daemon("etcd"), self.daemon("azurite")])
             if state is None or any(processes.port_open(p) for p in (state.etcd_port, state.blob_port)):
                 etcd, peer, blob = processes.free_ports(3)
                 state = StackState(etcd_port=etcd, etcd_peer_port=peer, blob_port=blob)
@@ -101,7 +100,7 @@ class Stack:
              "--listen-client-urls", client, "--advertise-client-urls", client,
              "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
              "--initial-cluster", f"pgha={peer}", "--log-level", "warn"],
-            log, self.dir / "etcd.pid", env={**os.environ, "ETCD_UNSUPPORTED_ARCH": os.uname().machine},
+            log, self.daemon("etcd"), env={**os.environ, "ETCD_UNSUPPORTED_ARCH": os.uname().machine},
         )
         processes.wait_for_port(state.etcd_port, 20, "etcd", pid, log)
 
@@ -111,13 +110,9 @@ class Stack:
             [azurite_command(), "--blobHost", "127.0.0.1", "--blobPort", str(state.blob_port),
              "--location", str(self.dir / "azurite"), "--skipApiVersionCheck", "--disableTelemetry",
              "--loose", "--silent"],
-            log, self.dir / "azurite.pid",
+            log, self.daemon("azurite"),
         )
         processes.wait_for_port(state.blob_port, 30, "Azurite", pid, log)
 
     def down(self) -> list[str]:
-        stopped = []
-        for name in ("azurite", "etcd"):
-            if processes.stop(processes.read_pid(self.dir / f"{name}.pid")):
-                stopped.append(name)
-        return stopped
+        return [name for name in ("azurite", "etcd") if processes.stop(self.daemon(name))]
