@@ -38,7 +38,7 @@ class DevHost:
         self.server = DevServer(self.engine, functions.http, port=self.port)
         self.server.start()
         if self.with_timers:
-            self.timers = Timers(functions.timers)
+            self.timers = Timers(functions.timers, self.server.starter_binding, self.server.loop)
             self.timers.start()
         return self
 

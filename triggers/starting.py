@@ -39,21 +39,26 @@ async def refuse_if_busy(
         raise_busy(req, namespace, name, current)
 
 
-async def start_runbook(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient, runbook: str,
-    namespace: str, name: str, payload: dict[str, Any],
-) -> func.HttpResponse:
+class ClusterBusy(Exception):
+    def __init__(self, holder: locks.Lock | None) -> None:
+        super().__init__(holder.operation_id if holder else "unknown")
+        self.holder = holder
+
+
+async def begin_runbook(
+    client: df.DurableOrchestrationClient, runbook: str, namespace: str, name: str, payload: dict[str, Any],
+) -> str:
+    """Take the cluster's lock and start the run; its operation id, or ClusterBusy with the running one."""
     settings = Settings.from_env()
     operation_id = new_operation_id(runbook.split("_")[0], namespace, name)
     for _ in range(3):
         current = locks.holder(settings.storage_connection, namespace, name)
         if current is not None and await _is_running(client, current):
-            raise_busy(req, namespace, name, current)
+            raise ClusterBusy(current)
         if locks.try_acquire(settings.storage_connection, namespace, name, operation_id, runbook, stale=current):
             break
     else:
-        current = locks.holder(settings.storage_connection, namespace, name)
-        raise_busy(req, namespace, name, current)
+        raise ClusterBusy(locks.holder(settings.storage_connection, namespace, name))
     body = {
         **payload, "operationId": operation_id, "namespace": namespace, "name": name,
         "options": settings.run_options(), "requestedAt": datetime.now(UTC).isoformat(),
@@ -63,12 +68,24 @@ async def start_runbook(
     except Exception as err:
         locks.release(settings.storage_connection, namespace, name, operation_id)
         raise ApiError(503, "StartFailed", f"the durable runtime did not start {runbook}: {err}") from None
+    return operation_id
+
+
+async def start_runbook(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, runbook: str,
+    namespace: str, name: str, payload: dict[str, Any],
+) -> func.HttpResponse:
+    """Start a run for an HTTP caller: 202 with our Location, or 409 with the running one's."""
+    try:
+        operation_id = await begin_runbook(client, runbook, namespace, name, payload)
+    except ClusterBusy as busy:
+        raise_busy(req, namespace, name, busy.holder)
     location = operation_location(req, operation_id)
     return json_response(
         202,
         {"id": operation_id, "runbook": runbook, "cluster": {"namespace": namespace, "name": name},
          "statusQueryGetUri": location},
-        {"Location": location, "Retry-After": str(settings.retry_after_seconds)},
+        {"Location": location, "Retry-After": str(Settings.from_env().retry_after_seconds)},
     )
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from shared import objectstore
+from shared import locks, objectstore, schedules
 from shared.platforms.local.stack import Stack
+from shared.settings import Settings
 from tests.conftest import follow, report_of, step
 from tests.integration.helpers import app_connection, cluster_state, superuser
 
@@ -158,6 +160,27 @@ def test_verify_latest_with_restore_test(api: httpx.Client, home: Path, cluster:
     assert restore_clusters(home) == []
 
 
+def test_due_verification_schedule_starts_a_run(api: httpx.Client, home: Path, cluster: dict[str, Any],
+                                                devhost: Any) -> None:
+    scheduled = {**SPEC, "schedules": {"backupVerification": "0 0 * * * *"}}
+    assert run(api, "POST", "/api/clusters", json=scheduled).status_code == 200  # re-applied with a schedule
+    timer = next(t for t in devhost.timers.timers if t.name == "run_schedules")
+    storage = Settings.from_env().storage_connection
+    operation = None
+    for _ in range(3):  # the timer's own thread may look at the same moment; try again then
+        schedules.mark_checked(storage, NS, "it-bk", datetime.now(UTC) - timedelta(hours=2))
+        timer.fire()
+        holder = locks.holder(storage, NS, "it-bk")
+        if holder is not None:
+            operation = holder.operation_id
+            break
+    assert operation and operation.startswith("verify-bk-it-bk-")
+    done = follow(api, f"/api/operations/{operation}")
+    assert done.status_code == 200, done.text
+    assert done.json()["result"]["restoreTest"]["checks"][0]["ok"]
+    assert schedules.fire_times("0 0 * * * *", datetime.now(UTC), datetime.now(UTC)) == 0
+
+
 def test_gap_in_the_archive_is_named(api: httpx.Client, home: Path, cluster: dict[str, Any]) -> None:
     insert(home, (30, "x"))
     insert(home, (31, "y"))
@@ -199,6 +222,7 @@ def test_broken_archiving_is_named(api: httpx.Client, home: Path) -> None:
     report = report_of(done)
     assert step(report, "WAL archiving")["outcome"] == "failed"
     assert "WAL archiving is not working" in report["error"]
+    assert report["result"]["backup"]["phase"] in ("walArchivingFailing", "failed")
     latest = run(api, "POST", f"/api/clusters/it-broken/backups?namespace={NS}", json={"backup": "latest"})
     assert latest.status_code == 422
     teardown = run(api, "DELETE", f"/api/clusters/it-broken?namespace={NS}&deleteBackups=true")

@@ -90,3 +90,14 @@ def test_history_parsing_skips_comments() -> None:
     assert parse_history("# comment\n1\t0/3000000\treason\n\n2\t0/4000000\tx\n") == [
         (1, 0x3000000), (2, 0x4000000)
     ]
+
+
+def test_schedule_fire_times() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.schedules import fire_times
+
+    at = datetime(2026, 1, 1, 10, 14, 30, tzinfo=UTC)
+    assert fire_times("0 15 * ? * *", at, at + timedelta(seconds=20)) == 0
+    assert fire_times("0 15 * ? * *", at, at + timedelta(seconds=30)) == 1  # 10:15:00 exactly
+    assert fire_times("0 15 * ? * *", at, at + timedelta(hours=5)) == 2  # counting stops at 2: after an outage the run starts once, not once per missed time

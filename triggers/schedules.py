@@ -1,0 +1,64 @@
+"""The periodic timer (DESIGN §9): starts the runs whose schedule in a cluster's spec is due.
+
+ScheduledBackup (`backup.schedule`) takes and verifies a new backup; `schedules.backupVerification`
+verifies the latest backup with a restore test. (On AKS the operator fires ScheduledBackups itself;
+pgha's timer fires them on the local platform.) A busy cluster skips this turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared import schedules
+from shared.platforms import platform_for
+from shared.settings import Settings
+from shared.spec import ClusterSpec
+from triggers.starting import ClusterBusy, begin_runbook
+
+bp = df.Blueprint()
+log = logging.getLogger("pgha.schedules")
+
+
+def due_runs(spec: ClusterSpec, platform_name: str) -> list[tuple[str, str, dict[str, Any]]]:
+    runs = []
+    if spec.backup.schedule and platform_name == "local":
+        runs.append(("ScheduledBackup", spec.backup.schedule, {"verify": {"backup": "new"}}))
+    if spec.schedules.backup_verification:
+        runs.append(("backupVerification", spec.schedules.backup_verification,
+                     {"verify": {"backup": "latest", "restoreTest": True}}))
+    return runs
+
+
+async def run_due_schedules(client: df.DurableOrchestrationClient, now: datetime) -> list[str]:
+    """Start what is due for every cluster; the operation ids started."""
+    settings = Settings.from_env()
+    platform = platform_for()
+    started = []
+    for spec in platform.list_clusters():
+        since = schedules.last_checked(settings.storage_connection, spec.namespace, spec.name)
+        schedules.mark_checked(settings.storage_connection, spec.namespace, spec.name, now)
+        if since is None:
+            continue  # first look at this cluster: its schedules count from now
+        for kind, schedule, payload in due_runs(spec, platform.name):
+            if not schedules.fire_times(schedule, since, now):
+                continue
+            try:
+                operation = await begin_runbook(client, "verify_backups", spec.namespace, spec.name, payload)
+            except ClusterBusy as busy:
+                log.warning("%s of %s/%s skipped: cluster busy with %s", kind, spec.namespace, spec.name, busy)
+                continue
+            log.info("%s of %s/%s started %s", kind, spec.namespace, spec.name, operation)
+            started.append(operation)
+    return started
+
+
+@bp.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def run_schedules(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    """Every minute: start the verifications and scheduled backups that came due."""
+    await run_due_schedules(client, datetime.now(UTC))
