@@ -47,5 +47,8 @@ def get_retained_specs(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 @bp.activity_trigger(input_name="payload")
 def delete_cluster(payload: dict[str, Any]) -> dict[str, Any]:
-    """Delete the Cluster and its data (instances stopped, volumes removed); backups are not touched."""
-    return platform().delete_cluster(payload["namespace"], payload["name"]).to_dict()
+    """Delete the Cluster and its data (instances stopped, volumes removed); backups are not touched.
+
+    `graceful: false` is for a cluster whose archive goes with it (a restore test): stopped at once.
+    """
+    return platform().delete_cluster(payload["namespace"], payload["name"], payload.get("graceful", True)).to_dict()

@@ -110,7 +110,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     (port,) = processes.free_ports(1)
-    say("pgha demo: deploy a 3-instance PostgreSQL cluster (sync standby, WAL archived to Azurite) through the API")
+    say("pgha demo: deploy a 3-instance PostgreSQL cluster (sync standby, WAL archived to Azurite) through the API,")
+    say("prove its backups by restoring one into a new cluster, then tear everything down")
     with DevHost(port=port) as host, httpx.Client(base_url=host.url, timeout=60) as client:
         say(f"devhost at {host.url}\nPOST /api/clusters {json.dumps(DEMO_SPEC)}")
         response = client.post("/api/clusters", json=DEMO_SPEC)
@@ -134,6 +135,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
         endpoints = report.get("result", {}).get("endpoints", {})
         say(f"rw endpoint: {endpoints.get('rw')}\nro endpoint: {endpoints.get('ro')}")
         say(f"report stored at {report.get('location', {}).get('markdown')} in Azurite")
+        verify = {"backup": "new", "restoreTest": True, "checks": [
+            {"name": "datasample rows", "query": "SELECT count(*) FROM datasample", "expected": 3}]}
+        say(f"\nPOST /api/clusters/{DEMO_SPEC['name']}/backups {json.dumps(verify)}")
+        response = client.post(f"/api/clusters/{DEMO_SPEC['name']}/backups", json=verify)
+        result = follow(client, response.headers["Location"], "verify")
+        body = result.json()
+        report = body if result.status_code == 200 else body.get("report") or {}
+        say(f"backup verification ended: HTTP {result.status_code}, {report.get('status')} in "
+            f"{report.get('durationSeconds')}s")
+        print_report(report)
+        restore = report.get("result", {}).get("restoreTest")
+        if restore:
+            say(f"restore test: {restore['restoreCluster']['name']} ready and checked "
+                f"{restore['restoreSeconds']}s after the request; "
+                + ", ".join(f"{c['name']} = {c['got']} ({'ok' if c['ok'] else 'FAILED'})" for c in restore["checks"]))
+        if result.status_code != 200:
+            say(f"error: {body.get('message')}")
+            return 1
         if args.keep:
             say("\n--keep: the cluster stays up; `pgha status` shows it, `pgha down` stops everything")
             return 0

@@ -17,7 +17,8 @@ def remove_cluster(run: Runbook, spec: dict[str, Any], delete_backups: bool, del
     names = {"namespace": spec["namespace"], "name": spec["name"]}
     yield from run.step("remove endpoints", "remove_endpoints", names)
     yield from run.step("remove scheduled backups", "remove_scheduled_backups", names)
-    yield from run.step("delete cluster", "delete_cluster", names)
+    # a cluster whose archive is deleted with it has nothing left to flush: it may stop at once
+    yield from run.step("delete cluster", "delete_cluster", {**names, "graceful": not delete_backups})
     if delete_secret:
         yield from run.step("delete app-user secret", "delete_app_secret", spec)
     yield from run.step("remove backup identity", "remove_backup_identity", spec)

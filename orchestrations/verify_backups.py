@@ -62,14 +62,16 @@ def verify_backups(context: df.DurableOrchestrationContext) -> Step:
         result["inventory"] = inventory["data"]
         if request.get("restoreTest"):
             restore = {"checks": request.get("checks") or [], "instances": 1}
+            started = run.now
             sub = yield context.call_sub_orchestrator("restore_cluster", {
                 **run.report["cluster"], "operationId": f"{run.input['operationId']}-restore",
                 "restore": restore, "options": run.options, "ownsLock": False,
                 "requestedAt": run.now.isoformat(),
             }, f"{run.input['operationId']}-restore")
-            run.note("restore test", "done", f"restored into {sub['result']['restoreCluster']['name']} in "
-                     f"{sub['result']['restoreSeconds']}s; {len(sub['result']['checks'])} check(s) passed; "
-                     f"report {sub['operationId']}")
+            run.record("restore test", "done", started,
+                       f"restored into {sub['result']['restoreCluster']['name']} in "
+                       f"{sub['result']['restoreSeconds']}s; {len(sub['result']['checks'])} check(s) passed; "
+                       f"report {sub['operationId']}")
             result["restoreTest"] = {"operationId": sub["operationId"], **sub["result"]}
     except StepFailed as err:
         error = err

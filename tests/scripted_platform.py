@@ -122,6 +122,9 @@ class ScriptedPlatform:
     def list_clusters(self) -> Iterator[ClusterSpec]:
         return iter(list(self.clusters.values()))
 
+    def retained_specs(self, namespace: str, name: str) -> list[ClusterSpec]:
+        return []
+
     def remove_endpoints(self, namespace: str, name: str) -> Outcome:
         self._called("remove_endpoints")
         return unchanged("none")
@@ -130,7 +133,7 @@ class ScriptedPlatform:
         self._called("remove_scheduled_backups")
         return unchanged("none")
 
-    def delete_cluster(self, namespace: str, name: str) -> Outcome:
+    def delete_cluster(self, namespace: str, name: str, graceful: bool = True) -> Outcome:
         self._called("delete_cluster")
         return done("deleted") if self.clusters.pop((namespace, name), None) else unchanged("absent")
 

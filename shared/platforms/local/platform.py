@@ -302,11 +302,19 @@ class LocalPlatform:
             env=self._barman_env(), account=self.account, cwd=member.dir,
         )
 
-    def _stop_members(self, members: list[Member]) -> list[str]:
-        """Stop members together (Patroni stops its PostgreSQL), then any postmaster a killed Patroni left."""
-        stopped = processes.stop_all([m.patroni for m in members], timeout=40)
-        # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for every client to leave)
-        processes.stop_all([m.postmaster for m in members], timeout=20, sig=signal.SIGINT)
+    def _stop_members(self, members: list[Member], graceful: bool = True) -> list[str]:
+        """Stop members together (Patroni stops its PostgreSQL), then any postmaster a killed Patroni left.
+
+        Not graceful is for clusters whose data and archive are deleted right after: Patroni killed,
+        PostgreSQL's immediate shutdown (SIGQUIT) — nothing left to flush for anyone.
+        """
+        if graceful:
+            stopped = processes.stop_all([m.patroni for m in members], timeout=40)
+            # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for every client to leave)
+            processes.stop_all([m.postmaster for m in members], timeout=20, sig=signal.SIGINT)
+        else:
+            stopped = processes.stop_all([m.patroni for m in members], timeout=5, sig=signal.SIGKILL)
+            processes.stop_all([m.postmaster for m in members], timeout=10, sig=signal.SIGQUIT)
         return [m.name for m in members if m.patroni in stopped]
 
     def _patch_dynamic_config(self, spec: ClusterSpec) -> None:
@@ -553,19 +561,19 @@ class LocalPlatform:
         path.unlink()
         return done("scheduled backup removed")
 
-    def delete_cluster(self, namespace: str, name: str) -> Outcome:
+    def delete_cluster(self, namespace: str, name: str, graceful: bool = True) -> Outcome:
         state = self._state(namespace, name)
         base = self.cluster_dir(namespace, name)
         if state is None and not base.exists():
             return unchanged(f"cluster {namespace}/{name} does not exist")
-        stopped = self._stop_members(self._members(namespace, name, state))
+        stopped = self._stop_members(self._members(namespace, name, state), graceful)
         if state is not None:
-            self._forget_in_dcs(state["scope"])
-            # its backups outlive it: remember where they are, so they can still be deleted by name
+            # its backups outlive it (until delete_backups): remember where they are, to delete them by name
             spec = ClusterSpec.model_validate(state["spec"])
             retained = self._retained_path(namespace, name, spec.server_name)
             retained.parent.mkdir(parents=True, exist_ok=True)
             retained.write_text(json.dumps(state["spec"]))
+            self._forget_in_dcs(state["scope"])
         shutil.rmtree(base, ignore_errors=True)
         return done(f"cluster {namespace}/{name} deleted; stopped {', '.join(stopped) or 'nothing running'}")
 
