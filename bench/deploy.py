@@ -11,17 +11,13 @@ etcd and Azurite are up before either clock starts. The last line is the ratio a
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
-import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import psycopg
+
+from bench.harness import bench_session, print_ratio, rounds
 
 if TYPE_CHECKING:
     from shared.platforms.local.platform import LocalPlatform
@@ -81,38 +77,16 @@ def clean(platform: LocalPlatform, name: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    own_home = "PGHA_HOME" not in os.environ
-    if own_home:
-        home = Path(tempfile.mkdtemp(prefix="pgha-bench-", dir="/tmp"))
-        home.chmod(0o755)
-        os.environ["PGHA_HOME"] = str(home)
-
-    from devhost.host import DevHost
-    from shared.platforms.local.platform import LocalPlatform
-    from shared.platforms.local.processes import free_ports
-    from shared.settings import Settings
-
-    platform = LocalPlatform(Settings.from_env())
-    platform.stack.up()
-    (port,) = free_ports(1)
+    count = rounds(__doc__)
     raws, orchestrateds = [], []
-    with DevHost(port=port, timers=False) as host:
-        for n in range(args.rounds):
+    with bench_session() as (platform, host):
+        for n in range(count):
             raws.append(raw_start(platform, f"raw-{n}"))
             clean(platform, f"raw-{n}")
             orchestrateds.append(orchestrated(host.url, f"orch-{n}"))
             clean(platform, f"orch-{n}")
             print(f"round {n + 1}: orchestrated {orchestrateds[-1]:.2f} s, raw {raws[-1]:.2f} s", flush=True)
-    platform.stop_all()
-    if own_home:
-        shutil.rmtree(os.environ["PGHA_HOME"], ignore_errors=True)
-    a, b = statistics.median(orchestrateds), statistics.median(raws)
-    print(f"(a) orchestrated deploy, median of {args.rounds}: {a:.2f} s")
-    print(f"(b) raw Patroni start, median of {args.rounds}: {b:.2f} s")
-    print(f"ratio a/b: {a / b:.2f}")
+    print_ratio("deploy", orchestrateds, "raw Patroni start", raws)
 
 
 if __name__ == "__main__":

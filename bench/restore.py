@@ -12,18 +12,15 @@ The last line is the ratio a/b.
 
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
-import statistics
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import psycopg
+
+from bench.harness import bench_session, print_ratio, rounds
 
 if TYPE_CHECKING:
     from shared.platforms.local.platform import LocalPlatform
@@ -101,41 +98,18 @@ def raw(platform: LocalPlatform, expected: int, round_no: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    own_home = "PGHA_HOME" not in os.environ
-    if own_home:
-        home = Path(tempfile.mkdtemp(prefix="pgha-bench-", dir="/tmp"))
-        home.chmod(0o755)
-        os.environ["PGHA_HOME"] = str(home)
-
-    from devhost.host import DevHost
-    from shared.platforms.local.platform import LocalPlatform
-    from shared.platforms.local.processes import free_ports
-    from shared.settings import Settings
-
-    platform = LocalPlatform(Settings.from_env())
-    platform.stack.up()
-    (port,) = free_ports(1)
+    count = rounds(__doc__)
     raws, orchestrateds = [], []
-    with DevHost(port=port, timers=False) as host, httpx.Client(base_url=host.url, timeout=60) as api:
+    with bench_session() as (platform, host), httpx.Client(base_url=host.url, timeout=60) as api:
         assert follow(api, api.post("/api/clusters", json=SPEC)).status_code == 200
         verified = follow(api, api.post("/api/clusters/bench-src/backups", params={"namespace": "bench"}, json={}))
         assert verified.status_code == 200, verified.text
-        expected = 3
-        for n in range(args.rounds):
-            raws.append(raw(platform, expected, n))
-            orchestrateds.append(orchestrated(api, expected))
+        for n in range(count):
+            raws.append(raw(platform, 3, n))
+            orchestrateds.append(orchestrated(api, 3))
             print(f"round {n + 1}: orchestrated {orchestrateds[-1]:.2f} s, raw {raws[-1]:.2f} s", flush=True)
         follow(api, api.delete("/api/clusters/bench-src", params={"namespace": "bench", "deleteBackups": "true"}))
-    platform.stop_all()
-    if own_home:
-        shutil.rmtree(os.environ["PGHA_HOME"], ignore_errors=True)
-    a, b = statistics.median(orchestrateds), statistics.median(raws)
-    print(f"(a) orchestrated restore, median of {args.rounds}: {a:.2f} s")
-    print(f"(b) raw barman-cloud restore + recovery, median of {args.rounds}: {b:.2f} s")
-    print(f"ratio a/b: {a / b:.2f}")
+    print_ratio("restore", orchestrateds, "raw barman-cloud restore + recovery", raws)
 
 
 if __name__ == "__main__":

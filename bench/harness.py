@@ -1,0 +1,56 @@
+"""What both benchmarks share: a state directory of their own, the stack and the devhost up before any
+clock starts, and the printout with the ratio as its last line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from devhost.host import DevHost
+    from shared.platforms.local.platform import LocalPlatform
+
+
+def rounds(doc: str | None) -> int:
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    return parser.parse_args().rounds
+
+
+@contextmanager
+def bench_session() -> Iterator[tuple[LocalPlatform, DevHost]]:
+    own_home = "PGHA_HOME" not in os.environ
+    if own_home:
+        home = Path(tempfile.mkdtemp(prefix="pgha-bench-", dir="/tmp"))
+        home.chmod(0o755)
+        os.environ["PGHA_HOME"] = str(home)
+
+    from devhost.host import DevHost
+    from shared.platforms.local.platform import LocalPlatform
+    from shared.platforms.local.processes import free_ports
+    from shared.settings import Settings
+
+    platform = LocalPlatform(Settings.from_env())
+    platform.stack.up()
+    (port,) = free_ports(1)
+    try:
+        with DevHost(port=port, timers=False) as host:
+            yield platform, host
+    finally:
+        platform.stop_all()
+        if own_home:
+            shutil.rmtree(os.environ["PGHA_HOME"], ignore_errors=True)
+
+
+def print_ratio(what: str, orchestrated: list[float], raw_label: str, raw: list[float]) -> None:
+    a, b = statistics.median(orchestrated), statistics.median(raw)
+    print(f"(a) orchestrated {what}, median of {len(orchestrated)}: {a:.2f} s")
+    print(f"(b) {raw_label}, median of {len(raw)}: {b:.2f} s")
+    print(f"ratio a/b: {a / b:.2f}")
