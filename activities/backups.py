@@ -10,6 +10,7 @@ import azure.durable_functions as df
 
 from activities import platform, spec_of
 from shared.backups import read_inventory
+from shared.objectstore import container_exists
 from shared.platform import done
 from shared.settings import Settings
 
@@ -51,6 +52,8 @@ def check_archiving(payload: dict[str, Any]) -> dict[str, Any]:
     condition = status.condition("ContinuousArchiving")
     if condition is None or condition.status != "True":
         message = condition.message if condition else "no primary"
+        if not container_exists(platform().backup_container(spec)):
+            message += f"; the object-store container {spec.backup.container!r} does not exist"
         raise RuntimeError(f"WAL archiving is not working: {message}")
     return done(f"Working WAL archiving: OK ({condition.message})").to_dict()
 

@@ -95,10 +95,11 @@ def test_restore_latest_replays_wal_after_the_backup(api: httpx.Client, home: Pa
     done = run(api, "POST", f"/api/clusters/it-bk/restores?namespace={NS}", json={"checks": [
         {"name": "rows", "query": COUNT, "expected": before + 2},
         {"name": "replayed", "query": "SELECT name FROM datasample WHERE id = 11", "expected": "after-2"},
+        {"name": "fresh server", "query": "SELECT pg_postmaster_start_time()", "maxAgeSeconds": 600},
     ]})
     assert done.status_code == 200, done.text
     result = done.json()["result"]
-    assert [c["ok"] for c in result["checks"]] == [True, True]
+    assert [c["ok"] for c in result["checks"]] == [True, True, True]
     assert result["restoreSeconds"] > 0
     assert restore_clusters(home) == []  # removed afterwards
     assert step(done.json(), "delete cluster")["outcome"] == "done"
@@ -225,5 +226,7 @@ def test_broken_archiving_is_named(api: httpx.Client, home: Path) -> None:
     assert report["result"]["backup"]["phase"] in ("walArchivingFailing", "failed")
     latest = run(api, "POST", f"/api/clusters/it-broken/backups?namespace={NS}", json={"backup": "latest"})
     assert latest.status_code == 422
+    assert "WAL archiving is not working" in report_of(latest)["error"]
+    assert "container 'brokenstore' does not exist" in report_of(latest)["error"]
     teardown = run(api, "DELETE", f"/api/clusters/it-broken?namespace={NS}&deleteBackups=true")
     assert teardown.status_code == 200
