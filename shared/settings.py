@@ -24,6 +24,8 @@ SETTINGS_DOC: dict[str, str] = {
     "PGHA_MAX_RECOVERY_POINT_AGE_SECONDS": "backup verification fails when the newest archived WAL is older",
     "PGHA_BACKUP_TIMEOUT_SECONDS": "how long a backup may take before its verification fails",
     "PGHA_RESTORE_TIMEOUT_SECONDS": "how long a restore may take to be ready before it fails",
+    "PGHA_DRILL_MAX_LAG_BYTES": "a failover drill is refused while an in-sync standby lags more than this",
+    "PGHA_DRILLS_ENABLED": "`true` lets the periodic timer run the failover drills clusters schedule",
 }
 
 
@@ -69,6 +71,8 @@ class Settings:
     max_recovery_point_age_seconds: int = 900
     backup_timeout_seconds: int = 1800
     restore_timeout_seconds: int = 1800
+    drill_max_lag_bytes: int = 16 * 1024 * 1024
+    drills_enabled: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -90,6 +94,8 @@ class Settings:
             max_recovery_point_age_seconds=_int("PGHA_MAX_RECOVERY_POINT_AGE_SECONDS", 900),
             backup_timeout_seconds=_int("PGHA_BACKUP_TIMEOUT_SECONDS", 1800),
             restore_timeout_seconds=_int("PGHA_RESTORE_TIMEOUT_SECONDS", 1800),
+            drill_max_lag_bytes=_number("PGHA_DRILL_MAX_LAG_BYTES", 16 * 1024 * 1024, int, 0, 1 << 40),
+            drills_enabled=env.get("PGHA_DRILLS_ENABLED", "false").lower() in ("1", "true", "yes"),
         )
 
     def run_options(self) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """The periodic timer (DESIGN §9): starts the runs whose schedule in a cluster's spec is due.
 
 ScheduledBackup (`backup.schedule`) takes and verifies a new backup; `schedules.backupVerification`
-verifies the latest backup with a restore test. (On AKS the operator fires ScheduledBackups itself;
+verifies the latest backup with a restore test; `schedules.failoverDrill` runs a graceful drill when the
+cluster opted in and the PGHA_DRILLS_ENABLED setting is on. (On AKS the operator fires ScheduledBackups itself;
 pgha's timer fires them on the local platform.) A busy cluster skips this turn.
 """
 
@@ -24,13 +25,17 @@ bp = df.Blueprint()
 log = logging.getLogger("pgha.schedules")
 
 
-def due_runs(spec: ClusterSpec, platform_name: str) -> list[tuple[str, str, dict[str, Any]]]:
+def due_runs(spec: ClusterSpec, platform_name: str, drills: bool) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(kind, schedule, runbook, input) for every schedule this cluster's spec carries."""
     runs = []
     if spec.backup.schedule and platform_name == "local":
-        runs.append(("ScheduledBackup", spec.backup.schedule, {"verify": {"backup": "new"}}))
+        runs.append(("ScheduledBackup", spec.backup.schedule, "verify_backups", {"verify": {"backup": "new"}}))
     if spec.schedules.backup_verification:
-        runs.append(("backupVerification", spec.schedules.backup_verification,
+        runs.append(("backupVerification", spec.schedules.backup_verification, "verify_backups",
                      {"verify": {"backup": "latest", "restoreTest": True}}))
+    if spec.schedules.failover_drill and spec.drills.enabled and drills:
+        runs.append(("failoverDrill", spec.schedules.failover_drill, "failover_drill",
+                     {"drill": {"mode": "graceful"}}))
     return runs
 
 
@@ -44,11 +49,11 @@ async def run_due_schedules(client: df.DurableOrchestrationClient, now: datetime
         schedules.mark_checked(settings.storage_connection, spec.namespace, spec.name, now)
         if since is None:
             continue  # first look at this cluster: its schedules count from now
-        for kind, schedule, payload in due_runs(spec, platform.name):
+        for kind, schedule, runbook, payload in due_runs(spec, platform.name, settings.drills_enabled):
             if not schedules.fire_times(schedule, since, now):
                 continue
             try:
-                operation = await begin_runbook(client, "verify_backups", spec.namespace, spec.name, payload)
+                operation = await begin_runbook(client, runbook, spec.namespace, spec.name, payload)
             except ClusterBusy as busy:
                 log.warning("%s of %s/%s skipped: cluster busy with %s", kind, spec.namespace, spec.name, busy)
                 continue

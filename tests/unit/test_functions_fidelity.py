@@ -19,6 +19,7 @@ HTTP_ROUTES = {
     "get_report": ("operations/{id}/report", ["GET"]),
     "start_backup_verification": ("clusters/{name}/backups", ["POST"]),
     "start_restore": ("clusters/{name}/restores", ["POST"]),
+    "start_failover_drill": ("clusters/{name}/drills/failover", ["POST"]),
 }
 
 
@@ -44,9 +45,16 @@ def test_every_trigger_has_the_right_bindings() -> None:
     activities = {n for n, f in found.items() if f.get_trigger().type == "activityTrigger"}
     assert {"apply_cluster", "get_cluster_status", "store_report", "release_lock", "ensure_app_secret"} <= activities
     assert set(collect(function_app.app).orchestrators) == {
-        "deploy_cluster", "teardown_cluster", "verify_backups", "restore_cluster"}
+        "deploy_cluster", "teardown_cluster", "verify_backups", "restore_cluster", "failover_drill"}
     http = {n for n, f in found.items() if f.get_trigger().type == "httpTrigger"}
     assert http == set(HTTP_ROUTES), "every HTTP function is described here"
+
+
+def test_the_periodic_timer() -> None:
+    timer = functions()["run_schedules"]
+    trigger = timer.get_trigger()
+    assert trigger.type == "timerTrigger" and trigger.schedule == "0 * * * * *"
+    assert "durableClient" in {b.type for b in timer.get_bindings()}
 
 
 def test_function_json_is_what_the_host_reads() -> None:

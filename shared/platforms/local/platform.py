@@ -295,10 +295,13 @@ class LocalPlatform:
         ), self.account, mode=0o700)
         return script
 
-    def _start_member(self, member: Member) -> int:
+    def _start_member(self, member: Member, delay: float = 0) -> int:
+        """Start a member's Patroni; with `delay`, after it (the shell execs Patroni, keeping the PID)."""
+        command = [f"{TOOLS_BIN}/patroni", str(member.dir / "patroni.yml")]
+        if delay:
+            command = ["/bin/sh", "-c", f"sleep {delay}; exec {command[0]} {command[1]}"]
         return processes.spawn(
-            [f"{TOOLS_BIN}/patroni", str(member.dir / "patroni.yml")],
-            member.dir / "patroni.log", member.patroni,
+            command, member.dir / "patroni.log", member.patroni,
             env=self._barman_env(), account=self.account, cwd=member.dir,
         )
 
@@ -549,6 +552,43 @@ class LocalPlatform:
             "phase": backups.COMPLETED, "backup_id": stored.backup_id, "begin_wal": stored.begin_wal,
             "end_wal": stored.end_wal, "started_at": stored.begin_time, "stopped_at": stored.end_time,
         }))
+
+    # ---- failover drills -------------------------------------------------------------------------
+    def delete_primary(self, spec: ClusterSpec, mode: str, recreate_after: float = 3.0) -> Outcome:
+        """Like deleting the primary's pod: `graceful` stops Patroni (it hands over), `crash` kills Patroni
+        and PostgreSQL (a lost node). The instance comes back after `recreate_after`, as a recreated pod."""
+        status = self.cluster_status(spec.namespace, spec.name)
+        if status.current_primary is None:
+            raise RuntimeError("there is no primary to delete")
+        member = next(m for m in self._members(spec.namespace, spec.name) if m.name == status.current_primary)
+        if mode == "graceful":
+            processes.stop(member.patroni, timeout=30)
+        elif mode == "crash":
+            processes.stop_all([member.patroni, member.postmaster], timeout=5, sig=signal.SIGKILL)
+        else:
+            raise ValueError(f"unknown mode {mode!r}")
+        processes.stop(member.postmaster, timeout=10, sig=signal.SIGQUIT)  # a leftover would block the restart
+        self._start_member(member, delay=recreate_after)
+        return done(f"primary {member.name} deleted ({mode}); recreated in {recreate_after:g}s", instance=member.name)
+
+    def promote(self, spec: ClusterSpec, instance: str) -> Outcome:
+        """`kubectl cnpg promote <cluster> <n>`: a switchover to `instance` through Patroni's REST API."""
+        status = self.cluster_status(spec.namespace, spec.name)
+        if status.current_primary == instance:
+            return unchanged(f"{instance} is already the primary")
+        members = self._members(spec.namespace, spec.name)
+        body = {"leader": status.current_primary, "candidate": instance}
+        last = ""
+        for member in members:
+            try:
+                response = httpx.post(f"{member.api}/switchover", json=body, timeout=30)
+            except httpx.HTTPError as err:
+                last = str(err)
+                continue
+            if response.status_code == 200:
+                return done(f"switchover from {status.current_primary} to {instance}: {response.text.strip()}")
+            last = f"{response.status_code} {response.text.strip()}"
+        raise RuntimeError(f"switchover to {instance} refused: {last}")
 
     # ---- teardown --------------------------------------------------------------------------------
     def remove_endpoints(self, namespace: str, name: str) -> Outcome:

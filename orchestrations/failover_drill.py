@@ -1,0 +1,120 @@
+"""Runbook: rehearse an unplanned failover — delete the primary, see a standby take over, the old
+primary rejoin, promote it back — while a write probe measures what clients saw (RTO) and lost (RPO)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrations.deploy_cluster import describe, healthy
+from orchestrations.runbook import Runbook, Step, StepFailed
+
+bp = df.Blueprint()
+
+PLAN = [
+    "pre-flight: healthy, every instance ready, an in-sync standby, lag under the limit, opted in",
+    "start the write probe (numbered rows, synchronous commit, through the rw endpoint)",
+    "delete the primary ({mode})",
+    "wait for a new primary",
+    "verify the new primary takes writes",
+    "wait for the old primary to rejoin as a standby",
+    "switch back: promote the original primary",
+    "verify writes and a healthy cluster",
+    "stop the probe; RTO from its failure windows, RPO from acknowledged writes missing",
+    "drop the probe tables",
+]
+
+
+def windows_between(windows: list[list[str]], start: datetime, end: datetime | None) -> list[float]:
+    """Seconds of each client-seen outage that began inside [start, end)."""
+    found = []
+    for began, ended in windows:
+        at = datetime.fromisoformat(began)
+        if at >= start - timedelta(seconds=1) and (end is None or at < end):
+            found.append(round((datetime.fromisoformat(ended) - at).total_seconds(), 3))
+    return found
+
+
+@bp.orchestration_trigger(context_name="context")
+def failover_drill(context: df.DurableOrchestrationContext) -> Step:
+    run = Runbook(context, "failover_drill")
+    drill: dict[str, Any] = run.input.get("drill", {})
+    mode = drill.get("mode", "graceful")
+    error: Exception | None = None
+    result: dict[str, Any] = {"mode": mode}
+    probe_started = False
+    spec: dict[str, Any] | None = None
+    try:
+        spec = yield from run.step("read cluster spec", "get_stored_spec", run.report["cluster"])
+        if spec is None:
+            raise StepFailed("read cluster spec", "the cluster does not exist")
+        names = run.report["cluster"]
+        before = yield from run.step("pre-flight", "drill_preflight", spec, retry=False)
+        original = before["data"]["primary"]
+        result["rolesBefore"] = before["data"]["roles"]
+        if drill.get("dryRun"):
+            for line in PLAN[1:]:
+                run.note(line.format(mode=mode), "planned", "dry run: nothing done")
+            result["dryRun"] = True
+        else:
+            with_ids = {"spec": spec, "operationId": run.input["operationId"]}
+            yield from run.step("prepare probe", "prepare_probe", spec)
+            probe = context.call_activity("write_probe", {**with_ids, "maxSeconds": 180})
+            probe_started = True
+            yield context.create_timer(run.now + timedelta(seconds=1))  # a baseline of acknowledged writes
+            failover_at = run.now
+            yield from run.step("delete primary", "delete_primary", {"spec": spec, "mode": mode})
+            new = yield from run.wait_until(
+                "wait new primary", "get_cluster_status", names,
+                lambda s: bool(s.get("currentPrimary")) and s["currentPrimary"] != original,
+                describe, run.options.get("drillTimeoutSeconds", 120),
+            )
+            result["rolesDuring"] = {i["name"]: i["role"] if i["ready"] else "down" for i in new["instancesStatus"]}
+            result["failoverTo"] = new["currentPrimary"]
+            yield from run.step("verify writes on the new primary", "verify_writes", with_ids)
+            yield from run.wait_until(
+                "old primary rejoins", "get_cluster_status", names, healthy, describe,
+                run.options.get("drillTimeoutSeconds", 120),
+            )
+            switchback_at = run.now
+            yield from run.step("switch back", "promote_instance", {"spec": spec, "instance": original})
+            after = yield from run.wait_until(
+                "original primary back", "get_cluster_status", names,
+                lambda s: s.get("currentPrimary") == original and bool(s.get("healthy")), describe,
+                run.options.get("drillTimeoutSeconds", 120),
+            )
+            result["rolesAfter"] = {i["name"]: i["role"] for i in after["instancesStatus"]}
+            yield from run.step("verify writes after switch-back", "verify_writes", with_ids)
+            yield from run.step("stop probe", "stop_probe", with_ids)
+            measured = yield probe
+            probe_started = False
+            lost = yield from run.step(
+                "RPO", "count_lost_writes", {**with_ids, "acknowledged": measured["acknowledged"]}
+            )
+            failover = windows_between(measured["windows"], failover_at, switchback_at)
+            switchback = windows_between(measured["windows"], switchback_at, None)
+            result.update({
+                "rtoSeconds": {"failover": max(failover, default=0.0), "switchback": max(switchback, default=0.0)},
+                "rpoLostWrites": lost["data"]["lost"],
+                "probe": {"attempted": measured["attempted"], "acknowledged": len(measured["acknowledged"]),
+                          "outages": measured["windows"]},
+            })
+            run.note("RTO", "done", f"clients could not write for {result['rtoSeconds']['failover']}s at the "
+                     f"failover and {result['rtoSeconds']['switchback']}s at the switch-back")
+            if lost["data"]["lost"]:
+                raise StepFailed("RPO", f"{lost['data']['lost']} acknowledged writes lost: {lost['data']['lostIds']}")
+    except Exception as err:
+        error = err
+    if spec is not None and not drill.get("dryRun") and "rolesBefore" in result:
+        try:
+            if probe_started:
+                yield from run.step("stop probe", "stop_probe", {"spec": spec, "operationId": run.input["operationId"]})
+            yield from run.step("drop probe", "drop_probe", spec)
+        except StepFailed as cleanup:
+            error = error or cleanup
+    report = yield from run.finish(error, result)
+    if error is not None:
+        raise StepFailed("failover_drill", report["error"])
+    return report

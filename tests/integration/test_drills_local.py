@@ -1,0 +1,100 @@
+"""Failover drills on the real local stack: both modes, the pre-flight refusal, the dry run."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.platforms.local import processes
+from shared.platforms.local.patroni import Member
+from tests.conftest import follow, report_of, step
+from tests.integration.helpers import app_connection, cluster_state
+
+pytestmark = pytest.mark.integration
+NS = "drill"
+SPEC = {"name": "it-drill", "namespace": NS, "instances": 3, "drills": {"enabled": True},
+        "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
+URL = f"/api/clusters/it-drill/drills/failover?namespace={NS}"
+
+
+def run(api: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    started = api.request(method, url, **kwargs)
+    assert started.status_code == 202, started.text
+    return follow(api, started.headers["Location"])
+
+
+def primary(api: httpx.Client) -> str:
+    return api.get(f"/api/clusters/it-drill?namespace={NS}").json()["currentPrimary"]
+
+
+def probe_tables(home: Path) -> list[str]:
+    with app_connection(home, "it-drill", "read-write", NS) as conn:
+        return [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'pgha_drill%'")]
+
+
+@pytest.fixture(scope="module")
+def cluster(devhost: Any) -> str:
+    with httpx.Client(base_url=devhost.url, timeout=60) as api:
+        done = run(api, "POST", "/api/clusters", json=SPEC)
+    assert done.status_code == 200, done.text
+    return done.json()["result"]["currentPrimary"]
+
+
+@pytest.mark.parametrize("mode", ["graceful", "crash"])
+def test_drill_measures_rto_and_rpo_and_switches_back(api: httpx.Client, home: Path, cluster: str,
+                                                      mode: str) -> None:
+    original = primary(api)
+    done = run(api, "POST", URL, json={"mode": mode})
+    assert done.status_code == 200, done.text
+    result = done.json()["result"]
+    assert result["rpoLostWrites"] == 0
+    assert result["failoverTo"] != original
+    assert result["rolesBefore"][original] == "primary" and result["rolesAfter"][original] == "primary"
+    assert result["rolesDuring"][result["failoverTo"]] == "primary"
+    assert 0 < result["rtoSeconds"]["failover"] < 60 and 0 < result["rtoSeconds"]["switchback"] < 30
+    assert result["probe"]["acknowledged"] > 50
+    assert primary(api) == original
+    assert probe_tables(home) == []  # the probe cleaned up after itself
+
+
+def test_dry_run_touches_nothing(api: httpx.Client, home: Path, cluster: str) -> None:
+    original = primary(api)
+    done = run(api, "POST", URL, json={"dryRun": True, "mode": "crash"})
+    assert done.status_code == 200, done.text
+    planned = [s for s in done.json()["steps"] if s["outcome"] == "planned"]
+    assert any("delete the primary (crash)" in s["name"] for s in planned)
+    assert any("switch back" in s["name"] for s in planned)
+    assert primary(api) == original
+    assert probe_tables(home) == []
+
+
+def test_refused_when_a_standby_is_down(api: httpx.Client, home: Path, cluster: str) -> None:
+    original = primary(api)
+    state = cluster_state(home, "it-drill", NS)
+    standby = next(name for name in state["members"] if name != original)
+    member = Member(standby, 0, 0, home / "clusters" / NS / "it-drill" / "members" / standby)
+    processes.stop(member.patroni, timeout=30)
+    try:
+        done = run(api, "POST", URL, json={"mode": "graceful"})
+        assert done.status_code == 422
+        report = report_of(done)
+        refusal = step(report, "pre-flight")
+        assert refusal["outcome"] == "failed" and "drill refused" in refusal["detail"]
+        assert standby in refusal["detail"]
+        assert [s["name"] for s in report["steps"]] == ["read cluster spec", "pre-flight"]  # nothing touched
+        assert primary(api) == original
+    finally:
+        processes.stop(member.postmaster, timeout=10, sig=signal.SIGINT)
+        assert run(api, "POST", "/api/clusters", json=SPEC).status_code == 200  # re-applied: the member restarts
+
+
+def test_refused_without_opt_in(api: httpx.Client, cluster: str) -> None:
+    assert run(api, "POST", "/api/clusters", json={**SPEC, "drills": {"enabled": False}}).status_code == 200
+    done = run(api, "POST", URL, json={})
+    assert done.status_code == 422
+    assert "not opted in" in step(report_of(done), "pre-flight")["detail"]
+    assert api.post(URL, json={"mode": "sideways"}).status_code == 400
