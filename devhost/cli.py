@@ -26,6 +26,7 @@ DEMO_SPEC: dict[str, Any] = {
     "postgresql": {"parameters": {"archive_timeout": "60s", "shared_buffers": "128MB", "max_connections": "100"}},
     "backup": {"schedule": "0 15 * ? * *"},
     "endpoints": {"enabled": True, "sourceRanges": ["127.0.0.1/32"]},
+    "drills": {"enabled": True},
 }
 
 
@@ -111,7 +112,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING)
     (port,) = processes.free_ports(1)
     say("pgha demo: deploy a 3-instance PostgreSQL cluster (sync standby, WAL archived to Azurite) through the API,")
-    say("prove its backups by restoring one into a new cluster, then tear everything down")
+    say("prove its backups by restoring one into a new cluster, rehearse a failover, then tear everything down")
     with DevHost(port=port) as host, httpx.Client(base_url=host.url, timeout=60) as client:
         say(f"devhost at {host.url}\nPOST /api/clusters {json.dumps(DEMO_SPEC)}")
         response = client.post("/api/clusters", json=DEMO_SPEC)
@@ -150,6 +151,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
             say(f"restore test: {restore['restoreCluster']['name']} ready and checked "
                 f"{restore['restoreSeconds']}s after the request; "
                 + ", ".join(f"{c['name']} = {c['got']} ({'ok' if c['ok'] else 'FAILED'})" for c in restore["checks"]))
+        if result.status_code != 200:
+            say(f"error: {body.get('message')}")
+            return 1
+        say(f"\nPOST /api/clusters/{DEMO_SPEC['name']}/drills/failover {{\"mode\": \"graceful\"}}")
+        response = client.post(f"/api/clusters/{DEMO_SPEC['name']}/drills/failover", json={"mode": "graceful"})
+        result = follow(client, response.headers["Location"], "drill")
+        body = result.json()
+        report = body if result.status_code == 200 else body.get("report") or {}
+        say(f"failover drill ended: HTTP {result.status_code}, {report.get('status')} in "
+            f"{report.get('durationSeconds')}s")
+        print_report(report)
+        drill = report.get("result", {})
+        if "rtoSeconds" in drill:
+            say(f"failover to {drill['failoverTo']} and back: RTO {drill['rtoSeconds']['failover']}s at the failover, "
+                f"{drill['rtoSeconds']['switchback']}s at the switch-back; RPO {drill['rpoLostWrites']} of "
+                f"{drill['probe']['acknowledged']} acknowledged writes lost")
         if result.status_code != 200:
             say(f"error: {body.get('message')}")
             return 1
