@@ -83,7 +83,12 @@ class Stack:
         running = self.running()
         if state is None or not all(running.values()):
             processes.stop_all([self.daemon("etcd"), self.daemon("azurite")])
-            if state is None or any(processes.port_open(p) for p in (state.etcd_port, state.blob_port)):
+            busy = state is not None and [p for p in (state.etcd_port, state.blob_port) if processes.port_open(p)]
+            if busy and any((self.home / "clusters").glob("*/*/cluster.json")):
+                # members are configured with these ports: moving them would cut members off etcd and Azurite
+                raise RuntimeError(f"port(s) {', '.join(map(str, busy))} of this stack are taken by another "
+                                   "process; free them and run `pgha up` again")
+            if state is None or busy:
                 etcd, peer, blob = processes.free_ports(3)
                 state = StackState(etcd_port=etcd, etcd_peer_port=peer, blob_port=blob)
                 self.state_file.write_text(json.dumps(state.__dict__))
