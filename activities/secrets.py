@@ -14,7 +14,7 @@ bp = df.Blueprint()
 @bp.activity_trigger(input_name="payload")
 def ensure_app_secret(payload: dict[str, Any]) -> dict[str, Any]:
     """Create the bootstrap secret with a random password unless it exists (then it is kept as is)."""
-    return platform().ensure_app_secret(spec_of(payload)).to_dict()
+    return platform().ensure_app_secret(spec_of(payload), payload.get("operationId")).to_dict()
 
 
 @bp.activity_trigger(input_name="payload")

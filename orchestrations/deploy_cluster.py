@@ -44,8 +44,10 @@ def deploy_cluster(context: df.DurableOrchestrationContext) -> Step:
             "backup destination pre-flight", "preflight_backup_destination", spec, retry=False
         )
         yield from run.step("namespace", "ensure_namespace", spec)
-        secret = yield from run.step("app-user secret", "ensure_app_secret", spec)
-        made["secret"] = secret["outcome"] == "done"
+        secret = yield from run.step("app-user secret", "ensure_app_secret", {
+            "spec": spec, "operationId": run.input["operationId"]})
+        # ours if this run made it, even when a redelivered activity answered "exists"
+        made["secret"] = secret.get("data", {}).get("createdBy") == run.input["operationId"]
         yield from run.step("operator config", "configure_operator", spec)
         yield from run.step("monitoring", "configure_monitoring", spec)
         yield from run.step("backup identity", "ensure_backup_identity", spec)

@@ -26,9 +26,11 @@ class ScriptedPlatform:
     def __init__(self, polls_until_ready: int | None = 1, failing: dict[str, int] | None = None) -> None:
         self.polls_until_ready = polls_until_ready
         self.failing = dict(failing or {})  # method -> failures left (-1: always)
+        self.lose_result: dict[str, int] = {}  # method -> times it does its work, then fails (a lost answer)
         self.calls: Counter[str] = Counter()
         self.clusters: dict[tuple[str, str], ClusterSpec] = {}
         self.secrets: set[tuple[str, str]] = set()
+        self.secret_owners: dict[tuple[str, str], str | None] = {}
         self.archives: set[str] = set()
         self.polls = 0
 
@@ -51,13 +53,17 @@ class ScriptedPlatform:
         self._called("ensure_namespace")
         return unchanged("namespace exists")
 
-    def ensure_app_secret(self, spec: ClusterSpec) -> Outcome:
+    def ensure_app_secret(self, spec: ClusterSpec, created_by: str | None = None) -> Outcome:
         self._called("ensure_app_secret")
         key = (spec.namespace, spec.bootstrap.secret_name)
         if key in self.secrets:
-            return unchanged("secret exists")
+            return unchanged("secret exists", createdBy=self.secret_owners.get(key))
         self.secrets.add(key)
-        return done("secret created")
+        self.secret_owners[key] = created_by
+        if self.lose_result.get("ensure_app_secret", 0):
+            self.lose_result["ensure_app_secret"] -= 1
+            raise ScriptedFailure("scripted: the secret was made but the answer was lost")
+        return done("secret created", createdBy=created_by)
 
     def configure_operator(self, spec: ClusterSpec) -> Outcome:
         self._called("configure_operator")

@@ -69,6 +69,26 @@ def test_step_failing_after_retries_fails_the_run_and_names_the_step(
     assert locks.holder(Settings.from_env().storage_connection, "default", "fails") is None
 
 
+def test_secret_made_by_a_delivery_whose_answer_was_lost_is_still_compensated(
+    api: httpx.Client, scripted: ScriptedPlatform
+) -> None:
+    scripted.lose_result["ensure_app_secret"] = 1  # made, answer lost; the retry answers "exists"
+    scripted.failing["verify_monitoring"] = -1
+    done = deploy(api, {**SPEC, "name": "lost-answer"})
+    assert done.status_code == 422
+    assert scripted.calls["ensure_app_secret"] == 2
+    assert step(done.json()["report"], "app-user secret")["outcome"] == "unchanged"
+    assert scripted.secrets == set(), "the run made the secret, so its compensation removes it"
+
+
+def test_someone_elses_secret_is_kept(api: httpx.Client, scripted: ScriptedPlatform) -> None:
+    scripted.secrets.add(("default", "db-user-pass"))
+    scripted.secret_owners[("default", "db-user-pass")] = "deploy-default-other-1"
+    scripted.failing["verify_monitoring"] = -1
+    assert deploy(api, {**SPEC, "name": "shares-secret"}).status_code == 422
+    assert scripted.secrets == {("default", "db-user-pass")}
+
+
 def test_transient_failure_is_retried_and_the_run_succeeds(api: httpx.Client, scripted: ScriptedPlatform) -> None:
     scripted.failing["apply_cluster"] = 2
     done = deploy(api, {**SPEC, "name": "flaky"})

@@ -156,14 +156,19 @@ class LocalPlatform:
         os.chmod(path, 0o755)
         return done(f"namespace {spec.namespace} created")
 
-    def ensure_app_secret(self, spec: ClusterSpec) -> Outcome:
-        path = self.secret_file(spec.namespace, spec.bootstrap.secret_name)
+    def ensure_app_secret(self, spec: ClusterSpec, created_by: str | None = None) -> Outcome:
+        """The secret records the operation that made it (a label on AKS), so only that run removes it."""
+        name = spec.bootstrap.secret_name
+        path = self.secret_file(spec.namespace, name)
         if path.exists():
-            return unchanged(f"secret {spec.bootstrap.secret_name} exists", secretName=spec.bootstrap.secret_name)
+            owner = json.loads(path.read_text()).get("createdBy")
+            return unchanged(f"secret {name} exists", secretName=name, createdBy=owner)
         path.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(path.parent, 0o700)
-        processes.write_private(path, json.dumps({"username": spec.bootstrap.owner, "password": generate_password()}))
-        return done(f"secret {spec.bootstrap.secret_name} created (0600)", secretName=spec.bootstrap.secret_name)
+        processes.write_private(path, json.dumps({
+            "username": spec.bootstrap.owner, "password": generate_password(), "createdBy": created_by,
+        }))
+        return done(f"secret {name} created (0600)", secretName=name, createdBy=created_by)
 
     def configure_operator(self, spec: ClusterSpec) -> Outcome:
         return skipped(f"{AZURE_ONLY}: there is no CNPG operator to configure (ConfigMap "
