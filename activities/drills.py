@@ -66,13 +66,19 @@ def verify_writes(payload: dict[str, Any]) -> dict[str, Any]:
     """A committed write through the rw endpoint, and which instance took it."""
     spec = spec_of(payload)
     with platform().connect(spec.namespace, spec.name, "rw") as conn:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {PROBE} (operation text, id bigint, at timestamptz, "
-                     "PRIMARY KEY (operation, id))")
+        create_probe_tables(conn)
         conn.execute(f"INSERT INTO {PROBE} VALUES (%s, -1, now()) ON CONFLICT (operation, id) DO UPDATE "
                      "SET at = now()", (payload["operationId"],))
         port = conn.info.port
         conn.commit()
     return done(f"write committed on the instance at port {port}").to_dict()
+
+
+def create_probe_tables(conn: psycopg.Connection) -> None:
+    """The probe's rows, and the control table that tells a running probe to stop."""
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {PROBE} (operation text, id bigint, at timestamptz, "
+                 "PRIMARY KEY (operation, id))")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {CONTROL} (operation text PRIMARY KEY)")
 
 
 def _now() -> str:
@@ -126,9 +132,7 @@ def write_probe(payload: dict[str, Any]) -> dict[str, Any]:
 def prepare_probe(payload: dict[str, Any]) -> dict[str, Any]:
     spec = spec_of(payload)
     with platform().connect(spec.namespace, spec.name, "rw") as conn:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {PROBE} (operation text, id bigint, at timestamptz, "
-                     "PRIMARY KEY (operation, id))")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {CONTROL} (operation text PRIMARY KEY)")
+        create_probe_tables(conn)
         conn.commit()
     return done(f"probe tables {PROBE} and {CONTROL} ready").to_dict()
 

@@ -101,6 +101,26 @@ def follow(client: httpx.Client, location: str, label: str) -> httpx.Response:
         time.sleep(0.5)
 
 
+def run_and_show(
+    client: httpx.Client, method: str, url: str, body: Any, label: str
+) -> tuple[httpx.Response, dict[str, Any]]:
+    """Start a runbook as a client would, follow it, print its report; the final answer and the report."""
+    say(f"\n{method} {url}" + (f" {json.dumps(body)}" if body is not None else ""))
+    response = client.request(method, url, json=body)
+    if response.status_code != 202:
+        say(f"{label} refused: {response.status_code} {response.text}")
+        return response, {}
+    say(f"202 Accepted, following {response.headers['Location']}")
+    result = follow(client, response.headers["Location"], label)
+    answer = result.json()
+    report = answer if result.status_code == 200 else answer.get("report") or {}
+    say(f"{label} ended: HTTP {result.status_code}, {report.get('status')} in {report.get('durationSeconds')}s")
+    print_report(report)
+    if result.status_code != 200:
+        say(f"error: {answer.get('message')}")
+    return result, report
+
+
 def print_report(report: dict[str, Any]) -> None:
     for step in report.get("steps", []):
         say(f"  {step['outcome']:9} {step['name']:30} {step['durationSeconds']:6.1f}s  {step['detail'][:90]}")
@@ -115,18 +135,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     say("prove its backups by restoring one into a new cluster, rehearse a failover, then tear everything down")
     with DevHost(port=port) as host, httpx.Client(base_url=host.url, timeout=60) as client:
         say(f"devhost at {host.url}\nPOST /api/clusters {json.dumps(DEMO_SPEC)}")
-        response = client.post("/api/clusters", json=DEMO_SPEC)
-        if response.status_code != 202:
-            say(f"deploy refused: {response.status_code} {response.text}")
-            return 1
-        say(f"202 Accepted, following {response.headers['Location']}")
-        result = follow(client, response.headers["Location"], "deploy")
-        body = result.json()
-        report = body if result.status_code == 200 else body.get("report") or {}
-        say(f"deploy ended: HTTP {result.status_code}, {report.get('status')} in {report.get('durationSeconds')}s")
-        print_report(report)
+        result, report = run_and_show(client, "POST", "/api/clusters", DEMO_SPEC, "deploy")
         if result.status_code != 200:
-            say(f"error: {body.get('message')}")
             return 1
         status = client.get(f"/api/clusters/{DEMO_SPEC['name']}").json()
         say(f"\nGET /api/clusters/{DEMO_SPEC['name']}: {status['phase']}, primary {status['currentPrimary']}, "
@@ -136,48 +146,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
         endpoints = report.get("result", {}).get("endpoints", {})
         say(f"rw endpoint: {endpoints.get('rw')}\nro endpoint: {endpoints.get('ro')}")
         say(f"report stored at {report.get('location', {}).get('markdown')} in Azurite")
+
         verify = {"backup": "new", "restoreTest": True, "checks": [
             {"name": "datasample rows", "query": "SELECT count(*) FROM datasample", "expected": 3}]}
-        say(f"\nPOST /api/clusters/{DEMO_SPEC['name']}/backups {json.dumps(verify)}")
-        response = client.post(f"/api/clusters/{DEMO_SPEC['name']}/backups", json=verify)
-        result = follow(client, response.headers["Location"], "verify")
-        body = result.json()
-        report = body if result.status_code == 200 else body.get("report") or {}
-        say(f"backup verification ended: HTTP {result.status_code}, {report.get('status')} in "
-            f"{report.get('durationSeconds')}s")
-        print_report(report)
+        result, report = run_and_show(client, "POST", f"/api/clusters/{DEMO_SPEC['name']}/backups", verify,
+                                      "backup verification")
         restore = report.get("result", {}).get("restoreTest")
         if restore:
             say(f"restore test: {restore['restoreCluster']['name']} ready and checked "
                 f"{restore['restoreSeconds']}s after the request; "
                 + ", ".join(f"{c['name']} = {c['got']} ({'ok' if c['ok'] else 'FAILED'})" for c in restore["checks"]))
         if result.status_code != 200:
-            say(f"error: {body.get('message')}")
             return 1
-        say(f"\nPOST /api/clusters/{DEMO_SPEC['name']}/drills/failover {{\"mode\": \"graceful\"}}")
-        response = client.post(f"/api/clusters/{DEMO_SPEC['name']}/drills/failover", json={"mode": "graceful"})
-        result = follow(client, response.headers["Location"], "drill")
-        body = result.json()
-        report = body if result.status_code == 200 else body.get("report") or {}
-        say(f"failover drill ended: HTTP {result.status_code}, {report.get('status')} in "
-            f"{report.get('durationSeconds')}s")
-        print_report(report)
+
+        result, report = run_and_show(client, "POST", f"/api/clusters/{DEMO_SPEC['name']}/drills/failover",
+                                      {"mode": "graceful"}, "failover drill")
         drill = report.get("result", {})
         if "rtoSeconds" in drill:
             say(f"failover to {drill['failoverTo']} and back: RTO {drill['rtoSeconds']['failover']}s at the failover, "
                 f"{drill['rtoSeconds']['switchback']}s at the switch-back; RPO {drill['rpoLostWrites']} of "
                 f"{drill['probe']['acknowledged']} acknowledged writes lost")
         if result.status_code != 200:
-            say(f"error: {body.get('message')}")
             return 1
         if args.keep:
             say("\n--keep: the cluster stays up; `pgha status` shows it, `pgha down` stops everything")
             return 0
-        say(f"\nDELETE /api/clusters/{DEMO_SPEC['name']}?deleteBackups=true")
-        response = client.delete(f"/api/clusters/{DEMO_SPEC['name']}", params={"deleteBackups": "true"})
-        result = follow(client, response.headers["Location"], "teardown")
-        say(f"teardown ended: HTTP {result.status_code}")
-        print_report(result.json() if result.status_code == 200 else result.json().get("report") or {})
+        run_and_show(client, "DELETE", f"/api/clusters/{DEMO_SPEC['name']}?deleteBackups=true", None, "teardown")
     stopped = local().stop_all()
     say(f"\nlocal stack stopped ({', '.join(stopped)}); demo done")
     return 0

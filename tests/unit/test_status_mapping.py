@@ -113,3 +113,11 @@ def test_archiving_condition() -> None:
     assert (failing.status, failing.reason) == ("False", "ContinuousArchivingFailing")
     assert "000000010000000000000004" in failing.message
     assert archiving_condition(None, None).status == "Unknown"
+
+
+def test_quorum_must_name_every_standby() -> None:
+    replication = {"pg-2": {"state": "streaming", "sync_state": "quorum", "replay_lsn": "0/5000060"},
+                   "pg-3": {"state": "streaming", "sync_state": "async", "replay_lsn": "0/5000060"}}
+    status = cluster_status("default", "pg", NAMES, healthy_topology(), {}, sync_required=1, replication=replication)
+    assert status.phase == st.WAITING_FOR_INSTANCES and not status.healthy
+    assert status.ready_instances == 3

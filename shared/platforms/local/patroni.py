@@ -218,7 +218,10 @@ def cluster_status(
             lag_bytes=lag, sync_state=sync_state or ("primary" if is_primary else "async"), state=state,
         ))
     ready_count = sum(1 for i in instances if i.ready)
-    in_sync = sum(1 for i in instances if i.sync_state in ("sync", "quorum") and i.ready)
+    standbys = [i for i in instances if i.role == "standby"]
+    in_sync = sum(1 for i in standbys if i.sync_state in ("sync", "quorum") and i.ready)
+    # quorum replication names every standby (`ANY n (all)`, as CNPG's `method: any`): until it does, wait
+    quorum_complete = in_sync >= sync_required and (sync_required == 0 or in_sync == len(standbys))
     switchover = (topology or {}).get("scheduled_switchover")
     if primary is None:
         # members that never had a timeline have never had a primary: the cluster is being bootstrapped
@@ -226,7 +229,7 @@ def cluster_status(
         phase = st.FAILING_OVER if bootstrapped else st.SETTING_UP_PRIMARY
     elif switchover:
         phase = st.SWITCHOVER
-    elif ready_count < len(expected) or in_sync < sync_required:
+    elif ready_count < len(expected) or not quorum_complete:
         creating = any(i.state in ("creating replica", "starting", "startup", "catchup") for i in instances)
         phase = st.CREATING_REPLICA if creating else st.WAITING_FOR_INSTANCES
     else:
