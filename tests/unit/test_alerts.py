@@ -1,0 +1,126 @@
+"""Azure Monitor common-schema alerts: validation, dedupe keys, playbooks, clusters."""
+
+import copy
+
+import pytest
+
+from shared.alerts import AlertError, cluster_for, dedupe_key, parse_alert, playbook_for
+
+PROMETHEUS = {
+    "schemaId": "azureMonitorCommonAlertSchema",
+    "data": {
+        "essentials": {
+            "alertId": "/subscriptions/0000/providers/Microsoft.AlertsManagement/alerts/1a2b",
+            "alertRule": "CNPGClusterOffline",
+            "severity": "Sev1",
+            "signalType": "Metric",
+            "monitorCondition": "Fired",
+            "monitoringService": "Prometheus",
+            "alertTargetIDs": ["/subscriptions/0000/resourcegroups/rg/providers/microsoft.monitor/accounts/amw"],
+            "configurationItems": ["amw"],
+            "firedDateTime": "2026-11-26T03:00:00.000Z",
+        },
+        "alertContext": {
+            "interval": "PT1M",
+            "expression": "(count(cnpg_collector_up{cluster=\"pg-primary\"}) OR on() vector(0)) == 0",
+            "expressionValue": "0",
+            "labels": {"alertname": "CNPGClusterOffline", "cluster": "pg-primary", "namespace": "cnpg-database"},
+        },
+    },
+}
+METRIC = {
+    "schemaId": "azureMonitorCommonAlertSchema",
+    "data": {
+        "essentials": {
+            "alertId": "/subscriptions/0000/providers/Microsoft.AlertsManagement/alerts/9f8e",
+            "alertRule": "pg-lag",
+            "severity": "Sev2",
+            "signalType": "Metric",
+            "monitorCondition": "Fired",
+            "monitoringService": "Platform",
+            "alertTargetIDs": ["/subscriptions/0000/resourcegroups/rg/providers/microsoft.containerservice/"
+                               "managedclusters/aks-primary"],
+            "configurationItems": ["pg-primary"],
+            "firedDateTime": "2026-11-26T03:00:00Z",
+        },
+        "alertContext": {"condition": {"allOf": [{"metricName": "cnpg_pg_replication_lag", "threshold": "30"}]}},
+    },
+}
+LOG = {
+    "schemaId": "azureMonitorCommonAlertSchema",
+    "data": {
+        "essentials": {
+            "alertId": "/subscriptions/0000/providers/Microsoft.AlertsManagement/alerts/77aa",
+            "alertRule": "barman-backup-failed",
+            "severity": "Sev3",
+            "signalType": "Log",
+            "monitorCondition": "Fired",
+            "monitoringService": "Log Alerts V2",
+            "configurationItems": ["/subscriptions/0000/resourceGroups/rg/providers/"
+                                   "Microsoft.ContainerService/managedClusters/aks-primary"],
+            "firedDateTime": "2026-11-26T03:00:00Z",
+        },
+        "alertContext": {"condition": {"allOf": [{"searchQuery": "ContainerLogV2 | where ..."}]}},
+    },
+}
+
+
+def test_prometheus_alert_maps_to_its_cluster_and_playbook() -> None:
+    alert = parse_alert(PROMETHEUS)
+    assert alert.condition == "Fired" and alert.monitoring_service == "Prometheus"
+    assert alert.value == "0" and alert.labels["alertname"] == "CNPGClusterOffline"
+    assert playbook_for(alert) == "primaryUnavailable"
+    assert cluster_for(alert, "default") == ("cnpg-database", "pg-primary")
+
+
+def test_metric_and_log_alerts() -> None:
+    metric = parse_alert(METRIC)
+    assert metric.metrics == ["cnpg_pg_replication_lag"]
+    assert playbook_for(metric) == "replicationLag"
+    assert cluster_for(metric, "cnpg-database") == ("cnpg-database", "pg-primary")
+    log = parse_alert(LOG)
+    assert playbook_for(log) == "backupStale"
+    assert cluster_for(log, "default") == ("default", "aks-primary")
+
+
+def test_unknown_alert_is_report_only() -> None:
+    body = copy.deepcopy(METRIC)
+    body["data"]["essentials"]["alertRule"] = "disk-iops"
+    body["data"]["alertContext"] = {}
+    alert = parse_alert(body)
+    assert playbook_for(alert) == "unknown"
+
+
+def test_dedupe_key_is_stable_per_alert_and_condition() -> None:
+    fired = parse_alert(PROMETHEUS)
+    again = parse_alert(copy.deepcopy(PROMETHEUS))
+    resolved_body = copy.deepcopy(PROMETHEUS)
+    resolved_body["data"]["essentials"]["monitorCondition"] = "Resolved"
+    resolved = parse_alert(resolved_body)
+    assert dedupe_key(fired) == dedupe_key(again)
+    assert dedupe_key(fired) != dedupe_key(resolved)
+    assert all(c.isalnum() or c == "-" for c in dedupe_key(fired))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda b: b.update(schemaId="somethingElse"), "schemaId"),
+        (lambda b: b.pop("data"), "data.essentials"),
+        (lambda b: b["data"]["essentials"].pop("alertId"), "data.essentials.alertId"),
+        (lambda b: b["data"]["essentials"].update(monitorCondition="Maybe"), "data.essentials.monitorCondition"),
+        (lambda b: b["data"]["essentials"].update(severity=""), "data.essentials.severity"),
+    ],
+)
+def test_bad_alerts_name_the_field(mutate: object, field: str) -> None:
+    body = copy.deepcopy(PROMETHEUS)
+    mutate(body)  # type: ignore[operator]
+    with pytest.raises(AlertError) as caught:
+        parse_alert(body)
+    assert caught.value.field == field
+
+
+def test_not_an_object() -> None:
+    with pytest.raises(AlertError) as caught:
+        parse_alert([PROMETHEUS])
+    assert caught.value.field == "body"
