@@ -8,8 +8,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities import platform, spec_of
-from shared.backups import read_inventory
+from activities import platform, spec_of, stored_inventory
 from shared.objectstore import container_exists
 from shared.platform import done
 from shared.settings import Settings
@@ -74,7 +73,7 @@ def inventory_backups(payload: dict[str, Any]) -> dict[str, Any]:
     """The object store as barman-cloud wrote it: the backup's files, WAL continuity, recovery-point age."""
     spec = spec_of(payload)
     try:
-        stored = read_inventory(platform().backup_container(spec), spec.backup.container, spec.server_name)
+        stored = stored_inventory(spec)
     except LookupError as err:
         raise RuntimeError(str(err)) from None
     completed = stored.completed()

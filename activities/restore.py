@@ -7,8 +7,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities import platform, spec_of
-from shared.backups import read_inventory
+from activities import platform, spec_of, stored_inventory
 from shared.platform import PreflightFailed, done
 from shared.requests import SqlCheck
 
@@ -20,7 +19,7 @@ def check_recovery_target(payload: dict[str, Any]) -> dict[str, Any]:
     """A target must lie between the end of the oldest completed backup and the newest archived WAL."""
     spec = spec_of(payload)
     try:
-        stored = read_inventory(platform().backup_container(spec), spec.backup.container, spec.server_name)
+        stored = stored_inventory(spec)
     except LookupError as err:
         raise PreflightFailed(str(err)) from None
     completed = stored.completed()

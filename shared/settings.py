@@ -4,7 +4,7 @@ triggers only (orchestrators stay deterministic and get what they need as input)
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -73,7 +73,6 @@ class Settings:
     restore_timeout_seconds: int = 1800
     drill_max_lag_bytes: int = 16 * 1024 * 1024
     drills_enabled: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.requests import RestoreRequest, VerifyRequest, parse_model
-from shared.spec import SpecError
+from shared.requests import RestoreRequest, VerifyRequest
 from triggers.clusters import existing_spec
-from triggers.responses import ApiError, read_json
+from triggers.responses import ApiError, request_model
 from triggers.starting import start_runbook
 
 bp = df.Blueprint()
@@ -20,10 +19,7 @@ async def start_backup_verification(req: func.HttpRequest, client: df.DurableOrc
     """Start verify_backups: a new (or the latest, or a random) backup, checked in the object store."""
     try:
         spec = existing_spec(req)
-        try:
-            verify = parse_model(VerifyRequest, read_json(req, required=False))
-        except SpecError as err:
-            raise ApiError(400, "InvalidRequest", err.message, err.field) from None
+        verify = request_model(req, VerifyRequest)
         return await start_runbook(req, client, "verify_backups", spec.namespace, spec.name,
                                    {"verify": verify.dump()})
     except ApiError as err:
@@ -36,10 +32,7 @@ async def start_restore(req: func.HttpRequest, client: df.DurableOrchestrationCl
     """Start restore_cluster: a new cluster from this one's backups, checked, measured, removed."""
     try:
         spec = existing_spec(req)
-        try:
-            restore = parse_model(RestoreRequest, read_json(req, required=False))
-        except SpecError as err:
-            raise ApiError(400, "InvalidRequest", err.message, err.field) from None
+        restore = request_model(req, RestoreRequest)
         if restore.name == spec.name:
             raise ApiError(400, "InvalidRequest", "a restore needs a new cluster name, not the source's", "name")
         return await start_runbook(req, client, "restore_cluster", spec.namespace, spec.name,

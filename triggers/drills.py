@@ -7,10 +7,9 @@ from typing import Literal
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.requests import parse_model
-from shared.spec import Model, SpecError
+from shared.spec import Model
 from triggers.clusters import existing_spec
-from triggers.responses import ApiError, read_json
+from triggers.responses import ApiError, request_model
 from triggers.starting import start_runbook
 
 bp = df.Blueprint()
@@ -27,10 +26,7 @@ async def start_failover_drill(req: func.HttpRequest, client: df.DurableOrchestr
     """Start failover_drill (`graceful` like a pod deleted with a grace period, `crash` like a lost node)."""
     try:
         spec = existing_spec(req)
-        try:
-            drill = parse_model(DrillRequest, read_json(req, required=False))
-        except SpecError as err:
-            raise ApiError(400, "InvalidRequest", err.message, err.field) from None
+        drill = request_model(req, DrillRequest)
         return await start_runbook(req, client, "failover_drill", spec.namespace, spec.name, {"drill": drill.dump()})
     except ApiError as err:
         return err.response()
