@@ -3,19 +3,44 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from activities import azure, backups, cluster, data, drills, endpoints, monitoring, operations, restore, secrets
-from orchestrations import deploy_cluster, failover_drill, restore_cluster, teardown_cluster, verify_backups
-from triggers import backups as backup_routes
-from triggers import clusters, schedules
-from triggers import drills as drill_routes
-from triggers import operations as operation_routes
+import activities.alerts
+import activities.azure
+import activities.backups
+import activities.cluster
+import activities.data
+import activities.drills
+import activities.endpoints
+import activities.monitoring
+import activities.operations
+import activities.restore
+import activities.secrets
+import orchestrations.deploy_cluster
+import orchestrations.failover_drill
+import orchestrations.respond_to_alert
+import orchestrations.restore_cluster
+import orchestrations.teardown_cluster
+import orchestrations.verify_backups
+import triggers.alerts
+import triggers.backups
+import triggers.clusters
+import triggers.drills
+import triggers.operations
+import triggers.schedules
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (
-    deploy_cluster.bp, teardown_cluster.bp, verify_backups.bp, restore_cluster.bp, failover_drill.bp,
-    cluster.bp, secrets.bp, azure.bp, monitoring.bp, data.bp, backups.bp, restore.bp, drills.bp, endpoints.bp,
-    operations.bp,
-    clusters.bp, backup_routes.bp, drill_routes.bp, operation_routes.bp, schedules.bp,
-):
-    app.register_functions(blueprint)
+RUNBOOKS = (
+    orchestrations.deploy_cluster, orchestrations.teardown_cluster, orchestrations.verify_backups,
+    orchestrations.restore_cluster, orchestrations.failover_drill, orchestrations.respond_to_alert,
+)
+STEPS = (
+    activities.cluster, activities.secrets, activities.azure, activities.monitoring, activities.data,
+    activities.backups, activities.restore, activities.drills, activities.alerts, activities.endpoints,
+    activities.operations,
+)
+STARTERS = (
+    triggers.clusters, triggers.backups, triggers.drills, triggers.alerts, triggers.operations, triggers.schedules,
+)
+
+for module in (*RUNBOOKS, *STEPS, *STARTERS):
+    app.register_functions(module.bp)

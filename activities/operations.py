@@ -1,4 +1,4 @@
-"""What every run does at its end: store its report and release its cluster's lock."""
+"""What every run does at its end: post its report to a callback, store it, release its cluster's lock."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared import locks, reports
+from shared import callbacks, locks, reports
+from shared.platform import done, skipped
 from shared.settings import Settings
 
 bp = df.Blueprint()
@@ -22,3 +23,12 @@ def release_lock(payload: dict[str, Any]) -> bool:
     return locks.release(
         Settings.from_env().storage_connection, payload["namespace"], payload["name"], payload["operationId"]
     )
+
+
+@bp.activity_trigger(input_name="report")
+def post_report(report: dict[str, Any]) -> dict[str, Any]:
+    """POST the run's report to the callback its caller registered (the URL is read here, never passed)."""
+    url = callbacks.lookup(Settings.from_env().storage_connection, report["operationId"])
+    if url is None:
+        return skipped("no callback registered").to_dict()
+    return done(callbacks.post(url, report)).to_dict()

@@ -5,6 +5,7 @@ Deterministic by construction: time comes from the context, everything else from
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,15 @@ class StepFailed(Exception):
         self.message = message
 
 
+class Interrupted(StepFailed):
+    """An event ended a wait early: `cancel` from an operator, `resolved` from Azure Monitor."""
+
+    def __init__(self, step: str, event: str, data: Any) -> None:
+        super().__init__(step, f"interrupted by a {event} event")
+        self.event = event
+        self.data = data
+
+
 def first_line(error: BaseException) -> str:
     """The activity's own message, without the stack a host may append to it."""
     text = str(error).strip() or type(error).__name__
@@ -30,8 +40,13 @@ def first_line(error: BaseException) -> str:
 
 
 class Runbook:
-    def __init__(self, context: df.DurableOrchestrationContext, runbook: str) -> None:
+    def __init__(
+        self, context: df.DurableOrchestrationContext, runbook: str, interruptions: tuple[str, ...] = ("cancel",)
+    ) -> None:
         self.context = context
+        self.interruptions = interruptions
+        self._events: dict[str, Any] = {}
+        self._pending_approval: dict[str, Any] | None = None
         self.input: dict[str, Any] = context.get_input()
         self.options: dict[str, float] = self.input.get("options", {})
         cluster = {"namespace": self.input["namespace"], "name": self.input["name"]}
@@ -69,11 +84,14 @@ class Runbook:
         self._publish(None)
 
     def _publish(self, current: str | None) -> None:
-        self.context.set_custom_status({
+        status: dict[str, Any] = {
             "runbook": self.report["runbook"],
             "step": current,
             "stepsDone": [f"{s['name']}: {s['outcome']}" for s in self.report["steps"]],
-        })
+        }
+        if self._pending_approval and current:
+            status["pendingApproval"] = self._pending_approval
+        self.context.set_custom_status(status)
 
     def note(self, name: str, outcome: str, detail: str) -> None:
         """A step the orchestrator decides by itself (no activity), recorded like the others."""
@@ -126,9 +144,10 @@ class Runbook:
 
     def wait_until(
         self, name: str, activity: str, payload: Any, ready: Callable[[Any], bool],
-        describe: Callable[[Any], str], timeout_seconds: float,
+        describe: Callable[[Any], str], timeout_seconds: float, required: bool = True,
     ) -> Step:
-        """Poll `activity` on a durable timer until `ready`, or fail the step at the deadline."""
+        """Poll `activity` on a durable timer until `ready`; at the deadline fail the step, or when not
+        `required` record it as timed out and return the last answer."""
         started = self.now
         deadline = started + timedelta(seconds=timeout_seconds)
         poll = timedelta(seconds=self.options.get("pollSeconds", 2))
@@ -147,19 +166,76 @@ class Runbook:
                 return result
             if self.now >= deadline:
                 message = f"not ready after {timeout_seconds:g}s: {describe(result)}"
-                self.record(name, "failed", started, message)
-                raise StepFailed(name, message)
-            yield self.context.create_timer(min(self.now + poll, deadline))
+                self.record(name, "failed" if required else "timed out", started, message)
+                if required:
+                    raise StepFailed(name, message)
+                return result
+            try:
+                yield from self.sleep(name, min(self.now + poll, deadline))
+            except Interrupted as stop:
+                self.record(name, "interrupted", started, f"{stop.event} event while waiting: {describe(result)}")
+                raise
+
+    def event(self, name: str) -> Any:
+        """One wait per event name for the whole run, so an event raised at any moment is seen once."""
+        if name not in self._events:
+            self._events[name] = self.context.wait_for_external_event(name)
+        return self._events[name]
+
+    def sleep(self, step: str, until: datetime) -> Step:
+        """A durable timer that the run's interruptions (cancel, resolved) end early with Interrupted."""
+        timer = self.context.create_timer(until)
+        watched = [self.event(name) for name in self.interruptions]
+        winner = yield self.context.task_any([timer, *watched])
+        if winner is timer:
+            return
+        timer.cancel()
+        event = self.interruptions[watched.index(winner)]
+        raise Interrupted(step, event, event_data(winner.result))
+
+    def approval(self, action: str, timeout_seconds: float) -> Step:
+        """Wait for `approve` or `reject` (POST /api/operations/{id}/approve|reject) until the deadline.
+
+        True only for an approval in time: no approval, no action."""
+        started = self.now
+        deadline = started + timedelta(seconds=timeout_seconds)
+        self._pending_approval = {
+            "action": action, "deadline": deadline.isoformat(),
+            "approve": f"/api/operations/{self.input['operationId']}/approve",
+            "reject": f"/api/operations/{self.input['operationId']}/reject",
+        }
+        self._publish(f"waiting for approval: {action}")
+        timer = self.context.create_timer(deadline)
+        decisions = [self.event("approve"), self.event("reject")]
+        watched = [self.event(name) for name in self.interruptions]
+        winner = yield self.context.task_any([timer, *decisions, *watched])
+        self._pending_approval = None
+        if winner is timer:
+            self.record("approval", "expired", started,
+                        f"no approval for {action!r} within {timeout_seconds:g}s: nothing done")
+            return False
+        timer.cancel()
+        if winner in watched:
+            event = self.interruptions[watched.index(winner)]
+            self.record("approval", "interrupted", started, f"{event} event while waiting for approval of {action!r}")
+            raise Interrupted("approval", event, event_data(winner.result))
+        decided = "approved" if winner is decisions[0] else "rejected"
+        self.record("approval", decided, started, f"{action!r} {decided}{_by(event_data(winner.result))}")
+        return decided == "approved"
 
     def finish(self, error: BaseException | None, result: dict[str, Any] | None = None) -> Step:
-        """Close the report, store it, release the cluster's lock; runs in every run's `finally`."""
-        self.report["status"] = "failed" if error else "succeeded"
+        """Close the report, post it to the caller's callback, store it, release the cluster's lock;
+        runs at the end of every run."""
+        canceled = isinstance(error, Interrupted) and error.event == "cancel"
+        self.report["status"] = "canceled" if canceled else "failed" if error else "succeeded"
         self.report["error"] = (str(error) if isinstance(error, StepFailed) else first_line(error)) if error else None
         if result:
             self.report["result"] = result
         self.report["endedAt"] = self.now.isoformat()
         started = datetime.fromisoformat(self.report["startedAt"])
         self.report["durationSeconds"] = round((self.now - started).total_seconds(), 3)
+        if self.input.get("callback"):
+            yield from self._post_callback()
         self._publish("store report")
         stored: Exception | None = None
         try:
@@ -176,3 +252,30 @@ class Runbook:
         if stored is not None:
             raise stored
         return self.report
+
+    def _post_callback(self) -> Step:
+        """The caller's webhook gets the report; a dead receiver is reported, it does not fail the run."""
+        started = self.now
+        self._publish("post report to callback")
+        try:
+            answer = yield self.context.call_activity("post_report", self.report)
+            self.record("post report to callback", answer["outcome"], started, answer["detail"])
+        except Exception as err:
+            self.record("post report to callback", "failed", started, first_line(err))
+
+
+def event_data(value: Any) -> Any:
+    """An event's payload: the Python client JSON-encodes it once more, so Functions delivers a string."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _by(decision: Any) -> str:
+    """Who decided, as the approver said (a name or a mail address, never more than a line)."""
+    if isinstance(decision, dict) and isinstance(decision.get("by"), str):
+        return f" by {decision['by'][:100]}"
+    return ""

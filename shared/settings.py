@@ -26,7 +26,17 @@ SETTINGS_DOC: dict[str, str] = {
     "PGHA_RESTORE_TIMEOUT_SECONDS": "how long a restore may take to be ready before it fails",
     "PGHA_DRILL_MAX_LAG_BYTES": "a failover drill is refused while an in-sync standby lags more than this",
     "PGHA_DRILLS_ENABLED": "`true` lets the periodic timer run the failover drills clusters schedule",
+    "PGHA_ALERT_POLICY": "per-playbook policy of the alert response, `auto` or `approval`, as "
+    "`primaryUnavailable=approval,walArchivingFailing=auto,backupStale=auto` (unnamed playbooks: auto)",
+    "PGHA_ALERT_APPROVAL_TIMEOUT_SECONDS": "how long an alert response waits for an approval; no approval, no action",
+    "PGHA_ALERT_GRACE_SECONDS": "primary unavailable: how long the HA manager gets to promote before pgha looks at it",
+    "PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS": "how long an alert response waits for the cluster to recover before it "
+    "escalates",
+    "PGHA_ALERT_CALLBACK_URL": "where alert responses POST their report when they end (e.g. a Logic App's HTTP "
+    "trigger); a secret, never written to history or reports",
 }
+
+ACTING_PLAYBOOKS = ("primaryUnavailable", "walArchivingFailing", "backupStale")
 
 
 def default_home() -> Path:
@@ -56,6 +66,20 @@ def _int(name: str, default: int) -> int:
     return _number(name, default, int, 1, 86400)
 
 
+def _policy(raw: str) -> tuple[tuple[str, str], ...]:
+    """`playbook=auto|approval,...`; a typo is refused with the setting's name, never read as `auto`."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        playbook, _, policy = (text.strip() for text in item.partition("="))
+        if playbook not in ACTING_PLAYBOOKS or policy not in ("auto", "approval"):
+            raise ValueError(
+                f"setting PGHA_ALERT_POLICY: {item!r} is not <playbook>=auto|approval with a playbook among "
+                f"{', '.join(ACTING_PLAYBOOKS)}"
+            )
+        pairs.append((playbook, policy))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class Settings:
     platform: str = "local"
@@ -73,6 +97,11 @@ class Settings:
     restore_timeout_seconds: int = 1800
     drill_max_lag_bytes: int = 16 * 1024 * 1024
     drills_enabled: bool = False
+    alert_policy: tuple[tuple[str, str], ...] = ()
+    alert_approval_timeout_seconds: int = 900
+    alert_grace_seconds: int = 30
+    alert_recovery_timeout_seconds: int = 300
+    alert_callback_url: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -95,7 +124,16 @@ class Settings:
             restore_timeout_seconds=_int("PGHA_RESTORE_TIMEOUT_SECONDS", 1800),
             drill_max_lag_bytes=_number("PGHA_DRILL_MAX_LAG_BYTES", 16 * 1024 * 1024, int, 0, 1 << 40),
             drills_enabled=env.get("PGHA_DRILLS_ENABLED", "false").lower() in ("1", "true", "yes"),
+            alert_policy=_policy(env.get("PGHA_ALERT_POLICY", "")),
+            alert_approval_timeout_seconds=_int("PGHA_ALERT_APPROVAL_TIMEOUT_SECONDS", 900),
+            alert_grace_seconds=_int("PGHA_ALERT_GRACE_SECONDS", 30),
+            alert_recovery_timeout_seconds=_int("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", 300),
+            alert_callback_url=env.get("PGHA_ALERT_CALLBACK_URL", ""),
         )
+
+    def policy_for(self, playbook: str) -> str:
+        """`approval` or `auto`: whether an alert response waits for a person before it acts."""
+        return dict(self.alert_policy).get(playbook, "auto")
 
     def run_options(self) -> dict[str, float]:
         """The knobs an orchestration needs, passed in its input so it never reads the environment."""
@@ -106,4 +144,7 @@ class Settings:
             "activityRetrySeconds": self.activity_retry_seconds,
             "backupTimeoutSeconds": self.backup_timeout_seconds,
             "restoreTimeoutSeconds": self.restore_timeout_seconds,
+            "approvalTimeoutSeconds": self.alert_approval_timeout_seconds,
+            "alertGraceSeconds": self.alert_grace_seconds,
+            "alertRecoveryTimeoutSeconds": self.alert_recovery_timeout_seconds,
         }

@@ -32,6 +32,15 @@ class InstanceStatus(Model):
     state: str | None = None
 
 
+class ReplicationSlot(Model):
+    """A physical slot on the primary (CNPG's HA slots `_cnpg_<instance>`, Patroni's per member)."""
+
+    name: str
+    active: bool
+    wal_status: str | None = None
+    retained_bytes: int | None = None
+
+
 class Condition(Model):
     type: str
     status: Literal["True", "False", "Unknown"]
@@ -52,6 +61,7 @@ class ClusterStatus(Model):
     first_recoverability_point: str | None = None
     last_successful_backup: str | None = None
     synchronous_standby_names: str | None = None
+    replication_slots: list[ReplicationSlot] = Field(default_factory=list)
 
     @property
     def exists(self) -> bool:

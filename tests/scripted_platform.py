@@ -33,6 +33,9 @@ class ScriptedPlatform:
         self.secret_owners: dict[tuple[str, str], str | None] = {}
         self.archives: set[str] = set()
         self.polls = 0
+        self.primary_up = True  # False: no primary, as after losing it with failover off
+        self.ha_paused = False  # the HA manager cannot fail over (Patroni paused, CNPG operator down)
+        self.recover_on_resume = True  # the HA manager brings a primary back once it runs again
 
     def _called(self, method: str) -> None:
         self.calls[method] += 1
@@ -97,7 +100,8 @@ class ScriptedPlatform:
         count = spec.instances if ready else 1
         return st.ClusterStatus(
             name=name, namespace=namespace, phase=st.HEALTHY if ready else st.CREATING_REPLICA,
-            instances=spec.instances, ready_instances=count, current_primary=f"{name}-1",
+            instances=spec.instances, ready_instances=count,
+            current_primary=f"{name}-1" if self.primary_up else None,
             instances_status=[st.InstanceStatus(name=n, role="primary" if i == 0 else "standby", ready=i < count,
                                                 sync_state="primary" if i == 0 else "quorum")
                               for i, n in enumerate(spec.instance_names)],
@@ -108,7 +112,24 @@ class ScriptedPlatform:
         return skipped("scripted")
 
     def connect(self, namespace: str, name: str, role: str, database: str | None = None) -> Any:
-        raise NotImplementedError("the scripted platform runs no SQL; use sampleData false and 1 instance")
+        """A fake connection that answers only the write check (`SELECT txid_current()`) of a live primary."""
+        if role != "rw" or not self.primary_up:
+            raise NotImplementedError("the scripted platform runs no SQL; use sampleData false and 1 instance")
+        return _WriteCheckConnection()
+
+    def ha_manager_status(self, spec: ClusterSpec) -> Outcome:
+        self._called("ha_manager_status")
+        if self.ha_paused:
+            return done("paused", healthy=False, problems=["paused"], remedy="resume")
+        return done("running", healthy=True, problems=[])
+
+    def restore_ha_manager(self, spec: ClusterSpec) -> Outcome:
+        self._called("restore_ha_manager")
+        if not self.ha_paused:
+            return unchanged("already running")
+        self.ha_paused = False
+        self.primary_up = self.primary_up or self.recover_on_resume
+        return done("resumed", actions=["resumed"])
 
     def switch_wal_and_find_segment(self, spec: ClusterSpec) -> Outcome:
         self._called("switch_wal_and_find_segment")
@@ -159,3 +180,24 @@ class ScriptedPlatform:
         self._called("delete_backups")
         self.archives.discard(spec.server_name)
         return done("deleted")
+
+
+class _WriteCheckConnection:
+    """Just enough of a psycopg connection for the alert response's write check."""
+
+    def __enter__(self) -> _WriteCheckConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def execute(self, query: str, params: Any = None) -> _WriteCheckConnection:
+        if "txid_current" not in query and not query.upper().startswith("SET"):
+            raise NotImplementedError(f"the scripted platform runs no SQL: {query}")
+        return self
+
+    def fetchone(self) -> tuple[int]:
+        return (1,)
+
+    def commit(self) -> None:
+        return None

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import azure.durable_functions as df
 import azure.functions as func
+from pydantic import Field
 
 from shared import reports
 from shared.ids import is_operation_id
 from shared.settings import Settings
-from triggers.responses import ApiError, json_response
-from triggers.starting import RUNNING
+from shared.spec import Model
+from triggers.responses import ApiError, json_response, request_model
+from triggers.starting import RUNNING, operation_location
 
 bp = df.Blueprint()
 
@@ -61,3 +65,51 @@ def get_report(req: func.HttpRequest) -> func.HttpResponse:
         return json_response(200, report)
     except ApiError as err:
         return err.response()
+
+
+class Decision(Model):
+    by: str | None = Field(default=None, max_length=200)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+async def running_operation(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> Any:
+    """The running instance named in the route, or the 400 / 404 / 409 that says why not."""
+    operation_id = req.route_params["id"]
+    if not is_operation_id(operation_id):
+        raise ApiError(400, "InvalidOperationId", "not an operation id", "id")
+    status = await client.get_status(operation_id)
+    if not status or status.runtime_status is None:
+        raise ApiError(404, "OperationNotFound", f"no operation {operation_id}", "id")
+    if status.runtime_status.value not in RUNNING:
+        raise ApiError(409, "OperationNotRunning",
+                       f"operation {operation_id} has ended ({status.runtime_status.value.lower()})", "id")
+    return status
+
+
+async def decide(req: func.HttpRequest, client: df.DurableOrchestrationClient, event: str) -> func.HttpResponse:
+    """Approve or reject the action a run waits for; refused unless it waits for one now, so an early
+    or stray approval can never be kept for an action nobody has seen yet."""
+    try:
+        decision = request_model(req, Decision)
+        status = await running_operation(req, client)
+        pending = (status.custom_status or {}).get("pendingApproval") if isinstance(status.custom_status, dict) \
+            else None
+        if not pending:
+            raise ApiError(409, "NoPendingApproval", f"operation {status.instance_id} is not waiting for an approval")
+        await client.raise_event(status.instance_id, event, decision.dump())
+        return json_response(202, {"id": status.instance_id, "decision": event, "action": pending.get("action")},
+                             {"Location": operation_location(req, status.instance_id)})
+    except ApiError as err:
+        return err.response()
+
+
+@bp.route(route="operations/{id}/approve", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def approve_operation(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await decide(req, client, "approve")
+
+
+@bp.route(route="operations/{id}/reject", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def reject_operation(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await decide(req, client, "reject")

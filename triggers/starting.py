@@ -9,7 +9,8 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared import locks
+from orchestrations.runbook import first_line
+from shared import callbacks, locks
 from shared.ids import new_operation_id
 from shared.settings import Settings
 from triggers.responses import ApiError, base_url, json_response
@@ -47,10 +48,23 @@ class ClusterBusy(Exception):
 
 async def begin_runbook(
     client: df.DurableOrchestrationClient, runbook: str, namespace: str, name: str, payload: dict[str, Any],
+    operation_id: str | None = None, callback_url: str | None = None,
 ) -> str:
     """Take the cluster's lock and start the run; its operation id, or ClusterBusy with the running one."""
     settings = Settings.from_env()
-    operation_id = new_operation_id(runbook.split("_")[0], namespace, name)
+    operation_id = operation_id or new_operation_id(runbook.split("_")[0], namespace, name)
+    await take_lock(client, settings, runbook, namespace, name, operation_id)
+    try:
+        return await start_run(client, settings, runbook, namespace, name, payload, operation_id, callback_url)
+    except ApiError:
+        locks.release(settings.storage_connection, namespace, name, operation_id)
+        raise
+
+
+async def take_lock(
+    client: df.DurableOrchestrationClient, settings: Settings, runbook: str, namespace: str, name: str,
+    operation_id: str,
+) -> None:
     for _ in range(3):
         current = locks.holder(settings.storage_connection, namespace, name)
         if current is not None and await _is_running(client, current):
@@ -59,15 +73,24 @@ async def begin_runbook(
             break
     else:
         raise ClusterBusy(locks.holder(settings.storage_connection, namespace, name))
+
+
+async def start_run(
+    client: df.DurableOrchestrationClient, settings: Settings, runbook: str, namespace: str, name: str,
+    payload: dict[str, Any], operation_id: str, callback_url: str | None = None,
+) -> str:
+    """Start the orchestration; a callback URL is stored beside it, only a flag goes into its input."""
+    if callback_url:
+        callbacks.register(settings.storage_connection, operation_id, callback_url)
     body = {
         **payload, "operationId": operation_id, "namespace": namespace, "name": name,
         "options": settings.run_options(), "requestedAt": datetime.now(UTC).isoformat(),
+        "callback": bool(callback_url),
     }
     try:
         await client.start_new(runbook, operation_id, body)
     except Exception as err:
-        locks.release(settings.storage_connection, namespace, name, operation_id)
-        raise ApiError(503, "StartFailed", f"the durable runtime did not start {runbook}: {err}") from None
+        raise ApiError(503, "StartFailed", f"the durable runtime did not start {runbook}: {first_line(err)}") from None
     return operation_id
 
 

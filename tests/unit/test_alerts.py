@@ -5,64 +5,7 @@ import copy
 import pytest
 
 from shared.alerts import AlertError, cluster_for, dedupe_key, parse_alert, playbook_for
-
-PROMETHEUS = {
-    "schemaId": "azureMonitorCommonAlertSchema",
-    "data": {
-        "essentials": {
-            "alertId": "/subscriptions/0000/providers/Microsoft.AlertsManagement/alerts/1a2b",
-            "alertRule": "CNPGClusterOffline",
-            "severity": "Sev1",
-            "signalType": "Metric",
-            "monitorCondition": "Fired",
-            "monitoringService": "Prometheus",
-            "alertTargetIDs": ["/subscriptions/0000/resourcegroups/rg/providers/microsoft.monitor/accounts/amw"],
-            "configurationItems": ["amw"],
-            "firedDateTime": "2026-11-26T03:00:00.000Z",
-        },
-        "alertContext": {
-            "interval": "PT1M",
-            "expression": "(count(cnpg_collector_up{cluster=\"pg-primary\"}) OR on() vector(0)) == 0",
-            "expressionValue": "0",
-            "labels": {"alertname": "CNPGClusterOffline", "cluster": "pg-primary", "namespace": "cnpg-database"},
-        },
-    },
-}
-METRIC = {
-    "schemaId": "azureMonitorCommonAlertSchema",
-    "data": {
-        "essentials": {
-            "alertId": "/subscriptions/0000/providers/Microsoft.AlertsManagement/alerts/9f8e",
-            "alertRule": "pg-lag",
-            "severity": "Sev2",
-            "signalType": "Metric",
-            "monitorCondition": "Fired",
-            "monitoringService": "Platform",
-            "alertTargetIDs": ["/subscriptions/0000/resourcegroups/rg/providers/microsoft.containerservice/"
-                               "managedclusters/aks-primary"],
-            "configurationItems": ["pg-primary"],
-            "firedDateTime": "2026-11-26T03:00:00Z",
-        },
-        "alertContext": {"condition": {"allOf": [{"metricName": "cnpg_pg_replication_lag", "threshold": "30"}]}},
-    },
-}
-LOG = {
-    "schemaId": "azureMonitorCommonAlertSchema",
-    "data": {
-        "essentials": {
-            "alertId": "/subscriptions/0000/providers/Microsoft.AlertsManagement/alerts/77aa",
-            "alertRule": "barman-backup-failed",
-            "severity": "Sev3",
-            "signalType": "Log",
-            "monitorCondition": "Fired",
-            "monitoringService": "Log Alerts V2",
-            "configurationItems": ["/subscriptions/0000/resourceGroups/rg/providers/"
-                                   "Microsoft.ContainerService/managedClusters/aks-primary"],
-            "firedDateTime": "2026-11-26T03:00:00Z",
-        },
-        "alertContext": {"condition": {"allOf": [{"searchQuery": "ContainerLogV2 | where ..."}]}},
-    },
-}
+from tests.alert_payloads import LOG, METRIC, PROMETHEUS
 
 
 def test_prometheus_alert_maps_to_its_cluster_and_playbook() -> None:

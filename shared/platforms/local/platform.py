@@ -347,17 +347,23 @@ class LocalPlatform:
             answers = pool.map(lambda m: patroni.get(m, "/patroni", timeout=0.5) or {}, members)
         positions = {m.name: answer for m, answer in zip(members, answers, strict=True)}
         leader = next((m["name"] for m in (topology or {}).get("members", []) if m.get("role") == "leader"), None)
-        replication, archiver, standby_names = self._primary_view(spec, leader) if leader else ({}, None, None)
+        replication, archiver, standby_names, slots = (
+            self._primary_view(spec, leader) if leader else ({}, None, None, [])
+        )
         status = patroni.cluster_status(
             namespace, name, spec.instance_names, topology, positions, spec.synchronous_replicas, replication
         )
         return status.model_copy(update={
             "conditions": [archiving_condition(archiver, status.current_primary)],
             "synchronous_standby_names": standby_names,
+            "replication_slots": slots,
         })
 
-    def _primary_view(self, spec: ClusterSpec, primary: str) -> tuple[dict[str, dict[str, Any]], Any, str | None]:
-        """pg_stat_replication, pg_stat_archiver and synchronous_standby_names, as the primary sees them."""
+    def _primary_view(
+        self, spec: ClusterSpec, primary: str
+    ) -> tuple[dict[str, dict[str, Any]], Any, str | None, list[st.ReplicationSlot]]:
+        """pg_stat_replication, pg_stat_archiver, synchronous_standby_names and the replication slots,
+        as the primary sees them."""
         try:
             with psycopg.connect(self._superuser_dsn(spec, primary), autocommit=True) as conn:
                 rows = conn.execute(
@@ -368,10 +374,15 @@ class LocalPlatform:
                     "FROM pg_stat_archiver"
                 ).fetchone()
                 names = conn.execute("SELECT current_setting('synchronous_standby_names')").fetchone()
+                slots = [st.ReplicationSlot(name=r[0], active=r[1], wal_status=r[2], retained_bytes=r[3])
+                         for r in conn.execute(
+                             "SELECT slot_name, active, wal_status, "
+                             "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint "
+                             "FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name")]
         except psycopg.Error:
-            return {}, None, None
+            return {}, None, None, []
         replication = {r[0]: {"state": r[1], "sync_state": r[2], "replay_lsn": r[3]} for r in rows}
-        return replication, archiver, names[0] if names else None
+        return replication, archiver, names[0] if names else None, slots
 
     def _superuser_dsn(self, spec: ClusterSpec, member_name: str, database: str = "postgres") -> str:
         state = self._state(spec.namespace, spec.name) or {"members": {}}
@@ -594,6 +605,48 @@ class LocalPlatform:
                 return done(f"switchover from {status.current_primary} to {instance}: {response.text.strip()}")
             last = f"{response.status_code} {response.text.strip()}"
         raise RuntimeError(f"switchover to {instance} refused: {last}")
+
+    # ---- alert response ----------------------------------------------------------------------------
+    def ha_manager_status(self, spec: ClusterSpec) -> Outcome:
+        """Patroni is the HA manager here: paused (maintenance mode) it will not fail over, as a CNPG
+        operator that is down will not; a member whose Patroni is gone cannot take part either."""
+        members = self._members(spec.namespace, spec.name)
+        gone = [m.name for m in members if not m.patroni.running]
+        config = next((c for m in members if m.patroni.running and (c := patroni.get(m, "/config"))), None)
+        problems = [f"Patroni not running on {', '.join(gone)}"] if gone else []
+        if config is None:
+            problems.append("no Patroni member answers its REST API")
+        elif config.get("pause"):
+            problems.append("Patroni is paused (maintenance mode): automatic failover is off")
+        if problems:
+            return done("; ".join(problems), healthy=False, problems=problems,
+                        remedy="resume Patroni (leave maintenance mode) and start every stopped Patroni")
+        return done(f"Patroni runs on all {len(members)} members, not paused", healthy=True, problems=[])
+
+    def restore_ha_manager(self, spec: ClusterSpec) -> Outcome:
+        """Leave maintenance mode and start any member's missing Patroni (as restarting the operator)."""
+        members = self._members(spec.namespace, spec.name)
+        actions = []
+        for member in members:
+            if not member.patroni.running:
+                self._start_member(member)
+                actions.append(f"started Patroni on {member.name}")
+        for member in members:
+            config = patroni.get(member, "/config")
+            if config is None:
+                continue
+            if config.get("pause"):
+                response = httpx.patch(f"{member.api}/config", json={"pause": False}, timeout=5)
+                if response.status_code != 200:
+                    raise RuntimeError(f"Patroni refused to resume: {response.status_code} {response.text.strip()}")
+                actions.append("resumed Patroni (maintenance mode off)")
+            break
+        else:
+            if not actions:
+                raise RuntimeError("no Patroni member answers its REST API and none could be started")
+        if not actions:
+            return unchanged("Patroni already runs everywhere and is not paused")
+        return done("; ".join(actions), actions=actions)
 
     # ---- teardown --------------------------------------------------------------------------------
     def remove_endpoints(self, namespace: str, name: str) -> Outcome:

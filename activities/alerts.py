@@ -1,0 +1,103 @@
+"""The alert response's diagnoses and its one remedy: is there a writable primary, is the HA manager
+able to fail over (and restarting it when not), what replication and archiving look like."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import azure.durable_functions as df
+import psycopg
+
+from activities import platform, spec_of
+from shared.platform import done
+from shared.status import ClusterStatus
+
+bp = df.Blueprint()
+
+WRITE_CHECK_SECONDS = 10.0
+
+
+@bp.activity_trigger(input_name="payload")
+def check_primary(payload: dict[str, Any]) -> dict[str, Any]:
+    """A client's view: does a transaction commit (synchronously replicated) through the rw endpoint?"""
+    status = platform().cluster_status(payload["namespace"], payload["name"])
+    if not status.exists:
+        return done("the cluster does not exist", writable=False, phase=status.phase).to_dict()
+    if status.current_primary is None:
+        return done(f"no primary ({status.phase})", writable=False, phase=status.phase).to_dict()
+    try:
+        commit_a_write(status)
+    except (psycopg.Error, RuntimeError, OSError) as err:
+        reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        return done(f"primary {status.current_primary} does not take writes: {reason}", writable=False,
+                    primary=status.current_primary, phase=status.phase).to_dict()
+    return done(f"primary {status.current_primary} takes writes ({status.phase})", writable=True,
+                primary=status.current_primary, phase=status.phase).to_dict()
+
+
+def commit_a_write(status: ClusterStatus) -> None:
+    """`txid_current()` makes the transaction write a commit record, which waits for the synchronous
+    standby like any client's commit; cancelled if it hangs (no quorum), so the check stays bounded."""
+    with platform().connect(status.namespace, status.name, "rw") as conn:
+        cancel = getattr(conn, "cancel_safe", None)
+        timer = threading.Timer(WRITE_CHECK_SECONDS, cancel) if cancel else None
+        if timer:
+            timer.start()
+        try:
+            conn.execute("SELECT txid_current()")
+            conn.commit()
+        finally:
+            if timer:
+                timer.cancel()
+
+
+@bp.activity_trigger(input_name="payload")
+def check_ha_manager(payload: dict[str, Any]) -> dict[str, Any]:
+    return platform().ha_manager_status(spec_of(payload)).to_dict()
+
+
+@bp.activity_trigger(input_name="payload")
+def restore_ha_manager(payload: dict[str, Any]) -> dict[str, Any]:
+    return platform().restore_ha_manager(spec_of(payload)).to_dict()
+
+
+@bp.activity_trigger(input_name="payload")
+def diagnose_replication(payload: dict[str, Any]) -> dict[str, Any]:
+    """Lag and state per standby, and the primary's slots: what an on-call engineer looks at first."""
+    status = platform().cluster_status(payload["namespace"], payload["name"])
+    standbys = [
+        {"name": i.name, "ready": i.ready, "state": i.state, "syncState": i.sync_state, "lagBytes": i.lag_bytes}
+        for i in status.instances_status if i.role != "primary"
+    ]
+    slots = [s.model_dump(by_alias=True) for s in status.replication_slots]
+    lagging = [f"{s['name']} {s['lagBytes']} bytes" for s in standbys if s["lagBytes"]]
+    idle = [s["name"] for s in slots if not s["active"]]
+    words = [
+        f"phase {status.phase!r}",
+        f"{sum(1 for s in standbys if s['ready'])}/{len(standbys)} standbys streaming",
+        f"lagging: {', '.join(lagging)}" if lagging else "no standby lags",
+        f"inactive slots: {', '.join(idle)}" if idle else f"{len(slots)} slot(s), all active",
+    ]
+    return done("; ".join(words), standbys=standbys, slots=slots, primary=status.current_primary).to_dict()
+
+
+@bp.activity_trigger(input_name="payload")
+def diagnose_archiving(payload: dict[str, Any]) -> dict[str, Any]:
+    """The primary's archiver (CNPG's ContinuousArchiving condition) and whether the object store answers."""
+    spec = spec_of(payload)
+    status = platform().cluster_status(spec.namespace, spec.name)
+    condition = status.condition("ContinuousArchiving")
+    archiving = condition.status if condition else "Unknown"
+    try:
+        container = platform().backup_container(spec)
+        prefix = f"{spec.server_name}/wals/"
+        segments = sum(1 for _ in container.list_blobs(name_starts_with=prefix))
+        storage = f"object store {spec.backup.container}/{prefix} answers: {segments} WAL file(s)"
+        reachable = True
+    except Exception as err:  # any storage error is the diagnosis itself
+        storage = f"object store {spec.backup.container} unreachable: {type(err).__name__}: {str(err)[:200]}"
+        reachable = False
+    message = condition.message if condition else ""
+    return done(f"ContinuousArchiving {archiving} {message}; {storage}".strip(), archiving=archiving,
+                storageReachable=reachable).to_dict()

@@ -1,0 +1,276 @@
+"""respond_to_alert on the durable engine, over HTTP, with the scripted platform: playbooks, dedupe,
+approval, Resolved events, callbacks, bad input."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from shared import locks
+from shared.platforms import installed
+from shared.settings import Settings
+from shared.spec import parse_spec
+from tests.alert_payloads import LOG, METRIC, PROMETHEUS, alert
+from tests.conftest import follow, step
+from tests.scripted_platform import ScriptedPlatform
+
+
+@pytest.fixture()
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedPlatform]:
+    monkeypatch.setenv("PGHA_ALERT_GRACE_SECONDS", "1")
+    monkeypatch.setenv("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", "3")
+    platform = ScriptedPlatform()
+    with installed(platform):
+        yield platform
+
+
+def with_cluster(platform: ScriptedPlatform, name: str, instances: int = 3) -> None:
+    spec = parse_spec({"name": name, "instances": instances, "synchronousReplicas": 1 if instances > 1 else 0})
+    platform.clusters[(spec.namespace, spec.name)] = spec
+
+
+def send(api: httpx.Client, body: Any) -> httpx.Response:
+    answer = api.post("/api/alerts", json=body)
+    assert answer.status_code == 202, answer.text
+    return answer
+
+
+def pending_approval(api: httpx.Client, location: str, timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = api.get(location)
+        assert answer.status_code == 202, answer.text
+        pending = (answer.json().get("customStatus") or {}).get("pendingApproval")
+        if pending:
+            return pending
+        time.sleep(0.2)
+    raise AssertionError("the run never asked for an approval")
+
+
+def test_primary_unavailable_with_a_paused_ha_manager_resumes_it(api: httpx.Client, scripted: ScriptedPlatform) -> None:
+    with_cluster(scripted, "pg-paused")
+    scripted.primary_up, scripted.ha_paused = False, True
+    started = send(api, alert(PROMETHEUS, "paused-1", "pg-paused"))
+    assert started.json()["playbook"] == "primaryUnavailable"
+    done = follow(api, started.headers["Location"], timeout=60)
+    assert done.status_code == 200, done.text
+    report = done.json()
+    assert report["result"]["outcome"] == "recovered" and report["result"]["action"]
+    assert [s["name"] for s in report["steps"]][:6] == [
+        "alert", "find cluster", "confirm", "grace period for the HA manager", "check the HA manager", "policy",
+    ]
+    assert step(report, "grace period for the HA manager")["outcome"] == "timed out"
+    assert step(report, "restore the HA manager")["outcome"] == "done"
+    assert step(report, "wait for a writable primary")["outcome"] == "done"
+    assert scripted.calls["restore_ha_manager"] == 1
+    assert locks.holder(Settings.from_env().storage_connection, "default", "pg-paused") is None
+
+
+def test_a_primary_that_is_back_needs_no_action(api: httpx.Client, scripted: ScriptedPlatform) -> None:
+    with_cluster(scripted, "pg-fine")
+    done = follow(api, send(api, alert(PROMETHEUS, "fine-1", "pg-fine")).headers["Location"])
+    assert done.json()["result"]["outcome"] == "noActionNeeded"
+    assert scripted.calls["ha_manager_status"] == 0
+
+
+def test_healthy_ha_manager_that_never_promotes_is_escalated_never_overruled(
+    api: httpx.Client, scripted: ScriptedPlatform
+) -> None:
+    with_cluster(scripted, "pg-stuck")
+    scripted.primary_up = False
+    done = follow(api, send(api, alert(PROMETHEUS, "stuck-1", "pg-stuck")).headers["Location"], timeout=60)
+    assert done.status_code == 422, done.text
+    report = done.json()["report"]
+    assert report["result"]["outcome"] == "escalated"
+    assert "an operator must look" in report["error"]
+    assert step(report, "remedy")["outcome"] == "skipped"
+    assert scripted.calls["restore_ha_manager"] == 0
+
+
+def test_fifty_concurrent_copies_start_exactly_one_run(api: httpx.Client, scripted: ScriptedPlatform) -> None:
+    with_cluster(scripted, "pg-burst")
+    body = alert(METRIC, "burst-1", "pg-burst")
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(lambda _: api.post("/api/alerts", json=body), range(50)))
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert sum(1 for a in answers if not a.json()["duplicate"]) == 1
+    done = follow(api, answers[0].headers["Location"])
+    assert done.json()["result"]["playbook"] == "replicationLag"
+    assert step(done.json(), "diagnose replication")["outcome"] == "done"
+    replay = send(api, body)  # an action group's retry, long after: still the same run
+    assert replay.json()["duplicate"] is True and replay.json()["id"] == answers[0].json()["id"]
+
+
+def test_approval_given_then_the_action_is_taken(
+    api: httpx.Client, scripted: ScriptedPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGHA_ALERT_POLICY", "primaryUnavailable=approval")
+    with_cluster(scripted, "pg-approve")
+    scripted.primary_up, scripted.ha_paused = False, True
+    started = send(api, alert(PROMETHEUS, "approve-1", "pg-approve"))
+    location = started.headers["Location"]
+    pending = pending_approval(api, location)
+    assert pending["action"].startswith("resume") and pending["approve"].endswith("/approve")
+    assert scripted.calls["restore_ha_manager"] == 0, "nothing before the approval"
+    decided = api.post(f"{location}/approve", json={"by": "oncall@example.com"})
+    assert decided.status_code == 202, decided.text
+    done = follow(api, location, timeout=60)
+    assert done.status_code == 200, done.text
+    assert step(done.json(), "approval")["outcome"] == "approved"
+    assert "oncall@example.com" in step(done.json(), "approval")["detail"]
+    assert scripted.calls["restore_ha_manager"] == 1
+    assert api.post(f"{location}/approve", json={}).status_code == 409  # ended: nothing to approve
+
+
+def test_no_approval_by_the_deadline_means_no_action(
+    api: httpx.Client, scripted: ScriptedPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGHA_ALERT_POLICY", "primaryUnavailable=approval")
+    monkeypatch.setenv("PGHA_ALERT_APPROVAL_TIMEOUT_SECONDS", "2")
+    with_cluster(scripted, "pg-expire")
+    scripted.primary_up, scripted.ha_paused = False, True
+    done = follow(api, send(api, alert(PROMETHEUS, "expire-1", "pg-expire")).headers["Location"], timeout=60)
+    assert done.status_code == 422
+    report = done.json()["report"]
+    assert step(report, "approval")["outcome"] == "expired"
+    assert "nothing done" in step(report, "approval")["detail"]
+    assert report["result"]["outcome"] == "notApproved"
+    assert scripted.calls["restore_ha_manager"] == 0
+
+
+def test_approve_is_refused_when_nothing_waits_for_it(api: httpx.Client, scripted: ScriptedPlatform) -> None:
+    with_cluster(scripted, "pg-early")
+    scripted.primary_up = False  # auto policy: the run waits for a promotion, not for a person
+    location = send(api, alert(PROMETHEUS, "early-1", "pg-early")).headers["Location"]
+    refused = api.post(f"{location}/approve", json={"by": "someone"})
+    assert refused.status_code == 409 and refused.json()["code"] == "NoPendingApproval"
+    assert api.post("/api/operations/no-such-op/approve").status_code == 404
+    assert api.post("/api/operations/bad%20id/reject").json()["field"] == "id"
+    follow(api, location, timeout=60)
+
+
+def test_fired_then_resolved_is_one_run_ended_by_the_event(api: httpx.Client, scripted: ScriptedPlatform,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", "120")
+    with_cluster(scripted, "pg-resolve")
+    scripted.primary_up = False
+    fired = send(api, alert(PROMETHEUS, "resolve-1", "pg-resolve"))
+    time.sleep(2)  # into the waits
+    resolved = send(api, alert(PROMETHEUS, "resolve-1", "pg-resolve", condition="Resolved"))
+    assert resolved.json()["id"] == fired.json()["id"] and resolved.json()["resolved"] is True
+    started = time.monotonic()
+    done = follow(api, fired.headers["Location"], timeout=60)
+    assert time.monotonic() - started < 30, "the event ended the run, not its 120 s deadline"
+    assert done.status_code == 200, done.text
+    assert done.json()["result"]["outcome"] == "resolved"
+    assert step(done.json(), "resolved")["outcome"] == "done"
+    again = send(api, alert(PROMETHEUS, "resolve-1", "pg-resolve", condition="Resolved"))
+    assert again.json()["id"] is None  # nothing running for it any more: nothing started
+
+
+def test_alert_for_an_unknown_cluster_is_reported_without_action(
+    api: httpx.Client, scripted: ScriptedPlatform
+) -> None:
+    done = follow(api, send(api, alert(PROMETHEUS, "unknown-1", "no-such-cluster")).headers["Location"])
+    assert done.status_code == 200
+    assert done.json()["result"]["outcome"] == "unknownCluster"
+    assert "no action" in step(done.json(), "cluster")["detail"]
+    assert scripted.calls["ha_manager_status"] == 0 and scripted.calls["cluster_status"] == 0
+
+
+def test_log_alert_about_backups_picks_the_backup_playbook(
+    api: httpx.Client, scripted: ScriptedPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGHA_ALERT_POLICY", "backupStale=approval")
+    monkeypatch.setenv("PGHA_ALERT_APPROVAL_TIMEOUT_SECONDS", "1")
+    with_cluster(scripted, "pg-backups")
+    started = send(api, alert(LOG, "log-1", "pg-backups"))
+    assert started.json()["playbook"] == "backupStale"
+    report = follow(api, started.headers["Location"]).json()
+    assert report["result"]["outcome"] == "notApproved" and report["status"] == "succeeded"
+
+
+def test_an_alert_on_a_busy_cluster_only_reports(api: httpx.Client, scripted: ScriptedPlatform) -> None:
+    with_cluster(scripted, "pg-busy")
+    scripted.primary_up, scripted.ha_paused = False, True
+    connection = Settings.from_env().storage_connection
+    assert locks.try_acquire(connection, "default", "pg-busy", "drill-default-pg-busy-x", "failover_drill")
+    try:
+        done = follow(api, send(api, alert(PROMETHEUS, "busy-1", "pg-busy")).headers["Location"])
+    finally:
+        locks.release(connection, "default", "pg-busy", "drill-default-pg-busy-x")
+    assert done.json()["result"]["outcome"] == "deferred"
+    assert "failover_drill drill-default-pg-busy-x" in step(done.json(), "remedy")["detail"]
+    assert scripted.calls["restore_ha_manager"] == 0
+
+
+class Receiver(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                outer.bodies.append(json.loads(self.rfile.read(length)))
+                outer.paths.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def test_report_is_posted_to_the_callback_and_its_key_stays_out_of_history(
+    api: httpx.Client, scripted: ScriptedPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver()
+    try:
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/workflows/x/triggers/manual?sig=CALLBACK-SECRET-42"
+        monkeypatch.setenv("PGHA_ALERT_CALLBACK_URL", url)
+        with_cluster(scripted, "pg-callback")
+        started = send(api, alert(METRIC, "callback-1", "pg-callback"))
+        done = follow(api, started.headers["Location"])
+        assert done.status_code == 200
+        assert len(receiver.bodies) == 1 and receiver.paths[0].endswith("sig=CALLBACK-SECRET-42")
+        posted = receiver.bodies[0]
+        assert posted["operationId"] == started.json()["id"] and posted["result"]["playbook"] == "replicationLag"
+        callback_step = step(done.json(), "post report to callback")
+        assert callback_step["outcome"] == "done" and "CALLBACK-SECRET-42" not in callback_step["detail"]
+        history = api.get(f"/runtime/webhooks/durabletask/instances/{started.json()['id']}",
+                          params={"showHistory": "true", "showHistoryOutput": "true", "showInput": "true"})
+        assert history.status_code == 200
+        assert "CALLBACK-SECRET-42" not in history.text and "CALLBACK-SECRET-42" not in done.text
+    finally:
+        receiver.shutdown()
+
+
+@pytest.mark.parametrize(("body", "status", "field"), [
+    (b"{not json", 400, "body"),
+    (json.dumps({**PROMETHEUS, "schemaId": "Microsoft.Insights/activityLogs"}).encode(), 400, "schemaId"),
+    (json.dumps({"schemaId": "azureMonitorCommonAlertSchema", "data": {}}).encode(), 400, "data.essentials"),
+    (json.dumps({**PROMETHEUS, "data": {"essentials": {**PROMETHEUS["data"]["essentials"], "alertId": ""}}}).encode(),
+     400, "data.essentials.alertId"),
+    (b"[" * 300_000, 413, None),
+])
+def test_bad_alerts_are_refused_naming_what_is_wrong(
+    api: httpx.Client, scripted: ScriptedPlatform, body: bytes, status: int, field: str | None
+) -> None:
+    answer = api.post("/api/alerts", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == status, answer.text
+    assert set(answer.json()) >= {"code", "message"}
+    if field:
+        assert answer.json()["field"] == field

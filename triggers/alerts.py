@@ -1,0 +1,132 @@
+"""HTTP: POST /api/alerts — Azure Monitor's action group webhook (common alert schema).
+
+Answers 202 within milliseconds (an action group retries on 408/429/503/504 and gives up after a few
+tries) and never touches the platform here: the run looks at the cluster. One run per alertId and
+condition: the first delivery claims the alert in blob container `alerts/`, every copy after it gets
+the same operation's Location. A Resolved alert ends the matching Fired run with an event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+from shared import locks, objectstore
+from shared.alerts import Alert, AlertError, cluster_for, dedupe_key, parse_alert, playbook_for
+from shared.settings import ACTING_PLAYBOOKS, Settings
+from triggers.responses import ApiError, json_response, read_json
+from triggers.starting import RUNNING, STARTING_GRACE_SECONDS, ClusterBusy, operation_location, start_run, take_lock
+
+bp = df.Blueprint()
+
+CLAIMS = "alerts"
+
+
+def summary(alert: Alert) -> dict[str, Any]:
+    """What the run and its report keep of the alert (bounded: labels are the sender's to fill)."""
+    return {
+        "alertId": alert.alert_id[:300], "rule": alert.rule[:200], "severity": alert.severity[:20],
+        "signalType": alert.signal_type[:40], "condition": alert.condition,
+        "monitoringService": alert.monitoring_service[:60], "firedAt": alert.fired_at[:40],
+        "targets": [t[:300] for t in alert.target_ids[:5]],
+        "labels": {k[:60]: v[:200] for k, v in list(alert.labels.items())[:30]},
+        "expression": (alert.expression or "")[:1000] or None, "value": (alert.value or "")[:100] or None,
+        "metrics": [m[:100] for m in alert.metrics[:10]],
+    }
+
+
+def claim(connection: str, key: str) -> bool:
+    """True for the first delivery of this alert and condition (create-if-absent: one winner)."""
+    blob = objectstore.container(connection, CLAIMS, create=True).get_blob_client(f"{key}.json")
+    try:
+        blob.upload_blob(json.dumps({"operationId": key, "claimedAt": time.time()}), overwrite=False)
+        return True
+    except ResourceExistsError:
+        return False
+
+
+def claimed_at(connection: str, key: str) -> float:
+    try:
+        blob = objectstore.container(connection, CLAIMS).get_blob_client(f"{key}.json")
+        return float(json.loads(blob.download_blob().readall())["claimedAt"])
+    except (ResourceNotFoundError, ValueError, KeyError):
+        return 0.0
+
+
+def accepted(req: func.HttpRequest, operation_id: str | None, body: dict[str, Any]) -> func.HttpResponse:
+    if operation_id is None:
+        return json_response(202, body)
+    location = operation_location(req, operation_id)
+    return json_response(202, {"id": operation_id, **body, "statusQueryGetUri": location},
+                         {"Location": location, "Retry-After": str(Settings.from_env().retry_after_seconds)})
+
+
+@bp.route(route="alerts", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def receive_alert(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Start respond_to_alert for a Fired alert (once), or end its run for a Resolved one."""
+    try:
+        try:
+            alert = parse_alert(read_json(req))
+        except AlertError as err:
+            raise ApiError(400, "InvalidAlert", err.message, err.field) from None
+        if alert.condition == "Resolved":
+            return await resolve(req, client, alert)
+        return await respond(req, client, alert)
+    except ApiError as err:
+        return err.response()
+
+
+async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, alert: Alert) -> func.HttpResponse:
+    settings = Settings.from_env()
+    key = dedupe_key(alert)
+    playbook = playbook_for(alert)
+    if not claim(settings.storage_connection, key):
+        status = await client.get_status(key)
+        started = status is not None and status.runtime_status is not None
+        if started or time.time() - claimed_at(settings.storage_connection, key) < STARTING_GRACE_SECONDS:
+            return accepted(req, key, {"duplicate": True, "playbook": playbook})
+        # claimed by a delivery that never started its run (a crash in between): this one starts it
+    target = cluster_for(alert, settings.default_namespace)
+    namespace, name = target or (settings.default_namespace, "")
+    payload: dict[str, Any] = {
+        "alert": summary(alert), "playbook": playbook, "policy": settings.policy_for(playbook), "ownsLock": False,
+    }
+    if name and playbook in ACTING_PLAYBOOKS:
+        try:
+            await take_lock(client, settings, "respond_to_alert", namespace, name, key)
+            payload["ownsLock"] = True
+        except ClusterBusy as busy:  # the run diagnoses and reports; it does not act beside another run
+            holder = busy.holder
+            payload["busyWith"] = {"operationId": holder.operation_id if holder else "unknown",
+                                   "runbook": holder.runbook if holder else "unknown"}
+    try:
+        await start_run(client, settings, "respond_to_alert", namespace, name, payload, key,
+                        settings.alert_callback_url or None)
+    except ApiError:
+        if payload["ownsLock"]:
+            locks.release(settings.storage_connection, namespace, name, key)
+        status = await client.get_status(key)
+        if status is not None and status.runtime_status is not None:  # another delivery started it first
+            return accepted(req, key, {"duplicate": True, "playbook": playbook})
+        objectstore.container(settings.storage_connection, CLAIMS).delete_blob(f"{key}.json")
+        raise  # 503: the action group retries, and the retry starts it
+    return accepted(req, key, {"duplicate": False, "playbook": playbook,
+                               "cluster": {"namespace": namespace, "name": name or None}})
+
+
+async def resolve(req: func.HttpRequest, client: df.DurableOrchestrationClient, alert: Alert) -> func.HttpResponse:
+    fired = dedupe_key(replace(alert, condition="Fired"))
+    status = await client.get_status(fired)
+    if status is None or status.runtime_status is None or status.runtime_status.value not in RUNNING:
+        return accepted(req, None, {"id": None, "message": "no response is running for this alert: nothing to end"})
+    resolved_at = alert.resolved_at or datetime.now(UTC).isoformat()
+    await client.raise_event(fired, "resolved", {"resolvedAt": resolved_at[:40]})
+    return accepted(req, fired, {"resolved": True})
