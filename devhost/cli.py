@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -126,13 +127,28 @@ def print_report(report: dict[str, Any]) -> None:
         say(f"  {step['outcome']:9} {step['name']:30} {step['durationSeconds']:6.1f}s  {step['detail'][:90]}")
 
 
+def lag_alert(cluster: str) -> dict[str, Any]:
+    """What Azure Monitor's action group posts when CNPG's replication-lag rule fires."""
+    return {"schemaId": "azureMonitorCommonAlertSchema", "data": {
+        "essentials": {
+            "alertId": f"/subscriptions/demo/providers/Microsoft.AlertsManagement/alerts/{time.time_ns()}",
+            "alertRule": "CNPGClusterHighReplicationLag", "severity": "Sev2", "signalType": "Metric",
+            "monitorCondition": "Fired", "monitoringService": "Prometheus",
+            "firedDateTime": datetime.now(UTC).isoformat(), "configurationItems": [cluster],
+        },
+        "alertContext": {"expression": "max(cnpg_pg_replication_lag) > 30", "expressionValue": "31",
+                         "labels": {"alertname": "CNPGClusterHighReplicationLag", "cluster": cluster}},
+    }}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from devhost.host import DevHost
 
     logging.basicConfig(level=logging.WARNING)
     (port,) = processes.free_ports(1)
     say("pgha demo: deploy a 3-instance PostgreSQL cluster (sync standby, WAL archived to Azurite) through the API,")
-    say("prove its backups by restoring one into a new cluster, rehearse a failover, then tear everything down")
+    say("prove its backups by restoring one into a new cluster, rehearse a failover, answer an Azure Monitor alert,")
+    say("then tear everything down")
     with DevHost(port=port) as host, httpx.Client(base_url=host.url, timeout=60) as client:
         say(f"devhost at {host.url}\nPOST /api/clusters {json.dumps(DEMO_SPEC)}")
         result, report = run_and_show(client, "POST", "/api/clusters", DEMO_SPEC, "deploy")
@@ -166,6 +182,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             say(f"failover to {drill['failoverTo']} and back: RTO {drill['rtoSeconds']['failover']}s at the failover, "
                 f"{drill['rtoSeconds']['switchback']}s at the switch-back; RPO {drill['rpoLostWrites']} of "
                 f"{drill['probe']['acknowledged']} acknowledged writes lost")
+        if result.status_code != 200:
+            return 1
+
+        result, report = run_and_show(client, "POST", "/api/alerts", lag_alert(DEMO_SPEC["name"]),
+                                      "alert response (Azure Monitor: replication lag)")
         if result.status_code != 200:
             return 1
         if args.keep:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 
+@functools.lru_cache(maxsize=8)
 def service(connection: str) -> BlobServiceClient:
-    """A client from a connection string, or from an account URL with DefaultAzureCredential."""
+    """A client from a connection string, or from an account URL with DefaultAzureCredential; one per
+    connection for the process (the SDK's clients are thread-safe and keep their connections open)."""
     if not connection:
         raise RuntimeError("no storage configured: set PGHA_STORAGE_CONNECTION or AzureWebJobsStorage")
     if connection.startswith("https://"):

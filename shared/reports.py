@@ -24,6 +24,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     if report.get("error"):
         lines.append(f"- error: {report['error']}")
+    result = report.get("result") or {}
+    for key in ("playbook", "outcome", "action"):  # what an alert response decided, in one line each
+        if result.get(key):
+            lines.append(f"- {key}: {result[key]}")
     lines += ["", "| step | outcome | duration | detail |", "|---|---|---|---|"]
     for step in report["steps"]:
         detail = str(step.get("detail", "")).replace("|", "\\|").replace("\n", " ")

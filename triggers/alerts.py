@@ -44,9 +44,14 @@ def summary(alert: Alert) -> dict[str, Any]:
 
 def claim(connection: str, key: str) -> bool:
     """True for the first delivery of this alert and condition (create-if-absent: one winner)."""
-    blob = objectstore.container(connection, CLAIMS, create=True).get_blob_client(f"{key}.json")
+    blob = objectstore.container(connection, CLAIMS).get_blob_client(f"{key}.json")
+    body = json.dumps({"operationId": key, "claimedAt": time.time()})
     try:
-        blob.upload_blob(json.dumps({"operationId": key, "claimedAt": time.time()}), overwrite=False)
+        try:
+            blob.upload_blob(body, overwrite=False)
+        except ResourceNotFoundError:  # the first alert ever: make the container, once
+            objectstore.container(connection, CLAIMS, create=True)
+            blob.upload_blob(body, overwrite=False)
         return True
     except ResourceExistsError:
         return False
@@ -89,9 +94,10 @@ async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     key = dedupe_key(alert)
     playbook = playbook_for(alert)
     if not claim(settings.storage_connection, key):
+        if time.time() - claimed_at(settings.storage_connection, key) < STARTING_GRACE_SECONDS:
+            return accepted(req, key, {"duplicate": True, "playbook": playbook})
         status = await client.get_status(key)
-        started = status is not None and status.runtime_status is not None
-        if started or time.time() - claimed_at(settings.storage_connection, key) < STARTING_GRACE_SECONDS:
+        if status is not None and status.runtime_status is not None:
             return accepted(req, key, {"duplicate": True, "playbook": playbook})
         # claimed by a delivery that never started its run (a crash in between): this one starts it
     target = cluster_for(alert, settings.default_namespace)

@@ -1,0 +1,96 @@
+"""Benchmark: an alert storm. 1000 common-schema alerts — 100 distinct alertIds, each delivered 10 times,
+as action groups retry and several rules fire together — sent by 50 concurrent senders.
+
+Prints the ack latency p50 / p99 of POST /api/alerts, the same percentiles of a baseline route that
+does one durable-client lookup and no work (GET /api/operations/{unknown id}, a 404) sent the same way
+in the same run, their ratio, and the number of orchestrations started (must be 100: one per alertId).
+
+    ./pgha bench alerts           (or: PYTHONPATH=. python bench/alerts.py --rounds 1)
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from bench.harness import bench_session, rounds
+
+DISTINCT, COPIES, SENDERS = 100, 10, 50
+ALERT: dict[str, Any] = {
+    "schemaId": "azureMonitorCommonAlertSchema",
+    "data": {
+        "essentials": {
+            "alertId": "", "alertRule": "CNPGClusterHighReplicationLag", "severity": "Sev2", "signalType": "Metric",
+            "monitorCondition": "Fired", "monitoringService": "Prometheus", "firedDateTime": "2026-11-26T03:00:00Z",
+            "alertTargetIDs": ["/subscriptions/0000/resourcegroups/rg/providers/microsoft.monitor/accounts/amw"],
+            "configurationItems": ["amw"],
+        },
+        "alertContext": {
+            "expression": "max(cnpg_pg_replication_lag) > 30", "expressionValue": "42",
+            "labels": {"alertname": "CNPGClusterHighReplicationLag", "cluster": "bench-storm", "namespace": "bench"},
+        },
+    },
+}
+
+
+def alert(n: int) -> dict[str, Any]:
+    body = copy.deepcopy(ALERT)
+    body["data"]["essentials"]["alertId"] = f"/subscriptions/0000/providers/Microsoft.AlertsManagement/alerts/{n}"
+    return body
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def storm(api: httpx.Client, requests: list[tuple[str, str, Any]]) -> tuple[list[float], list[httpx.Response]]:
+    def send(request: tuple[str, str, Any]) -> tuple[float, httpx.Response]:
+        method, url, body = request
+        started = time.perf_counter()
+        response = api.request(method, url, json=body)
+        return time.perf_counter() - started, response
+
+    with ThreadPoolExecutor(max_workers=SENDERS) as pool:
+        answers = list(pool.map(send, requests))
+    return [a[0] * 1000 for a in answers], [a[1] for a in answers]
+
+
+def main() -> None:
+    count = rounds(__doc__)
+    limits = httpx.Limits(max_connections=SENDERS, max_keepalive_connections=SENDERS)
+    with bench_session() as (_, host), httpx.Client(base_url=host.url, timeout=60, limits=limits) as api:
+        for n in range(count):
+            base = n * DISTINCT
+            burst = [("POST", "/api/alerts", alert(base + i % DISTINCT)) for i in range(DISTINCT * COPIES)]
+            baseline = [("GET", f"/api/operations/bench-none-{i}", None) for i in range(DISTINCT * COPIES)]
+            alert_ms, answers = storm(api, burst)
+            baseline_ms, _ = storm(api, baseline)
+            codes = sorted({a.status_code for a in answers})
+            started = {a.json()["id"] for a in answers if a.status_code == 202 and not a.json()["duplicate"]}
+            ids = {a.json()["id"] for a in answers if a.status_code == 202}
+            deadline = time.monotonic() + 300
+            finished = 0
+            while time.monotonic() < deadline:
+                finished = sum(1 for i in ids if api.get(f"/api/operations/{i}").status_code == 200)
+                if finished == len(ids):
+                    break
+                time.sleep(1)
+            p50, p99 = statistics.median(alert_ms), percentile(alert_ms, 0.99)
+            b50, b99 = statistics.median(baseline_ms), percentile(baseline_ms, 0.99)
+            print(f"round {n + 1}: {len(burst)} alerts ({DISTINCT} distinct), HTTP codes {codes}")
+            print(f"(a) POST /api/alerts ack latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+            print(f"(b) baseline GET /api/operations/<unknown> (one durable lookup): "
+                  f"p50 {b50:.1f} ms, p99 {b99:.1f} ms")
+            print(f"orchestrations started: {len(started)} (distinct operation ids answered: {len(ids)}; "
+                  f"finished: {finished})")
+            print(f"ratio a/b (p50): {p50 / b50:.2f}")
+
+
+if __name__ == "__main__":
+    main()

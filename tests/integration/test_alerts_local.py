@@ -1,0 +1,86 @@
+"""The primary-unavailable playbook on the real local stack: automatic failover is off (Patroni in
+maintenance mode, as a CNPG operator that is down) and the primary's PostgreSQL is stopped. pgha must
+find the paused manager, resume it, and let Patroni bring a writable primary back by itself."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from shared.platforms.local import processes
+from shared.platforms.local.patroni import Member
+from tests.alert_payloads import PROMETHEUS, alert
+from tests.conftest import follow, step
+from tests.integration.helpers import app_connection, cluster_state
+
+pytestmark = pytest.mark.integration
+NS = "alerting"
+NAME = "it-alert"
+SPEC = {"name": NAME, "namespace": NS, "instances": 2, "synchronousReplicas": 1,
+        "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
+
+
+def members(home: Path) -> list[Member]:
+    state = cluster_state(home, NAME, NS)
+    base = home / "clusters" / NS / NAME / "members"
+    return [Member(n, p["pgPort"], p["restPort"], base / n) for n, p in sorted(state["members"].items())]
+
+
+def leader(home: Path) -> Member:
+    topology = httpx.get(f"{members(home)[0].api}/cluster", timeout=5).json()
+    name = next(m["name"] for m in topology["members"] if m["role"] == "leader")
+    return next(m for m in members(home) if m.name == name)
+
+
+def writes_work(home: Path) -> bool:
+    try:
+        with app_connection(home, NAME, "read-write", NS) as conn:
+            conn.execute("SELECT txid_current()")
+            conn.commit()
+        return True
+    except psycopg.Error:
+        return False
+
+
+@pytest.fixture(scope="module")
+def cluster(devhost: Any) -> None:
+    with httpx.Client(base_url=devhost.url, timeout=60) as api:
+        started = api.post("/api/clusters", json=SPEC)
+        assert started.status_code == 202, started.text
+        assert follow(api, started.headers["Location"]).status_code == 200
+
+
+def test_paused_ha_manager_is_resumed_and_the_primary_comes_back(
+    api: httpx.Client, home: Path, cluster: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGHA_ALERT_GRACE_SECONDS", "3")
+    monkeypatch.setenv("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", "90")
+    primary = leader(home)
+    paused = httpx.patch(f"{primary.api}/config", json={"pause": True}, timeout=5)
+    assert paused.status_code == 200 and paused.json()["pause"] is True
+    assert processes.stop(primary.postmaster, timeout=20, sig=signal.SIGINT)  # fast shutdown; nobody restarts it
+    time.sleep(3)
+    assert not writes_work(home), "with failover off and the primary stopped, nothing takes writes"
+
+    started = api.post("/api/alerts", json=alert(PROMETHEUS, "it-primary-down", NAME, NS))
+    assert started.status_code == 202, started.text
+    done = follow(api, started.headers["Location"], timeout=180)
+    assert done.status_code == 200, done.text
+    report = done.json()
+    assert report["result"]["outcome"] == "recovered", report
+    assert "does not take writes" in step(report, "confirm")["detail"] or "no primary" in step(report, "confirm")[
+        "detail"]
+    assert step(report, "grace period for the HA manager")["outcome"] == "timed out"
+    assert "paused" in step(report, "check the HA manager")["detail"]
+    assert "resumed Patroni" in step(report, "restore the HA manager")["detail"]
+    assert step(report, "wait for a writable primary")["outcome"] == "done"
+    assert writes_work(home)
+    assert httpx.get(f"{primary.api}/config", timeout=5).json().get("pause") in (None, False)
+    markdown = api.get(f"/api/operations/{report['operationId']}/report", params={"format": "markdown"}).text
+    assert "restore the HA manager" in markdown and "recovered" in markdown
