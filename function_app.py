@@ -24,8 +24,10 @@ import triggers.alerts
 import triggers.backups
 import triggers.clusters
 import triggers.drills
+import triggers.health
 import triggers.operations
 import triggers.schedules
+import triggers.subscriptions
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -40,6 +42,7 @@ STEPS = (
 )
 STARTERS = (
     triggers.clusters, triggers.backups, triggers.drills, triggers.alerts, triggers.operations, triggers.schedules,
+    triggers.subscriptions, triggers.health,
 )
 
 for module in (*RUNBOOKS, *STEPS, *STARTERS):

@@ -64,7 +64,7 @@ def storm(api: httpx.Client, requests: list[tuple[str, str, Any]]) -> tuple[list
 def main() -> None:
     count = rounds(__doc__)
     limits = httpx.Limits(max_connections=SENDERS, max_keepalive_connections=SENDERS)
-    with bench_session() as (_, host), httpx.Client(base_url=host.url, timeout=60, limits=limits) as api:
+    with bench_session() as (_, host), host.client(limits=limits) as api:
         for n in range(count):
             base = n * DISTINCT
             burst = [("POST", "/api/alerts", alert(base + i % DISTINCT)) for i in range(DISTINCT * COPIES)]

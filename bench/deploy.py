@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import httpx
 import psycopg
 
 from bench.harness import bench_session, print_ratio, rounds
 
 if TYPE_CHECKING:
+    from devhost.host import DevHost
     from shared.platforms.local.platform import LocalPlatform
 
 SPEC = {"instances": 3, "synchronousReplicas": 1, "sampleData": True,
@@ -55,8 +55,8 @@ def raw_start(platform: LocalPlatform, name: str) -> float:
         time.sleep(0.1)
 
 
-def orchestrated(url: str, name: str) -> float:
-    with httpx.Client(base_url=url, timeout=60) as api:
+def orchestrated(host: DevHost, name: str) -> float:
+    with host.client() as api:
         started = time.monotonic()
         response = api.post("/api/clusters", json={"name": name, "namespace": "bench", **SPEC})
         assert response.status_code == 202, response.text
@@ -83,7 +83,7 @@ def main() -> None:
         for n in range(count):
             raws.append(raw_start(platform, f"raw-{n}"))
             clean(platform, f"raw-{n}")
-            orchestrateds.append(orchestrated(host.url, f"orch-{n}"))
+            orchestrateds.append(orchestrated(host, f"orch-{n}"))
             clean(platform, f"orch-{n}")
             print(f"round {n + 1}: orchestrated {orchestrateds[-1]:.2f} s, raw {raws[-1]:.2f} s", flush=True)
     print_ratio("deploy", orchestrateds, "raw Patroni start", raws)

@@ -30,7 +30,7 @@ def follow(api: httpx.Client, response: httpx.Response) -> httpx.Response:
 def main() -> None:
     count = rounds(__doc__)
     measured: dict[str, list[dict]] = {"graceful": [], "crash": []}
-    with bench_session() as (_, host), httpx.Client(base_url=host.url, timeout=60) as api:
+    with bench_session() as (_, host), host.client() as api:
         assert follow(api, api.post("/api/clusters", json=SPEC)).status_code == 200
         for mode in measured:
             for n in range(count):

@@ -100,7 +100,7 @@ def raw(platform: LocalPlatform, expected: int, round_no: int) -> float:
 def main() -> None:
     count = rounds(__doc__)
     raws, orchestrateds = [], []
-    with bench_session() as (platform, host), httpx.Client(base_url=host.url, timeout=60) as api:
+    with bench_session() as (platform, host), host.client() as api:
         assert follow(api, api.post("/api/clusters", json=SPEC)).status_code == 200
         verified = follow(api, api.post("/api/clusters/bench-src/backups", params={"namespace": "bench"}, json={}))
         assert verified.status_code == 200, verified.text

@@ -74,10 +74,13 @@ def cmd_status(_: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from devhost.host import DevHost
+    from devhost.keys import KEY_SETTING, key_file
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with DevHost(port=args.port) as host:
         say(f"pgha devhost serving {host.url}/api  (Ctrl-C stops it; `pgha down` stops the stack)")
+        say(f"function key: {host.key}  (send it as the x-functions-key header or ?code=; kept in "
+            f"{key_file(Settings.from_env().home)}, or set {KEY_SETTING})")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with contextlib.suppress(KeyboardInterrupt):
@@ -149,7 +152,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     say("pgha demo: deploy a 3-instance PostgreSQL cluster (sync standby, WAL archived to Azurite) through the API,")
     say("prove its backups by restoring one into a new cluster, rehearse a failover, answer an Azure Monitor alert,")
     say("then tear everything down")
-    with DevHost(port=port) as host, httpx.Client(base_url=host.url, timeout=60) as client:
+    with DevHost(port=port) as host, host.client() as client:
         say(f"devhost at {host.url}\nPOST /api/clusters {json.dumps(DEMO_SPEC)}")
         result, report = run_and_show(client, "POST", "/api/clusters", DEMO_SPEC, "deploy")
         if result.status_code != 200:

@@ -7,7 +7,10 @@ import logging
 import os
 from typing import Any
 
+import httpx
+
 from devhost.engine import Engine, collect
+from devhost.keys import function_key
 from devhost.server import DevServer
 from devhost.timers import Timers
 from shared.platforms.local.stack import Stack
@@ -24,6 +27,7 @@ class DevHost:
         self.engine: Engine | None = None
         self.server: DevServer | None = None
         self.timers: Timers | None = None
+        self.key = ""
 
     def start(self) -> DevHost:
         settings = Settings.from_env()
@@ -35,7 +39,8 @@ class DevHost:
         functions = collect(app)
         self.engine = Engine(functions)
         self.engine.start()
-        self.server = DevServer(self.engine, functions.http, port=self.port)
+        self.key = function_key(settings.home)
+        self.server = DevServer(self.engine, functions.http, self.key, port=self.port)
         self.server.start()
         if self.with_timers:
             self.timers = Timers(functions.timers, self.server.starter_binding, self.server.loop)
@@ -46,6 +51,10 @@ class DevHost:
     def url(self) -> str:
         assert self.server is not None
         return self.server.url
+
+    def client(self, **options: Any) -> httpx.Client:
+        """An HTTP client for this devhost's API, carrying its function key as a caller would."""
+        return keyed_client(self.url, self.key, **options)
 
     def stop(self) -> None:
         if self.timers:
@@ -60,3 +69,8 @@ class DevHost:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def keyed_client(url: str, key: str, **options: Any) -> httpx.Client:
+    headers = {"x-functions-key": key, **options.pop("headers", {})}
+    return httpx.Client(base_url=url, headers=headers, **{"timeout": 60, **options})

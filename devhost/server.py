@@ -4,9 +4,11 @@ Durable Functions RPC routes that the real DurableOrchestrationClient calls, on 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import re
+import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,8 +54,14 @@ class HttpFunction:
 class DevServer:
     """Serves /api/* from the app's HTTP functions and /runtime/webhooks/durabletask/* from the engine."""
 
-    def __init__(self, engine: Engine, http_functions: list[Any], host: str = "127.0.0.1", port: int = 7071) -> None:
+    def __init__(
+        self, engine: Engine, http_functions: list[Any], key: str, host: str = "127.0.0.1", port: int = 7071
+    ) -> None:
         self.engine = engine
+        self.key = key
+        # the app's own durable clients reach the engine under a path nobody else knows (in Azure, the
+        # host's local RPC port); the public /runtime/webhooks/durabletask/ routes need the key
+        self.internal_rpc = f"/_rpc/{secrets.token_urlsafe(16)}/"
         self.functions = [HttpFunction(f) for f in http_functions]
         self.loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self.loop.run_forever, name="devhost-loop", daemon=True)
@@ -78,7 +86,7 @@ class DevServer:
 
     # ---- the durable client binding --------------------------------------------------------------
     def starter_binding(self) -> str:
-        base = f"{self.url}{RPC_PREFIX}"
+        base = f"{self.url}{self.internal_rpc}"
         instance = f"{base}instances/INSTANCEID"
         return json.dumps({
             "taskHubName": TASK_HUB,
@@ -104,16 +112,28 @@ class DevServer:
     # ---- dispatch --------------------------------------------------------------------------------
     def dispatch(self, method: str, raw_url: str, headers: dict[str, str], body: bytes) -> Answer:
         parts = urlsplit(raw_url)
+        query = dict(parse_qsl(parts.query))
+        if parts.path.startswith(self.internal_rpc):
+            return self._rpc(method, parts.path[len(self.internal_rpc):], query, body)
         if parts.path.startswith(RPC_PREFIX):
-            return self._rpc(method, parts.path[len(RPC_PREFIX):], dict(parse_qsl(parts.query)), body)
+            if not self.authorized(headers, query):
+                return UNAUTHORIZED
+            return self._rpc(method, parts.path[len(RPC_PREFIX):], query, body)
         for function in self.functions:
             match = function.pattern.match(parts.path)
             if match and method in function.methods:
+                if function.auth_level != "anonymous" and not self.authorized(headers, query):
+                    return UNAUTHORIZED
                 return self._invoke(function, method, raw_url, headers, body, match)
         allowed = any(f.pattern.match(parts.path) for f in self.functions)
         if allowed:
             return _json(405, {"code": "MethodNotAllowed", "message": f"{method} is not allowed on {parts.path}"})
         return _json(404, {"code": "NotFound", "message": f"no route {parts.path}"})
+
+    def authorized(self, headers: dict[str, str], query: dict[str, str]) -> bool:
+        """The Functions host's check: the key in `x-functions-key` or in `?code=`, compared in constant time."""
+        given = next((v for k, v in headers.items() if k.lower() == "x-functions-key"), None) or query.get("code", "")
+        return hmac.compare_digest(given.encode(), self.key.encode())
 
     def _invoke(
         self, function: HttpFunction, method: str, raw_url: str, headers: dict[str, str], body: bytes,
@@ -223,3 +243,8 @@ class DevServer:
 
 def _json(status: int, body: Any) -> Answer:
     return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+UNAUTHORIZED: Answer = _json(401, {
+    "code": "Unauthorized", "message": "a function key is required: x-functions-key header or code query",
+})

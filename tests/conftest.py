@@ -57,7 +57,7 @@ def devhost() -> Iterator[Any]:
 
 @pytest.fixture()
 def api(devhost: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=devhost.url, timeout=60) as client:
+    with devhost.client() as client:
         yield client
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import azure.durable_functions as df
 import azure.functions as func
 
 from shared.requests import RestoreRequest, VerifyRequest
-from triggers.clusters import existing_spec
-from triggers.responses import ApiError, request_model
-from triggers.starting import start_runbook
+from triggers.clusters import name_of, namespace_of, stored_spec
+from triggers.responses import ApiError, parse_request
+from triggers.starting import Plan, operation_body, start_runbook
 
 bp = df.Blueprint()
 
@@ -18,12 +20,16 @@ bp = df.Blueprint()
 async def start_backup_verification(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start verify_backups: a new (or the latest, or a random) backup, checked in the object store."""
     try:
-        spec = existing_spec(req)
-        verify = request_model(req, VerifyRequest)
-        return await start_runbook(req, client, "verify_backups", spec.namespace, spec.name,
-                                   {"verify": verify.dump()})
+        body, callback = operation_body(req)
+        return await start_runbook(req, client, plan_verify(namespace_of(req), name_of(req), body), callback)
     except ApiError as err:
         return err.response()
+
+
+def plan_verify(namespace: str, name: str, body: dict[str, Any]) -> Plan:
+    spec = stored_spec(namespace, name)
+    verify = parse_request(VerifyRequest, body)
+    return Plan("verify_backups", spec.namespace, spec.name, {"verify": verify.dump()})
 
 
 @bp.route(route="clusters/{name}/restores", methods=["POST"])
@@ -31,11 +37,15 @@ async def start_backup_verification(req: func.HttpRequest, client: df.DurableOrc
 async def start_restore(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start restore_cluster: a new cluster from this one's backups, checked, measured, removed."""
     try:
-        spec = existing_spec(req)
-        restore = request_model(req, RestoreRequest)
-        if restore.name == spec.name:
-            raise ApiError(400, "InvalidRequest", "a restore needs a new cluster name, not the source's", "name")
-        return await start_runbook(req, client, "restore_cluster", spec.namespace, spec.name,
-                                   {"restore": restore.dump()})
+        body, callback = operation_body(req)
+        return await start_runbook(req, client, plan_restore(namespace_of(req), name_of(req), body), callback)
     except ApiError as err:
         return err.response()
+
+
+def plan_restore(namespace: str, name: str, body: dict[str, Any]) -> Plan:
+    spec = stored_spec(namespace, name)
+    restore = parse_request(RestoreRequest, body)
+    if restore.name == spec.name:
+        raise ApiError(400, "InvalidRequest", "a restore needs a new cluster name, not the source's", "name")
+    return Plan("restore_cluster", spec.namespace, spec.name, {"restore": restore.dump()})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -11,28 +12,38 @@ from shared import locks
 from shared.platforms import platform_for
 from shared.settings import Settings
 from shared.spec import DNS_LABEL, ClusterSpec, SpecError, parse_spec
-from triggers.responses import ApiError, json_response, query_flag, read_json
-from triggers.starting import operation_location, refuse_if_busy, start_runbook
+from triggers.responses import ApiError, json_response, query_flag
+from triggers.starting import Plan, operation_body, operation_location, refuse_if_busy, start_runbook
 
 bp = df.Blueprint()
 
 
 def namespace_of(req: func.HttpRequest) -> str:
-    namespace = req.params.get("namespace") or Settings.from_env().default_namespace
-    if not re.fullmatch(DNS_LABEL, namespace) or len(namespace) > 63:
+    return checked_namespace(req.params.get("namespace"))
+
+
+def name_of(req: func.HttpRequest) -> str:
+    return checked_name(req.route_params.get("name", ""))
+
+
+def checked_namespace(namespace: str | None) -> str:
+    namespace = namespace or Settings.from_env().default_namespace
+    if not isinstance(namespace, str) or not re.fullmatch(DNS_LABEL, namespace) or len(namespace) > 63:
         raise ApiError(400, "InvalidQuery", f"namespace {namespace!r} is not a DNS label", "namespace")
     return namespace
 
 
-def name_of(req: func.HttpRequest) -> str:
-    name = req.route_params.get("name", "")
-    if not re.fullmatch(DNS_LABEL, name) or len(name) > 50:
+def checked_name(name: object) -> str:
+    if not isinstance(name, str) or not re.fullmatch(DNS_LABEL, name) or len(name) > 50:
         raise ApiError(404, "ClusterNotFound", f"{name!r} is not a cluster name", "name")
     return name
 
 
 def existing_spec(req: func.HttpRequest) -> ClusterSpec:
-    namespace, name = namespace_of(req), name_of(req)
+    return stored_spec(namespace_of(req), name_of(req))
+
+
+def stored_spec(namespace: str, name: str) -> ClusterSpec:
     spec = platform_for().stored_spec(namespace, name)
     if spec is None:
         raise ApiError(404, "ClusterNotFound", f"cluster {namespace}/{name} does not exist", "name")
@@ -44,16 +55,20 @@ def existing_spec(req: func.HttpRequest) -> ClusterSpec:
 async def start_deploy(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start deploy_cluster for a ClusterSpec; 400 names the invalid field, 409 when the cluster is busy."""
     try:
-        body = read_json(req)
-        if isinstance(body, dict) and "namespace" not in body:
-            body = {**body, "namespace": namespace_of(req)}
-        try:
-            spec = parse_spec(body)
-        except SpecError as err:
-            raise ApiError(400, "InvalidSpec", err.message, err.field) from None
-        return await start_runbook(req, client, "deploy_cluster", spec.namespace, spec.name, {"spec": spec.dump()})
+        body, callback = operation_body(req, required=True)
+        if "namespace" not in body:
+            body["namespace"] = namespace_of(req)
+        return await start_runbook(req, client, plan_deploy(body), callback)
     except ApiError as err:
         return err.response()
+
+
+def plan_deploy(body: dict[str, Any]) -> Plan:
+    try:
+        spec = parse_spec(body)
+    except SpecError as err:
+        raise ApiError(400, "InvalidSpec", err.message, err.field) from None
+    return Plan("deploy_cluster", spec.namespace, spec.name, {"spec": spec.dump()})
 
 
 @bp.route(route="clusters/{name}", methods=["GET"])
@@ -78,18 +93,27 @@ async def start_teardown(req: func.HttpRequest, client: df.DurableOrchestrationC
     """Start teardown_cluster; backups are kept unless deleteBackups is true (query or body), which also
     deletes the kept backups of a cluster torn down before."""
     try:
-        namespace, name = namespace_of(req), name_of(req)
-        body = read_json(req, required=False)
-        if not isinstance(body, dict):
-            raise ApiError(400, "InvalidRequest", "body must be a JSON object", "body")
-        delete_backups = body.get("deleteBackups", query_flag(req, "deleteBackups"))
-        if not isinstance(delete_backups, bool):
-            raise ApiError(400, "InvalidRequest", "deleteBackups must be a boolean", "deleteBackups")
-        platform = platform_for()
-        known = platform.stored_spec(namespace, name) or (delete_backups and platform.retained_specs(namespace, name))
-        if not known:
-            await refuse_if_busy(req, client, namespace, name)
-            raise ApiError(404, "ClusterNotFound", f"cluster {namespace}/{name} does not exist", "name")
-        return await start_runbook(req, client, "teardown_cluster", namespace, name, {"deleteBackups": delete_backups})
+        body, callback = operation_body(req)
+        if "deleteBackups" not in body:
+            body["deleteBackups"] = query_flag(req, "deleteBackups")
+        plan = await plan_teardown(req, client, namespace_of(req), name_of(req), body)
+        return await start_runbook(req, client, plan, callback)
     except ApiError as err:
         return err.response()
+
+
+async def plan_teardown(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, namespace: str, name: str, body: dict[str, Any],
+) -> Plan:
+    unknown = sorted(set(body) - {"deleteBackups"})
+    if unknown:
+        raise ApiError(400, "InvalidRequest", "unknown field", unknown[0])
+    delete_backups = body.get("deleteBackups", False)
+    if not isinstance(delete_backups, bool):
+        raise ApiError(400, "InvalidRequest", "deleteBackups must be a boolean", "deleteBackups")
+    platform = platform_for()
+    known = platform.stored_spec(namespace, name) or (delete_backups and platform.retained_specs(namespace, name))
+    if not known:
+        await refuse_if_busy(req, client, namespace, name)
+        raise ApiError(404, "ClusterNotFound", f"cluster {namespace}/{name} does not exist", "name")
+    return Plan("teardown_cluster", namespace, name, {"deleteBackups": delete_backups})

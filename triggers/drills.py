@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from shared.spec import Model
-from triggers.clusters import existing_spec
-from triggers.responses import ApiError, request_model
-from triggers.starting import start_runbook
+from triggers.clusters import name_of, namespace_of, stored_spec
+from triggers.responses import ApiError, parse_request
+from triggers.starting import Plan, operation_body, start_runbook
 
 bp = df.Blueprint()
 
@@ -25,8 +25,13 @@ class DrillRequest(Model):
 async def start_failover_drill(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start failover_drill (`graceful` like a pod deleted with a grace period, `crash` like a lost node)."""
     try:
-        spec = existing_spec(req)
-        drill = request_model(req, DrillRequest)
-        return await start_runbook(req, client, "failover_drill", spec.namespace, spec.name, {"drill": drill.dump()})
+        body, callback = operation_body(req)
+        return await start_runbook(req, client, plan_drill(namespace_of(req), name_of(req), body), callback)
     except ApiError as err:
         return err.response()
+
+
+def plan_drill(namespace: str, name: str, body: dict[str, Any]) -> Plan:
+    spec = stored_spec(namespace, name)
+    drill = parse_request(DrillRequest, body)
+    return Plan("failover_drill", spec.namespace, spec.name, {"drill": drill.dump()})

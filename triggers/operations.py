@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 from pydantic import Field
 
-from shared import reports
+from shared import cancels, reports
 from shared.ids import is_operation_id
 from shared.settings import Settings
 from shared.spec import Model
@@ -41,8 +42,9 @@ async def get_operation(req: func.HttpRequest, client: df.DurableOrchestrationCl
         if runtime == "Completed":
             return json_response(200, status.output)
         report = reports.load(settings.storage_connection, operation_id)
+        canceled = bool(report) and report.get("status") == "canceled"
         return json_response(422, {
-            "code": f"Operation{runtime}",
+            "code": "OperationCanceled" if canceled else f"Operation{runtime}",
             "message": str(status.output) if status.output else f"the operation ended {runtime.lower()}",
             "report": report,
         })
@@ -113,3 +115,30 @@ async def approve_operation(req: func.HttpRequest, client: df.DurableOrchestrati
 @bp.durable_client_input(client_name="client")
 async def reject_operation(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return await decide(req, client, "reject")
+
+
+CHILD_SUFFIXES = ("-restore", "-verify")  # sub-runs a runbook starts under its own id
+
+
+async def request_cancel(client: df.DurableOrchestrationClient, operation_id: str) -> None:
+    """Raise `cancel` on the run and its running sub-runs: every wait races it, so their compensation runs."""
+    await client.raise_event(operation_id, "cancel", {"requestedAt": datetime.now(UTC).isoformat()})
+    cancels.record(Settings.from_env().storage_connection, operation_id)
+    for suffix in CHILD_SUFFIXES:
+        child = await client.get_status(operation_id + suffix)
+        if child and child.runtime_status is not None and child.runtime_status.value in RUNNING:
+            await client.raise_event(operation_id + suffix, "cancel", {"requestedAt": datetime.now(UTC).isoformat()})
+
+
+@bp.route(route="operations/{id}/cancel", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def cancel_operation(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Cooperative cancel: the run stops at its next wait and removes what it made; 202 with its Location."""
+    try:
+        status = await running_operation(req, client)
+        await request_cancel(client, status.instance_id)
+        location = operation_location(req, status.instance_id)
+        return json_response(202, {"id": status.instance_id, "cancel": "requested", "statusQueryGetUri": location},
+                             {"Location": location, "Retry-After": str(Settings.from_env().retry_after_seconds)})
+    except ApiError as err:
+        return err.response()

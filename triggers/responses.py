@@ -68,10 +68,14 @@ def base_url(req: func.HttpRequest) -> str:
 
 def request_model(req: func.HttpRequest, kind: type[Any]) -> Any:
     """An optional JSON body validated into `kind`; a 400 names the field (`checks.0.query`) when it is bad."""
+    return parse_request(kind, read_json(req, required=False))
+
+
+def parse_request(kind: type[Any], body: object) -> Any:
     from shared.requests import parse_model
     from shared.spec import SpecError
 
     try:
-        return parse_model(kind, read_json(req, required=False))
+        return parse_model(kind, body)
     except SpecError as err:
         raise ApiError(400, "InvalidRequest", err.message, err.field) from None

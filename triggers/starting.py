@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -13,9 +14,38 @@ from orchestrations.runbook import first_line
 from shared import callbacks, locks
 from shared.ids import new_operation_id
 from shared.settings import Settings
-from triggers.responses import ApiError, base_url, json_response
+from triggers.responses import ApiError, base_url, json_response, read_json
 
 RUNNING = {"Running", "Pending", "ContinuedAsNew", "Suspended"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated request for a run: which runbook, on which cluster, with what input."""
+
+    runbook: str
+    namespace: str
+    name: str
+    payload: dict[str, Any]
+
+
+def operation_body(req: func.HttpRequest, required: bool = False) -> tuple[dict[str, Any], str | None]:
+    """The request's JSON object and the `callbackUrl` taken out of it (checked, never part of the input)."""
+    body = read_json(req, required=required)
+    if not isinstance(body, dict):
+        raise ApiError(400, "InvalidRequest", "body must be a JSON object", "body")
+    return split_callback(body)
+
+
+def split_callback(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    body = dict(body)
+    url = body.pop("callbackUrl", None)
+    if url is None:
+        return body, None
+    try:
+        return body, callbacks.check_url(url)
+    except callbacks.CallbackError as err:
+        raise ApiError(400, "InvalidRequest", f"callbackUrl {err}", "callbackUrl") from None
 STARTING_GRACE_SECONDS = 10  # lock taken, instance being started
 
 
@@ -94,25 +124,37 @@ async def start_run(
     return operation_id
 
 
-async def start_runbook(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient, runbook: str,
-    namespace: str, name: str, payload: dict[str, Any],
-) -> func.HttpResponse:
-    """Start a run for an HTTP caller: 202 with our Location, or 409 with the running one's."""
+async def start_planned(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, plan: Plan, callback_url: str | None = None,
+) -> str:
+    """Start a planned run for an HTTP caller: its operation id, or the 409 with the running one's Location."""
     try:
-        operation_id = await begin_runbook(client, runbook, namespace, name, payload)
+        return await begin_runbook(client, plan.runbook, plan.namespace, plan.name, plan.payload,
+                                   callback_url=callback_url)
     except ClusterBusy as busy:
-        raise_busy(req, namespace, name, busy.holder)
-    location = operation_location(req, operation_id)
+        raise_busy(req, plan.namespace, plan.name, busy.holder)
+
+
+def accepted(req: func.HttpRequest, plan: Plan, operation_id: str, status: int = 202,
+             location: str | None = None) -> func.HttpResponse:
+    """202 (or a subscription's 201) with the operation's Location, as Logic Apps' async pattern expects."""
+    status_uri = operation_location(req, operation_id)
     return json_response(
-        202,
-        {"id": operation_id, "runbook": runbook, "cluster": {"namespace": namespace, "name": name},
-         "statusQueryGetUri": location},
-        {"Location": location, "Retry-After": str(Settings.from_env().retry_after_seconds)},
+        status,
+        {"id": operation_id, "runbook": plan.runbook, "cluster": {"namespace": plan.namespace, "name": plan.name},
+         "statusQueryGetUri": status_uri},
+        {"Location": location or status_uri, "Retry-After": str(Settings.from_env().retry_after_seconds)},
     )
 
 
-def raise_busy(req: func.HttpRequest, namespace: str, name: str, current: locks.Lock | None) -> None:
+async def start_runbook(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, plan: Plan, callback_url: str | None = None,
+) -> func.HttpResponse:
+    """Start a run for an HTTP caller: 202 with our Location, or 409 with the running one's."""
+    return accepted(req, plan, await start_planned(req, client, plan, callback_url))
+
+
+def raise_busy(req: func.HttpRequest, namespace: str, name: str, current: locks.Lock | None) -> NoReturn:
     running = current.operation_id if current else "unknown"
     location = operation_location(req, running)
     raise ApiError(

@@ -70,5 +70,14 @@ class ServedDevhost:
         self.process.terminate()
         self.process.wait(timeout=30)
 
+    def client(self, **options: Any) -> Any:
+        """A client carrying the devhost's function key, read where `pgha serve` keeps it."""
+        import os
+
+        from devhost.host import keyed_client
+        from devhost.keys import function_key
+
+        return keyed_client(self.url, function_key(Path(os.environ["PGHA_HOME"])), **options)
+
     def output(self) -> str:
         return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")

@@ -50,7 +50,7 @@ def writes_work(home: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster(devhost: Any) -> None:
-    with httpx.Client(base_url=devhost.url, timeout=60) as api:
+    with devhost.client() as api:
         started = api.post("/api/clusters", json=SPEC)
         assert started.status_code == 202, started.text
         assert follow(api, started.headers["Location"]).status_code == 200

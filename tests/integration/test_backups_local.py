@@ -63,7 +63,7 @@ def restore_clusters(home: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def cluster(devhost: Any) -> dict[str, Any]:
-    with httpx.Client(base_url=devhost.url, timeout=60) as api:
+    with devhost.client() as api:
         done = run(api, "POST", "/api/clusters", json=SPEC)
     assert done.status_code == 200, done.text
     return done.json()

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from shared import reports
@@ -37,7 +36,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDevhost]:
 @pytest.fixture(scope="module")
 def deployed(served: ServedDevhost) -> dict[str, Any]:
     """One real deploy over HTTP to `pgha serve` running as its own process."""
-    with httpx.Client(base_url=served.url, timeout=60) as api:
+    with served.client() as api:
         started = api.post("/api/clusters", json=SPEC)
         assert started.status_code == 202, started.text
         second = api.post("/api/clusters", json=SPEC)
@@ -114,7 +113,7 @@ def test_wal_of_this_cluster_is_in_azurite(deployed: dict[str, Any], home: Path)
 
 
 def test_status_route_speaks_cnpg(deployed: dict[str, Any], served: ServedDevhost) -> None:
-    api = httpx.Client(base_url=served.url, timeout=30)
+    api = served.client(timeout=30)
     body = api.get("/api/clusters/it-main").json()
     assert body["phase"] == "Cluster in healthy state"
     assert body["instances"] == body["readyInstances"] == 3

@@ -4,11 +4,9 @@ approval, Resolved events, callbacks, bad input."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -20,6 +18,7 @@ from shared.settings import Settings
 from shared.spec import parse_spec
 from tests.alert_payloads import LOG, METRIC, PROMETHEUS, alert
 from tests.conftest import follow, step
+from tests.receiver import Receiver
 from tests.scripted_platform import ScriptedPlatform
 
 
@@ -211,27 +210,6 @@ def test_an_alert_on_a_busy_cluster_only_reports(api: httpx.Client, scripted: Sc
     assert done.json()["result"]["outcome"] == "deferred"
     assert "failover_drill drill-default-pg-busy-x" in step(done.json(), "remedy")["detail"]
     assert scripted.calls["restore_ha_manager"] == 0
-
-
-class Receiver(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                outer.bodies.append(json.loads(self.rfile.read(length)))
-                outer.paths.append(self.path)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
 def test_report_is_posted_to_the_callback_and_its_key_stays_out_of_history(

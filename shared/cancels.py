@@ -1,0 +1,38 @@
+"""Cancel requests, kept in blob container `cancels/`: the run is asked cooperatively (a `cancel` event);
+the periodic timer terminates a run still going after PGHA_CANCEL_TIMEOUT_SECONDS and compensates."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared import objectstore
+
+CONTAINER = "cancels"
+
+
+def record(connection: str, operation_id: str) -> None:
+    """The first request's time is kept: asking again does not move the deadline."""
+    blob = objectstore.container(connection, CONTAINER, create=True).get_blob_client(operation_id)
+    if not blob.exists():
+        blob.upload_blob(json.dumps({"operationId": operation_id, "requestedAt": time.time()}), overwrite=True)
+
+
+def pending(connection: str) -> Iterator[tuple[str, float]]:
+    client = objectstore.container(connection, CONTAINER)
+    if not objectstore.container_exists(client):
+        return
+    for blob in client.list_blobs():
+        try:
+            yield blob.name, float(json.loads(client.download_blob(blob.name).readall())["requestedAt"])
+        except (ResourceNotFoundError, ValueError, KeyError):
+            continue
+
+
+def forget(connection: str, operation_id: str) -> None:
+    with contextlib.suppress(ResourceNotFoundError):
+        objectstore.container(connection, CONTAINER).delete_blob(operation_id)

@@ -1,0 +1,89 @@
+"""HTTP: /api/subscriptions — Logic Apps' HTTP Webhook action.
+
+Subscribe names the operation to run and the `callbackUrl` (`listCallbackUrl()`); the run POSTs its
+report there when it ends. Unsubscribe (the workflow cancelled or timed out) cancels the run
+cooperatively, so its compensation runs; a run that has already ended answers 200, nothing to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared.ids import is_operation_id
+from triggers.backups import plan_restore, plan_verify
+from triggers.clusters import checked_name, checked_namespace, plan_deploy, plan_teardown
+from triggers.drills import plan_drill
+from triggers.operations import request_cancel
+from triggers.responses import ApiError, base_url, json_response
+from triggers.starting import RUNNING, Plan, accepted, operation_body, start_planned
+
+bp = df.Blueprint()
+
+FIELDS = {"operation", "cluster", "namespace", "request"}
+
+
+async def plan_for(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, body: dict[str, Any]
+) -> Plan:
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise ApiError(400, "InvalidRequest", "unknown field", unknown[0])
+    request = body.get("request", {})
+    if not isinstance(request, dict):
+        raise ApiError(400, "InvalidRequest", "request must be a JSON object", "request")
+    operation = body.get("operation")
+    if operation == "deploy":
+        if "namespace" not in request:
+            request = {**request, "namespace": checked_namespace(body.get("namespace"))}
+        return plan_deploy(request)
+    planners: dict[str, Callable[[str, str, dict[str, Any]], Plan]] = {
+        "verifyBackups": plan_verify, "restore": plan_restore, "failoverDrill": plan_drill,
+    }
+    if operation not in (*planners, "teardown"):
+        raise ApiError(400, "InvalidRequest",
+                       "operation must be one of deploy, teardown, verifyBackups, restore, failoverDrill", "operation")
+    namespace, name = checked_namespace(body.get("namespace")), checked_name(body.get("cluster"))
+    if operation == "teardown":
+        return await plan_teardown(req, client, namespace, name, request)
+    return planners[operation](namespace, name, request)
+
+
+@bp.route(route="subscriptions", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def subscribe(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Start the named operation with a callback: 201, `Location: /api/subscriptions/{id}`."""
+    try:
+        body, callback = operation_body(req, required=True)
+        if callback is None:
+            raise ApiError(400, "InvalidRequest", "callbackUrl is required (Logic Apps: listCallbackUrl())",
+                           "callbackUrl")
+        plan = await plan_for(req, client, body)
+        operation_id = await start_planned(req, client, plan, callback)
+        return accepted(req, plan, operation_id, status=201,
+                        location=f"{base_url(req)}/api/subscriptions/{operation_id}")
+    except ApiError as err:
+        return err.response()
+
+
+@bp.route(route="subscriptions/{id}", methods=["DELETE"])
+@bp.durable_client_input(client_name="client")
+async def unsubscribe(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Cancel the subscribed run cooperatively (202), or 200 when it has already ended."""
+    operation_id = req.route_params["id"]
+    try:
+        if not is_operation_id(operation_id):
+            raise ApiError(400, "InvalidOperationId", "not an operation id", "id")
+        status = await client.get_status(operation_id)
+        if not status or status.runtime_status is None:
+            raise ApiError(404, "SubscriptionNotFound", f"no subscription {operation_id}", "id")
+        if status.runtime_status.value not in RUNNING:
+            return json_response(200, {"id": operation_id, "cancel": "not needed: the run has ended"})
+        await request_cancel(client, operation_id)
+        return json_response(202, {"id": operation_id, "cancel": "requested"},
+                             {"Location": f"{base_url(req)}/api/operations/{operation_id}"})
+    except ApiError as err:
+        return err.response()
