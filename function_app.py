@@ -25,6 +25,7 @@ import triggers.backups
 import triggers.clusters
 import triggers.drills
 import triggers.health
+import triggers.openapi
 import triggers.operations
 import triggers.schedules
 import triggers.subscriptions
@@ -42,7 +43,7 @@ STEPS = (
 )
 STARTERS = (
     triggers.clusters, triggers.backups, triggers.drills, triggers.alerts, triggers.operations, triggers.schedules,
-    triggers.subscriptions, triggers.health,
+    triggers.subscriptions, triggers.openapi, triggers.health,
 )
 
 for module in (*RUNBOOKS, *STEPS, *STARTERS):

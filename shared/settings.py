@@ -32,6 +32,10 @@ SETTINGS_DOC: dict[str, str] = {
     "PGHA_ALERT_GRACE_SECONDS": "primary unavailable: how long the HA manager gets to promote before pgha looks at it",
     "PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS": "how long an alert response waits for the cluster to recover before it "
     "escalates",
+    "PGHA_FUNCTION_KEY": "devhost: the function key every route but /api/health wants (x-functions-key header or "
+    "?code=); unset, one is made in PGHA_HOME/devhost/function-key and `pgha serve` prints it",
+    "PGHA_CANCEL_TIMEOUT_SECONDS": "how long a cancelled run may take to stop by itself before the periodic timer "
+    "terminates it and compensates",
     "PGHA_ALERT_CALLBACK_URL": "where alert responses POST their report when they end (e.g. a Logic App's HTTP "
     "trigger); a secret, never written to history or reports",
 }
