@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -40,36 +40,43 @@ def operations() -> list[Any]:
     return [result.ok() for result in schema.get_all_operations()]
 
 
+def exercise(strategy: Any, send: Callable[[Any], None]) -> None:
+    """Draw up to EXAMPLES cases from `strategy`, deterministically, and send each."""
+
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def run(data: st.DataObject) -> None:
+        send(data.draw(strategy))
+
+    run()
+
+
 def test_generated_requests_never_get_a_5xx_or_hang(devhost: Any, scripted: ScriptedPlatform) -> None:
     seen: Counter[int] = Counter()
     failures: list[str] = []
     session = requests.Session()
     session.headers["x-functions-key"] = devhost.key
+
+    def send(case: Any) -> None:
+        what = f"{case.method} {case.formatted_path}"
+        try:
+            response = case.call(base_url=f"{devhost.url}/api", session=session, timeout=TIMEOUT)
+        except requests.Timeout:
+            failures.append(f"hang: {what}")
+            return
+        seen[response.status_code] += 1
+        if response.status_code >= 500:
+            failures.append(f"{response.status_code}: {what} {response.text[:300]}")
+        elif response.status_code >= 400 and response.headers.get("Content-Type", "").startswith("application/json"):
+            body = response.json()
+            if not (isinstance(body, dict) and {"code", "message"} <= set(body)):
+                failures.append(f"error shape: {what} {response.text[:200]}")
+
     for operation in operations():
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            strategy = operation.as_strategy(generation_mode=mode)
-
-            @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=list(HealthCheck))
-            @given(data=st.data())
-            def send(data: st.DataObject) -> None:
-                case = data.draw(strategy)
-                try:
-                    response = case.call(base_url=f"{devhost.url}/api", session=session, timeout=TIMEOUT)
-                except requests.Timeout:
-                    failures.append(f"hang: {case.method} {case.formatted_path}")
-                    return
-                seen[response.status_code] += 1
-                if response.status_code >= 500:
-                    failures.append(f"{response.status_code}: {case.method} {case.formatted_path} {response.text[:300]}")
-                elif response.status_code >= 400 and response.headers.get("Content-Type", "").startswith(
-                        "application/json"):
-                    body = response.json()
-                    if not (isinstance(body, dict) and {"code", "message"} <= set(body)):
-                        failures.append(f"error shape: {case.method} {case.formatted_path} {response.text[:200]}")
-
             try:
-                send()
+                exercise(operation.as_strategy(generation_mode=mode), send)
             except Unsatisfiable:  # no request breaks a schema with nothing in it (GET /health)
                 assert mode == GenerationMode.NEGATIVE, operation.label
     total = sum(seen.values())
