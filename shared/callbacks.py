@@ -8,6 +8,8 @@ enters orchestration input, history, custom status or reports.
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,8 +28,8 @@ class CallbackError(ValueError):
     pass
 
 
-def check_url(url: object) -> str:
-    """An absolute http(s) URL; anything else is refused before a run starts."""
+def check_url(url: object, allowed_hosts: tuple[str, ...] = ("*",)) -> str:
+    """An absolute http(s) URL to an allowed host; anything else is refused before a run starts."""
     if not isinstance(url, str) or len(url) > 2048:
         raise CallbackError("must be an http or https URL of at most 2048 characters")
     try:
@@ -37,11 +39,27 @@ def check_url(url: object) -> str:
         raise CallbackError("is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CallbackError("must be an absolute http or https URL")
+    if not any(fnmatch.fnmatchcase(parts.hostname.lower(), pattern) for pattern in allowed_hosts):
+        raise CallbackError(f"host {parts.hostname} is not among the allowed callback hosts (PGHA_CALLBACK_HOSTS)")
     return url
 
 
 def register(connection: str, operation_id: str, url: str) -> None:
-    objectstore.container(connection, CONTAINER, create=True).upload_blob(operation_id, url, overwrite=True)
+    """Keep the URL for the run, and the run for the URL (a webhook unsubscribes by its callback URL)."""
+    client = objectstore.container(connection, CONTAINER, create=True)
+    client.upload_blob(operation_id, url, overwrite=True)
+    client.upload_blob(_by_url(url), operation_id, overwrite=True)
+
+
+def operation_for(connection: str, url: str) -> str | None:
+    try:
+        return objectstore.container(connection, CONTAINER).download_blob(_by_url(url)).readall().decode()
+    except ResourceNotFoundError:
+        return None
+
+
+def _by_url(url: str) -> str:
+    return "by-url/" + hashlib.sha256(url.encode()).hexdigest()
 
 
 def lookup(connection: str, operation_id: str) -> str | None:

@@ -36,10 +36,14 @@ SETTINGS_DOC: dict[str, str] = {
     "?code=); unset, one is made in PGHA_HOME/devhost/function-key and `pgha serve` prints it",
     "PGHA_CANCEL_TIMEOUT_SECONDS": "how long a cancelled run may take to stop by itself before the periodic timer "
     "terminates it and compensates",
+    "PGHA_CALLBACK_HOSTS": "hosts a request's callbackUrl may name, comma-separated, `*` wildcards (default: "
+    "`*.logic.azure.com`, and loopback on the local platform); anything else is a 400, so pgha never posts "
+    "reports wherever a caller points it",
     "PGHA_ALERT_CALLBACK_URL": "where alert responses POST their report when they end (e.g. a Logic App's HTTP "
     "trigger); a secret, never written to history or reports",
 }
 
+DEFAULT_CALLBACK_HOSTS = {False: ("*.logic.azure.com",), True: ("*.logic.azure.com", "localhost", "127.0.0.1")}
 ACTING_PLAYBOOKS = ("primaryUnavailable", "walArchivingFailing", "backupStale")
 
 
@@ -106,6 +110,7 @@ class Settings:
     alert_grace_seconds: int = 30
     alert_recovery_timeout_seconds: int = 300
     alert_callback_url: str = ""
+    callback_hosts: tuple[str, ...] = ("*.logic.azure.com",)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -133,6 +138,9 @@ class Settings:
             alert_grace_seconds=_int("PGHA_ALERT_GRACE_SECONDS", 30),
             alert_recovery_timeout_seconds=_int("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", 300),
             alert_callback_url=env.get("PGHA_ALERT_CALLBACK_URL", ""),
+            callback_hosts=tuple(
+                h.strip().lower() for h in env.get("PGHA_CALLBACK_HOSTS", "").split(",") if h.strip()
+            ) or DEFAULT_CALLBACK_HOSTS[env.get("PGHA_PLATFORM", "local") == "local"],
         )
 
     def policy_for(self, playbook: str) -> str:

@@ -276,10 +276,18 @@ def document() -> dict[str, Any]:
         "/operations/{id}/cancel": {"post": operation(
             "CancelOperation", "Cancel an operation", "cooperative: the run stops at its next wait and cleans up",
             [OPERATION], answers(202, 400, 404, 409))},
-        "/subscriptions": {"post": operation(
-            "Subscribe", "Run an operation and call back", "HTTP Webhook: the report is POSTed to callbackUrl",
-            [body({"$ref": "#/definitions/Subscription"}, required=True)],
-            answers(201, 400, 404, 409, 413, 503), visibility="advanced")},
+        "/subscriptions": {
+            "post": operation(
+                "Subscribe", "Run an operation and call back", "HTTP Webhook: the report is POSTed to callbackUrl",
+                [body({"$ref": "#/definitions/Subscription"}, required=True)],
+                answers(201, 400, 404, 409, 413, 503), visibility="advanced"),
+            "delete": operation(
+                "UnsubscribeByCallback", "Cancel by callback URL", "what a webhook's unsubscribe can send",
+                [body({"type": "object", "required": ["callbackUrl"], "properties": {"callbackUrl": CALLBACK}},
+                      required=True)],
+                {**answers(202, 400, 404, 413), "200": {"description": "the run had already ended"}},
+                visibility="internal"),
+        },
         "/subscriptions/{id}": {"delete": operation(
             "Unsubscribe", "Cancel a subscribed operation", "cooperative cancel; 200 when it has already ended",
             [OPERATION], {**answers(202, 400, 404), "200": {"description": "the run had already ended"}},

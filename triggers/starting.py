@@ -43,7 +43,7 @@ def split_callback(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     if url is None:
         return body, None
     try:
-        return body, callbacks.check_url(url)
+        return body, callbacks.check_url(url, Settings.from_env().callback_hosts)
     except callbacks.CallbackError as err:
         raise ApiError(400, "InvalidRequest", f"callbackUrl {err}", "callbackUrl") from None
 STARTING_GRACE_SECONDS = 10  # lock taken, instance being started

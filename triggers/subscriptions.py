@@ -13,7 +13,9 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared import callbacks
 from shared.ids import is_operation_id
+from shared.settings import Settings
 from triggers.backups import plan_restore, plan_verify
 from triggers.clusters import checked_name, checked_namespace, plan_deploy, plan_teardown
 from triggers.drills import plan_drill
@@ -73,17 +75,41 @@ async def subscribe(req: func.HttpRequest, client: df.DurableOrchestrationClient
 @bp.durable_client_input(client_name="client")
 async def unsubscribe(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Cancel the subscribed run cooperatively (202), or 200 when it has already ended."""
-    operation_id = req.route_params["id"]
     try:
+        operation_id = req.route_params["id"]
         if not is_operation_id(operation_id):
             raise ApiError(400, "InvalidOperationId", "not an operation id", "id")
-        status = await client.get_status(operation_id)
-        if not status or status.runtime_status is None:
-            raise ApiError(404, "SubscriptionNotFound", f"no subscription {operation_id}", "id")
-        if status.runtime_status.value not in RUNNING:
-            return json_response(200, {"id": operation_id, "cancel": "not needed: the run has ended"})
-        await request_cancel(client, operation_id)
-        return json_response(202, {"id": operation_id, "cancel": "requested"},
-                             {"Location": f"{base_url(req)}/api/operations/{operation_id}"})
+        return await cancel_subscription(req, client, operation_id)
     except ApiError as err:
         return err.response()
+
+
+@bp.route(route="subscriptions", methods=["DELETE"])
+@bp.durable_client_input(client_name="client")
+async def unsubscribe_by_callback(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The same, found by `{"callbackUrl": "@{listCallbackUrl()}"}`: what a webhook action's unsubscribe
+    can send, since it cannot read the subscribe call's answer."""
+    try:
+        body, callback = operation_body(req, required=True)
+        if callback is None or body:
+            raise ApiError(400, "InvalidRequest", "send exactly {\"callbackUrl\": ...}",
+                           next(iter(body), "callbackUrl"))
+        operation_id = callbacks.operation_for(Settings.from_env().storage_connection, callback)
+        if operation_id is None:
+            raise ApiError(404, "SubscriptionNotFound", "no subscription with this callbackUrl", "callbackUrl")
+        return await cancel_subscription(req, client, operation_id)
+    except ApiError as err:
+        return err.response()
+
+
+async def cancel_subscription(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, operation_id: str
+) -> func.HttpResponse:
+    status = await client.get_status(operation_id)
+    if not status or status.runtime_status is None:
+        raise ApiError(404, "SubscriptionNotFound", f"no subscription {operation_id}", "id")
+    if status.runtime_status.value not in RUNNING:
+        return json_response(200, {"id": operation_id, "cancel": "not needed: the run has ended"})
+    await request_cancel(client, operation_id)
+    return json_response(202, {"id": operation_id, "cancel": "requested"},
+                         {"Location": f"{base_url(req)}/api/operations/{operation_id}"})

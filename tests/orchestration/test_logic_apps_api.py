@@ -68,7 +68,8 @@ def test_callback_to_a_dead_receiver_is_reported_and_the_run_still_succeeds(
     assert callback["outcome"] == "failed" and "after 4 attempt(s)" in callback["detail"]
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/x", "not a url", "http://", 42])
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "not a url", "http://", 42,
+                                 "http://169.254.169.254/metadata/instance", "https://evil.example.com/hook"])
 def test_bad_callback_url_is_a_400_naming_it(api: httpx.Client, scripted: ScriptedPlatform, url: object) -> None:
     answer = api.post("/api/clusters", json={**SPEC, "name": "la-bad", "callbackUrl": url})
     assert answer.status_code == 400 and answer.json()["field"] == "callbackUrl"
@@ -133,6 +134,7 @@ PROTECTED = [
     ("POST", "/api/clusters/x/drills/failover"), ("POST", "/api/alerts"), ("GET", "/api/operations/x"),
     ("GET", "/api/operations/x/report"), ("POST", "/api/operations/x/approve"), ("POST", "/api/operations/x/reject"),
     ("POST", "/api/operations/x/cancel"), ("POST", "/api/subscriptions"), ("DELETE", "/api/subscriptions/x"),
+    ("DELETE", "/api/subscriptions"),
     ("GET", "/api/openapi.json"), ("GET", "/runtime/webhooks/durabletask/instances/x"),
 ]
 
@@ -149,3 +151,20 @@ def test_every_protected_route_wants_the_key(devhost: object, scripted: Scripted
         assert anonymous.get("/api/operations/x", params={"code": key}).status_code == 404  # the key as ?code=
         assert anonymous.get("/api/health").status_code == 200  # the one anonymous route
     assert scripted.calls == {}
+
+
+def test_unsubscribe_by_callback_url_finds_the_run(
+    api: httpx.Client, scripted: ScriptedPlatform, receiver: Receiver
+) -> None:
+    scripted.polls_until_ready = None
+    callback = f"{receiver.url}/workflows/w/runs/r/actions/a/run?sig=S3CRET"
+    subscribed = api.post("/api/subscriptions", json={
+        "operation": "deploy", "request": {**SPEC, "name": "la-unsub"}, "callbackUrl": callback})
+    assert subscribed.status_code == 201, subscribed.text
+    status_uri = subscribed.json()["statusQueryGetUri"]
+    wait_for_step(api, status_uri, "synchronous standby")
+    cancelled = api.request("DELETE", "/api/subscriptions", json={"callbackUrl": callback})
+    assert cancelled.status_code == 202 and cancelled.json()["id"] == subscribed.json()["id"]
+    assert follow(api, status_uri, timeout=30).json()["code"] == "OperationCanceled"
+    unknown = api.request("DELETE", "/api/subscriptions", json={"callbackUrl": f"{receiver.url}/other"})
+    assert unknown.status_code == 404 and unknown.json()["field"] == "callbackUrl"

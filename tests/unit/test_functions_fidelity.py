@@ -26,6 +26,7 @@ HTTP_ROUTES = {
     "cancel_operation": ("operations/{id}/cancel", ["POST"]),
     "subscribe": ("subscriptions", ["POST"]),
     "unsubscribe": ("subscriptions/{id}", ["DELETE"]),
+    "unsubscribe_by_callback": ("subscriptions", ["DELETE"]),
     "openapi": ("openapi.json", ["GET"]),
     "health": ("health", ["GET"]),
 }
