@@ -230,3 +230,34 @@ def test_broken_archiving_is_named(api: httpx.Client, home: Path) -> None:
     assert "container 'brokenstore' does not exist" in report_of(latest)["error"]
     teardown = run(api, "DELETE", f"/api/clusters/it-broken?namespace={NS}&deleteBackups=true")
     assert teardown.status_code == 200
+
+
+def test_unsubscribe_cancels_a_running_restore_and_removes_its_cluster(
+    api: httpx.Client, home: Path, cluster: dict[str, Any]
+) -> None:
+    from tests.receiver import Receiver
+
+    receiver = Receiver()
+    try:
+        subscribed = api.post("/api/subscriptions", json={
+            "operation": "restore", "cluster": "it-bk", "namespace": NS, "request": {},
+            "callbackUrl": f"{receiver.url}/logic-app/callback"})
+        assert subscribed.status_code == 201, subscribed.text
+        status_uri = subscribed.json()["statusQueryGetUri"]
+        deadline = time.monotonic() + 60
+        while (api.get(status_uri).json().get("customStatus") or {}).get("step") != "wait ready":
+            assert time.monotonic() < deadline, "the restore never reached its wait"
+            time.sleep(0.1)
+        assert restore_clusters(home), "the restore cluster is being made"
+        cancelled = api.delete(subscribed.headers["Location"])
+        assert cancelled.status_code == 202, cancelled.text
+        done = follow(api, status_uri)
+        assert done.status_code == 422 and done.json()["code"] == "OperationCanceled", done.text
+        report = done.json()["report"]
+        assert step(report, "wait ready")["outcome"] == "interrupted"
+        assert step(report, "delete cluster")["outcome"] == "done"
+        assert restore_clusters(home) == []
+        (posted,) = receiver.wait_for(1)
+        assert posted["operationId"] == subscribed.json()["id"] and posted["status"] == "canceled"
+    finally:
+        receiver.shutdown()
