@@ -14,6 +14,7 @@ import activities.monitoring
 import activities.operations
 import activities.restore
 import activities.secrets
+import orchestrations.compensate_run
 import orchestrations.deploy_cluster
 import orchestrations.failover_drill
 import orchestrations.respond_to_alert
@@ -35,6 +36,7 @@ app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 RUNBOOKS = (
     orchestrations.deploy_cluster, orchestrations.teardown_cluster, orchestrations.verify_backups,
     orchestrations.restore_cluster, orchestrations.failover_drill, orchestrations.respond_to_alert,
+    orchestrations.compensate_run,
 )
 STEPS = (
     activities.cluster, activities.secrets, activities.azure, activities.monitoring, activities.data,

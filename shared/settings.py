@@ -111,6 +111,7 @@ class Settings:
     alert_recovery_timeout_seconds: int = 300
     alert_callback_url: str = ""
     callback_hosts: tuple[str, ...] = ("*.logic.azure.com",)
+    cancel_timeout_seconds: int = 300
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -138,6 +139,7 @@ class Settings:
             alert_grace_seconds=_int("PGHA_ALERT_GRACE_SECONDS", 30),
             alert_recovery_timeout_seconds=_int("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", 300),
             alert_callback_url=env.get("PGHA_ALERT_CALLBACK_URL", ""),
+            cancel_timeout_seconds=_int("PGHA_CANCEL_TIMEOUT_SECONDS", 300),
             callback_hosts=tuple(
                 h.strip().lower() for h in env.get("PGHA_CALLBACK_HOSTS", "").split(",") if h.strip()
             ) or DEFAULT_CALLBACK_HOSTS[env.get("PGHA_PLATFORM", "local") == "local"],

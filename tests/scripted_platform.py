@@ -7,6 +7,7 @@ never used by integration tests, which run the real local stack.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -33,12 +34,14 @@ class ScriptedPlatform:
         self.secret_owners: dict[tuple[str, str], str | None] = {}
         self.archives: set[str] = set()
         self.polls = 0
+        self.delays: dict[str, float] = {}
         self.primary_up = True  # False: no primary, as after losing it with failover off
         self.ha_paused = False  # the HA manager cannot fail over (Patroni paused, CNPG operator down)
         self.recover_on_resume = True  # the HA manager brings a primary back once it runs again
 
     def _called(self, method: str) -> None:
         self.calls[method] += 1
+        time.sleep(self.delays.get(method, 0))  # a step that takes long: what a cancel cannot interrupt
         left = self.failing.get(method, 0)
         if left:
             self.failing[method] = left - 1 if left > 0 else -1

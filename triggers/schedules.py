@@ -20,6 +20,7 @@ from shared.platforms import platform_for
 from shared.settings import Settings
 from shared.spec import ClusterSpec
 from triggers.starting import ClusterBusy, begin_runbook
+from triggers.terminations import terminate_overdue
 
 bp = df.Blueprint()
 log = logging.getLogger("pgha.schedules")
@@ -65,5 +66,7 @@ async def run_due_schedules(client: df.DurableOrchestrationClient, now: datetime
 @bp.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def run_schedules(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    """Every minute: start the verifications and scheduled backups that came due."""
+    """Every minute: start the verifications and scheduled backups that came due, and terminate (then
+    compensate) the cancelled runs that did not stop by themselves."""
+    await terminate_overdue(client)
     await run_due_schedules(client, datetime.now(UTC))

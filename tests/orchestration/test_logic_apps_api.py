@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -168,3 +169,36 @@ def test_unsubscribe_by_callback_url_finds_the_run(
     assert follow(api, status_uri, timeout=30).json()["code"] == "OperationCanceled"
     unknown = api.request("DELETE", "/api/subscriptions", json={"callbackUrl": f"{receiver.url}/other"})
     assert unknown.status_code == 404 and unknown.json()["field"] == "callbackUrl"
+
+
+def test_a_run_that_does_not_stop_is_terminated_after_the_deadline_and_compensated(
+    api: httpx.Client, devhost: Any, scripted: ScriptedPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import azure.durable_functions as df
+
+    from triggers.terminations import terminate_overdue
+
+    monkeypatch.setenv("PGHA_CANCEL_TIMEOUT_SECONDS", "1")
+    scripted.delays["apply_cluster"] = 6  # the step a cooperative cancel has to wait for
+    started = api.post("/api/clusters", json={**SPEC, "name": "la-stuck"})
+    location, operation = started.headers["Location"], started.json()["id"]
+    wait_for_step(api, location, "apply cluster")
+    assert api.post(f"{location}/cancel").status_code == 202
+    client = df.DurableOrchestrationClient(devhost.server.starter_binding())
+
+    def sweep() -> list[str]:  # what the periodic timer does, on the devhost's loop as its timers run
+        return asyncio.run_coroutine_threadsafe(terminate_overdue(client), devhost.server.loop).result(30)
+
+    assert sweep() == [], "not yet past its deadline"
+    time.sleep(1.2)
+    assert sweep() == [operation]
+    done = follow(api, location, timeout=10)
+    assert done.status_code == 422 and done.json()["code"] == "OperationCanceled"
+    assert "terminated" in done.json()["report"]["error"]
+    compensation = follow(api, location.replace(operation, f"{operation}-compensate"), timeout=30)
+    assert compensation.status_code == 200, compensation.text
+    assert "DELETE /api/clusters" in step(compensation.json(), "cluster")["detail"]
+    assert locks.holder(Settings.from_env().storage_connection, "default", "la-stuck") is None
+    assert sweep() == []  # forgotten once done

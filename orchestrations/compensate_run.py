@@ -1,0 +1,54 @@
+"""Runbook: clean up after a run that was cancelled and did not stop by itself, so it was terminated.
+
+A cooperative cancel lets the run remove what it made; a terminated run could not, so this run does
+what can be known from its input: a restore's cluster is deleted with its archive, a drill's probe
+tables are dropped. What cannot be known safely (whether a deploy made the cluster or found it) is
+left and named in the report, with the request that removes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrations.runbook import Runbook, Step, StepFailed
+from orchestrations.teardown_cluster import remove_cluster
+
+bp = df.Blueprint()
+
+
+@bp.orchestration_trigger(context_name="context")
+def compensate_run(context: df.DurableOrchestrationContext) -> Step:
+    run = Runbook(context, "compensate_run", interruptions=())
+    terminated: dict[str, Any] = run.input["terminated"]
+    names = run.report["cluster"]
+    error: Exception | None = None
+    run.note("terminated run", "done", f"{terminated['runbook']} {terminated['operationId']} did not stop within "
+                                       f"{terminated['timeoutSeconds']}s of its cancel request and was terminated")
+    try:
+        if terminated["runbook"] == "restore_cluster":
+            target = {"namespace": names["namespace"], "name": terminated["restoreCluster"]}
+            spec = yield from run.step("read restore cluster", "get_stored_spec", target)
+            if spec is None:
+                run.note("delete cluster", "unchanged", f"restore cluster {target['name']} was never made")
+            else:
+                yield from remove_cluster(run, spec, delete_backups=True, delete_secret=False)
+        elif terminated["runbook"] == "failover_drill":
+            spec = yield from run.step("read cluster spec", "get_stored_spec", names)
+            if spec is not None:
+                yield from run.step("drop probe", "drop_probe", spec)
+                run.note("primary", "skipped", "the drill may have ended before its switch-back: GET the cluster "
+                                              "and promote the original primary if it matters")
+        elif terminated["runbook"] == "deploy_cluster":
+            run.note("cluster", "skipped", f"whether the deploy made {names['namespace']}/{names['name']} or found "
+                                           "it cannot be known here: DELETE /api/clusters/{name}?deleteBackups=true "
+                                           "removes it if it is not wanted")
+        else:
+            run.note("compensation", "skipped", f"{terminated['runbook']} leaves nothing of its own behind")
+    except StepFailed as err:
+        error = err
+    report = yield from run.finish(error, {"terminated": terminated["operationId"]})
+    if error is not None:
+        raise StepFailed("compensate_run", report["error"])
+    return report
