@@ -17,7 +17,7 @@ from shared.platforms.local import processes
 from shared.platforms.local.patroni import Member
 from tests.alert_payloads import PROMETHEUS, alert
 from tests.conftest import follow, step
-from tests.integration.helpers import app_connection, cluster_state
+from tests.integration.helpers import app_connection, cluster_state, superuser
 
 pytestmark = pytest.mark.integration
 NS = "alerting"
@@ -84,3 +84,46 @@ def test_paused_ha_manager_is_resumed_and_the_primary_comes_back(
     assert httpx.get(f"{primary.api}/config", timeout=5).json().get("pause") in (None, False)
     markdown = api.get(f"/api/operations/{report['operationId']}/report", params={"format": "markdown"}).text
     assert "restore the HA manager" in markdown and "recovered" in markdown
+
+
+def test_archiving_failing_waits_for_archiving_then_takes_a_backup(
+    api: httpx.Client, home: Path, cluster: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Archiving broken as PostgreSQL sees it (its archive_command fails), then repaired while the
+    response waits: it diagnoses, waits for archiving to work again, and takes a backup."""
+    monkeypatch.setenv("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", "120")
+    primary = leader(home)
+    with superuser(home, NAME, primary.pg_port, NS) as conn:
+        conn.execute("ALTER SYSTEM SET archive_command = 'false'")
+        conn.execute("SELECT pg_reload_conf()")
+        time.sleep(1)
+        conn.execute("SELECT pg_logical_emit_message(false, 'pgha-test', 'x')")
+        conn.execute("SELECT pg_switch_wal()")
+    deadline = time.monotonic() + 30
+    while api.get(f"/api/clusters/{NAME}", params={"namespace": NS}).json()["conditions"][0]["status"] != "False":
+        assert time.monotonic() < deadline, "archiving never failed"
+        time.sleep(0.5)
+    body = alert(PROMETHEUS, "it-archiving", NAME, NS)
+    body["data"]["essentials"]["alertRule"] = "CNPGClusterWALArchivingFailing"
+    body["data"]["alertContext"]["labels"]["alertname"] = "CNPGClusterWALArchivingFailing"
+    body["data"]["alertContext"]["expression"] = "cnpg_pg_stat_archiver_seconds_since_last_failure < 300"
+    started = api.post("/api/alerts", json=body)
+    assert started.status_code == 202 and started.json()["playbook"] == "walArchivingFailing", started.text
+    location = started.headers["Location"]
+    deadline = time.monotonic() + 60
+    while (api.get(location).json().get("customStatus") or {}).get("step") != "wait for archiving to work again":
+        assert time.monotonic() < deadline, "the response never waited for archiving"
+        time.sleep(0.2)
+    with superuser(home, NAME, primary.pg_port, NS) as conn:  # the storage is back
+        conn.execute("ALTER SYSTEM RESET archive_command")
+        conn.execute("SELECT pg_reload_conf()")
+        time.sleep(1)
+        conn.execute("SELECT pg_switch_wal()")
+    done = follow(api, location, timeout=240)
+    assert done.status_code == 200, done.text
+    report = done.json()
+    assert "ContinuousArchiving False" in step(report, "diagnose archiving")["detail"]
+    assert "answers" in step(report, "diagnose archiving")["detail"]  # the object store itself is reachable
+    assert step(report, "wait for archiving to work again")["outcome"] == "done"
+    assert report["result"]["backup"]["phase"] == "completed"
+    assert report["result"]["outcome"] == "recovered" and report["result"]["action"] == "take a backup"
