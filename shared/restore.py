@@ -23,7 +23,7 @@ def restore_spec(source: ClusterSpec, name: str, instances: int, target_time: st
         "synchronousReplicas": min(source.synchronous_replicas, instances - 1),
         "sampleData": False,
         "backup": {**body["backup"], "serverName": name, "schedule": None},
-        "endpoints": {"enabled": False, "sourceRanges": []},
+        "endpoints": {"enabled": False, "sourceRanges": [], "dnsLabel": source.endpoints.dns_label},
         "drills": {"enabled": False},
         "schedules": {},
         "recovery": {

@@ -161,6 +161,9 @@ class ClusterSpec(Model):
     namespace: Namespace = "default"
     instances: int = Field(3, ge=1, le=9)
     synchronous_replicas: int = Field(1, ge=0, le=8)
+    # None: the runbook's minSyncReplicas / maxSyncReplicas; `any` (quorum) or `first`: CNPG's newer
+    # postgresql.synchronous stanza. Locally Patroni's quorum commit stands for both.
+    synchronous_method: Literal["any", "first"] | None = None
     replication_slots: ReplicationSlots = ReplicationSlots()
     postgresql: PostgresConfig = PostgresConfig()
     bootstrap: InitDB = InitDB()
