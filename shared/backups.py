@@ -42,6 +42,15 @@ class Backup(Model):
         return self.phase in DONE_PHASES
 
 
+def archive_in_use(spec: Any) -> str:
+    """Why a deploy is refused over an archive that is not empty, and the two ways out."""
+    return (
+        f"the object store {spec.backup.container}/ already holds WAL for server name {spec.server_name!r}: set "
+        f"another backup.serverName, or tear the old cluster down with deleteBackups: true (DELETE "
+        f"/api/clusters/{spec.name}?deleteBackups=true, which also works after a teardown that kept them)"
+    )
+
+
 def parse_backup_info(text: str) -> dict[str, str]:
     info = {}
     for line in text.splitlines():

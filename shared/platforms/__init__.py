@@ -18,10 +18,11 @@ def _platform(kind: str, home: str, service_user: str) -> Platform:
         from shared.platforms.local.platform import LocalPlatform
 
         return LocalPlatform(Settings.from_env())
-    raise ValueError(
-        f"PGHA_PLATFORM={kind!r} is not available in this build: the `aks` adapter is tracked as its own "
-        "issue; use `local`"
-    )
+    if kind == "aks":
+        from shared.platforms.aks.platform import AksPlatform
+
+        return AksPlatform.from_env()
+    raise ValueError(f"PGHA_PLATFORM={kind!r}: use `local` (Patroni on this machine) or `aks` (CNPG on AKS)")
 
 
 def platform_for(settings: Settings | None = None) -> Platform:

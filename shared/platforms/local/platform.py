@@ -139,12 +139,7 @@ class LocalPlatform:
         )
         if result.returncode != 0:
             if "Expected empty archive" in result.stderr + result.stdout:
-                raise PreflightFailed(
-                    f"the object store {spec.backup.container}/ already holds WAL for server name "
-                    f"{spec.server_name!r}: set another backup.serverName, or tear the old cluster down with "
-                    f"deleteBackups: true (DELETE /api/clusters/{spec.name}?deleteBackups=true, which also works "
-                    "after a teardown that kept them)"
-                )
+                raise PreflightFailed(backups.archive_in_use(spec))
             raise RuntimeError(f"barman-cloud-check-wal-archive failed: {result.stderr.strip()[-500:]}")
         return done(f"container {spec.backup.container} ready; archive for {spec.server_name!r} is empty")
 

@@ -1,0 +1,105 @@
+"""CNPG's objects as the API server returns them, read into pgha's ClusterStatus and Backup records.
+
+CNPG's own vocabulary passes through unchanged (phases, conditions, Backup phases); what CNPG does
+not put in the Cluster's status — which standbys are synchronous — comes from the pods' roles and
+the spec, and says so (`sync_state` "quorum" / "sync" only for ready replicas of a cluster whose
+synchronous replication the operator reports healthy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import status as st
+from shared.backups import Backup
+
+PENDING_FAILOVER = "pending"  # CNPG's targetPrimary while it elects a new primary
+
+
+def pod_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def cluster_status(namespace: str, name: str, cluster: dict[str, Any] | None,
+                   pods: list[dict[str, Any]] | None = None) -> st.ClusterStatus:
+    """A Cluster (and its pods, for roles and readiness) as pgha's ClusterStatus."""
+    if cluster is None:
+        return st.ClusterStatus(name=name, namespace=namespace, phase=st.NOT_FOUND)
+    spec, status = cluster.get("spec") or {}, cluster.get("status") or {}
+    expected = int(spec.get("instances") or status.get("instances") or 0)
+    names = list(status.get("instanceNames") or [])
+    by_pod = {p["metadata"]["name"]: p for p in pods or []}
+    names += [n for n in sorted(by_pod) if n not in names]
+    healthy = set((status.get("instancesStatus") or {}).get("healthy") or [])
+    reported = status.get("instancesReportedState") or {}
+    primary = status.get("currentPrimary")
+    phase = status.get("phase") or st.SETTING_UP_PRIMARY
+    synchronous = _synchronous(spec)
+    conditions = [
+        st.Condition(type=c["type"], status=c.get("status", "Unknown"), reason=c.get("reason", ""),
+                     message=c.get("message", ""))
+        for c in status.get("conditions") or [] if c.get("type")
+    ]
+    ready_sync = phase == st.HEALTHY and synchronous is not None
+    instances = []
+    for pod_name in names:
+        pod = by_pod.get(pod_name)
+        role_label = ((pod or {}).get("metadata") or {}).get("labels", {}).get("cnpg.io/instanceRole")
+        is_primary = role_label == "primary" if role_label else pod_name == primary
+        ready = pod_ready(pod) if pod is not None else pod_name in healthy
+        state = reported.get(pod_name) or {}
+        instances.append(st.InstanceStatus(
+            name=pod_name, role="primary" if is_primary else "standby", ready=ready,
+            timeline=state.get("timeLineID"),
+            sync_state="primary" if is_primary else (synchronous if ready and ready_sync else "async"),
+            state=((pod or {}).get("status") or {}).get("phase") or ("healthy" if pod_name in healthy else None),
+        ))
+    return st.ClusterStatus(
+        name=name, namespace=namespace, phase=phase, instances=expected,
+        ready_instances=int(status.get("readyInstances") or 0),
+        current_primary=primary if primary and primary != PENDING_FAILOVER else None,
+        target_primary=status.get("targetPrimary"),
+        instances_status=instances, conditions=conditions,
+        first_recoverability_point=status.get("firstRecoverabilityPoint"),
+        last_successful_backup=status.get("lastSuccessfulBackup"),
+    )
+
+
+def _synchronous(spec: dict[str, Any]) -> str | None:
+    """`quorum` for method any, `sync` for first or the legacy min/max knobs; None when asynchronous."""
+    stanza = (spec.get("postgresql") or {}).get("synchronous")
+    if stanza:
+        return "quorum" if stanza.get("method") == "any" else "sync"
+    return "sync" if spec.get("minSyncReplicas") else None
+
+
+def with_recovery_window(status: st.ClusterStatus, object_store: dict[str, Any] | None,
+                         server_name: str) -> st.ClusterStatus:
+    """With the Barman Cloud plugin the Cluster's backup fields stay empty: the ObjectStore has them."""
+    window = (((object_store or {}).get("status") or {}).get("serverRecoveryWindow") or {}).get(server_name) or {}
+    if not window:
+        return status
+    return status.model_copy(update={
+        "first_recoverability_point": window.get("firstRecoverabilityPoint") or status.first_recoverability_point,
+        "last_successful_backup": window.get("lastSuccessfulBackupTime") or status.last_successful_backup,
+    })
+
+
+def backup_record(obj: dict[str, Any]) -> Backup:
+    """A Backup CR as pgha's Backup (its phases are CNPG's; a Backup not yet seen by the operator is pending)."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    phase = status.get("phase") or "pending"
+    if phase not in ("pending", "started", "running", "finalizing", "completed", "failed", "walArchivingFailing"):
+        phase, error = "failed", f"{phase}: {status.get('error') or 'the operator refused the Backup'}"
+    else:
+        error = status.get("error") or None
+    return Backup(
+        name=obj["metadata"]["name"], cluster=spec["cluster"]["name"], namespace=obj["metadata"]["namespace"],
+        phase=phase, method=spec.get("method") or status.get("method") or "barmanObjectStore",
+        target=spec.get("target") or "prefer-standby",
+        instance=(status.get("instanceID") or {}).get("podName"),
+        backup_id=status.get("backupId"), begin_wal=status.get("beginWal"), end_wal=status.get("endWal"),
+        begin_lsn=status.get("beginLSN"), end_lsn=status.get("endLSN"),
+        started_at=status.get("startedAt"), stopped_at=status.get("stoppedAt"), error=error,
+    )

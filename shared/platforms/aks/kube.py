@@ -1,0 +1,226 @@
+"""Kubernetes access for the `aks` adapter: the real kubernetes client, pointed at AKS.
+
+Credentials, in order: `PGHA_KUBECONFIG=in-cluster` (the pod's service account), a kubeconfig file,
+or the AKS cluster's user kubeconfig from ARM (`listClusterUserCredential`) whose user is replaced by
+an Azure AD token for the AKS AAD server app — no kubelogin binary — refreshed before it expires.
+
+One generic verb set for every kind (core and CRDs alike), on the client's ApiClient: server-side
+apply, create-if-absent, get, list by label, delete, merge patch, and the status subresource.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import kubernetes.client
+import yaml
+from kubernetes.client.rest import ApiException
+
+from shared.platforms.aks.config import AksSettings
+
+AKS_AAD_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
+FIELD_MANAGER = "pgha"
+REFRESH_MARGIN_SECONDS = 300
+REQUEST_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Kind:
+    prefix: str  # /api/v1 or /apis/<group>/<version>
+    plural: str
+    namespaced: bool = True
+
+
+KINDS: dict[tuple[str, str], Kind] = {
+    ("v1", "Namespace"): Kind("/api/v1", "namespaces", namespaced=False),
+    ("v1", "Secret"): Kind("/api/v1", "secrets"),
+    ("v1", "ConfigMap"): Kind("/api/v1", "configmaps"),
+    ("v1", "Service"): Kind("/api/v1", "services"),
+    ("v1", "Pod"): Kind("/api/v1", "pods"),
+    ("v1", "Node"): Kind("/api/v1", "nodes", namespaced=False),
+    ("v1", "PersistentVolumeClaim"): Kind("/api/v1", "persistentvolumeclaims"),
+    ("apps/v1", "Deployment"): Kind("/apis/apps/v1", "deployments"),
+    ("postgresql.cnpg.io/v1", "Cluster"): Kind("/apis/postgresql.cnpg.io/v1", "clusters"),
+    ("postgresql.cnpg.io/v1", "Backup"): Kind("/apis/postgresql.cnpg.io/v1", "backups"),
+    ("postgresql.cnpg.io/v1", "ScheduledBackup"): Kind("/apis/postgresql.cnpg.io/v1", "scheduledbackups"),
+    ("barmancloud.cnpg.io/v1", "ObjectStore"): Kind("/apis/barmancloud.cnpg.io/v1", "objectstores"),
+    ("monitoring.coreos.com/v1", "PodMonitor"): Kind("/apis/monitoring.coreos.com/v1", "podmonitors"),
+    ("azmonitoring.coreos.com/v1", "PodMonitor"): Kind("/apis/azmonitoring.coreos.com/v1", "podmonitors"),
+}
+
+
+class KubeError(RuntimeError):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"Kubernetes API {status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+
+
+def kind_of(api_version: str, kind: str) -> Kind:
+    try:
+        return KINDS[(api_version, kind)]
+    except KeyError:
+        raise ValueError(f"pgha does not manage {kind} ({api_version})") from None
+
+
+def path(api_version: str, kind: str, namespace: str | None, name: str | None = None) -> str:
+    spec = kind_of(api_version, kind)
+    base = f"{spec.prefix}/namespaces/{namespace}/{spec.plural}" if spec.namespaced else f"{spec.prefix}/{spec.plural}"
+    return f"{base}/{name}" if name else base
+
+
+class Kube:
+    """The verbs the runbooks need; each is one HTTP call to the API server."""
+
+    def __init__(self, client: kubernetes.client.ApiClient) -> None:
+        self.client = client
+
+    def _call(self, method: str, url: str, body: Any = None, query: list[tuple[str, Any]] | None = None,
+              content_type: str = "application/json") -> Any:
+        request = self.client.param_serialize(
+            method=method, resource_path=url, query_params=query or [], body=body,
+            header_params={"Accept": "application/json", "Content-Type": content_type}, auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.client.call_api(*request, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+            response.read()
+            return self.client.response_deserialize(response, {"2XX": "object"}).data
+        except ApiException as err:
+            raise _error(err) from None
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply (create or update, pgha owning the fields it sets)."""
+        meta = obj["metadata"]
+        url = path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+        return self._call("PATCH", url, json.dumps(obj), [("fieldManager", FIELD_MANAGER), ("force", "true")],
+                          "application/apply-patch+yaml")
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """Create if absent: None when it exists (a Secret's password is never overwritten)."""
+        meta = obj["metadata"]
+        try:
+            return self._call("POST", path(obj["apiVersion"], obj["kind"], meta.get("namespace")), obj,
+                              [("fieldManager", FIELD_MANAGER)])
+        except KubeError as err:
+            if err.status == 409:
+                return None
+            raise
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call("GET", path(api_version, kind, namespace, name))
+        except KubeError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+        answer = self._call("GET", path(api_version, kind, namespace), query=[("labelSelector", selector)])
+        return list(answer.get("items") or [])
+
+    def list_all(self, api_version: str, kind: str) -> list[dict[str, Any]]:
+        """Across namespaces (`/apis/<group>/<version>/<plural>`)."""
+        spec = kind_of(api_version, kind)
+        return list(self._call("GET", f"{spec.prefix}/{spec.plural}").get("items") or [])
+
+    def delete(self, api_version: str, kind: str, namespace: str | None, name: str,
+               grace_seconds: int | None = None) -> bool:
+        """False when it was already gone."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
+        try:
+            self._call("DELETE", path(api_version, kind, namespace, name), body)
+            return True
+        except KubeError as err:
+            if err.status == 404:
+                return False
+            raise
+
+    def merge_patch(self, api_version: str, kind: str, namespace: str | None, name: str,
+                    patch: dict[str, Any]) -> dict[str, Any]:
+        return self._call("PATCH", path(api_version, kind, namespace, name), patch,
+                          content_type="application/merge-patch+json")
+
+    def strategic_patch(self, api_version: str, kind: str, namespace: str | None, name: str,
+                        patch: dict[str, Any]) -> dict[str, Any]:
+        """What `kubectl rollout restart` sends (built-in kinds only)."""
+        return self._call("PATCH", path(api_version, kind, namespace, name), patch,
+                          content_type="application/strategic-merge-patch+json")
+
+    def patch_status(self, api_version: str, kind: str, namespace: str, name: str,
+                     patch: dict[str, Any]) -> dict[str, Any]:
+        """A merge patch of the status subresource; with metadata.resourceVersion it is an optimistic lock
+        (409 Conflict when the object changed since it was read)."""
+        return self._call("PATCH", path(api_version, kind, namespace, name) + "/status", patch,
+                          content_type="application/merge-patch+json")
+
+
+def _error(err: ApiException) -> KubeError:
+    message = err.reason or ""
+    with contextlib.suppress(ValueError, AttributeError):
+        message = json.loads(err.body or "{}").get("message", message)
+    return KubeError(int(err.status or 0), str(err.reason or ""), str(message)[:500])
+
+
+# ---- credentials ---------------------------------------------------------------------------------
+
+class AadToken:
+    """An Azure AD token for the AKS AAD server app, fetched again when it is about to expire."""
+
+    def __init__(self, credential: Any) -> None:
+        self.credential = credential
+        self.token = ""
+        self.expires_on = 0.0
+
+    def current(self) -> str:
+        if time.time() > self.expires_on - REFRESH_MARGIN_SECONDS:
+            fresh = self.credential.get_token(AKS_AAD_SCOPE)
+            self.token, self.expires_on = fresh.token, float(fresh.expires_on)
+        return self.token
+
+    def refresh(self, configuration: kubernetes.client.Configuration) -> None:
+        """kubernetes' refresh_api_key_hook: called before every request."""
+        configuration.api_key["authorization"] = self.current()
+        configuration.api_key_prefix["authorization"] = "Bearer"
+
+
+def aks_kubeconfig(aks: AksSettings, credential: Any) -> dict[str, Any]:
+    """The cluster's user kubeconfig from ARM, its user swapped for a bearer token (set per request)."""
+    from azure.mgmt.containerservice import ContainerServiceClient
+
+    arm = ContainerServiceClient(credential, aks.subscription_id, base_url=aks.arm_endpoint,
+                                 **({"connection_verify": aks.ca_bundle} if aks.ca_bundle else {}))
+    result = arm.managed_clusters.list_cluster_user_credentials(aks.resource_group, aks.cluster)
+    if not result.kubeconfigs:
+        raise RuntimeError(f"AKS returned no kubeconfig for {aks.resource_group}/{aks.cluster}")
+    config = yaml.safe_load(result.kubeconfigs[0].value)
+    for user in config.get("users", []):
+        user["user"] = {"token": "set-per-request"}  # no exec plugin (kubelogin): pgha brings the token
+    return config
+
+
+def connect(aks: AksSettings, credential: Any | None = None) -> Kube:
+    from kubernetes import config as kubeconfig
+
+    configuration = kubernetes.client.Configuration()
+    if aks.kubeconfig == "in-cluster":
+        kubeconfig.load_incluster_config(client_configuration=configuration)
+    elif aks.kubeconfig:
+        kubeconfig.load_kube_config(config_file=aks.kubeconfig, client_configuration=configuration)
+    else:
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        kubeconfig.load_kube_config_from_dict(aks_kubeconfig(aks, credential), client_configuration=configuration)
+        token = AadToken(credential)
+        configuration.api_key = {}
+        configuration.api_key_prefix = {}
+        configuration.refresh_api_key_hook = token.refresh
+        token.refresh(configuration)
+    return Kube(kubernetes.client.ApiClient(configuration))

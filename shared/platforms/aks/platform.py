@@ -1,0 +1,380 @@
+"""AksPlatform: the Platform port on AKS, where CloudNativePG runs PostgreSQL.
+
+Every step is a call to the Kubernetes API (the real kubernetes client) or to Azure (the real SDKs),
+idempotent as the runbooks need: objects are applied server-side, the app Secret is created only
+when absent, deletes of what is gone answer "unchanged". pgha's own record of a cluster is its spec,
+kept in an annotation of the Cluster it made (and, for a cluster torn down with its backups kept, in
+a ConfigMap, so a later `deleteBackups` can still find them).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from azure.storage.blob import ContainerClient
+
+from shared import backups as bk
+from shared import objectstore
+from shared import status as st
+from shared.backups import Backup
+from shared.platform import Outcome, PreflightFailed, Role, done, skipped, unchanged
+from shared.platforms.aks import cnpg, manifests
+from shared.platforms.aks.azure import Azure
+from shared.platforms.aks.config import AksSettings
+from shared.platforms.aks.kube import Kube, KubeError
+from shared.secrets import generate_password
+from shared.spec import ClusterSpec
+
+SPEC_ANNOTATION = "pgha.io/spec"
+CREATED_BY = "pgha.io/created-by"
+RETAINED_LABEL = "pgha.io/retained-backups"
+CNPG_API = manifests.CNPG
+PVC_WAIT_SECONDS = 300
+
+
+class AksPlatform:
+    name = "aks"
+
+    def __init__(self, aks: AksSettings, kube: Kube, azure: Azure) -> None:
+        self.aks = aks
+        self.kube = kube
+        self.azure = azure
+
+    @classmethod
+    def from_env(cls) -> AksPlatform:
+        from shared.platforms.aks.kube import connect
+
+        aks = AksSettings.from_env()
+        azure = Azure(aks)
+        return cls(aks, connect(aks, azure.credential), azure)
+
+    # ---- reading ---------------------------------------------------------------------------------
+    def _cluster(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.kube.get(CNPG_API, "Cluster", namespace, name)
+
+    def stored_spec(self, namespace: str, name: str) -> ClusterSpec | None:
+        found = self._cluster(namespace, name)
+        raw = ((found or {}).get("metadata") or {}).get("annotations", {}).get(SPEC_ANNOTATION)
+        return ClusterSpec.model_validate(json.loads(raw)) if raw else None
+
+    def list_clusters(self) -> Iterator[ClusterSpec]:
+        for item in self.kube.list_all(CNPG_API, "Cluster"):
+            raw = (item.get("metadata") or {}).get("annotations", {}).get(SPEC_ANNOTATION)
+            if raw:
+                yield ClusterSpec.model_validate(json.loads(raw))
+
+    def cluster_status(self, namespace: str, name: str) -> st.ClusterStatus:
+        found = self._cluster(namespace, name)
+        if found is None:
+            return cnpg.cluster_status(namespace, name, None)
+        pods = self.kube.list("v1", "Pod", namespace, f"cnpg.io/cluster={name},cnpg.io/podRole=instance")
+        status = cnpg.cluster_status(namespace, name, found, pods)
+        spec = self.stored_spec(namespace, name)
+        if spec is not None and spec.backup.method == "plugin":
+            store = self.kube.get(manifests.OBJECT_STORE_API, "ObjectStore", namespace,
+                                  manifests.object_store_name(spec))
+            status = cnpg.with_recovery_window(status, store, spec.server_name)
+        return status
+
+    # ---- deploy ----------------------------------------------------------------------------------
+    def ensure_namespace(self, spec: ClusterSpec) -> Outcome:
+        made = self.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}})
+        return done(f"namespace {spec.namespace} created") if made else unchanged(f"namespace {spec.namespace} exists")
+
+    def preflight_backup_destination(self, spec: ClusterSpec) -> Outcome:
+        """Refuse a server name whose archive is not empty (CNPG's own check), before anything is made."""
+        if self._cluster(spec.namespace, spec.name) is not None:
+            return unchanged("cluster already exists and archives under this server name")
+        container = self.backup_container(spec)
+        if not objectstore.container_exists(container):
+            raise PreflightFailed(f"container {spec.backup.container!r} does not exist in "
+                                  f"{spec.backup.destination_path}: create it (the runbook's storage account)")
+        if objectstore.list_names(container, f"{spec.server_name}/wals/"):
+            raise PreflightFailed(bk.archive_in_use(spec))
+        return done(f"container {spec.backup.container} reachable; archive for {spec.server_name!r} is empty")
+
+    def ensure_app_secret(self, spec: ClusterSpec, created_by: str | None = None) -> Outcome:
+        """`kubectl create secret generic`: created once with a password made here, never overwritten."""
+        name = spec.bootstrap.secret_name
+        secret = manifests.app_secret(spec, generate_password())
+        if created_by:
+            secret["metadata"]["annotations"] = {CREATED_BY: created_by}
+        if self.kube.create(secret) is not None:
+            return done(f"secret {name} created", secretName=name, createdBy=created_by)
+        existing = self.kube.get("v1", "Secret", spec.namespace, name) or {}
+        owner = ((existing.get("metadata") or {}).get("annotations") or {}).get(CREATED_BY)
+        return unchanged(f"secret {name} exists", secretName=name, createdBy=owner)
+
+    def configure_operator(self, spec: ClusterSpec) -> Outcome:
+        self.kube.apply(manifests.operator_config(self.aks))
+        return done(f"ConfigMap cnpg-controller-manager-config (ENABLE_AZURE_PVC_UPDATES) applied in "
+                    f"{self.aks.operator_namespace}; the operator reads it when it starts")
+
+    def configure_monitoring(self, spec: ClusterSpec) -> Outcome:
+        if not spec.monitoring.enable_pod_monitor:
+            return skipped("monitoring disabled in spec")
+        monitor = manifests.managed_prometheus_pod_monitor(spec)
+        self.kube.apply(monitor)
+        return done(f"PodMonitor {monitor['metadata']['name']} (azmonitoring.coreos.com) applied; the operator "
+                    "makes the monitoring.coreos.com one")
+
+    def verify_monitoring(self, spec: ClusterSpec) -> Outcome:
+        if not spec.monitoring.enable_pod_monitor:
+            return skipped("monitoring disabled in spec")
+        found = [g for g in ("monitoring.coreos.com/v1", "azmonitoring.coreos.com/v1") if self.kube.get(
+            g, "PodMonitor", spec.namespace,
+            spec.name if g.startswith("monitoring") else manifests.managed_prometheus_pod_monitor(spec)["metadata"][
+                "name"])]
+        if len(found) < 2:
+            raise RuntimeError(f"PodMonitors found: {', '.join(found) or 'none'} (both groups are expected)")
+        if not self.aks.prometheus_endpoint:
+            return done("both PodMonitors exist (PGHA_PROMETHEUS_ENDPOINT unset: scrape not checked)")
+        series = self.azure.prometheus(f'cnpg_collector_up{{namespace="{spec.namespace}",pod=~"{spec.name}-[0-9]+"}}')
+        up = sorted(s["metric"].get("pod", "?") for s in series if s["value"][1] == "1")
+        if not up:
+            raise RuntimeError("Azure Managed Prometheus has no cnpg_collector_up = 1 for this cluster yet")
+        return done(f"both PodMonitors exist; Managed Prometheus scrapes {', '.join(up)}", pods=up)
+
+    def ensure_backup_identity(self, spec: ClusterSpec) -> Outcome:
+        if not self.aks.identity_name:
+            return skipped("PGHA_AKS_IDENTITY_NAME unset: no federated credential made")
+        made = self.azure.ensure_federated_credential(spec.namespace, spec.name)
+        return done(f"federated credential {made['name']} for {made['subject']}", **made)
+
+    def apply_cluster(self, spec: ClusterSpec) -> Outcome:
+        if spec.backup.method == "plugin":
+            self.kube.apply(manifests.object_store(spec))
+        cluster = manifests.cluster(spec, self.aks)
+        cluster["metadata"]["annotations"] = {SPEC_ANNOTATION: json.dumps(spec.dump(), sort_keys=True)}
+        existed = self._cluster(spec.namespace, spec.name) is not None
+        self.kube.apply(cluster)
+        return done(f"Cluster {spec.name} {'updated' if existed else 'created'} ({spec.instances} instances)")
+
+    def check_zone_spread(self, spec: ClusterSpec) -> Outcome:
+        pods = self.kube.list("v1", "Pod", spec.namespace, f"cnpg.io/cluster={spec.name},cnpg.io/podRole=instance")
+        zones: dict[str, str] = {}
+        for pod in pods:
+            node = (pod.get("spec") or {}).get("nodeName")
+            found = self.kube.get("v1", "Node", None, node) if node else None
+            zone = ((found or {}).get("metadata") or {}).get("labels", {}).get("topology.kubernetes.io/zone", "?")
+            zones[pod["metadata"]["name"]] = zone
+        distinct = len(set(zones.values()) - {"?"})
+        if spec.zone_spread and len(pods) > 1 and distinct < min(len(pods), 3):
+            raise RuntimeError(f"instances share zones: {zones}")
+        return done(f"{len(pods)} instances over {distinct} zones", zones=zones)
+
+    @contextmanager
+    def connect(
+        self, namespace: str, name: str, role: Role, database: str | None = None
+    ) -> Iterator[psycopg.Connection]:
+        spec = self.stored_spec(namespace, name)
+        if spec is None:
+            raise RuntimeError(f"cluster {namespace}/{name} does not exist")
+        secret = self.kube.get("v1", "Secret", namespace, spec.bootstrap.secret_name) or {}
+        data = secret.get("data") or {}
+        if "password" not in data:
+            raise RuntimeError(f"secret {namespace}/{spec.bootstrap.secret_name} has no password")
+        host, port = self.endpoint(spec, role)
+        with psycopg.connect(host=host, port=port, user=spec.bootstrap.owner,
+                             dbname=database or spec.bootstrap.database, connect_timeout=5, sslmode="require",
+                             password=base64.b64decode(data["password"]).decode()) as conn:
+            yield conn
+
+    def endpoint(self, spec: ClusterSpec, role: Role) -> tuple[str, int]:
+        """In-cluster service DNS (`<cluster>-rw.<ns>.svc`), or the LoadBalancer's public IP."""
+        if self.aks.sql_access == "serviceDns":
+            return f"{spec.name}-{role}.{spec.namespace}.svc", 5432
+        service = self.kube.get("v1", "Service", spec.namespace, manifests.service_name(spec, role)) or {}
+        ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if not ingress:
+            raise RuntimeError(f"the {role} LoadBalancer of {spec.name} has no address yet")
+        return ingress[0].get("ip") or ingress[0]["hostname"], 5432 if role == "rw" else 5433
+
+    def switch_wal_and_find_segment(self, spec: ClusterSpec) -> Outcome:
+        """On AKS the operator reports archiving (`kubectl cnpg status`: "Working WAL archiving")."""
+        condition = self.cluster_status(spec.namespace, spec.name).condition("ContinuousArchiving")
+        if condition is None or condition.status != "True":
+            raise RuntimeError(f"WAL archiving is not working: {condition.message if condition else 'not reported'}")
+        return done(f"Working WAL archiving: OK ({condition.message})")
+
+    def ensure_scheduled_backup(self, spec: ClusterSpec) -> Outcome:
+        if not spec.backup.schedule:
+            return skipped("no backup.schedule in spec")
+        self.kube.apply(manifests.scheduled_backup(spec))
+        return done(f"ScheduledBackup {manifests.scheduled_backup_name(spec)} ({spec.backup.schedule}), "
+                    "backupOwnerReference self")
+
+    def expose_endpoints(self, spec: ClusterSpec) -> Outcome:
+        if not spec.endpoints.enabled:
+            return skipped("endpoints not enabled in spec")
+        addresses = {}
+        for role in ("rw", "ro"):
+            service = self.kube.apply(manifests.load_balancer(spec, role, self.aks))
+            ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+            addresses[role] = (ingress[0].get("ip") or ingress[0].get("hostname")) if ingress else "pending"
+        return done(f"LoadBalancers rw:5432 ro:5433 open to {', '.join(spec.endpoints.source_ranges) or 'nobody'}",
+                    **addresses)
+
+    def retained_specs(self, namespace: str, name: str) -> list[ClusterSpec]:
+        kept = self.kube.get("v1", "ConfigMap", namespace, f"pgha-retained-{name}")
+        return [ClusterSpec.model_validate(json.loads(v)) for _, v in sorted(((kept or {}).get("data") or {}).items())]
+
+    # ---- backups ---------------------------------------------------------------------------------
+    def start_backup(self, spec: ClusterSpec, name: str) -> Backup:
+        backup = manifests.backup(spec, name)
+        backup["metadata"]["labels"] = {"cnpg.io/cluster": spec.name}  # CNPG labels only scheduled ones
+        self.kube.create(backup)
+        return self.get_backup(spec.namespace, spec.name, name)
+
+    def get_backup(self, namespace: str, cluster: str, name: str) -> Backup:
+        found = self.kube.get(CNPG_API, "Backup", namespace, name)
+        if found is None:
+            raise RuntimeError(f"Backup {namespace}/{name} does not exist")
+        return cnpg.backup_record(found)
+
+    def backup_container(self, spec: ClusterSpec, source: bool = False) -> ContainerClient:
+        path = spec.recovery.destination_path if source and spec.recovery else spec.backup.destination_path
+        return self.azure.container(path)
+
+    # ---- failover drills -------------------------------------------------------------------------
+    def delete_primary(self, spec: ClusterSpec, mode: str, recreate_after: float = 3.0) -> Outcome:
+        """`kubectl delete pod <primary> --grace-period=1` (graceful), or a forced delete with grace 0 — the
+        closest Kubernetes gets to losing the node. The operator recreates the pod; `recreate_after` is
+        the local platform's stand-in for that and means nothing here."""
+        if mode not in ("graceful", "crash"):
+            raise ValueError(f"unknown mode {mode!r}")
+        primary = self.kube.list("v1", "Pod", spec.namespace,
+                                 f"cnpg.io/cluster={spec.name},cnpg.io/instanceRole=primary")
+        if not primary:
+            raise RuntimeError("there is no primary pod to delete")
+        pod = primary[0]["metadata"]["name"]
+        self.kube.delete("v1", "Pod", spec.namespace, pod, grace_seconds=1 if mode == "graceful" else 0)
+        return done(f"primary pod {pod} deleted ({mode}, grace {1 if mode == 'graceful' else 0}s); the operator "
+                    "recreates it", instance=pod)
+
+    def promote(self, spec: ClusterSpec, instance: str) -> Outcome:
+        """`kubectl cnpg promote`: the status subresource's targetPrimary, with resourceVersion as lock."""
+        for _ in range(5):
+            found = self._cluster(spec.namespace, spec.name)
+            if found is None:
+                raise RuntimeError(f"cluster {spec.name} does not exist")
+            status = found.get("status") or {}
+            if status.get("targetPrimary") == instance:
+                return unchanged(f"{instance} is already the (target) primary")
+            if self.kube.get("v1", "Pod", spec.namespace, instance) is None:
+                raise RuntimeError(f"new primary node {instance} not found")
+            now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+            patch = {"metadata": {"resourceVersion": found["metadata"]["resourceVersion"]}, "status": {
+                "targetPrimary": instance, "targetPrimaryTimestamp": now, "phase": st.SWITCHOVER,
+                "phaseReason": f"Switching over to {instance}",
+            }}
+            try:
+                self.kube.patch_status(CNPG_API, "Cluster", spec.namespace, spec.name, patch)
+                return done(f"switchover to {instance} requested (status.targetPrimary)")
+            except KubeError as err:
+                if err.status != 409:
+                    raise
+        raise RuntimeError(f"promote {instance}: the Cluster kept changing (5 conflicts)")
+
+    # ---- alert response --------------------------------------------------------------------------
+    def ha_manager_status(self, spec: ClusterSpec) -> Outcome:
+        """The HA manager here is CNPG's operator: its deployment available, the cluster not fenced or
+        hibernated (on purpose, by a person: pgha reports it and leaves it)."""
+        problems, remedy = [], ""
+        deployment = self.kube.get("apps/v1", "Deployment", self.aks.operator_namespace, self.aks.operator_deployment)
+        if deployment is None:
+            problems.append(f"operator deployment {self.aks.operator_namespace}/{self.aks.operator_deployment} "
+                            "not found")
+        elif not deployment_available(deployment):
+            problems.append(f"operator deployment {self.aks.operator_deployment} is not available")
+            remedy = f"restart the CNPG operator deployment {self.aks.operator_deployment}"
+        annotations = ((self._cluster(spec.namespace, spec.name) or {}).get("metadata") or {}).get(
+            "annotations") or {}
+        if annotations.get("cnpg.io/fencedInstances"):
+            problems.append(f"fenced: {annotations['cnpg.io/fencedInstances']} (lifted by a person, not by pgha)")
+        if annotations.get("cnpg.io/hibernation") == "on":
+            problems.append("hibernated (cnpg.io/hibernation=on; woken by a person, not by pgha)")
+        if problems:
+            return done("; ".join(problems), healthy=False, problems=problems,
+                        remedy=remedy or "none pgha may take: " + problems[0])
+        return done(f"operator {self.aks.operator_deployment} available; cluster neither fenced nor hibernated",
+                    healthy=True, problems=[])
+
+    def restore_ha_manager(self, spec: ClusterSpec) -> Outcome:
+        """`kubectl rollout restart deployment/cnpg-controller-manager` — only that."""
+        state = self.ha_manager_status(spec)
+        if state.data["healthy"]:
+            return unchanged("the operator is available")
+        if not state.data["remedy"].startswith("restart"):
+            raise RuntimeError(f"not pgha's to fix: {state.detail}")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.kube.strategic_patch("apps/v1", "Deployment", self.aks.operator_namespace, self.aks.operator_deployment,
+                                  {"spec": {"template": {"metadata": {"annotations": {
+                                      "kubectl.kubernetes.io/restartedAt": now}}}}})
+        return done(f"operator deployment {self.aks.operator_deployment} restarted (rollout at {now})")
+
+    # ---- teardown --------------------------------------------------------------------------------
+    def remove_endpoints(self, namespace: str, name: str) -> Outcome:
+        spec = ClusterSpec(name=name, namespace=namespace)
+        gone = [role for role in ("rw", "ro")
+                if self.kube.delete("v1", "Service", namespace, manifests.service_name(spec, role))]
+        return done(f"LoadBalancers {', '.join(gone)} deleted") if gone else unchanged("no LoadBalancers")
+
+    def remove_scheduled_backups(self, namespace: str, name: str) -> Outcome:
+        spec = ClusterSpec(name=name, namespace=namespace)
+        if self.kube.delete(CNPG_API, "ScheduledBackup", namespace, manifests.scheduled_backup_name(spec)):
+            return done("ScheduledBackup deleted")
+        return unchanged("no ScheduledBackup")
+
+    def delete_cluster(self, namespace: str, name: str, graceful: bool = True) -> Outcome:
+        """Delete the Cluster, keep its spec beside the backups it leaves, wait until its PVCs are gone."""
+        spec = self.stored_spec(namespace, name)
+        if spec is not None:
+            self.kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+                "name": f"pgha-retained-{name}", "namespace": namespace, "labels": {RETAINED_LABEL: "true"}},
+                "data": {spec.server_name: json.dumps(spec.dump(), sort_keys=True)}})
+        deleted = self.kube.delete(CNPG_API, "Cluster", namespace, name)
+        if spec is not None and spec.backup.method == "plugin":
+            self.kube.delete(manifests.OBJECT_STORE_API, "ObjectStore", namespace, manifests.object_store_name(spec))
+        deadline = time.monotonic() + PVC_WAIT_SECONDS
+        while claims := self.kube.list("v1", "PersistentVolumeClaim", namespace, f"cnpg.io/cluster={name}"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(claims)} PVCs of {name} still there after {PVC_WAIT_SECONDS}s")
+            time.sleep(2)
+        return done(f"Cluster {name} deleted, its PVCs gone") if deleted else unchanged(f"Cluster {name} was gone")
+
+    def delete_app_secret(self, spec: ClusterSpec) -> Outcome:
+        if self.kube.delete("v1", "Secret", spec.namespace, spec.bootstrap.secret_name):
+            return done(f"secret {spec.bootstrap.secret_name} deleted")
+        return unchanged(f"secret {spec.bootstrap.secret_name} does not exist")
+
+    def remove_backup_identity(self, spec: ClusterSpec) -> Outcome:
+        if not self.aks.identity_name:
+            return skipped("PGHA_AKS_IDENTITY_NAME unset: no federated credential was made")
+        if self.azure.delete_federated_credential(spec.namespace, spec.name):
+            return done(f"federated credential for {spec.namespace}/{spec.name} deleted")
+        return unchanged("federated credential already gone")
+
+    def delete_backups(self, spec: ClusterSpec) -> Outcome:
+        deleted = objectstore.delete_prefix(self.backup_container(spec), f"{spec.server_name}/")
+        kept = self.kube.get("v1", "ConfigMap", spec.namespace, f"pgha-retained-{spec.name}")
+        if kept is not None:
+            remaining = {k: v for k, v in (kept.get("data") or {}).items() if k != spec.server_name}
+            if remaining:
+                self.kube.apply({**kept, "data": remaining})
+            else:
+                self.kube.delete("v1", "ConfigMap", spec.namespace, f"pgha-retained-{spec.name}")
+        return done(f"deleted {deleted} blobs under {spec.backup.container}/{spec.server_name}/", deleted=deleted)
+
+
+def deployment_available(deployment: dict[str, Any]) -> bool:
+    status = deployment.get("status") or {}
+    available = any(c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions") or [])
+    return available and int(status.get("availableReplicas") or 0) >= 1

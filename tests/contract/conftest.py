@@ -1,0 +1,138 @@
+"""Contract fixtures: the fake Kubernetes API server, and a fake Azure (ARM, Prometheus, Log Analytics)
+served over HTTPS with a CA made for the test — azure-core sends bearer tokens over TLS only."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+import yaml
+from azure.core.credentials import AccessToken
+
+from shared.platforms.aks.azure import Azure
+from shared.platforms.aks.config import AksSettings
+from shared.platforms.aks.kube import Kube, connect
+from shared.platforms.aks.platform import AksPlatform
+from tests.contract.fake_kube import FakeKubeApi, FakeKubeServer
+
+
+class FakeCredential:
+    """DefaultAzureCredential's shape: a token per scope, each call counted."""
+
+    def __init__(self, lifetime: float = 3600) -> None:
+        self.scopes: list[str] = []
+        self.lifetime = lifetime
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes.extend(scopes)
+        return AccessToken(f"token-{len(self.scopes)}-for-{scopes[0]}", int(time.time() + self.lifetime))
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeAzure:
+    """ARM, Prometheus and Log Analytics as one HTTPS server: `routes` maps (method, path prefix) to an answer."""
+
+    routes: dict[tuple[str, str], Callable[[Seen], tuple[int, Any]]] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+    url: str = ""
+    ca_path: str = ""
+
+    def answer(self, seen: Seen) -> tuple[int, Any]:
+        self.seen.append(seen)
+        for (method, prefix), handler in self.routes.items():
+            if seen.method == method and seen.path.startswith(prefix):
+                return handler(seen)
+        return 404, {"error": {"code": "NotFound", "message": f"no fake for {seen.method} {seen.path}"}}
+
+
+@pytest.fixture()
+def kube_api() -> Iterator[FakeKubeApi]:
+    api = FakeKubeApi()
+    server = FakeKubeServer(api)
+    api.server = server  # type: ignore[attr-defined]
+    yield api
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture()
+def azure_fake(ca: trustme.CA, tmp_path: Path) -> Iterator[FakeAzure]:
+    fake = FakeAzure()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode() if length else ""
+            try:
+                body: Any = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw
+            code, answer = fake.answer(Seen(self.command, self.path, dict(self.headers), body))
+            payload = json.dumps(answer).encode() if answer is not None else b""
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815 - http.server's names
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    fake.url, fake.ca_path = f"https://127.0.0.1:{server.server_address[1]}", str(ca_file)
+    yield fake
+    server.shutdown()
+
+
+def settings(azure: FakeAzure | None = None, kubeconfig: str = "", **extra: Any) -> AksSettings:
+    base: dict[str, Any] = dict(
+        subscription_id="00000000-0000-0000-0000-000000000001", resource_group="rg-cnpg", cluster="aks-primary",
+        kubeconfig=kubeconfig, node_resource_group="rg-cnpg-aksmanaged", public_ip_name="aks-primary-pip",
+        identity_name="mi-aks-cnpg", identity_resource_group="rg-cnpg",
+        identity_client_id="9e3b7c1a-5d2f-4a8e-b6c4-2f1d8e7a9b30",
+    )
+    if azure is not None:
+        base.update(arm_endpoint=azure.url, ca_bundle=azure.ca_path, prometheus_endpoint=azure.url)
+    return AksSettings(**{**base, **extra})
+
+
+def kube_for(api: FakeKubeApi, tmp_path: Path) -> Kube:
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(api.server.kubeconfig()))  # type: ignore[attr-defined]
+    return connect(settings(kubeconfig=str(path)))
+
+
+@pytest.fixture()
+def aks(kube_api: FakeKubeApi, tmp_path: Path) -> AksPlatform:
+    """The adapter on the fake API server (Azure calls go nowhere unless a test wires azure_fake)."""
+    aks_settings = settings(kubeconfig=str(tmp_path / "kubeconfig"))
+    return AksPlatform(aks_settings, kube_for(kube_api, tmp_path), Azure(aks_settings, FakeCredential()))

@@ -1,0 +1,196 @@
+"""FakeKubeApi: a test double of the Kubernetes API server, at the HTTP level (no Kubernetes can run here).
+
+It keeps objects by their REST path and answers the verbs pgha uses the way the API server documents
+them: POST creates (409 AlreadyExists), GET reads (404 NotFound) and lists by equality label
+selectors, PATCH with `application/apply-patch+yaml` (server-side apply: create or merge) or
+`application/merge-patch+json` (RFC 7386), the `/status` subresource with `metadata.resourceVersion`
+as an optimistic lock (409 Conflict), DELETE. Every request is recorded (method, path, query, content
+type, body) for the tests to assert; `script` lets a test play the operator when objects change.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str
+    body: Any
+    authorization: str = ""
+
+
+def merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch (also how this double approximates server-side apply)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge(result.get(key), value)
+    return result
+
+
+def status(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "message": message,
+            "code": code}
+
+
+@dataclass
+class FakeKubeApi:
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # REST path of the object -> object
+    requests: list[Request] = field(default_factory=list)
+    failures: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path suffix, code): fail once
+    on_write: list[Callable[[FakeKubeApi, str, dict[str, Any]], None]] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    _versions: Any = field(default_factory=lambda: itertools.count(1000))
+
+    # ---- state helpers for tests -----------------------------------------------------------------
+    def put(self, obj_path: str, obj: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            obj = copy.deepcopy(obj)
+            obj.setdefault("metadata", {})["resourceVersion"] = str(next(self._versions))
+            self.objects[obj_path] = obj
+            return obj
+
+    def get(self, obj_path: str) -> dict[str, Any] | None:
+        with self.lock:
+            return copy.deepcopy(self.objects.get(obj_path))
+
+    def calls(self, method: str | None = None, contains: str = "") -> list[Request]:
+        return [r for r in self.requests if (method is None or r.method == method) and contains in r.path]
+
+    # ---- HTTP ------------------------------------------------------------------------------------
+    def handle(self, method: str, raw: str, content_type: str, body: bytes, auth: str) -> tuple[int, Any]:
+        parts = urlsplit(raw)
+        query = dict(parse_qsl(parts.query))
+        parsed: Any = None
+        if body:
+            text = body.decode()
+            parsed = json.loads(text) if text.strip() else None
+        self.requests.append(Request(method, parts.path, query, content_type.split(";")[0], parsed, auth))
+        for n, (m, suffix, code) in enumerate(self.failures):
+            if m == method and parts.path.endswith(suffix):
+                del self.failures[n]
+                return code, status(code, "InternalError" if code >= 500 else "Conflict", "scripted failure")
+        with self.lock:
+            return self._dispatch(method, parts.path, query, content_type, parsed)
+
+    def _dispatch(self, method: str, path: str, query: dict[str, str], content_type: str,
+                  body: Any) -> tuple[int, Any]:
+        subresource = path.endswith("/status")
+        obj_path = path.removesuffix("/status")
+        if method == "GET":
+            if obj_path in self.objects:
+                return 200, self.objects[obj_path]
+            if self._is_collection(obj_path):
+                return 200, {"kind": "List", "items": self._list(obj_path, query.get("labelSelector", ""))}
+            return 404, status(404, "NotFound", f"{obj_path} not found")
+        if method == "POST":
+            target = f"{obj_path}/{body['metadata']['name']}"
+            if target in self.objects:
+                return 409, status(409, "AlreadyExists", f"{body['metadata']['name']} already exists")
+            return 201, self._write(target, body)
+        if method == "PATCH":
+            current = self.objects.get(obj_path)
+            if subresource:
+                if current is None:
+                    return 404, status(404, "NotFound", f"{obj_path} not found")
+                wanted = (body.get("metadata") or {}).get("resourceVersion")
+                if wanted is not None and wanted != current["metadata"]["resourceVersion"]:
+                    return 409, status(409, "Conflict", "the object has been modified; please apply your changes "
+                                                        "to the latest version and try again")
+                return 200, self._write(obj_path, {**current, "status": merge(current.get("status"),
+                                                                                body.get("status") or {})})
+            if content_type.startswith("application/apply-patch"):
+                return (200 if current else 201), self._write(obj_path, merge(current, body))
+            if current is None:
+                return 404, status(404, "NotFound", f"{obj_path} not found")
+            return 200, self._write(obj_path, merge(current, body))
+        if method == "DELETE":
+            if obj_path not in self.objects:
+                return 404, status(404, "NotFound", f"{obj_path} not found")
+            gone = self.objects.pop(obj_path)
+            for hook in self.on_write:
+                hook(self, obj_path, {**gone, "deleted": True})
+            return 200, status(200, "", "deleted") | {"status": "Success"}
+        return 405, status(405, "MethodNotAllowed", method)
+
+    def _write(self, obj_path: str, obj: dict[str, Any]) -> dict[str, Any]:
+        stored = self.put(obj_path, obj)
+        for hook in self.on_write:
+            hook(self, obj_path, stored)
+        return self.objects[obj_path]
+
+    @staticmethod
+    def _is_collection(rest_path: str) -> bool:
+        """`/api/v1/namespaces/x/pods` or `/apis/g/v/namespaces/x/clusters` (or a cluster-scoped `.../namespaces`)."""
+        segments = rest_path.strip("/").split("/")
+        tail = segments[2:] if segments[0] == "api" else segments[3:]
+        if tail and tail[0] == "namespaces" and len(tail) >= 3:
+            return len(tail) == 3
+        return len(tail) == 1
+
+    def _list(self, collection: str, selector: str) -> list[dict[str, Any]]:
+        wanted = dict(term.split("=", 1) for term in selector.split(",") if "=" in term)
+        found = []
+        for obj_path, obj in sorted(self.objects.items()):
+            if obj_path.rsplit("/", 1)[0] != collection:
+                continue
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            if all(labels.get(k) == v for k, v in wanted.items()):
+                found.append(obj)
+        return found
+
+
+class FakeKubeServer(ThreadingHTTPServer):
+    def __init__(self, api: FakeKubeApi) -> None:
+        self.api = api
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                code, answer = outer.api.handle(self.command, self.path, self.headers.get("Content-Type", ""), body,
+                                                self.headers.get("Authorization", ""))
+                payload = json.dumps(answer).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.daemon_threads = True
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def kubeconfig(self, token: str = "test-token") -> dict[str, Any]:
+        return {
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "fake", "user": {"token": token}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+        }
