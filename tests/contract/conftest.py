@@ -89,14 +89,15 @@ def azure_fake(ca: trustme.CA, tmp_path: Path) -> Iterator[FakeAzure]:
             except ValueError:
                 body = raw
             code, answer = fake.answer(Seen(self.command, self.path, dict(self.headers), body))
-            payload = json.dumps(answer).encode() if answer is not None else b""
+            xml = isinstance(answer, str)  # Azure Storage answers in XML
+            payload = answer.encode() if xml else json.dumps(answer).encode() if answer is not None else b""
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "application/xml" if xml else "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815 - http.server's names
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
         def log_message(self, format: str, *args: Any) -> None:
             return

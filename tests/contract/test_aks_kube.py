@@ -144,14 +144,15 @@ def test_delete_primary_pod(aks: AksPlatform, kube_api: FakeKubeApi, mode: str, 
     assert outcome.data["instance"] == "pg1-1"
     (call,) = kube_api.calls("DELETE")
     assert call.path == "/api/v1/namespaces/db/pods/pg1-1" and call.body["gracePeriodSeconds"] == grace
-    assert kube_api.calls("GET", "/pods")[-1].query["labelSelector"] == "cnpg.io/cluster=pg1,cnpg.io/instanceRole=primary"
+    selector = kube_api.calls("GET", "/pods")[-1].query["labelSelector"]
+    assert selector == "cnpg.io/cluster=pg1,cnpg.io/instanceRole=primary"
 
 
 def test_promote_patches_the_status_with_an_optimistic_lock(aks: AksPlatform, kube_api: FakeKubeApi) -> None:
     with_cluster(kube_api)
     kube_api.failures.append(("PATCH", "/clusters/pg1/status", 409))  # someone changed it meanwhile
     assert aks.promote(SPEC, "pg1-2").outcome == "done"
-    first, second = kube_api.calls("PATCH", "/status")
+    _, second = kube_api.calls("PATCH", "/status")
     assert second.path == f"{CLUSTERS}/pg1/status" and second.content_type == "application/merge-patch+json"
     current = kube_api.get(f"{CLUSTERS}/pg1")
     assert current is not None and current["status"]["targetPrimary"] == "pg1-2"
