@@ -1,4 +1,4 @@
-"""`pgha`: the local stack and the devhost from a shell — up, down, status, serve, demo."""
+"""`pgha`: the local stack and the devhost from a shell — up, down, status, serve, demo; and plan."""
 
 from __future__ import annotations
 
@@ -201,6 +201,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print every object and Azure call the runbook's first run would make on AKS; touch nothing."""
+    import yaml
+
+    from shared.platforms.aks.config import AksSettings
+    from shared.platforms.aks.plan import plan, render
+    from shared.spec import SpecError, parse_spec
+
+    try:
+        with open(args.spec) as source:
+            body = yaml.safe_load(source)
+        spec = parse_spec(body)
+    except (OSError, yaml.YAMLError) as err:
+        print(f"pgha plan: cannot read {args.spec}: {err}", file=sys.stderr)
+        return 2
+    except SpecError as err:
+        print(f"pgha plan: {args.spec}: {err.field}: {err.message}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(plan(args.runbook, spec, AksSettings.from_env())))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pgha", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="deploy a cluster through the API, show it, tear it down")
     demo.add_argument("--keep", action="store_true", help="leave the cluster and the stack running")
     demo.set_defaults(fn=cmd_demo)
+    from shared.platforms.aks.plan import RUNBOOKS
+
+    planning = sub.add_parser("plan", help="print what a runbook would apply on AKS (YAML), touching nothing")
+    planning.add_argument("runbook", choices=RUNBOOKS)
+    planning.add_argument("--platform", choices=["aks"], default="aks")
+    planning.add_argument("--spec", required=True, help="a ClusterSpec, JSON or YAML")
+    planning.set_defaults(fn=cmd_plan)
     args = parser.parse_args(argv)
     return int(args.fn(args))
 

@@ -6,28 +6,6 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-AKS_SETTINGS_DOC: dict[str, str] = {
-    "PGHA_AKS_SUBSCRIPTION_ID": "aks: the subscription of the AKS cluster and the workload identity",
-    "PGHA_AKS_RESOURCE_GROUP": "aks: the AKS cluster's resource group",
-    "PGHA_AKS_CLUSTER": "aks: the AKS cluster's name (its user kubeconfig is fetched with an Azure AD token)",
-    "PGHA_KUBECONFIG": "aks: a kubeconfig file to use instead of fetching one from AKS; `in-cluster` for the "
-    "pod's service account",
-    "PGHA_AKS_NODE_RESOURCE_GROUP": "aks: the node resource group, where the public IP of the rw/ro "
-    "LoadBalancers lives",
-    "PGHA_AKS_PUBLIC_IP_NAME": "aks: the static public IP the rw/ro LoadBalancers use (optional)",
-    "PGHA_AKS_IDENTITY_NAME": "aks: the user-assigned managed identity the clusters' service accounts federate with",
-    "PGHA_AKS_IDENTITY_RESOURCE_GROUP": "aks: that identity's resource group (default: PGHA_AKS_RESOURCE_GROUP)",
-    "PGHA_AKS_IDENTITY_CLIENT_ID": "aks: that identity's client id (azure.workload.identity/client-id)",
-    "PGHA_CNPG_NAMESPACE": "aks: the CNPG operator's namespace",
-    "PGHA_CNPG_DEPLOYMENT": "aks: the CNPG operator's deployment",
-    "PGHA_SQL_ACCESS": "aks: how checks and probes reach PostgreSQL: `serviceDns` (in-cluster "
-    "<cluster>-rw.<namespace>.svc) or `loadBalancer` (the rw/ro LoadBalancer IPs)",
-    "PGHA_PROMETHEUS_ENDPOINT": "aks: the Azure Monitor workspace's Prometheus query endpoint",
-    "PGHA_LOG_ANALYTICS_WORKSPACE_ID": "aks: the Log Analytics workspace id for container logs",
-    "PGHA_ARM_ENDPOINT": "aks: Azure Resource Manager's endpoint (sovereign clouds)",
-    "PGHA_CA_BUNDLE": "aks: a CA bundle the Azure clients verify TLS with (a proxy's, or a test's)",
-}
-
 
 @dataclass(frozen=True)
 class AksSettings:
