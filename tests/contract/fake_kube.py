@@ -55,6 +55,7 @@ class FakeKubeApi:
     requests: list[Request] = field(default_factory=list)
     failures: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path suffix, code): fail once
     on_write: list[Callable[[FakeKubeApi, str, dict[str, Any]], None]] = field(default_factory=list)
+    on_read: list[Callable[[FakeKubeApi, str], None]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _versions: Any = field(default_factory=lambda: itertools.count(1000))
 
@@ -94,6 +95,8 @@ class FakeKubeApi:
         subresource = path.endswith("/status")
         obj_path = path.removesuffix("/status")
         if method == "GET":
+            for hook in self.on_read:
+                hook(self, obj_path)
             if obj_path in self.objects:
                 return 200, self.objects[obj_path]
             if self._is_collection(obj_path):
