@@ -58,9 +58,26 @@ async def start_deploy(req: func.HttpRequest, client: df.DurableOrchestrationCli
         body, callback = operation_body(req, required=True)
         if "namespace" not in body:
             body["namespace"] = namespace_of(req)
-        return await start_runbook(req, client, plan_deploy(body), callback)
+        plan = plan_deploy(body)
+        if query_flag(req, "dryRun"):
+            return dry_run("deploy", ClusterSpec.model_validate(plan.payload["spec"]))
+        return await start_runbook(req, client, plan, callback)
     except ApiError as err:
         return err.response()
+
+
+def dry_run(runbook: str, spec: ClusterSpec) -> func.HttpResponse:
+    """`pgha plan` over HTTP: on AKS every object and Azure call the run would make; touches nothing."""
+    settings = Settings.from_env()
+    if settings.platform != "aks":
+        return json_response(200, {"runbook": runbook, "platform": settings.platform, "plan": [],
+                                   "note": "the local platform makes Patroni members, not Kubernetes objects: "
+                                           "`pgha plan` shows what the same request would apply on AKS"})
+    from shared.platforms.aks.config import AksSettings
+    from shared.platforms.aks.plan import plan
+
+    return json_response(200, {"runbook": runbook, "platform": "aks",
+                               "plan": plan(runbook, spec, AksSettings.from_env())})
 
 
 def plan_deploy(body: dict[str, Any]) -> Plan:

@@ -174,6 +174,8 @@ def path_param(name: str, summary: str) -> dict[str, Any]:
 NAMESPACE = {"name": "namespace", "in": "query", "required": False, "type": "string", "maxLength": 63,
              "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$", "x-ms-summary": "Namespace", "x-ms-visibility": "advanced"}
 CLUSTER = path_param("name", "Cluster")
+DRY_RUN = {"name": "dryRun", "in": "query", "type": "boolean", "required": False, "x-ms-summary": "Dry run",
+           "x-ms-visibility": "advanced", "description": "answer with every object and Azure call, touching nothing"}
 DELETE_BACKUPS = {"name": "deleteBackups", "in": "query", "type": "boolean", "required": False,
                   "x-ms-summary": "Delete backups", "x-ms-visibility": "advanced"}
 OPERATION = path_param("id", "Operation id")
@@ -235,7 +237,9 @@ def document() -> dict[str, Any]:
     paths = {
         "/clusters": {"post": operation(
             "DeployCluster", "Deploy a cluster", "deploy_cluster: a CNPG-style ClusterSpec made real and verified",
-            [NAMESPACE, body(spec, required=True)], answers(202, 400, 409, 413, 503), **LONG_RUNNING)},
+            [NAMESPACE, DRY_RUN, body(spec, required=True)],
+            {**answers(202, 400, 409, 413, 503), "200": {"description": "dryRun: what the run would apply",
+                                                         "schema": {"type": "object"}}}, **LONG_RUNNING)},
         "/clusters/{name}": {
             "get": operation("GetCluster", "Get a cluster's status", "status in CNPG's vocabulary",
                              [CLUSTER, NAMESPACE], answers(200, 400, 404, ok=status)),

@@ -117,3 +117,15 @@ def test_operator_switchover_and_failover_as_the_drill_drives_them(on_aks: AksPl
     assert on_aks.promote(cluster, "pg-fo-1").outcome == "done"
     back = [on_aks.cluster_status("aks-e2e", "pg-fo") for _ in range(2)]
     assert back[-1].current_primary == "pg-fo-1" and back[-1].healthy
+
+
+def test_dry_run_over_http_touches_nothing(api: httpx.Client, on_aks: AksPlatform, kube_api: FakeKubeApi,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGHA_PLATFORM", "aks")
+    answer = api.post("/api/clusters", params={"dryRun": "true"}, json=spec("pg-plan"))
+    assert answer.status_code == 200, answer.text
+    calls = [entry["call"] for entry in answer.json()["plan"] if entry["call"]]
+    assert "PATCH /apis/postgresql.cnpg.io/v1/namespaces/aks-e2e/clusters/pg-plan" in calls
+    assert kube_api.requests == [], "nothing was sent to the API server"
+    bad = api.post("/api/clusters", params={"dryRun": "true"}, json=spec("pg-plan", instances=42))
+    assert bad.status_code == 400 and bad.json()["field"] == "instances"
