@@ -51,6 +51,14 @@ class HttpFunction:
         self.handler = function.get_user_function()
 
 
+class HttpServer(ThreadingHTTPServer):
+    """A listen backlog for bursts (an action group's retries, a fan of Logic App calls): the default of 5
+    resets connections when 50 arrive at once."""
+
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class DevServer:
     """Serves /api/* from the app's HTTP functions and /runtime/webhooks/durabletask/* from the engine."""
 
@@ -65,7 +73,7 @@ class DevServer:
         self.functions = [HttpFunction(f) for f in http_functions]
         self.loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self.loop.run_forever, name="devhost-loop", daemon=True)
-        self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self.httpd = HttpServer((host, port), self._handler_class())
         self.httpd.daemon_threads = True
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="devhost-http", daemon=True)
 
