@@ -3,7 +3,8 @@ as action groups retry and several rules fire together — sent by 50 concurrent
 
 Prints the ack latency p50 / p99 of POST /api/alerts, the same percentiles of a baseline route that
 does one durable-client lookup and no work (GET /api/operations/{unknown id}, a 404) sent the same way
-in the same run, their ratio, and the number of orchestrations started (must be 100: one per alertId).
+in the same run, their ratio, the ack of alerts sent one at a time, and the number of orchestrations
+the storm started (must be 100: one per alertId).
 
     ./pgha bench alerts           (or: PYTHONPATH=. python bench/alerts.py --rounds 1)
 """
@@ -81,12 +82,19 @@ def main() -> None:
                 if finished == len(ids):
                     break
                 time.sleep(1)
+            alone = []
+            for i in range(DISTINCT):  # one at a time: the ack without a storm queued in front of it
+                started_at = time.perf_counter()
+                assert api.post("/api/alerts", json=alert(10_000 + base + i)).status_code == 202
+                alone.append((time.perf_counter() - started_at) * 1000)
             p50, p99 = statistics.median(alert_ms), percentile(alert_ms, 0.99)
             b50, b99 = statistics.median(baseline_ms), percentile(baseline_ms, 0.99)
             print(f"round {n + 1}: {len(burst)} alerts ({DISTINCT} distinct), HTTP codes {codes}")
             print(f"(a) POST /api/alerts ack latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
             print(f"(b) baseline GET /api/operations/<unknown> (one durable lookup): "
                   f"p50 {b50:.1f} ms, p99 {b99:.1f} ms")
+            print(f"(c) one alert at a time ({DISTINCT} new alertIds): p50 {statistics.median(alone):.1f} ms, "
+                  f"p99 {percentile(alone, 0.99):.1f} ms")
             print(f"orchestrations started: {len(started)} (distinct operation ids answered: {len(ids)}; "
                   f"finished: {finished})")
             print(f"ratio a/b (p50): {p50 / b50:.2f}")
