@@ -29,10 +29,6 @@ class FunctionsTask:
         return self.inner.is_complete
 
     @property
-    def is_faulted(self) -> bool:
-        return self.inner.is_failed
-
-    @property
     def result(self) -> Any:
         if not self.inner.is_complete:
             return None

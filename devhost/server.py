@@ -141,7 +141,7 @@ class DevServer:
     def authorized(self, headers: dict[str, str], query: dict[str, str]) -> bool:
         """The Functions host's check: the key in `x-functions-key` or in `?code=`, compared in constant time."""
         given = next((v for k, v in headers.items() if k.lower() == "x-functions-key"), None) or query.get("code", "")
-        return hmac.compare_digest(given.encode(), self.key.encode())
+        return bool(self.key) and hmac.compare_digest(given.encode(), self.key.encode())
 
     def _invoke(
         self, function: HttpFunction, method: str, raw_url: str, headers: dict[str, str], body: bytes,

@@ -16,6 +16,7 @@ import azure.durable_functions as df
 from orchestrations.deploy_cluster import describe
 from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed
 from orchestrations.verify_backups import backup_done, describe_backup
+from shared.backups import backup_name
 
 bp = df.Blueprint()
 
@@ -88,7 +89,7 @@ def wal_archiving_failing(run: Runbook, spec: dict[str, Any], result: dict[str, 
     if not (yield from permitted(run, "take a backup")):
         result["outcome"] = "notApproved"
         return
-    name = f"{spec['name'][:30]}-{run.input['operationId'][-6:]}"
+    name = backup_name(spec["name"], run.input["operationId"])
     yield from run.step("take backup", "start_backup", {"spec": spec, "backupName": name})
     backup = yield from run.wait_until(
         "wait backup", "get_backup", {**run.report["cluster"], "backupName": name}, backup_done, describe_backup,

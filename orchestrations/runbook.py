@@ -129,9 +129,9 @@ class Runbook:
         except Exception as err:
             failed = None
             for (name, _, _), task in zip(steps, tasks, strict=True):
-                if task.is_completed and not task.is_faulted:
+                if task.is_completed and not faulted(task):
                     self._record_result(name, started, task.result)
-                elif task.is_faulted and failed is None:
+                elif faulted(task) and failed is None:
                     failed = (name, first_line(task.result))
                     self.record(name, "failed", started, failed[1])
                 else:
@@ -234,8 +234,6 @@ class Runbook:
         self.report["endedAt"] = self.now.isoformat()
         started = datetime.fromisoformat(self.report["startedAt"])
         self.report["durationSeconds"] = round((self.now - started).total_seconds(), 3)
-        if self.input.get("callback"):
-            yield from self._post_callback()
         self._publish("store report")
         stored: Exception | None = None
         try:
@@ -248,6 +246,10 @@ class Runbook:
             yield self.context.call_activity_with_retry("release_lock", self.retry, {
                 **self.report["cluster"], "operationId": self.input.get("lockId", self.report["operationId"]),
             })
+        if self.input.get("callback") and stored is None:
+            # last: whoever the callback wakes finds the report stored and the cluster free
+            yield from self._post_callback()
+            yield self.context.call_activity_with_retry("store_report", self.retry, self.report)
         self._publish(None)
         if stored is not None:
             raise stored
@@ -262,6 +264,11 @@ class Runbook:
             self.record("post report to callback", answer["outcome"], started, answer["detail"])
         except Exception as err:
             self.record("post report to callback", "failed", started, first_line(err))
+
+
+def faulted(task: Any) -> bool:
+    """Failed, in both engines' words: a completed task whose result is the exception."""
+    return bool(task.is_completed) and isinstance(task.result, BaseException)
 
 
 def event_data(value: Any) -> Any:

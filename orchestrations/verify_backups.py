@@ -8,6 +8,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrations.runbook import Runbook, Step, StepFailed
+from shared.backups import backup_name
 
 bp = df.Blueprint()
 
@@ -42,7 +43,7 @@ def verify_backups(context: df.DurableOrchestrationContext) -> Step:
             archiving_error = err  # still ask for the backup, as an operator would: it shows what CNPG does
         inventory_request: dict[str, Any] = {"spec": spec}
         if mode == "new":
-            name = f"{spec['name'][:30]}-{run.input['operationId'][-6:]}"
+            name = backup_name(spec["name"], run.input["operationId"])
             backup_ref = {**run.report["cluster"], "backupName": name}
             yield from run.step("take backup", "start_backup", {"spec": spec, "backupName": name})
             backup = yield from run.wait_until(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
 from azure.storage.blob import ContainerClient
@@ -40,6 +41,11 @@ class Backup(Model):
     @property
     def done(self) -> bool:
         return self.phase in DONE_PHASES
+
+
+def backup_name(cluster: str, operation_id: str) -> str:
+    """A Backup's name, unique per run (a hash of the whole operation id), a valid object name."""
+    return f"{cluster[:40]}-b{hashlib.sha256(operation_id.encode()).hexdigest()[:10]}"
 
 
 def archive_in_use(spec: Any) -> str:

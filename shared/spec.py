@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -102,6 +102,14 @@ class Endpoints(Model):
             except ValueError:
                 raise ValueError(f"{cidr!r} is not an IP range in CIDR form") from None
         return ranges
+
+    @model_validator(mode="after")
+    def _ranges_when_public(self) -> Endpoints:
+        """An empty loadBalancerSourceRanges opens a LoadBalancer to everyone: that must be said, not implied."""
+        if self.enabled and not self.source_ranges:
+            raise ValueError("sourceRanges is required when endpoints are enabled (\"0.0.0.0/0\" to open them to "
+                             "everyone)")
+        return self
 
 
 class Schedules(Model):

@@ -55,3 +55,14 @@ def test_readme_documents_every_setting_and_the_two_commands() -> None:
         assert f"`{name}`" in readme, name
     assert "./pgha demo" in readme and "./pgha test" in readme
     assert "./pgha test" in (ROOT / ".ci" / "run").read_text().replace("exec ", "")
+
+
+def test_the_devhost_key_is_made_once_and_never_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devhost.keys import function_key, key_file
+
+    monkeypatch.delenv("PGHA_FUNCTION_KEY", raising=False)
+    first = function_key(tmp_path)
+    assert len(first) >= 40 and function_key(tmp_path) == first
+    assert oct(key_file(tmp_path).stat().st_mode & 0o777) == "0o600"
+    key_file(tmp_path).write_text("")  # truncated: a new key, not an open door
+    assert function_key(tmp_path) not in ("", first)

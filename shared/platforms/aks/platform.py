@@ -219,7 +219,7 @@ class AksPlatform:
             service = self.kube.apply(manifests.load_balancer(spec, role, self.aks))
             ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
             addresses[role] = (ingress[0].get("ip") or ingress[0].get("hostname")) if ingress else "pending"
-        return done(f"LoadBalancers rw:5432 ro:5433 open to {', '.join(spec.endpoints.source_ranges) or 'nobody'}",
+        return done(f"LoadBalancers rw:5432 ro:5433 open to {', '.join(spec.endpoints.source_ranges)}",
                     **addresses)
 
     def retained_specs(self, namespace: str, name: str) -> list[ClusterSpec]:
