@@ -8,6 +8,7 @@ the same operation's Location. A Resolved alert ends the matching Fired run with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import replace
@@ -21,7 +22,8 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from shared import locks, objectstore
 from shared.alerts import Alert, AlertError, cluster_for, dedupe_key, parse_alert, playbook_for
 from shared.settings import ACTING_PLAYBOOKS, Settings
-from triggers.responses import ApiError, json_response, read_json
+from triggers.operations import raise_while_running
+from triggers.responses import ApiError, json_response, read_json, unexpected
 from triggers.starting import RUNNING, STARTING_GRACE_SECONDS, ClusterBusy, operation_location, start_run, take_lock
 
 bp = df.Blueprint()
@@ -87,6 +89,8 @@ async def receive_alert(req: func.HttpRequest, client: df.DurableOrchestrationCl
         return await respond(req, client, alert)
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, alert: Alert) -> func.HttpResponse:
@@ -105,24 +109,26 @@ async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     payload: dict[str, Any] = {
         "alert": summary(alert), "playbook": playbook, "policy": settings.policy_for(playbook), "ownsLock": False,
     }
-    if name and playbook in ACTING_PLAYBOOKS:
-        try:
-            await take_lock(client, settings, "respond_to_alert", namespace, name, key)
-            payload["ownsLock"] = True
-        except ClusterBusy as busy:  # the run diagnoses and reports; it does not act beside another run
-            holder = busy.holder
-            payload["busyWith"] = {"operationId": holder.operation_id if holder else "unknown",
-                                   "runbook": holder.runbook if holder else "unknown"}
     try:
+        if name and playbook in ACTING_PLAYBOOKS:
+            try:
+                await take_lock(client, settings, "respond_to_alert", namespace, name, key)
+                payload["ownsLock"] = True
+            except ClusterBusy as busy:  # the run diagnoses and reports; it does not act beside another run
+                holder = busy.holder
+                payload["busyWith"] = {"operationId": holder.operation_id if holder else "unknown",
+                                       "runbook": holder.runbook if holder else "unknown"}
         await start_run(client, settings, "respond_to_alert", namespace, name, payload, key,
                         settings.alert_callback_url or None)
-    except ApiError:
+    except Exception:
+        # nothing half-made: the lock and the claim go, so the action group's retry starts the run
         if payload["ownsLock"]:
             locks.release(settings.storage_connection, namespace, name, key)
         status = await client.get_status(key)
         if status is not None and status.runtime_status is not None:  # another delivery started it first
             return accepted(req, key, {"duplicate": True, "playbook": playbook})
-        objectstore.container(settings.storage_connection, CLAIMS).delete_blob(f"{key}.json")
+        with contextlib.suppress(ResourceNotFoundError):
+            objectstore.container(settings.storage_connection, CLAIMS).delete_blob(f"{key}.json")
         raise  # 503: the action group retries, and the retry starts it
     return accepted(req, key, {"duplicate": False, "playbook": playbook,
                                "cluster": {"namespace": namespace, "name": name or None}})
@@ -134,5 +140,8 @@ async def resolve(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     if status is None or status.runtime_status is None or status.runtime_status.value not in RUNNING:
         return accepted(req, None, {"id": None, "message": "no response is running for this alert: nothing to end"})
     resolved_at = alert.resolved_at or datetime.now(UTC).isoformat()
-    await client.raise_event(fired, "resolved", {"resolvedAt": resolved_at[:40]})
+    try:
+        await raise_while_running(client, fired, "resolved", {"resolvedAt": resolved_at[:40]})
+    except ApiError:  # it ended between the look and the event
+        return accepted(req, None, {"id": None, "message": "no response is running for this alert: nothing to end"})
     return accepted(req, fired, {"resolved": True})

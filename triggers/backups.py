@@ -9,7 +9,7 @@ import azure.functions as func
 
 from shared.requests import RestoreRequest, VerifyRequest
 from triggers.clusters import name_of, namespace_of, stored_spec
-from triggers.responses import ApiError, parse_request
+from triggers.responses import ApiError, parse_request, unexpected
 from triggers.starting import Plan, operation_body, start_runbook
 
 bp = df.Blueprint()
@@ -24,6 +24,8 @@ async def start_backup_verification(req: func.HttpRequest, client: df.DurableOrc
         return await start_runbook(req, client, plan_verify(namespace_of(req), name_of(req), body), callback)
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 def plan_verify(namespace: str, name: str, body: dict[str, Any]) -> Plan:
@@ -41,6 +43,8 @@ async def start_restore(req: func.HttpRequest, client: df.DurableOrchestrationCl
         return await start_runbook(req, client, plan_restore(namespace_of(req), name_of(req), body), callback)
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 def plan_restore(namespace: str, name: str, body: dict[str, Any]) -> Plan:

@@ -12,7 +12,7 @@ from shared import locks
 from shared.platforms import platform_for
 from shared.settings import Settings
 from shared.spec import DNS_LABEL, ClusterSpec, SpecError, parse_spec
-from triggers.responses import ApiError, json_response, query_flag
+from triggers.responses import ApiError, json_response, query_flag, unexpected
 from triggers.starting import Plan, operation_body, operation_location, refuse_if_busy, start_runbook
 
 bp = df.Blueprint()
@@ -64,6 +64,8 @@ async def start_deploy(req: func.HttpRequest, client: df.DurableOrchestrationCli
         return await start_runbook(req, client, plan, callback)
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 def dry_run(runbook: str, spec: ClusterSpec) -> func.HttpResponse:
@@ -102,6 +104,8 @@ def get_cluster(req: func.HttpRequest) -> func.HttpResponse:
         return json_response(200, body)
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 @bp.route(route="clusters/{name}", methods=["DELETE"])
@@ -117,6 +121,8 @@ async def start_teardown(req: func.HttpRequest, client: df.DurableOrchestrationC
         return await start_runbook(req, client, plan, callback)
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 async def plan_teardown(

@@ -9,7 +9,7 @@ import azure.functions as func
 
 from shared.spec import Model
 from triggers.clusters import name_of, namespace_of, stored_spec
-from triggers.responses import ApiError, parse_request
+from triggers.responses import ApiError, parse_request, unexpected
 from triggers.starting import Plan, operation_body, start_runbook
 
 bp = df.Blueprint()
@@ -29,6 +29,8 @@ async def start_failover_drill(req: func.HttpRequest, client: df.DurableOrchestr
         return await start_runbook(req, client, plan_drill(namespace_of(req), name_of(req), body), callback)
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 def plan_drill(namespace: str, name: str, body: dict[str, Any]) -> Plan:

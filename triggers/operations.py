@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from shared import cancels, reports
 from shared.ids import is_operation_id
 from shared.settings import Settings
 from shared.spec import Model
-from triggers.responses import ApiError, json_response, request_model
+from triggers.responses import ApiError, json_response, request_model, unexpected
 from triggers.starting import RUNNING, operation_location
 
 bp = df.Blueprint()
@@ -37,7 +38,7 @@ async def get_operation(req: func.HttpRequest, client: df.DurableOrchestrationCl
                 202,
                 {"id": operation_id, "runtimeStatus": runtime, "customStatus": status.custom_status,
                  "createdTime": status.created_time},
-                {"Location": req.url.split("?")[0], "Retry-After": str(settings.retry_after_seconds)},
+                {"Location": operation_location(req, operation_id), "Retry-After": str(settings.retry_after_seconds)},
             )
         if runtime == "Completed":
             return json_response(200, status.output)
@@ -50,6 +51,8 @@ async def get_operation(req: func.HttpRequest, client: df.DurableOrchestrationCl
         })
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 @bp.route(route="operations/{id}/report", methods=["GET"])
@@ -67,6 +70,8 @@ def get_report(req: func.HttpRequest) -> func.HttpResponse:
         return json_response(200, report)
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 class Decision(Model):
@@ -98,11 +103,16 @@ async def decide(req: func.HttpRequest, client: df.DurableOrchestrationClient, e
             else None
         if not pending:
             raise ApiError(409, "NoPendingApproval", f"operation {status.instance_id} is not waiting for an approval")
-        await client.raise_event(status.instance_id, event, decision.dump())
+        if datetime.fromisoformat(pending["deadline"]) < datetime.now(UTC):
+            raise ApiError(409, "ApprovalExpired", f"the approval of {pending.get('action')!r} closed at "
+                           f"{pending['deadline']}: nothing was done")
+        await raise_while_running(client, status.instance_id, event, decision.dump())
         return json_response(202, {"id": status.instance_id, "decision": event, "action": pending.get("action")},
                              {"Location": operation_location(req, status.instance_id)})
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 @bp.route(route="operations/{id}/approve", methods=["POST"])
@@ -120,14 +130,28 @@ async def reject_operation(req: func.HttpRequest, client: df.DurableOrchestratio
 CHILD_SUFFIXES = ("-restore", "-verify")  # sub-runs a runbook starts under its own id
 
 
+async def raise_while_running(client: df.DurableOrchestrationClient, operation_id: str, event: str,
+                              data: Any) -> None:
+    """Raise an event; a run that ended meanwhile is a 409, not a failure of ours."""
+    try:
+        await client.raise_event(operation_id, event, data)
+    except Exception:
+        status = await client.get_status(operation_id)
+        if not status or status.runtime_status is None or status.runtime_status.value not in RUNNING:
+            raise ApiError(409, "OperationNotRunning", f"operation {operation_id} has ended", "id") from None
+        raise
+
+
 async def request_cancel(client: df.DurableOrchestrationClient, operation_id: str) -> None:
     """Raise `cancel` on the run and its running sub-runs: every wait races it, so their compensation runs."""
-    await client.raise_event(operation_id, "cancel", {"requestedAt": datetime.now(UTC).isoformat()})
+    await raise_while_running(client, operation_id, "cancel", {"requestedAt": datetime.now(UTC).isoformat()})
     cancels.record(Settings.from_env().storage_connection, operation_id)
     for suffix in CHILD_SUFFIXES:
         child = await client.get_status(operation_id + suffix)
         if child and child.runtime_status is not None and child.runtime_status.value in RUNNING:
-            await client.raise_event(operation_id + suffix, "cancel", {"requestedAt": datetime.now(UTC).isoformat()})
+            with contextlib.suppress(ApiError):  # a child that ended meanwhile needs no cancel
+                await raise_while_running(client, operation_id + suffix, "cancel",
+                                          {"requestedAt": datetime.now(UTC).isoformat()})
 
 
 @bp.route(route="operations/{id}/cancel", methods=["POST"])
@@ -142,3 +166,5 @@ async def cancel_operation(req: func.HttpRequest, client: df.DurableOrchestratio
                              {"Location": location, "Retry-After": str(Settings.from_env().retry_after_seconds)})
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import azure.functions as func
 
+log = logging.getLogger("pgha.http")
 MAX_BODY_BYTES = 256 * 1024
 
 
@@ -24,6 +26,14 @@ class ApiError(Exception):
         if self.field:
             body["field"] = self.field
         return json_response(self.status, {**body, **self.extra}, self.headers)
+
+
+def unexpected(err: Exception) -> func.HttpResponse:
+    """A failure of storage or of the durable runtime: logged, and answered 503 in the one error shape
+    (callers such as Azure Monitor's action groups retry a 503)."""
+    log.exception("request failed: %s", type(err).__name__)
+    return ApiError(503, "Unavailable", f"pgha could not complete the request ({type(err).__name__}); "
+                    "try again").response()
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:

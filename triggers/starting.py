@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -50,7 +51,10 @@ STARTING_GRACE_SECONDS = 10  # lock taken, instance being started
 
 
 def operation_location(req: func.HttpRequest, operation_id: str) -> str:
-    return f"{base_url(req)}/api/operations/{operation_id}"
+    """Our status route, absolute; a caller that sent its key as `?code=` gets it back, so following the
+    Location works the way it called (as the Functions host's own status URLs carry their key)."""
+    code = req.params.get("code")
+    return f"{base_url(req)}/api/operations/{operation_id}" + (f"?code={quote(code, safe='')}" if code else "")
 
 
 async def _is_running(client: df.DurableOrchestrationClient, lock: locks.Lock) -> bool:

@@ -20,7 +20,7 @@ from triggers.backups import plan_restore, plan_verify
 from triggers.clusters import checked_name, checked_namespace, plan_deploy, plan_teardown
 from triggers.drills import plan_drill
 from triggers.operations import request_cancel
-from triggers.responses import ApiError, base_url, json_response
+from triggers.responses import ApiError, base_url, json_response, unexpected
 from triggers.starting import RUNNING, Plan, accepted, operation_body, start_planned
 
 bp = df.Blueprint()
@@ -69,6 +69,8 @@ async def subscribe(req: func.HttpRequest, client: df.DurableOrchestrationClient
                         location=f"{base_url(req)}/api/subscriptions/{operation_id}")
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 @bp.route(route="subscriptions/{id}", methods=["DELETE"])
@@ -82,6 +84,8 @@ async def unsubscribe(req: func.HttpRequest, client: df.DurableOrchestrationClie
         return await cancel_subscription(req, client, operation_id)
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 @bp.route(route="subscriptions", methods=["DELETE"])
@@ -100,6 +104,8 @@ async def unsubscribe_by_callback(req: func.HttpRequest, client: df.DurableOrche
         return await cancel_subscription(req, client, operation_id)
     except ApiError as err:
         return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 async def cancel_subscription(

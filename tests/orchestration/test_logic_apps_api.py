@@ -202,3 +202,27 @@ def test_a_run_that_does_not_stop_is_terminated_after_the_deadline_and_compensat
     assert "DELETE /api/clusters" in step(compensation.json(), "cluster")["detail"]
     assert locks.holder(Settings.from_env().storage_connection, "default", "la-stuck") is None
     assert sweep() == []  # forgotten once done
+
+
+def test_a_caller_using_the_code_query_follows_locations_with_it(devhost: Any, scripted: ScriptedPlatform) -> None:
+    with httpx.Client(base_url=devhost.url, timeout=30) as by_query:
+        started = by_query.post("/api/clusters", params={"code": devhost.key}, json={**SPEC, "name": "la-code"})
+        assert started.status_code == 202, started.text
+        assert started.headers["Location"].endswith(f"?code={devhost.key}")
+        done = follow(by_query, started.headers["Location"])  # no header: the key rides in the Location
+        assert done.status_code == 200
+
+
+def test_storage_failure_is_a_503_in_the_error_shape(api: httpx.Client, scripted: ScriptedPlatform,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.core.exceptions import ServiceRequestError
+
+    from shared import locks as lock_module
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise ServiceRequestError("storage unreachable")
+
+    monkeypatch.setattr(lock_module, "holder", unreachable)
+    answer = api.post("/api/clusters", json={**SPEC, "name": "la-storage"})
+    assert answer.status_code == 503 and answer.json()["code"] == "Unavailable"
+    assert "ServiceRequestError" in answer.json()["message"]
