@@ -55,6 +55,9 @@ def primary_unavailable(run: Runbook, spec: dict[str, Any], result: dict[str, An
         manager = yield from run.step("check the HA manager", "check_ha_manager", spec)
         if manager["data"]["healthy"]:
             run.note("remedy", "skipped", "the HA manager runs: waiting for it to promote, never promoting behind it")
+        elif not manager["data"].get("actionable"):
+            result["outcome"] = "escalated"
+            raise StepFailed("escalate", f"{manager['detail']}: not pgha's to fix; an operator must look")
         elif (yield from permitted(run, manager["data"]["remedy"])):
             yield from run.step("restore the HA manager", "restore_ha_manager", spec)
             result["action"] = manager["data"]["remedy"]

@@ -102,13 +102,29 @@ def playbook_for(alert: Alert) -> Playbook:
     return next((name for name, pattern in PLAYBOOK_WORDS if pattern.search(words)), "unknown")
 
 
+NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+
+
+def _valid(value: str | None, limit: int) -> str | None:
+    return value if value and len(value) <= limit and NAME.fullmatch(value) else None
+
+
 def cluster_for(alert: Alert, default_namespace: str) -> tuple[str, str] | None:
-    """(namespace, cluster) from the Prometheus labels CNPG's metrics carry, else the configuration items."""
-    name = alert.labels.get("cluster") or alert.labels.get("cnpg_io_cluster")
-    if name:
-        return alert.labels.get("namespace", default_namespace), name
+    """(namespace, cluster) from the alert's labels, else its configuration items; None when nothing names
+    a valid cluster.
+
+    CNPG's pods carry `cnpg.io/cluster` (a `cnpg_io_cluster` series label when kept) and are named
+    `<cluster>-<n>`; Azure Managed Prometheus stamps `cluster` with the AKS cluster's own name, so that
+    label is the last resort, not the first."""
+    labels = alert.labels
+    namespace = _valid(labels.get("namespace"), 63) or default_namespace
+    pod = re.fullmatch(r"(.+)-[0-9]+", labels.get("pod", ""))
+    for candidate in (labels.get("cnpg_io_cluster"), pod.group(1) if pod else None, labels.get("cluster")):
+        name = _valid(candidate, 50)
+        if name:
+            return namespace, name
     for item in alert.configuration_items:
-        candidate = item.rsplit("/", 1)[-1].lower()
-        if re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", candidate):
-            return default_namespace, candidate
+        name = _valid(item.rsplit("/", 1)[-1].lower(), 50)
+        if name:
+            return default_namespace, name
     return None

@@ -38,6 +38,7 @@ class ScriptedPlatform:
         self.primary_up = True  # False: no primary, as after losing it with failover off
         self.ha_paused = False  # the HA manager cannot fail over (Patroni paused, CNPG operator down)
         self.recover_on_resume = True  # the HA manager brings a primary back once it runs again
+        self.ha_fixable = True  # False: fenced or hibernated on purpose, a person's to undo
 
     def _called(self, method: str) -> None:
         self.calls[method] += 1
@@ -123,7 +124,7 @@ class ScriptedPlatform:
     def ha_manager_status(self, spec: ClusterSpec) -> Outcome:
         self._called("ha_manager_status")
         if self.ha_paused:
-            return done("paused", healthy=False, problems=["paused"], remedy="resume")
+            return done("paused", healthy=False, problems=["paused"], remedy="resume", actionable=self.ha_fixable)
         return done("running", healthy=True, problems=[])
 
     def restore_ha_manager(self, spec: ClusterSpec) -> Outcome:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from azure.core.exceptions import ServiceRequestError
 
-from shared.platforms.aks.azure import Azure
+from shared.platforms.aks.azure import Azure, credential_name
 from shared.platforms.aks.kube import AKS_AAD_SCOPE, connect
 from shared.platforms.aks.platform import AksPlatform
 from shared.spec import parse_spec
@@ -84,7 +84,8 @@ def test_federated_credentials_for_the_clusters_service_account(
     made = platform.ensure_backup_identity(SPEC)
     assert made.outcome == "done" and made.data["subject"] == "system:serviceaccount:db:pg1"
     put_call = next(s for s in azure_fake.seen if s.method == "PUT")
-    assert urlsplit(put_call.path).path == f"{IDENTITY}/pgha-db-pg1"
+    assert urlsplit(put_call.path).path == f"{IDENTITY}/{credential_name('db', 'pg1')}"
+    assert credential_name("a-b", "c") != credential_name("a", "b-c")
     assert query(put_call)["api-version"] == ["2024-11-30"]
     assert put_call.body == {"properties": {"issuer": ISSUER, "subject": "system:serviceaccount:db:pg1",
                                             "audiences": ["api://AzureADTokenExchange"]}}

@@ -10,6 +10,7 @@ import yaml
 
 from devhost.cli import main
 from shared.platforms.aks import manifests
+from shared.platforms.aks.azure import credential_name
 from shared.platforms.aks.config import AksSettings
 from shared.platforms.aks.platform import SPEC_ANNOTATION
 from shared.spec import parse_spec
@@ -42,8 +43,9 @@ def test_deploy_plan_round_trips_to_the_objects_it_applies(
     assert cluster == manifests.cluster(spec, identity)
     secret = next(o for o in objects if o["kind"] == "Secret")
     assert secret["data"]["password"] == "<generated in the activity>"
+    fic_name = credential_name(spec.namespace, spec.name)
     assert "PUT /subscriptions/sub-1/resourceGroups/rg-cnpg/providers/Microsoft.ManagedIdentity/" \
-           "userAssignedIdentities/mi-aks-cnpg/federatedIdentityCredentials/pgha-cnpg-database-" in out
+           f"userAssignedIdentities/mi-aks-cnpg/federatedIdentityCredentials/{fic_name}" in out
     fic = next(d for d in documents if "properties" in d)
     assert fic["properties"]["subject"] == f"system:serviceaccount:{spec.namespace}:{spec.name}"
 

@@ -252,3 +252,17 @@ def test_bad_alerts_are_refused_naming_what_is_wrong(
     assert set(answer.json()) >= {"code", "message"}
     if field:
         assert answer.json()["field"] == field
+
+
+def test_a_manager_pgha_may_not_fix_is_escalated_without_asking(
+    api: httpx.Client, scripted: ScriptedPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGHA_ALERT_POLICY", "primaryUnavailable=approval")
+    with_cluster(scripted, "pg-fenced")
+    scripted.primary_up, scripted.ha_paused, scripted.ha_fixable = False, True, False
+    done = follow(api, send(api, alert(PROMETHEUS, "fenced-1", "pg-fenced")).headers["Location"], timeout=60)
+    assert done.status_code == 422
+    report = done.json()["report"]
+    assert report["result"]["outcome"] == "escalated" and "not pgha's to fix" in report["error"]
+    assert not [s for s in report["steps"] if s["name"] == "approval"]
+    assert scripted.calls["restore_ha_manager"] == 0

@@ -67,3 +67,19 @@ def test_not_an_object() -> None:
     with pytest.raises(AlertError) as caught:
         parse_alert([PROMETHEUS])
     assert caught.value.field == "body"
+
+
+def test_the_aks_cluster_label_of_managed_prometheus_is_the_last_resort() -> None:
+    body = copy.deepcopy(PROMETHEUS)
+    body["data"]["alertContext"]["labels"] = {"alertname": "CNPGClusterOffline", "cluster": "aks-primary",
+                                              "namespace": "cnpg-database", "pod": "pg-primary-2"}
+    assert cluster_for(parse_alert(body), "default") == ("cnpg-database", "pg-primary")
+    body["data"]["alertContext"]["labels"]["cnpg_io_cluster"] = "pg-other"
+    assert cluster_for(parse_alert(body), "default") == ("cnpg-database", "pg-other")
+
+
+def test_labels_that_are_not_names_name_no_cluster() -> None:
+    body = copy.deepcopy(PROMETHEUS)
+    body["data"]["alertContext"]["labels"] = {"cluster": "pg/status", "namespace": "../x"}
+    body["data"]["essentials"]["configurationItems"] = []
+    assert cluster_for(parse_alert(body), "default") is None

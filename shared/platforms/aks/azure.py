@@ -5,6 +5,7 @@ otherwise); `PGHA_CA_BUNDLE` names the CA to verify with when it is not the syst
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -37,8 +38,10 @@ def service_account_subject(namespace: str, cluster: str) -> str:
 
 
 def credential_name(namespace: str, cluster: str) -> str:
-    """One federated credential per cluster (and per restore cluster): `pgha-<namespace>-<cluster>`."""
-    return f"pgha-{namespace}-{cluster}"[:120]
+    """One federated credential per cluster (and per restore cluster): readable, and unique by a hash of
+    namespace/cluster (`a-b`/`c` and `a`/`b-c` must not share one)."""
+    digest = hashlib.sha256(f"{namespace}/{cluster}".encode()).hexdigest()[:12]
+    return f"pgha-{cluster[:60]}-{digest}"
 
 
 class Azure:

@@ -123,8 +123,10 @@ def cluster(spec: ClusterSpec, aks: AksSettings) -> dict[str, Any]:
         "labels": dict(WORKLOAD_IDENTITY),
     }}
     if spec.backup.method == "plugin":
-        body["plugins"] = [{"name": BARMAN_PLUGIN, "isWALArchiver": True,
-                            "parameters": {"barmanObjectName": object_store_name(spec)}}]
+        parameters = {"barmanObjectName": object_store_name(spec)}
+        if spec.backup.server_name:  # the plugin's own place for it (the ObjectStore may not say)
+            parameters["serverName"] = spec.backup.server_name
+        body["plugins"] = [{"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": parameters}]
     else:
         body["backup"] = {"barmanObjectStore": barman_store(spec.backup.destination_path, spec.backup.server_name),
                           "retentionPolicy": spec.backup.retention_policy}

@@ -302,7 +302,7 @@ class AksPlatform:
         if annotations.get("cnpg.io/hibernation") == "on":
             problems.append("hibernated (cnpg.io/hibernation=on; woken by a person, not by pgha)")
         if problems:
-            return done("; ".join(problems), healthy=False, problems=problems,
+            return done("; ".join(problems), healthy=False, problems=problems, actionable=bool(remedy),
                         remedy=remedy or "none pgha may take: " + problems[0])
         return done(f"operator {self.aks.operator_deployment} available; cluster neither fenced nor hibernated",
                     healthy=True, problems=[])
@@ -312,7 +312,7 @@ class AksPlatform:
         state = self.ha_manager_status(spec)
         if state.data["healthy"]:
             return unchanged("the operator is available")
-        if not state.data["remedy"].startswith("restart"):
+        if not state.data["actionable"]:
             raise RuntimeError(f"not pgha's to fix: {state.detail}")
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.kube.strategic_patch("apps/v1", "Deployment", self.aks.operator_namespace, self.aks.operator_deployment,

@@ -614,7 +614,7 @@ class LocalPlatform:
         elif config.get("pause"):
             problems.append("Patroni is paused (maintenance mode): automatic failover is off")
         if problems:
-            return done("; ".join(problems), healthy=False, problems=problems,
+            return done("; ".join(problems), healthy=False, problems=problems, actionable=True,
                         remedy="resume Patroni (leave maintenance mode) and start every stopped Patroni")
         return done(f"Patroni runs on all {len(members)} members, not paused", healthy=True, problems=[])
 
