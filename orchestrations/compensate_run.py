@@ -8,6 +8,7 @@ left and named in the report, with the request that removes it.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import azure.durable_functions as df
@@ -27,7 +28,10 @@ def compensate_run(context: df.DurableOrchestrationContext) -> Step:
     run.note("terminated run", "done", f"{terminated['runbook']} {terminated['operationId']} did not stop within "
                                        f"{terminated['timeoutSeconds']}s of its cancel request and was terminated")
     try:
-        if terminated["runbook"] == "restore_cluster":
+        if terminated.get("report"):  # the caller's webhook still waits for the terminated run's report
+            with contextlib.suppress(StepFailed):  # recorded in the report; the clean-up matters more
+                yield from run.step("post the canceled report", "post_report", terminated["report"], retry=False)
+        if terminated["runbook"] == "restore_cluster" and terminated.get("restoreCluster"):
             target = {"namespace": names["namespace"], "name": terminated["restoreCluster"]}
             spec = yield from run.step("read restore cluster", "get_stored_spec", target)
             if spec is None:

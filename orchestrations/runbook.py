@@ -150,7 +150,7 @@ class Runbook:
         `required` record it as timed out and return the last answer."""
         started = self.now
         deadline = started + timedelta(seconds=timeout_seconds)
-        poll = timedelta(seconds=self.options.get("pollSeconds", 2))
+        base = self.options.get("pollSeconds", 2)
         self._publish(name)
         polls = 0
         while True:
@@ -170,6 +170,8 @@ class Runbook:
                 if required:
                     raise StepFailed(name, message)
                 return result
+            # the first polls are quick; a long wait backs off (to 10x), so its history stays short
+            poll = timedelta(seconds=base * min(10.0, 1.5 ** max(0, polls - 10)))
             try:
                 yield from self.sleep(name, min(self.now + poll, deadline))
             except Interrupted as stop:
@@ -181,6 +183,10 @@ class Runbook:
         if name not in self._events:
             self._events[name] = self.context.wait_for_external_event(name)
         return self._events[name]
+
+    def interrupted_by(self, event: str) -> bool:
+        """Whether `event` has arrived (a sub-run that failed because it was cancelled too, say)."""
+        return event in self.interruptions and bool(self.event(event).is_completed)
 
     def sleep(self, step: str, until: datetime) -> Step:
         """A durable timer that the run's interruptions (cancel, resolved) end early with Interrupted."""

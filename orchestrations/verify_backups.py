@@ -7,7 +7,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.runbook import Runbook, Step, StepFailed
+from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed
 from shared.backups import backup_name
 
 bp = df.Blueprint()
@@ -78,7 +78,8 @@ def verify_backups(context: df.DurableOrchestrationContext) -> Step:
         error = err
     except Exception as err:  # a failed sub-orchestration: its own report says why
         run.note("restore test", "failed", str(err).splitlines()[0][:500])
-        error = StepFailed("restore test", str(err).splitlines()[0][:500])
+        error = (Interrupted("restore test", "cancel", None) if run.interrupted_by("cancel")
+                 else StepFailed("restore test", str(err).splitlines()[0][:500]))
     report = yield from run.finish(error, result)
     if error is not None:
         raise StepFailed("verify_backups", report["error"])

@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
@@ -22,13 +23,22 @@ def record(connection: str, operation_id: str) -> None:
         blob.upload_blob(json.dumps({"operationId": operation_id, "requestedAt": time.time()}), overwrite=True)
 
 
-def pending(connection: str) -> Iterator[tuple[str, float]]:
+def update(connection: str, operation_id: str, fields: dict[str, Any]) -> None:
+    """Remember what the fallback did (the runs it terminated, the compensations it owes)."""
+    client = objectstore.container(connection, CONTAINER, create=True)
+    current = json.loads(client.download_blob(operation_id).readall())
+    client.upload_blob(operation_id, json.dumps({**current, **fields}), overwrite=True)
+
+
+def pending(connection: str) -> Iterator[tuple[str, dict[str, Any]]]:
     client = objectstore.container(connection, CONTAINER)
     if not objectstore.container_exists(client):
         return
     for blob in client.list_blobs():
         try:
-            yield blob.name, float(json.loads(client.download_blob(blob.name).readall())["requestedAt"])
+            found = json.loads(client.download_blob(blob.name).readall())
+            float(found["requestedAt"])
+            yield blob.name, found
         except (ResourceNotFoundError, ValueError, KeyError):
             continue
 

@@ -16,7 +16,7 @@ from shared.settings import Settings
 from triggers.starting import RUNNING, start_run
 
 log = logging.getLogger("pgha.cancels")
-CHILD = "-restore"
+CHILDREN = ("-restore", "-verify")  # the sub-runs a runbook starts under its own id
 
 
 def restore_cluster_of(operation_id: str, run_input: dict[str, Any]) -> str:
@@ -25,30 +25,41 @@ def restore_cluster_of(operation_id: str, run_input: dict[str, Any]) -> str:
 
 
 async def terminate_overdue(client: df.DurableOrchestrationClient, now: float | None = None) -> list[str]:
-    """Terminate every cancelled run past its deadline and start its compensation; the ids terminated."""
+    """Terminate every cancelled run past its deadline, and start the compensations it owes; the ids
+    terminated now. A compensation that could not start is tried again at the next tick."""
     settings = Settings.from_env()
     now = now if now is not None else time.time()
     terminated = []
-    for operation_id, requested_at in list(cancels.pending(settings.storage_connection)):
-        status = await client.get_status(operation_id, show_input=True)
+    for operation_id, record in list(cancels.pending(settings.storage_connection)):
+        if "compensations" in record:  # terminated at an earlier tick: what it still owes
+            if await start_compensations(client, settings, record["compensations"]):
+                cancels.forget(settings.storage_connection, operation_id)
+            continue
+        status = await client.get_status(operation_id)
         if not status or status.runtime_status is None or status.runtime_status.value not in RUNNING:
+            cancels.forget(settings.storage_connection, operation_id)  # it stopped by itself
+            continue
+        if now - float(record["requestedAt"]) < settings.cancel_timeout_seconds:
+            continue
+        owed = []
+        for target in (*(operation_id + suffix for suffix in CHILDREN), operation_id):  # children first
+            compensation = await terminate(client, settings, target, operation_id)
+            if compensation is not None:
+                owed.append(compensation)
+        cancels.update(settings.storage_connection, operation_id, {"compensations": owed})
+        if await start_compensations(client, settings, owed):
             cancels.forget(settings.storage_connection, operation_id)
-            continue
-        if now - requested_at < settings.cancel_timeout_seconds:
-            continue
-        for target in (operation_id, operation_id + CHILD):
-            await terminate_and_compensate(client, settings, target, operation_id)
-        cancels.forget(settings.storage_connection, operation_id)
         terminated.append(operation_id)
     return terminated
 
 
-async def terminate_and_compensate(
+async def terminate(
     client: df.DurableOrchestrationClient, settings: Settings, operation_id: str, lock_id: str
-) -> None:
+) -> dict[str, Any] | None:
+    """Terminate one run, store its report; the compensation it owes (None when it was not running)."""
     status = await client.get_status(operation_id, show_input=True)
     if not status or status.runtime_status is None or status.runtime_status.value not in RUNNING:
-        return
+        return None
     run_input: dict[str, Any] = status.input_ if isinstance(status.input_, dict) else {}
     runbook = status.name or "unknown"
     reason = f"cancel requested; the run did not stop within {settings.cancel_timeout_seconds}s"
@@ -56,18 +67,34 @@ async def terminate_and_compensate(
     log.warning("terminated %s (%s): %s", operation_id, runbook, reason)
     namespace, name = run_input.get("namespace", settings.default_namespace), run_input.get("name", "")
     compensation = f"{operation_id}-compensate"
-    now = datetime.now(UTC).isoformat()
-    reports.store(settings.storage_connection, {
+    report = {
         "operationId": operation_id, "runbook": runbook, "cluster": {"namespace": namespace, "name": name},
-        "status": "canceled", "startedAt": str(status.created_time), "endedAt": now, "durationSeconds": None,
-        "steps": [], "error": f"terminated: {reason}; compensation {compensation}",
-    })
+        "status": "canceled", "startedAt": str(status.created_time), "endedAt": datetime.now(UTC).isoformat(),
+        "durationSeconds": None, "steps": [], "error": f"terminated: {reason}; compensation {compensation}",
+    }
+    reports.store(settings.storage_connection, report)
     details: dict[str, Any] = {"operationId": operation_id, "runbook": runbook,
-                               "timeoutSeconds": settings.cancel_timeout_seconds}
+                               "timeoutSeconds": settings.cancel_timeout_seconds, "report": report}
     if runbook == "restore_cluster" and name:
         details["restoreCluster"] = restore_cluster_of(operation_id, run_input)
-    # the compensation runs under the terminated run's lock, and releases it when it ends
+    # the compensation of the run holding the cluster's lock runs under it and releases it at its end
     holder = locks.holder(settings.storage_connection, namespace, name) if name else None
     owns = holder is not None and holder.operation_id == lock_id and operation_id == lock_id
-    await start_run(client, settings, "compensate_run", namespace, name,
-                    {"terminated": details, "ownsLock": owns, "lockId": lock_id}, compensation)
+    return {"id": compensation, "namespace": namespace, "name": name,
+            "payload": {"terminated": details, "ownsLock": owns, "lockId": lock_id}}
+
+
+async def start_compensations(client: df.DurableOrchestrationClient, settings: Settings,
+                              owed: list[dict[str, Any]]) -> bool:
+    """Start each compensation not started yet; False when one could not start (kept for the next tick)."""
+    started_all = True
+    for compensation in owed:
+        if await client.get_status(compensation["id"]):
+            continue
+        try:
+            await start_run(client, settings, "compensate_run", compensation["namespace"], compensation["name"],
+                            compensation["payload"], compensation["id"])
+        except Exception:
+            log.exception("compensation %s did not start; the next tick tries again", compensation["id"])
+            started_all = False
+    return started_all

@@ -182,7 +182,8 @@ def test_a_run_that_does_not_stop_is_terminated_after_the_deadline_and_compensat
 
     monkeypatch.setenv("PGHA_CANCEL_TIMEOUT_SECONDS", "1")
     scripted.delays["apply_cluster"] = 6  # the step a cooperative cancel has to wait for
-    started = api.post("/api/clusters", json={**SPEC, "name": "la-stuck"})
+    receiver = Receiver()
+    started = api.post("/api/clusters", json={**SPEC, "name": "la-stuck", "callbackUrl": f"{receiver.url}/hook"})
     location, operation = started.headers["Location"], started.json()["id"]
     wait_for_step(api, location, "apply cluster")
     assert api.post(f"{location}/cancel").status_code == 202
@@ -202,6 +203,8 @@ def test_a_run_that_does_not_stop_is_terminated_after_the_deadline_and_compensat
     assert "DELETE /api/clusters" in step(compensation.json(), "cluster")["detail"]
     assert locks.holder(Settings.from_env().storage_connection, "default", "la-stuck") is None
     assert sweep() == []  # forgotten once done
+    assert receiver.wait_for(1)[0]["status"] == "canceled", "the caller's webhook heard of it"
+    receiver.shutdown()
 
 
 def test_a_caller_using_the_code_query_follows_locations_with_it(devhost: Any, scripted: ScriptedPlatform) -> None:
