@@ -28,7 +28,10 @@ def release_lock(payload: dict[str, Any]) -> bool:
 @bp.activity_trigger(input_name="report")
 def post_report(report: dict[str, Any]) -> dict[str, Any]:
     """POST the run's report to the callback its caller registered (the URL is read here, never passed)."""
-    url = callbacks.lookup(Settings.from_env().storage_connection, report["operationId"])
+    connection = Settings.from_env().storage_connection
+    url = callbacks.lookup(connection, report["operationId"])
     if url is None:
-        return skipped("no callback registered").to_dict()
-    return done(callbacks.post(url, report)).to_dict()
+        return skipped("no callback registered (or already delivered)").to_dict()
+    delivered = callbacks.post(url, report)
+    callbacks.forget(connection, report["operationId"], url)
+    return done(delivered).to_dict()

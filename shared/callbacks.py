@@ -8,6 +8,7 @@ enters orchestration input, history, custom status or reports.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import time
@@ -20,6 +21,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared import objectstore
 
 CONTAINER = "callbacks"
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 ATTEMPTS = 4
 TIMEOUT_SECONDS = 10.0
 
@@ -39,6 +41,8 @@ def check_url(url: object, allowed_hosts: tuple[str, ...] = ("*",)) -> str:
         raise CallbackError("is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CallbackError("must be an absolute http or https URL")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        raise CallbackError("must be https: its key and the report travel in it (http only on loopback)")
     if not any(fnmatch.fnmatchcase(parts.hostname.lower(), pattern) for pattern in allowed_hosts):
         raise CallbackError(f"host {parts.hostname} is not among the allowed callback hosts (PGHA_CALLBACK_HOSTS)")
     return url
@@ -49,6 +53,14 @@ def register(connection: str, operation_id: str, url: str) -> None:
     client = objectstore.container(connection, CONTAINER, create=True)
     client.upload_blob(operation_id, url, overwrite=True)
     client.upload_blob(_by_url(url), operation_id, overwrite=True)
+
+
+def forget(connection: str, operation_id: str, url: str) -> None:
+    """Once delivered, the URL (a credential) is not kept."""
+    client = objectstore.container(connection, CONTAINER)
+    for name in (operation_id, _by_url(url)):
+        with contextlib.suppress(ResourceNotFoundError):
+            client.delete_blob(name)
 
 
 def operation_for(connection: str, url: str) -> str | None:

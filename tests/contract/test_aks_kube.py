@@ -252,3 +252,31 @@ def test_preflight_needs_the_container_and_an_empty_archive(aks: AksPlatform, ku
     assert aks.preflight_backup_destination(SPEC).outcome == "done"
     with_cluster(kube_api)
     assert aks.preflight_backup_destination(SPEC).outcome == "unchanged"
+
+
+def test_every_kept_generation_stays_findable_until_its_backups_go(aks: AksPlatform, kube_api: FakeKubeApi,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared import objectstore
+
+    monkeypatch.setattr(objectstore, "delete_prefix", lambda client, prefix: 3)
+    first = SPEC.model_copy(update={"backup": SPEC.backup.model_copy(update={"server_name": "pg1-a"})})
+    second = SPEC.model_copy(update={"backup": SPEC.backup.model_copy(update={"server_name": "pg1-b"})})
+    for generation in (first, second):
+        with_cluster(kube_api, spec=generation)
+        aks.delete_cluster("db", "pg1")
+    assert aks.retained_specs("db", "pg1") == [first, second]
+    patch = kube_api.calls("PATCH", "/configmaps/pgha-retained-pg1")[-1]
+    assert patch.content_type == "application/merge-patch+json"
+    assert aks.delete_backups(first).data["deleted"] == 3
+    assert aks.retained_specs("db", "pg1") == [second]
+    aks.delete_backups(second)
+    assert kube_api.get("/api/v1/namespaces/db/configmaps/pgha-retained-pg1") is None
+
+
+def test_sql_verifies_the_server_with_the_clusters_ca(aks: AksPlatform, kube_api: FakeKubeApi) -> None:
+    with_cluster(kube_api)
+    kube_api.put("/api/v1/namespaces/db/secrets/db-user-pass", {"metadata": {"name": "db-user-pass"}, "data": {
+        "username": base64.b64encode(b"app").decode(), "password": base64.b64encode(b"x" * 24).decode()}})
+    with pytest.raises(RuntimeError, match=r"pg1-ca has no ca\.crt"), aks.connect("db", "pg1", "rw"):
+        pass
+    assert aks.endpoint(SPEC, "rw") == ("pg1-rw.db.svc", 5432)  # in-cluster service DNS by default

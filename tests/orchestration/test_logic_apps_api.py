@@ -70,7 +70,8 @@ def test_callback_to_a_dead_receiver_is_reported_and_the_run_still_succeeds(
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "not a url", "http://", 42,
-                                 "http://169.254.169.254/metadata/instance", "https://evil.example.com/hook"])
+                                 "http://169.254.169.254/metadata/instance", "https://evil.example.com/hook",
+                                 "http://prod-12.westeurope.logic.azure.com/workflows/x"])
 def test_bad_callback_url_is_a_400_naming_it(api: httpx.Client, scripted: ScriptedPlatform, url: object) -> None:
     answer = api.post("/api/clusters", json={**SPEC, "name": "la-bad", "callbackUrl": url})
     assert answer.status_code == 400 and answer.json()["field"] == "callbackUrl"

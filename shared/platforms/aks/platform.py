@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +37,7 @@ SPEC_ANNOTATION = "pgha.io/spec"
 CREATED_BY = "pgha.io/created-by"
 RETAINED_LABEL = "pgha.io/retained-backups"
 CNPG_API = manifests.CNPG
-PVC_WAIT_SECONDS = 300
+PVC_WAIT_SECONDS = 120
 
 
 class AksPlatform:
@@ -182,10 +183,19 @@ class AksPlatform:
         if "password" not in data:
             raise RuntimeError(f"secret {namespace}/{spec.bootstrap.secret_name} has no password")
         host, port = self.endpoint(spec, role)
-        with psycopg.connect(host=host, port=port, user=spec.bootstrap.owner,
-                             dbname=database or spec.bootstrap.database, connect_timeout=5, sslmode="require",
-                             password=base64.b64decode(data["password"]).decode()) as conn:
-            yield conn
+        ca = ((self.kube.get("v1", "Secret", namespace, f"{name}-ca") or {}).get("data") or {}).get("ca.crt")
+        if not ca:
+            raise RuntimeError(f"secret {namespace}/{name}-ca has no ca.crt: cannot verify the server")
+        with tempfile.NamedTemporaryFile("wb", suffix=".crt") as root:
+            root.write(base64.b64decode(ca))
+            root.flush()
+            # verify-ca: the server's certificate is checked against the cluster's CA (its names are the
+            # services', not a LoadBalancer's IP), so the password goes to this cluster and nowhere else
+            with psycopg.connect(host=host, port=port, user=spec.bootstrap.owner,
+                                 dbname=database or spec.bootstrap.database, connect_timeout=5,
+                                 sslmode="verify-ca", sslrootcert=root.name,
+                                 password=base64.b64decode(data["password"]).decode()) as conn:
+                yield conn
 
     def endpoint(self, spec: ClusterSpec, role: Role) -> tuple[str, int]:
         """In-cluster service DNS (`<cluster>-rw.<ns>.svc`), or the LoadBalancer's public IP."""
@@ -336,10 +346,11 @@ class AksPlatform:
     def delete_cluster(self, namespace: str, name: str, graceful: bool = True) -> Outcome:
         """Delete the Cluster, keep its spec beside the backups it leaves, wait until its PVCs are gone."""
         spec = self.stored_spec(namespace, name)
-        if spec is not None:
-            self.kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
-                "name": f"pgha-retained-{name}", "namespace": namespace, "labels": {RETAINED_LABEL: "true"}},
-                "data": {spec.server_name: json.dumps(spec.dump(), sort_keys=True)}})
+        if spec is not None:  # one key per server name: every generation whose backups are kept stays findable
+            self.kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+                "name": f"pgha-retained-{name}", "namespace": namespace, "labels": {RETAINED_LABEL: "true"}}})
+            self.kube.merge_patch("v1", "ConfigMap", namespace, f"pgha-retained-{name}",
+                                  {"data": {spec.server_name: json.dumps(spec.dump(), sort_keys=True)}})
         deleted = self.kube.delete(CNPG_API, "Cluster", namespace, name)
         if spec is not None and spec.backup.method == "plugin":
             self.kube.delete(manifests.OBJECT_STORE_API, "ObjectStore", namespace, manifests.object_store_name(spec))
@@ -365,11 +376,10 @@ class AksPlatform:
     def delete_backups(self, spec: ClusterSpec) -> Outcome:
         deleted = objectstore.delete_prefix(self.backup_container(spec), f"{spec.server_name}/")
         kept = self.kube.get("v1", "ConfigMap", spec.namespace, f"pgha-retained-{spec.name}")
-        if kept is not None:
-            remaining = {k: v for k, v in (kept.get("data") or {}).items() if k != spec.server_name}
-            if remaining:
-                self.kube.apply({**kept, "data": remaining})
-            else:
+        if kept is not None and spec.server_name in (kept.get("data") or {}):
+            left = self.kube.merge_patch("v1", "ConfigMap", spec.namespace, f"pgha-retained-{spec.name}",
+                                         {"data": {spec.server_name: None}})
+            if not left.get("data"):
                 self.kube.delete("v1", "ConfigMap", spec.namespace, f"pgha-retained-{spec.name}")
         return done(f"deleted {deleted} blobs under {spec.backup.container}/{spec.server_name}/", deleted=deleted)
 
