@@ -99,5 +99,7 @@ def diagnose_archiving(payload: dict[str, Any]) -> dict[str, Any]:
         storage = f"object store {spec.backup.container} unreachable: {type(err).__name__}: {str(err)[:200]}"
         reachable = False
     message = condition.message if condition else ""
-    return done(f"ContinuousArchiving {archiving} {message}; {storage}".strip(), archiving=archiving,
-                storageReachable=reachable).to_dict()
+    errors = platform().archiving_errors(spec)
+    seen = f"; newest archiver error: {errors[-1]}" if errors else ""
+    return done(f"ContinuousArchiving {archiving} {message}; {storage}{seen}".strip(), archiving=archiving,
+                storageReachable=reachable, recentErrors=errors).to_dict()

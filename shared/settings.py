@@ -66,6 +66,7 @@ SETTINGS_DOC.update({
     "<cluster>-rw.<namespace>.svc) or `loadBalancer` (the rw/ro LoadBalancer IPs)",
     "PGHA_PROMETHEUS_ENDPOINT": "aks: the Azure Monitor workspace's Prometheus query endpoint",
     "PGHA_LOG_ANALYTICS_WORKSPACE_ID": "aks: the Log Analytics workspace id for container logs",
+    "PGHA_LOG_ANALYTICS_ENDPOINT": "aks: Log Analytics' query endpoint (sovereign clouds)",
     "PGHA_ARM_ENDPOINT": "aks: Azure Resource Manager's endpoint (sovereign clouds)",
     "PGHA_CA_BUNDLE": "aks: a CA bundle the Azure clients verify TLS with (a proxy's, or a test's)",
 })

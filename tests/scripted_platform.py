@@ -127,6 +127,9 @@ class ScriptedPlatform:
             return done("paused", healthy=False, problems=["paused"], remedy="resume", actionable=self.ha_fixable)
         return done("running", healthy=True, problems=[])
 
+    def archiving_errors(self, spec: ClusterSpec, limit: int = 5) -> list[str]:
+        return []
+
     def restore_ha_manager(self, spec: ClusterSpec) -> Outcome:
         self._called("restore_ha_manager")
         if not self.ha_paused:

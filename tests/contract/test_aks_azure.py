@@ -112,13 +112,13 @@ def test_prometheus_and_log_analytics_queries(azure_fake: FakeAzure) -> None:
 
     azure_fake.routes.update({("POST", "/api/v1/query"): prometheus, ("POST", "/v1/workspaces/ws-1/query"): logs})
     credential = FakeCredential()
-    azure = Azure(settings(azure_fake, log_workspace_id="ws-1"), credential)
+    azure = Azure(settings(azure_fake, log_workspace_id="ws-1", log_analytics_endpoint=azure_fake.url), credential)
     series = azure.prometheus('cnpg_collector_up{namespace="db"}')
     assert series[0]["metric"]["pod"] == "pg1-1"
     prom = azure_fake.seen[0]
     assert prom.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert bearer(prom).endswith("for-https://prometheus.monitor.azure.com/.default")
-    rows = azure.logs("ContainerLogV2 | where PodName startswith 'pg1'", endpoint=azure_fake.url)
+    rows = azure.logs("ContainerLogV2 | where PodName startswith 'pg1'")
     assert rows == [{"PodName": "pg1-1", "LogMessage": "archive-command: WAL archived"}]
     log_call = azure_fake.seen[1]
     assert log_call.body["query"].startswith("ContainerLogV2") and log_call.body["timespan"] == "PT3600.0S"
@@ -140,3 +140,22 @@ def test_backup_listing_with_a_bearer_token(azure_fake: FakeAzure) -> None:
     (call,) = azure_fake.seen
     assert query(call)["comp"] == ["list"] and query(call)["prefix"] == ["pg1/wals/"]
     assert bearer(call).endswith("for-https://storage.azure.com/.default")
+
+
+def test_archiver_errors_come_from_log_analytics(azure_fake: FakeAzure, kube_api: FakeKubeApi,
+                                                 tmp_path: Path) -> None:
+    from tests.contract.conftest import kube_for
+
+    def logs(seen: Seen) -> tuple[int, Any]:
+        return 200, {"tables": [{"name": "PrimaryResult", "columns": [
+            {"name": "TimeGenerated", "type": "datetime"}, {"name": "PodName", "type": "string"},
+            {"name": "Message", "type": "string"}],
+            "rows": [["2026-11-26T03:01:00Z", "pg1-1", "archive-command: failed: AccountKey=s3cr3t;"]]}]}
+
+    azure_fake.routes[("POST", "/v1/workspaces/ws-1/query")] = logs
+    aks_settings = settings(azure_fake, log_workspace_id="ws-1", log_analytics_endpoint=azure_fake.url)
+    platform = AksPlatform(aks_settings, kube_for(kube_api, tmp_path), Azure(aks_settings, FakeCredential()))
+    (line,) = platform.archiving_errors(SPEC)
+    assert line.startswith("pg1-1: archive-command: failed") and "s3cr3t" not in line
+    kql = azure_fake.seen[0].body["query"]
+    assert "PodNamespace == 'db'" in kql and "PodName startswith 'pg1-'" in kql

@@ -124,6 +124,8 @@ def test_archiving_failing_waits_for_archiving_then_takes_a_backup(
     report = done.json()
     assert "ContinuousArchiving False" in step(report, "diagnose archiving")["detail"]
     assert "answers" in step(report, "diagnose archiving")["detail"]  # the object store itself is reachable
+    errors = step(report, "diagnose archiving")["data"]["recentErrors"]
+    assert errors and "archive command failed" in errors[-1], errors
     assert step(report, "wait for archiving to work again")["outcome"] == "done"
     assert report["result"]["backup"]["phase"] == "completed"
     assert report["result"]["outcome"] == "recovered" and report["result"]["action"] == "take a backup"

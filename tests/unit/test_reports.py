@@ -31,3 +31,13 @@ def test_markdown_has_a_row_per_step_and_the_error() -> None:
 def test_markdown_of_a_running_report() -> None:
     text = render_markdown({**REPORT, "endedAt": None, "durationSeconds": None, "error": None, "steps": []})
     assert "- ended: -" in text and "- duration: -" in text and "error" not in text
+
+
+def test_log_lines_shown_to_people_lose_their_secrets() -> None:
+    from shared.logs import redact
+
+    line = ('archive failed: DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=Eby8vdM02xNO==;'
+            ' url https://x.logic.azure.com/wf?sv=1&sig=abc%2Fdef password=hunter2')
+    cleaned = redact(line)
+    assert "Eby8vdM02xNO" not in cleaned and "abc%2Fdef" not in cleaned and "hunter2" not in cleaned
+    assert "AccountKey=<redacted>" in cleaned and "archive failed" in cleaned

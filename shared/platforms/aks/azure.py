@@ -121,11 +121,11 @@ class Azure:
             raise RuntimeError(f"Prometheus query failed ({response.status_code}): {body.get('error', '')[:300]}")
         return list(body["data"]["result"])
 
-    def logs(self, query: str, hours: int = 1, endpoint: str | None = None) -> list[dict[str, Any]]:
+    def logs(self, query: str, hours: int = 1) -> list[dict[str, Any]]:
         """Rows of a Log Analytics query (container logs of the operator and the instances)."""
         from azure.monitor.query import LogsQueryClient, LogsQueryStatus
 
-        client = LogsQueryClient(self.credential, endpoint=endpoint or LOG_ANALYTICS_AUDIENCE,
+        client = LogsQueryClient(self.credential, endpoint=self.aks.log_analytics_endpoint,
                                  audience=LOG_ANALYTICS_AUDIENCE, **tls(self.aks))
         result = client.query_workspace(self.aks.log_workspace_id, query, timespan=timedelta(hours=hours))
         if result.status != LogsQueryStatus.SUCCESS:

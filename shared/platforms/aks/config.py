@@ -23,6 +23,7 @@ class AksSettings:
     sql_access: Literal["serviceDns", "loadBalancer"] = "serviceDns"
     prometheus_endpoint: str = ""
     log_workspace_id: str = ""
+    log_analytics_endpoint: str = "https://api.loganalytics.io"
     arm_endpoint: str = "https://management.azure.com"
     ca_bundle: str = ""
 
@@ -48,6 +49,7 @@ class AksSettings:
             sql_access=access,  # type: ignore[arg-type]
             prometheus_endpoint=env.get("PGHA_PROMETHEUS_ENDPOINT", ""),
             log_workspace_id=env.get("PGHA_LOG_ANALYTICS_WORKSPACE_ID", ""),
+            log_analytics_endpoint=env.get("PGHA_LOG_ANALYTICS_ENDPOINT", "https://api.loganalytics.io").rstrip("/"),
             arm_endpoint=env.get("PGHA_ARM_ENDPOINT", "https://management.azure.com").rstrip("/"),
             ca_bundle=env.get("PGHA_CA_BUNDLE", ""),
         )

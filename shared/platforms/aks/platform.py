@@ -25,6 +25,7 @@ from shared import backups as bk
 from shared import objectstore
 from shared import status as st
 from shared.backups import Backup
+from shared.logs import redact
 from shared.platform import Outcome, PreflightFailed, Role, done, skipped, unchanged
 from shared.platforms.aks import cnpg, manifests
 from shared.platforms.aks.azure import Azure
@@ -316,6 +317,18 @@ class AksPlatform:
                         remedy=remedy or "none pgha may take: " + problems[0])
         return done(f"operator {self.aks.operator_deployment} available; cluster neither fenced nor hibernated",
                     healthy=True, problems=[])
+
+    def archiving_errors(self, spec: ClusterSpec, limit: int = 5) -> list[str]:
+        """The newest archiver failures in the instances' container logs, from Log Analytics (when set)."""
+        if not self.aks.log_workspace_id:
+            return []
+        rows = self.azure.logs(
+            f"ContainerLogV2 | where PodNamespace == '{spec.namespace}' and PodName startswith '{spec.name}-'"
+            " | extend Message = tostring(LogMessage)"
+            " | where Message has 'archive' and (Message has 'fail' or Message has 'error')"
+            f" | project TimeGenerated, PodName, Message | order by TimeGenerated desc | take {int(limit)}"
+        )
+        return [redact(f"{row['PodName']}: {row['Message']}")[:500] for row in reversed(rows)]
 
     def restore_ha_manager(self, spec: ClusterSpec) -> Outcome:
         """`kubectl rollout restart deployment/cnpg-controller-manager` — only that."""

@@ -29,6 +29,7 @@ from azure.storage.blob import ContainerClient
 from shared import backups, objectstore
 from shared import status as st
 from shared.backups import Backup
+from shared.logs import redact
 from shared.platform import Outcome, PreflightFailed, Role, done, skipped, unchanged
 from shared.platforms.local import patroni, processes
 from shared.platforms.local.patroni import Member
@@ -618,6 +619,17 @@ class LocalPlatform:
                         remedy="resume Patroni (leave maintenance mode) and start every stopped Patroni")
         return done(f"Patroni runs on all {len(members)} members, not paused", healthy=True, problems=[])
 
+    def archiving_errors(self, spec: ClusterSpec, limit: int = 5) -> list[str]:
+        """The newest archiver failures in the members' PostgreSQL logs (Patroni's output)."""
+        found: list[str] = []
+        for member in self._members(spec.namespace, spec.name):
+            try:
+                lines = (member.dir / "patroni.log").read_text(errors="replace").splitlines()[-2000:]
+            except FileNotFoundError:
+                continue
+            found += [f"{member.name}: {line.strip()}" for line in lines if ARCHIVE_FAILURE.search(line)]
+        return [redact(line)[:500] for line in found[-limit:]]
+
     def restore_ha_manager(self, spec: ClusterSpec) -> Outcome:
         """Leave maintenance mode and start any member's missing Patroni (as restarting the operator)."""
         members = self._members(spec.namespace, spec.name)
@@ -733,6 +745,9 @@ class LocalPlatform:
                     self._start_member(member)
                     started.append(member.name)
         return started
+
+
+ARCHIVE_FAILURE = re.compile(r"archive command (failed|was terminated)|archiv\w* .*(error|fail)", re.IGNORECASE)
 
 
 def archiving_condition(archiver: Any, primary: str | None) -> st.Condition:
