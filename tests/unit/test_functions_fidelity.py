@@ -168,3 +168,19 @@ def test_executor_fails_the_run_and_still_stores_the_report() -> None:
     assert report["steps"][-1]["outcome"] == "failed"
     assert "archive not empty" in report["error"]
     assert df  # the package the executor comes from
+
+
+def test_the_runbook_reads_failure_as_functions_tasks_tell_it() -> None:
+    """Functions' tasks have `is_completed` and `result` (the exception when failed), no `is_faulted`."""
+    from azure.durable_functions.models.actions.CallActivityAction import CallActivityAction
+    from azure.durable_functions.models.Task import AtomicTask
+
+    from orchestrations.runbook import faulted
+
+    failed = AtomicTask(0, CallActivityAction("verify_monitoring", None))
+    succeeded = AtomicTask(1, CallActivityAction("check_zone_spread", None))
+    running = AtomicTask(2, CallActivityAction("check_wal_archiving", None))
+    failed.set_value(is_error=True, value=Exception("scrape failed"))
+    succeeded.set_value(is_error=False, value={"outcome": "done"})
+    assert not hasattr(failed, "is_faulted")
+    assert (faulted(failed), faulted(succeeded), faulted(running)) == (True, False, False)
