@@ -18,5 +18,11 @@ def ensure_app_secret(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
+def apply_owner_secret(payload: dict[str, Any]) -> dict[str, Any]:
+    """A restore with a secret of its own: the recovered owner's password is set from it."""
+    return platform().apply_owner_secret(spec_of(payload)).to_dict()
+
+
+@bp.activity_trigger(input_name="payload")
 def delete_app_secret(payload: dict[str, Any]) -> dict[str, Any]:
     return platform().delete_app_secret(spec_of(payload)).to_dict()

@@ -26,26 +26,39 @@ def restore_cluster(context: df.DurableOrchestrationContext) -> Step:
     made = False
     target: ClusterSpec | None = None
     try:
-        source = yield from run.step("read source spec", "get_stored_spec", run.report["cluster"])
+        if run.input.get("keptSource"):  # a cluster torn down with its backups kept: its recorded spec
+            source = run.input["keptSource"]
+            server = source["backup"].get("serverName") or source["name"]
+            run.note("read source spec", "done", f"{source['namespace']}/{source['name']} was torn down; restoring "
+                                                 f"from the backups it kept (server name {server})")
+        else:
+            source = yield from run.step("read source spec", "get_stored_spec", run.report["cluster"])
         if source is None:
             raise StepFailed("read source spec", "the source cluster does not exist")
         yield from run.step("recovery pre-flight", "check_recovery_target", {
             "spec": source, "targetTime": request.get("targetTime")}, retry=False)
+        own_secret = bool(run.input.get("keptSource"))  # the source's secret went with it
         target = restore_spec(
             ClusterSpec.model_validate(source), request.get("name") or restore_name(source["name"], run.input[
                 "operationId"]), request.get("instances", 1), request.get("targetTime"), request.get("targetLsn"),
+            own_secret,
         )
         spec = target.dump()
         result["restoreCluster"] = {"namespace": target.namespace, "name": target.name,
                                     "serverName": target.server_name}
         yield from run.step("backup destination pre-flight", "preflight_backup_destination", spec, retry=False)
         made = True
+        if own_secret:
+            yield from run.step("app-user secret", "ensure_app_secret", {
+                "spec": spec, "operationId": run.input["operationId"]})
         yield from run.step("backup identity", "ensure_backup_identity", spec)
         yield from run.step("apply recovery cluster", "apply_cluster", spec)
         yield from run.wait_until(
             "wait ready", "get_cluster_status", {"namespace": target.namespace, "name": target.name}, healthy,
             describe, run.options.get("restoreTimeoutSeconds", 1800),
         )
+        if own_secret:
+            yield from run.step("app-user password", "apply_owner_secret", spec)
         checks = request.get("checks") or [default_check(target)]
         outcome = yield from run.step("SQL checks", "run_checks", {
             "namespace": target.namespace, "name": target.name, "checks": checks}, retry=False)
@@ -59,7 +72,8 @@ def restore_cluster(context: df.DurableOrchestrationContext) -> Step:
             run.note("clean up", "skipped", f"keep: true; {target.namespace}/{target.name} stays")
         else:
             try:  # also when the run failed: nothing it made is left behind
-                yield from remove_cluster(run, target.dump(), delete_backups=True, delete_secret=False)
+                yield from remove_cluster(run, target.dump(), delete_backups=True,
+                                          delete_secret=bool(run.input.get("keptSource")))
             except StepFailed as cleanup_error:
                 error = error or cleanup_error
     report = yield from run.finish(error, result)

@@ -14,9 +14,14 @@ def restore_name(source: str, operation_id: str) -> str:
 
 
 def restore_spec(source: ClusterSpec, name: str, instances: int, target_time: str | None,
-                 target_lsn: str | None) -> ClusterSpec:
-    """A new cluster bootstrapped from the source's object store, archiving under its own server name."""
+                 target_lsn: str | None, own_secret: bool = False) -> ClusterSpec:
+    """A new cluster bootstrapped from the source's object store, archiving under its own server name.
+
+    With `own_secret` (a source torn down, its secret with it) the restore gets an app secret of its own
+    and the owner's password is set from it after recovery, as CNPG's bootstrap.recovery.secret does."""
     body: dict[str, Any] = source.dump()
+    if own_secret:
+        body["bootstrap"] = {**body["bootstrap"], "secretName": f"{name[:45]}-app"}
     body.update({
         "name": name,
         "instances": instances,
@@ -32,6 +37,7 @@ def restore_spec(source: ClusterSpec, name: str, instances: int, target_time: st
             "destinationPath": source.backup.destination_path,
             "targetTime": target_time,
             "targetLsn": target_lsn,
+            "ownerSecret": f"{name[:45]}-app" if own_secret else None,
         },
     })
     return ClusterSpec.model_validate(body)

@@ -158,6 +158,9 @@ class Recovery(Model):
     destination_path: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/[^\s/]+)+/?$", max_length=400)]
     target_time: datetime | None = None
     target_lsn: Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")] | None = None
+    # CNPG's bootstrap.recovery.secret: the owner's password is set from it after recovery (the source's
+    # secret is gone when the source was torn down)
+    owner_secret: Name | None = None
 
     @property
     def container(self) -> str:

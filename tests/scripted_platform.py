@@ -111,6 +111,9 @@ class ScriptedPlatform:
                               for i, n in enumerate(spec.instance_names)],
         )
 
+    def apply_owner_secret(self, spec: ClusterSpec) -> Outcome:
+        return skipped("scripted")
+
     def check_zone_spread(self, spec: ClusterSpec) -> Outcome:
         self._called("check_zone_spread")
         return skipped("scripted")

@@ -7,6 +7,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.platforms import platform_for
 from shared.requests import RestoreRequest, VerifyRequest
 from triggers.clusters import name_of, namespace_of, stored_spec
 from triggers.responses import ApiError, parse_request, unexpected
@@ -48,8 +49,24 @@ async def start_restore(req: func.HttpRequest, client: df.DurableOrchestrationCl
 
 
 def plan_restore(namespace: str, name: str, body: dict[str, Any]) -> Plan:
-    spec = stored_spec(namespace, name)
+    """From the cluster's backups; for a cluster torn down with its backups kept, from those (the newest
+    generation, or the one whose server name `sourceServerName` names)."""
+    body = dict(body)
+    server_name = body.pop("sourceServerName", None)
     restore = parse_request(RestoreRequest, body)
+    payload: dict[str, Any] = {"restore": restore.dump()}
+    live = platform_for().stored_spec(namespace, name)
+    if live is not None and server_name is None:
+        spec = live
+    else:
+        kept = [s for s in platform_for().retained_specs(namespace, name)
+                if server_name is None or s.server_name == server_name]
+        if not kept:
+            what = f"kept backups under server name {server_name!r}" if server_name else "kept backups"
+            raise ApiError(404, "ClusterNotFound", f"cluster {namespace}/{name} does not exist and has no {what}",
+                           "sourceServerName" if server_name else "name")
+        spec = kept[-1]
+        payload["keptSource"] = spec.dump()
     if restore.name == spec.name:
         raise ApiError(400, "InvalidRequest", "a restore needs a new cluster name, not the source's", "name")
-    return Plan("restore_cluster", spec.namespace, spec.name, {"restore": restore.dump()})
+    return Plan("restore_cluster", spec.namespace, spec.name, payload)

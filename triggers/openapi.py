@@ -225,6 +225,9 @@ def document() -> dict[str, Any]:
     spec = with_callback(model_schema(ClusterSpec, definitions), definitions, "ClusterSpecRequest")
     verify = with_callback(model_schema(VerifyRequest, definitions), definitions, "VerifyRequestBody")
     restore = with_callback(model_schema(RestoreRequest, definitions), definitions, "RestoreRequestBody")
+    definitions["RestoreRequestBody"]["properties"]["sourceServerName"] = {
+        "type": "string", "maxLength": 50, "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$", "x-ms-visibility": "advanced",
+        "x-ms-summary": "Source server name", "description": "a torn-down cluster's kept backups to restore from"}
     drill = with_callback(model_schema(DrillRequest, definitions), definitions, "DrillRequestBody")
     decision = model_schema(Decision, definitions)
     status = model_schema(ClusterStatus, definitions)

@@ -161,3 +161,10 @@ def test_deploy_objects_in_order() -> None:
     kinds = [o["kind"] for o in manifests.deploy_objects(spec_of("plugin"), AKS)]
     assert kinds == ["Secret", "ConfigMap", "PodMonitor", "ObjectStore", "Cluster", "ScheduledBackup", "Service",
                      "Service"]
+
+
+def test_a_restore_of_a_torn_down_cluster_brings_its_own_secret() -> None:
+    spec = restore_spec(spec_of("runbook"), RESTORED, 1, None, None, own_secret=True)
+    recovery = manifests.cluster(spec, AKS)["spec"]["bootstrap"]["recovery"]
+    assert recovery == {"source": "clusterBackup", "database": "appdb", "owner": "app",
+                        "secret": {"name": f"{RESTORED[:45]}-app"}}

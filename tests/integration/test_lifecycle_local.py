@@ -61,6 +61,27 @@ def test_teardown_keeps_backups_and_the_preflight_names_both_fixes(api: httpx.Cl
     assert cleanup.status_code == 200
 
 
+def test_a_torn_down_cluster_is_restored_from_the_backups_it_kept(api: httpx.Client, home: Path) -> None:
+    """Disaster recovery: the cluster is gone (deleted by mistake), its backups were kept."""
+    spec = {"name": "it-dr", **SMALL, "instances": 1, "synchronousReplicas": 0, "sampleData": True}
+    assert run(api, "POST", "/api/clusters", json=spec).status_code == 200
+    assert run(api, "POST", "/api/clusters/it-dr/backups", params={"namespace": "life"}, json={}).status_code == 200
+    assert run(api, "DELETE", "/api/clusters/it-dr", params={"namespace": "life"}).status_code == 200
+    assert api.get("/api/clusters/it-dr", params={"namespace": "life"}).status_code == 404
+
+    wrong = api.post("/api/clusters/it-dr/restores", params={"namespace": "life"}, json={"sourceServerName": "nope"})
+    assert wrong.status_code == 404 and wrong.json()["field"] == "sourceServerName"
+    restored = run(api, "POST", "/api/clusters/it-dr/restores", params={"namespace": "life"}, json={
+        "checks": [{"name": "rows", "query": "SELECT count(*) FROM datasample", "expected": 3}]})
+    assert restored.status_code == 200, restored.text
+    report = restored.json()
+    assert "was torn down; restoring from the backups it kept" in step(report, "read source spec")["detail"]
+    assert report["result"]["checks"][0]["ok"] is True
+    assert run(api, "DELETE", "/api/clusters/it-dr", params={"namespace": "life", "deleteBackups": "true"}
+               ).status_code == 200
+    assert archived_segments(home, "it-dr") == []
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

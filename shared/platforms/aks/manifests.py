@@ -141,6 +141,9 @@ def bootstrap(spec: ClusterSpec) -> dict[str, Any]:
                            "secret": {"name": spec.bootstrap.secret_name},
                            "dataChecksums": spec.bootstrap.data_checksums}}
     recovery: dict[str, Any] = {"source": RECOVERY_SOURCE}
+    if spec.recovery.owner_secret:  # CNPG sets the owner's password from it once recovered
+        recovery.update(database=spec.bootstrap.database, owner=spec.bootstrap.owner,
+                        secret={"name": spec.recovery.owner_secret})
     target: dict[str, str] = {}
     if spec.recovery.target_time is not None:
         target["targetTime"] = spec.recovery.target_time.isoformat()

@@ -159,6 +159,12 @@ class AksPlatform:
         self.kube.apply(cluster)
         return done(f"Cluster {spec.name} {'updated' if existed else 'created'} ({spec.instances} instances)")
 
+    def apply_owner_secret(self, spec: ClusterSpec) -> Outcome:
+        if spec.recovery is None or not spec.recovery.owner_secret:
+            return skipped("the restore shares its source's app secret")
+        return skipped(f"CNPG sets {spec.bootstrap.owner}'s password from bootstrap.recovery.secret "
+                       f"{spec.recovery.owner_secret}")
+
     def check_zone_spread(self, spec: ClusterSpec) -> Outcome:
         pods = self.kube.list("v1", "Pod", spec.namespace, f"cnpg.io/cluster={spec.name},cnpg.io/podRole=instance")
         zones: dict[str, str] = {}

@@ -388,6 +388,19 @@ class LocalPlatform:
             host="127.0.0.1", port=port, user=patroni.SUPERUSER, password=password, dbname=database, connect_timeout=3
         )
 
+    def apply_owner_secret(self, spec: ClusterSpec) -> Outcome:
+        """CNPG's bootstrap.recovery.secret: the recovered owner's password set from the restore's own
+        secret, as a SCRAM verifier (the password never reaches the server)."""
+        if spec.recovery is None or not spec.recovery.owner_secret:
+            return skipped("the restore shares its source's app secret")
+        status = self.cluster_status(spec.namespace, spec.name)
+        if status.current_primary is None:
+            raise RuntimeError("no primary to set the owner's password on")
+        secret = self._read_secret(spec.namespace, spec.recovery.owner_secret)
+        with psycopg.connect(self._superuser_dsn(spec, status.current_primary), autocommit=True) as conn:
+            conn.execute(f'ALTER ROLE "{spec.bootstrap.owner}" PASSWORD \'{scram_verifier(secret["password"])}\'')
+        return done(f"{spec.bootstrap.owner}'s password set from secret {spec.recovery.owner_secret}")
+
     def check_zone_spread(self, spec: ClusterSpec) -> Outcome:
         return skipped("n/a: every local instance runs on this one machine (no zones)")
 
