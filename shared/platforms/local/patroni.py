@@ -119,6 +119,7 @@ def recovery_bootstrap(spec: ClusterSpec, restore_script: Path, restore_command:
 def member_config(
     spec: ClusterSpec, scope: str, member: Member, etcd_hosts: str, archive_command: str,
     passwords: dict[str, str], post_bootstrap: Path | None, pg_bin: Path, recovery: dict[str, Any] | None = None,
+    server_tls: tuple[Path, Path] | None = None,
 ) -> dict[str, Any]:
     initdb: list[Any] = [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}]
     if spec.bootstrap.data_checksums:
@@ -149,7 +150,9 @@ def member_config(
                 "replication": {"username": REPLICATION_USER, "password": passwords["replication"]},
                 "rewind": {"username": SUPERUSER, "password": passwords["superuser"]},
             },
-            "parameters": {"unix_socket_directories": str(member.socket_dir)},
+            "parameters": {"unix_socket_directories": str(member.socket_dir), **(
+                {"ssl": "on", "ssl_cert_file": str(server_tls[0]), "ssl_key_file": str(server_tls[1])}
+                if server_tls else {})},
             "pg_hba": dcs["postgresql"]["pg_hba"],
         },
         "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},

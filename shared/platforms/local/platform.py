@@ -31,7 +31,7 @@ from shared import status as st
 from shared.backups import Backup
 from shared.logs import redact
 from shared.platform import Outcome, PreflightFailed, Role, done, skipped, unchanged
-from shared.platforms.local import patroni, processes
+from shared.platforms.local import patroni, processes, tls
 from shared.platforms.local.patroni import Member
 from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, Stack
 from shared.secrets import generate_password, scram_verifier
@@ -234,12 +234,14 @@ class LocalPlatform:
             recovery = patroni.recovery_bootstrap(spec, self._write_restore_script(spec), self._restore_command(spec))
         passwords = self._passwords(spec.namespace, spec.name)
         archive = self._archive_command(spec)
+        _, cert, key = tls.ensure_certificates(base, spec.namespace, spec.name, self.account)
         started = []
         for member in self._members(spec.namespace, spec.name, state):
             processes.chown_to(member.dir, self.account)
             processes.chown_to(member.socket_dir, self.account)
             config = patroni.member_config(
-                spec, state["scope"], member, stack.etcd_hosts, archive, passwords, post_bootstrap, PG_BIN, recovery
+                spec, state["scope"], member, stack.etcd_hosts, archive, passwords, post_bootstrap, PG_BIN, recovery,
+                (cert, key),
             )
             processes.write_private(member.dir / "patroni.yml", yaml.safe_dump(config), self.account)
             if not member.patroni.running:
@@ -414,8 +416,13 @@ class LocalPlatform:
         secret = self._read_secret(namespace, spec.bootstrap.secret_name)
         dsn = self.endpoint(spec, role)
         with psycopg.connect(dsn, password=secret["password"], dbname=database or spec.bootstrap.database,
-                             connect_timeout=5) as conn:
+                             connect_timeout=5, sslmode="verify-ca",
+                             sslrootcert=str(self.cluster_dir(namespace, name) / "ca.crt")) as conn:
             yield conn
+
+    def ca_certificate(self, namespace: str, name: str) -> str:
+        """The cluster's CA (PEM), as CNPG keeps it in the `<cluster>-ca` Secret."""
+        return (self.cluster_dir(namespace, name) / "ca.crt").read_text()
 
     def endpoint(self, spec: ClusterSpec, role: Role) -> str:
         """The rw / ro service as a libpq multi-host string (no password: that stays in the secret)."""
