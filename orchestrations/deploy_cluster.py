@@ -53,6 +53,8 @@ def deploy_cluster(context: df.DurableOrchestrationContext) -> Step:
         yield from run.step("backup identity", "ensure_backup_identity", spec)
         made["cluster"] = preflight["outcome"] == "done"
         yield from run.step("apply cluster", "apply_cluster", spec)
+        # the rw/ro endpoints early: a LoadBalancer takes a while to get its address, and SQL may need it
+        endpoints = yield from run.step("endpoints", "expose_endpoints", spec)
         timeout = run.options.get("readyTimeoutSeconds", 600)
         yield from run.wait_until("wait ready", "get_cluster_status", names, instances_ready, describe, timeout)
         # independent checks, fanned out; they overlap the HA manager naming the synchronous standbys
@@ -67,7 +69,6 @@ def deploy_cluster(context: df.DurableOrchestrationContext) -> Step:
             "synchronous standby", "get_cluster_status", names, healthy, describe, timeout
         )
         yield from run.step("scheduled backup", "ensure_scheduled_backup", spec)
-        endpoints = yield from run.step("endpoints", "expose_endpoints", spec)
         result = {
             "phase": status["phase"],
             "currentPrimary": status["currentPrimary"],

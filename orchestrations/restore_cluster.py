@@ -53,6 +53,7 @@ def restore_cluster(context: df.DurableOrchestrationContext) -> Step:
                 "spec": spec, "operationId": run.input["operationId"]})
         yield from run.step("backup identity", "ensure_backup_identity", spec)
         yield from run.step("apply recovery cluster", "apply_cluster", spec)
+        yield from run.step("endpoints", "expose_endpoints", spec)
         yield from run.wait_until(
             "wait ready", "get_cluster_status", {"namespace": target.namespace, "name": target.name}, healthy,
             describe, run.options.get("restoreTimeoutSeconds", 1800),

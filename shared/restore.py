@@ -28,7 +28,8 @@ def restore_spec(source: ClusterSpec, name: str, instances: int, target_time: st
         "synchronousReplicas": min(source.synchronous_replicas, instances - 1),
         "sampleData": False,
         "backup": {**body["backup"], "serverName": name, "schedule": None},
-        "endpoints": {"enabled": False, "sourceRanges": [], "dnsLabel": source.endpoints.dns_label},
+        # the source's reach: a client that checks the source can check its restore
+        "endpoints": body["endpoints"],
         "drills": {"enabled": False},
         "schedules": {},
         "recovery": {

@@ -37,8 +37,8 @@ def test_deploy_runs_every_step_in_order(api: httpx.Client, scripted: ScriptedPl
     assert report["status"] == "succeeded"
     assert [s["name"] for s in report["steps"]] == [
         "validate spec", "backup destination pre-flight", "namespace", "app-user secret", "operator config",
-        "monitoring", "backup identity", "apply cluster", "wait ready", "verify monitoring", "zone spread",
-        "WAL archiving", "sample dataset", "replica check", "synchronous standby", "scheduled backup", "endpoints",
+        "monitoring", "backup identity", "apply cluster", "endpoints", "wait ready", "verify monitoring",
+        "zone spread", "WAL archiving", "sample dataset", "replica check", "synchronous standby", "scheduled backup",
     ]
     assert step(report, "replica check")["outcome"] == "skipped"  # one instance has no replica
     settings = Settings.from_env()

@@ -197,7 +197,7 @@ def load_balancer(spec: ClusterSpec, role: str, aks: AksSettings) -> dict[str, A
         annotations["service.beta.kubernetes.io/azure-load-balancer-resource-group"] = aks.node_resource_group
     if aks.public_ip_name:
         annotations["service.beta.kubernetes.io/azure-pip-name"] = aks.public_ip_name
-    if spec.endpoints.dns_label:
+    if spec.endpoints.dns_label and spec.recovery is None:  # a DNS label is unique: the source keeps it
         annotations[DNS_LABEL] = spec.endpoints.dns_label
     return {
         "apiVersion": "v1", "kind": "Service",

@@ -208,11 +208,16 @@ class AksPlatform:
         """In-cluster service DNS (`<cluster>-rw.<ns>.svc`), or the LoadBalancer's public IP."""
         if self.aks.sql_access == "serviceDns":
             return f"{spec.name}-{role}.{spec.namespace}.svc", 5432
+        if not spec.endpoints.enabled:
+            raise RuntimeError(f"PGHA_SQL_ACCESS=loadBalancer reaches PostgreSQL through the rw/ro LoadBalancers: "
+                               f"{spec.name} has endpoints.enabled false")
         service = self.kube.get("v1", "Service", spec.namespace, manifests.service_name(spec, role)) or {}
         ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         if not ingress:
             raise RuntimeError(f"the {role} LoadBalancer of {spec.name} has no address yet")
-        return ingress[0].get("ip") or ingress[0]["hostname"], 5432 if role == "rw" else 5433
+        # the port the load balancer reports answering on (status.loadBalancer.ingress[].ports), else the Service's
+        reported = ingress[0].get("ports") or (service.get("spec") or {}).get("ports") or [{"port": 5432}]
+        return ingress[0].get("ip") or ingress[0]["hostname"], int(reported[0]["port"])
 
     def switch_wal_and_find_segment(self, spec: ClusterSpec) -> Outcome:
         """On AKS the operator reports archiving (`kubectl cnpg status`: "Working WAL archiving")."""

@@ -1,0 +1,153 @@
+"""LocalBackedOperator: a test double of CloudNativePG's controller whose data plane is real.
+
+On FakeKubeApi's hooks it does what the operator does, with the local platform underneath: a Cluster
+applied through the Kubernetes API becomes real Patroni members (PostgreSQL with TLS and a CA of its
+own, WAL archived by barman-cloud into Azurite); the Cluster's status, its pods' roles and readiness,
+the rw/ro LoadBalancers' addresses and the `<cluster>-ca` Secret are written back from them; a Backup
+is a real barman-cloud backup; a deleted primary pod is a real failover; a status patch of
+targetPrimary is a real switchover; a deleted Cluster stops its members. So the `aks` adapter's SQL,
+backups, restores and drills run against PostgreSQL for real, through the Kubernetes API's shapes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from shared import status as st
+from shared.platforms.local.platform import LocalPlatform
+from shared.spec import ClusterSpec
+from tests.contract.fake_kube import FakeKubeApi
+
+SPEC_ANNOTATION = "pgha.io/spec"
+
+
+class LocalBackedOperator:
+    def __init__(self, api: FakeKubeApi, local: LocalPlatform) -> None:
+        self.api = api
+        self.local = local
+        self.targets: dict[tuple[str, str], str] = {}  # the targetPrimary each cluster last switched to
+        api.on_write.append(self.written)
+        api.on_read.append(self.read)
+        for n in range(1, 10):  # one node per zone, as the runbook's node pools spread them
+            api.put(f"/api/v1/nodes/aks-postgres-{n}", {"apiVersion": "v1", "kind": "Node", "metadata": {
+                "name": f"aks-postgres-{n}", "labels": {"topology.kubernetes.io/zone": f"westus3-{(n - 1) % 3 + 1}"}}})
+
+    # ---- writes ----------------------------------------------------------------------------------
+    def written(self, api: FakeKubeApi, path: str, obj: dict[str, Any]) -> None:
+        parts = path.strip("/").split("/")
+        kind = parts[-2] if len(parts) >= 2 else ""
+        if kind == "clusters" and len(parts) == 7:
+            namespace, name = parts[4], parts[6]
+            if obj.get("deleted"):
+                self.local.delete_cluster(namespace, name, graceful=False)
+                self._forget_pods(namespace, name)
+            elif not obj.get("status"):
+                self._create(namespace, name, obj)
+            else:
+                self._maybe_switchover(namespace, name, obj)
+        elif kind == "pods" and obj.get("deleted") and obj.get("metadata", {}).get("labels", {}).get(
+                "cnpg.io/instanceRole") == "primary":
+            grace = (api.requests[-1].body or {}).get("gracePeriodSeconds")
+            spec = self._spec(parts[3], obj["metadata"]["labels"]["cnpg.io/cluster"])
+            self.local.delete_primary(spec, "crash" if grace == 0 else "graceful", 3.0 if grace else 25.0)
+        elif kind == "backups" and not obj.get("deleted") and not obj.get("status"):
+            spec = self._spec(parts[4], obj["spec"]["cluster"]["name"])
+            self.local.start_backup(spec, obj["metadata"]["name"])
+            obj["status"] = {"phase": "running", "method": "barmanObjectStore"}
+
+    def _spec(self, namespace: str, name: str) -> ClusterSpec:
+        spec = self.local.stored_spec(namespace, name)
+        assert spec is not None, f"no local cluster {namespace}/{name}"
+        return spec
+
+    def _create(self, namespace: str, name: str, cluster: dict[str, Any]) -> None:
+        spec = ClusterSpec.model_validate(json.loads(cluster["metadata"]["annotations"][SPEC_ANNOTATION]))
+        secret = self.api.objects[f"/api/v1/namespaces/{namespace}/secrets/{spec.bootstrap.secret_name}"]
+        password = base64.b64decode(secret["data"]["password"]).decode()
+        path = self.local.secret_file(namespace, spec.bootstrap.secret_name)
+        if not path.exists():  # the instance manager reads the app Secret; the local platform, its file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"username": spec.bootstrap.owner, "password": password}))
+            path.chmod(0o600)
+        self.local.preflight_backup_destination(spec)
+        self.local.apply_cluster(spec)
+        self.api.objects[f"/api/v1/namespaces/{namespace}/secrets/{name}-ca"] = {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-ca", "namespace": namespace},
+            "data": {"ca.crt": base64.b64encode(self.local.ca_certificate(namespace, name).encode()).decode()}}
+        if spec.monitoring.enable_pod_monitor:  # the operator's own PodMonitor
+            self.api.objects[f"/apis/monitoring.coreos.com/v1/namespaces/{namespace}/podmonitors/{name}"] = {
+                "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+                "metadata": {"name": name, "namespace": namespace, "labels": {"cnpg.io/cluster": name}}}
+        cluster["status"] = {"phase": st.SETTING_UP_PRIMARY, "instances": spec.instances, "readyInstances": 0,
+                             "instanceNames": spec.instance_names, "conditions": []}
+
+    def _maybe_switchover(self, namespace: str, name: str, cluster: dict[str, Any]) -> None:
+        status = cluster["status"]
+        target = status.get("targetPrimary")
+        if status.get("phase") == st.SWITCHOVER and target and self.targets.get((namespace, name)) != target:
+            self.targets[(namespace, name)] = target
+            self.local.promote(self._spec(namespace, name), target)
+
+    def _forget_pods(self, namespace: str, name: str) -> None:
+        for key in [k for k, v in self.api.objects.items()
+                    if (v.get("metadata") or {}).get("labels", {}).get("cnpg.io/cluster") == name
+                    and f"/namespaces/{namespace}/" in k]:
+            del self.api.objects[key]
+
+    # ---- reads: the operator's status, from the real members ------------------------------------
+    def read(self, api: FakeKubeApi, path: str) -> None:
+        parts = path.strip("/").split("/")
+        if len(parts) == 7 and parts[-2] == "clusters" and path in api.objects:
+            self._reflect(parts[4], parts[6], api.objects[path])
+        elif len(parts) == 7 and parts[-2] == "backups" and path in api.objects:
+            backup = api.objects[path]
+            if (backup.get("status") or {}).get("phase") not in ("completed", "failed"):
+                found = self.local.get_backup(parts[4], backup["spec"]["cluster"]["name"], parts[6])
+                backup["status"] = {"phase": found.phase, "method": "barmanObjectStore", "backupId": found.backup_id,
+                                    "beginWal": found.begin_wal, "endWal": found.end_wal, "error": found.error,
+                                    "instanceID": {"podName": found.instance}, "startedAt": found.started_at,
+                                    "stoppedAt": found.stopped_at}
+        elif (len(parts) >= 5 and parts[-1] == "pods") or (len(parts) == 6 and parts[-2] in ("pods", "services")):
+            namespace = parts[3]
+            for cluster_path, cluster in list(api.objects.items()):
+                if f"/namespaces/{namespace}/clusters/" in cluster_path:
+                    self._reflect(namespace, cluster["metadata"]["name"], cluster)
+
+    def _reflect(self, namespace: str, name: str, cluster: dict[str, Any]) -> None:
+        if self.local.stored_spec(namespace, name) is None:
+            return
+        real = self.local.cluster_status(namespace, name)
+        archiving = real.condition("ContinuousArchiving")
+        ready = real.phase == st.HEALTHY
+        cluster["status"] = {
+            **cluster.get("status", {}), "phase": real.phase, "instances": real.instances,
+            "readyInstances": real.ready_instances, "currentPrimary": real.current_primary,
+            "targetPrimary": real.current_primary or "pending",
+            "instanceNames": [i.name for i in real.instances_status],
+            "conditions": [
+                {"type": "Ready", "status": "True" if ready else "False",
+                 "reason": "ClusterIsReady" if ready else "ClusterIsNotReady"},
+                *([{"type": "ContinuousArchiving", "status": archiving.status, "reason": archiving.reason,
+                    "message": archiving.message}] if archiving else []),
+            ],
+        }
+        members = {m.name: m for m in self.local._members(namespace, name)}  # the pods' addresses
+        standby_port = None
+        for instance in real.instances_status:
+            role = "primary" if instance.role == "primary" and instance.ready else "replica"
+            self.api.objects[f"/api/v1/namespaces/{namespace}/pods/{instance.name}"] = {
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": instance.name, "namespace": namespace,
+                "labels": {"cnpg.io/cluster": name, "cnpg.io/podRole": "instance", "cnpg.io/instanceRole": role}},
+                "spec": {"nodeName": f"aks-postgres-{instance.name[-1]}"},
+                "status": {"phase": "Running", "conditions": [
+                    {"type": "Ready", "status": "True" if instance.ready else "False"}]}}
+            if role == "replica" and instance.ready and instance.name in members:
+                standby_port = members[instance.name].pg_port
+        primary = members.get(real.current_primary or "")
+        for role, port in (("rw", primary.pg_port if primary else None), ("ro", standby_port)):
+            service = self.api.objects.get(f"/api/v1/namespaces/{namespace}/services/{name}-load-balancer-{role}")
+            if service is not None and port is not None:  # the cloud's load balancer, answering on the pod's port
+                service["status"] = {"loadBalancer": {"ingress": [
+                    {"ip": "127.0.0.1", "ports": [{"port": port, "protocol": "TCP"}]}]}}

@@ -1,0 +1,135 @@
+"""Every runbook over the `aks` adapter, end to end, with real PostgreSQL underneath.
+
+The devhost's orchestrations → activities → AksPlatform → the real kubernetes client → FakeKubeApi
+(a test double of the API server: no Kubernetes here) → LocalBackedOperator (a test double of CNPG's
+controller whose data plane is the local platform: real Patroni members with TLS, real barman-cloud
+backups in Azurite). The adapter's SQL goes to the rw/ro LoadBalancer addresses the "cloud" reports,
+verified with the cluster's CA from its `-ca` Secret; its blob inventory reads Azurite (the one
+Azure service replaced: the storage account's token auth, by Azurite's key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from azure.storage.blob import ContainerClient
+
+from shared import objectstore
+from shared.platforms import installed
+from shared.platforms.aks.azure import Azure
+from shared.platforms.aks.kube import connect
+from shared.platforms.aks.platform import AksPlatform
+from shared.platforms.local.platform import LocalPlatform
+from shared.settings import Settings
+from tests.conftest import follow, step
+from tests.contract.conftest import FakeCredential, settings
+from tests.contract.fake_kube import FakeKubeApi, FakeKubeServer
+from tests.contract.local_operator import LocalBackedOperator
+
+pytestmark = pytest.mark.integration
+NS = "aks-real"
+SPEC = {"name": "pg-aks", "namespace": NS, "instances": 3, "sampleData": True, "drills": {"enabled": True},
+        "endpoints": {"enabled": True, "sourceRanges": ["127.0.0.1/32"]},
+        "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
+
+
+class AzuriteAzure(Azure):
+    """Azure's blob access with Azurite's account key instead of a workload token (no Entra ID here)."""
+
+    def container(self, destination_path: str) -> ContainerClient:
+        container = destination_path.rstrip("/").split("/")[3]
+        return objectstore.container(LocalPlatform(Settings.from_env()).stack.require().connection_string, container)
+
+
+@pytest.fixture(scope="module")
+def on_aks(devhost: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeKubeApi]:
+    api = FakeKubeApi()
+    server = FakeKubeServer(api)
+    local = LocalPlatform(Settings.from_env())
+    LocalBackedOperator(api, local)
+    objectstore.container(local.stack.up().connection_string, "backups", create=True)  # the infra's container
+    kubeconfig = tmp_path_factory.mktemp("aks") / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(server.kubeconfig()))
+    aks_settings = settings(kubeconfig=str(kubeconfig), identity_name="", sql_access="loadBalancer")
+    platform = AksPlatform(aks_settings, connect(aks_settings), AzuriteAzure(aks_settings, FakeCredential()))
+    with installed(platform):
+        yield api
+    for spec in list(local.list_clusters()):
+        if spec.namespace == NS:
+            local.delete_cluster(NS, spec.name, graceful=False)
+            local.delete_backups(spec)
+    server.shutdown()
+
+
+def run(api: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    started = api.request(method, url, **kwargs)
+    assert started.status_code == 202, started.text
+    return follow(api, started.headers["Location"], timeout=240)
+
+
+@pytest.fixture(scope="module")
+def deployed(on_aks: FakeKubeApi, devhost: Any) -> dict[str, Any]:
+    with devhost.client() as api:
+        done = run(api, "POST", "/api/clusters", json=SPEC)
+    assert done.status_code == 200, done.text
+    return done.json()
+
+
+def test_deploy_over_the_aks_adapter_with_real_sql(deployed: dict[str, Any], on_aks: FakeKubeApi) -> None:
+    assert step(deployed, "sample dataset")["detail"] == "datasample holds 3 rows"
+    assert "pg_is_in_recovery() false on rw, true on ro" in step(deployed, "replica check")["detail"]
+    assert step(deployed, "zone spread")["outcome"] == "done"
+    assert on_aks.calls("PATCH", f"/namespaces/{NS}/clusters/pg-aks")[0].content_type == (
+        "application/apply-patch+yaml")
+
+
+def test_verify_backups_over_the_aks_adapter(api: httpx.Client, deployed: dict[str, Any],
+                                             on_aks: FakeKubeApi) -> None:
+    done = run(api, "POST", "/api/clusters/pg-aks/backups", params={"namespace": NS}, json={})
+    assert done.status_code == 200, done.text
+    report = done.json()
+    assert report["result"]["backup"]["phase"] == "completed"
+    assert "WAL continuous from" in step(report, "object-store inventory")["detail"]
+    (create,) = on_aks.calls("POST", f"/namespaces/{NS}/backups")
+    assert create.body["spec"]["cluster"] == {"name": "pg-aks"}
+
+
+def test_restore_over_the_aks_adapter(api: httpx.Client, deployed: dict[str, Any], on_aks: FakeKubeApi,
+                                      home: Path) -> None:
+    done = run(api, "POST", "/api/clusters/pg-aks/restores", params={"namespace": NS}, json={
+        "checks": [{"name": "rows", "query": "SELECT count(*) FROM datasample", "expected": 3}]})
+    assert done.status_code == 200, done.text
+    result = done.json()["result"]
+    assert result["checks"][0]["ok"] is True
+    name = result["restoreCluster"]["name"]
+    recovery = on_aks.calls("PATCH", f"/namespaces/{NS}/clusters/{name}")[0].body
+    assert recovery["spec"]["bootstrap"]["recovery"]["source"] == "clusterBackup"
+    assert on_aks.get(f"/apis/postgresql.cnpg.io/v1/namespaces/{NS}/clusters/{name}") is None  # cleaned up
+    assert not (home / "clusters" / NS / name).exists()
+
+
+def test_failover_drill_over_the_aks_adapter(api: httpx.Client, deployed: dict[str, Any],
+                                             on_aks: FakeKubeApi) -> None:
+    done = run(api, "POST", "/api/clusters/pg-aks/drills/failover", params={"namespace": NS},
+               json={"mode": "graceful"})
+    assert done.status_code == 200, done.text
+    result = done.json()["result"]
+    assert result["rpoLostWrites"] == 0 and result["failoverTo"] != "pg-aks-1"
+    assert result["rolesAfter"]["pg-aks-1"] == "primary"
+    (delete,) = on_aks.calls("DELETE", f"/namespaces/{NS}/pods/pg-aks-1")
+    assert delete.body["gracePeriodSeconds"] == 1
+    (promote,) = on_aks.calls("PATCH", f"/namespaces/{NS}/clusters/pg-aks/status")
+    assert promote.body["status"]["targetPrimary"] == "pg-aks-1" and promote.body["metadata"]["resourceVersion"]
+
+
+def test_teardown_over_the_aks_adapter(api: httpx.Client, deployed: dict[str, Any], on_aks: FakeKubeApi,
+                                       home: Path) -> None:
+    done = run(api, "DELETE", "/api/clusters/pg-aks", params={"namespace": NS, "deleteBackups": "true"})
+    assert done.status_code == 200, done.text
+    assert not (home / "clusters" / NS / "pg-aks").exists()
+    assert on_aks.get(f"/apis/postgresql.cnpg.io/v1/namespaces/{NS}/clusters/pg-aks") is None
