@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 from shared import status as st
@@ -21,6 +22,7 @@ from shared.spec import ClusterSpec
 from tests.contract.fake_kube import FakeKubeApi
 
 SPEC_ANNOTATION = "pgha.io/spec"
+SNAPSHOT_SECONDS = 0.5
 
 
 class LocalBackedOperator:
@@ -28,6 +30,7 @@ class LocalBackedOperator:
         self.api = api
         self.local = local
         self.targets: dict[tuple[str, str], str] = {}  # the targetPrimary each cluster last switched to
+        self.snapshots: dict[tuple[str, str], tuple[float, st.ClusterStatus]] = {}
         api.on_write.append(self.written)
         api.on_read.append(self.read)
         for n in range(1, 10):  # one node per zone, as the runbook's node pools spread them
@@ -52,6 +55,11 @@ class LocalBackedOperator:
             grace = (api.requests[-1].body or {}).get("gracePeriodSeconds")
             spec = self._spec(parts[3], obj["metadata"]["labels"]["cnpg.io/cluster"])
             self.local.delete_primary(spec, "crash" if grace == 0 else "graceful", 3.0 if grace else 25.0)
+        elif kind == "deployments" and "restartedAt" in json.dumps(obj.get("spec", {})):
+            # the operator restarted: the HA manager of every cluster it runs is back (locally: Patroni resumed)
+            for spec in list(self.local.list_clusters()):
+                self.local.restore_ha_manager(spec)
+            obj["status"] = {"availableReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]}
         elif kind == "backups" and not obj.get("deleted") and not obj.get("status"):
             spec = self._spec(parts[4], obj["spec"]["cluster"]["name"])
             self.local.start_backup(spec, obj["metadata"]["name"])
@@ -115,10 +123,19 @@ class LocalBackedOperator:
                 if f"/namespaces/{namespace}/clusters/" in cluster_path:
                     self._reflect(namespace, cluster["metadata"]["name"], cluster)
 
+    def _snapshot(self, namespace: str, name: str) -> st.ClusterStatus:
+        """One look at the members serves the reads of one moment (the Cluster, then its pods), as the
+        operator's status and its pods' labels agree with each other."""
+        taken, status = self.snapshots.get((namespace, name), (0.0, None))
+        if status is None or time.monotonic() - taken > SNAPSHOT_SECONDS:
+            status = self.local.cluster_status(namespace, name)
+            self.snapshots[(namespace, name)] = (time.monotonic(), status)
+        return status
+
     def _reflect(self, namespace: str, name: str, cluster: dict[str, Any]) -> None:
         if self.local.stored_spec(namespace, name) is None:
             return
-        real = self.local.cluster_status(namespace, name)
+        real = self._snapshot(namespace, name)
         archiving = real.condition("ContinuousArchiving")
         ready = real.phase == st.HEALTHY
         cluster["status"] = {

@@ -127,6 +127,44 @@ def test_failover_drill_over_the_aks_adapter(api: httpx.Client, deployed: dict[s
     assert promote.body["status"]["targetPrimary"] == "pg-aks-1" and promote.body["metadata"]["resourceVersion"]
 
 
+def test_alert_response_restarts_a_down_operator_over_the_aks_adapter(
+    api: httpx.Client, deployed: dict[str, Any], on_aks: FakeKubeApi, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CNPG operator is down (its deployment unavailable; underneath, failover is off: Patroni paused) and
+    the primary's PostgreSQL stops. pgha finds the operator down, restarts it, and the primary comes back."""
+    import signal
+
+    from shared.platforms.local import processes
+    from tests.alert_payloads import PROMETHEUS, alert
+
+    monkeypatch.setenv("PGHA_ALERT_GRACE_SECONDS", "2")
+    monkeypatch.setenv("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", "90")
+    local = LocalPlatform(Settings.from_env())
+    on_aks.put("/apis/apps/v1/namespaces/cnpg-system/deployments/cnpg-controller-manager", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "cnpg-controller-manager",
+        "namespace": "cnpg-system"}, "status": {"availableReplicas": 0, "conditions": [
+            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"}]}})
+    members = {m.name: m for m in local._members(NS, "pg-aks")}
+    primary = members[local.cluster_status(NS, "pg-aks").current_primary or ""]
+    assert httpx.patch(f"{primary.api}/config", json={"pause": True}, timeout=5).status_code == 200
+    assert processes.stop(primary.postmaster, timeout=20, sig=signal.SIGINT)
+
+    body = alert(PROMETHEUS, "aks-operator-down", None)
+    body["data"]["alertContext"]["labels"] = {"alertname": "CNPGClusterOffline", "namespace": NS,
+                                              "pod": f"{primary.name}", "cluster": "aks-primary"}
+    done = run(api, "POST", "/api/alerts", json=body)
+    assert done.status_code == 200, done.text
+    report = done.json()
+    assert report["cluster"] == {"namespace": NS, "name": "pg-aks"}  # by the pod, not the AKS cluster's label
+    assert "operator deployment cnpg-controller-manager is not available" in step(report, "check the HA manager")[
+        "detail"]
+    assert step(report, "restore the HA manager")["detail"].startswith("operator deployment cnpg-controller-manager "
+                                                                        "restarted")
+    assert report["result"]["outcome"] == "recovered"
+    (restart,) = on_aks.calls("PATCH", "/deployments/cnpg-controller-manager")
+    assert restart.content_type == "application/strategic-merge-patch+json"
+
+
 def test_teardown_over_the_aks_adapter(api: httpx.Client, deployed: dict[str, Any], on_aks: FakeKubeApi,
                                        home: Path) -> None:
     done = run(api, "DELETE", "/api/clusters/pg-aks", params={"namespace": NS, "deleteBackups": "true"})

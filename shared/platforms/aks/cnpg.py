@@ -45,8 +45,10 @@ def cluster_status(namespace: str, name: str, cluster: dict[str, Any] | None,
     instances = []
     for pod_name in names:
         pod = by_pod.get(pod_name)
+        # the Cluster's currentPrimary is CNPG's word on it; pod labels follow it a moment later
         role_label = ((pod or {}).get("metadata") or {}).get("labels", {}).get("cnpg.io/instanceRole")
-        is_primary = role_label == "primary" if role_label else pod_name == primary
+        known = primary and primary != PENDING_FAILOVER
+        is_primary = pod_name == primary if known else role_label == "primary"
         ready = pod_ready(pod) if pod is not None else pod_name in healthy
         state = reported.get(pod_name) or {}
         instances.append(st.InstanceStatus(
