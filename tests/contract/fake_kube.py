@@ -14,6 +14,7 @@ import copy
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,6 +55,7 @@ class FakeKubeApi:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # REST path of the object -> object
     requests: list[Request] = field(default_factory=list)
     failures: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path suffix, code): fail once
+    stalls: list[tuple[str, str, float]] = field(default_factory=list)  # (method, path suffix, seconds): once
     on_write: list[Callable[[FakeKubeApi, str, dict[str, Any]], None]] = field(default_factory=list)
     on_read: list[Callable[[FakeKubeApi, str], None]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -83,6 +85,11 @@ class FakeKubeApi:
             text = body.decode()
             parsed = json.loads(text) if text.strip() else None
         self.requests.append(Request(method, parts.path, query, content_type.split(";")[0], parsed, auth))
+        for n, (m, suffix, seconds) in enumerate(self.stalls):
+            if m == method and parts.path.endswith(suffix):
+                del self.stalls[n]
+                time.sleep(seconds)  # an API server that does not answer in time
+                break
         for n, (m, suffix, code) in enumerate(self.failures):
             if m == method and parts.path.endswith(suffix):
                 del self.failures[n]
@@ -185,6 +192,9 @@ class FakeKubeServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.daemon_threads = True
         threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up on a stalled answer is no error of the server's."""
 
     @property
     def url(self) -> str:

@@ -280,3 +280,19 @@ def test_sql_verifies_the_server_with_the_clusters_ca(aks: AksPlatform, kube_api
     with pytest.raises(RuntimeError, match=r"pg1-ca has no ca\.crt"), aks.connect("db", "pg1", "rw"):
         pass
     assert aks.endpoint(SPEC, "rw") == ("pg1-rw.db.svc", 5432)  # in-cluster service DNS by default
+
+
+def test_an_api_server_that_does_not_answer_is_retried_then_reported(aks: AksPlatform, kube_api: FakeKubeApi,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from shared.platforms.aks import kube
+
+    monkeypatch.setattr(kube, "REQUEST_TIMEOUT_SECONDS", 0.3)
+    kube_api.stalls.append(("GET", "/clusters/pg1", 1.0))
+    started = time.monotonic()
+    assert aks.cluster_status("db", "pg1").phase == st.NOT_FOUND  # one slow answer: the retry goes through
+    assert 0.3 <= time.monotonic() - started < 1.0
+    kube_api.stalls.extend([("GET", "/clusters/pg1", 1.0)] * 6)  # an API server that stays silent
+    with pytest.raises(KubeError, match="Unreachable"):
+        aks.cluster_status("db", "pg1")

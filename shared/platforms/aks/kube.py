@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import kubernetes.client
+import urllib3
 import yaml
 from kubernetes.client.rest import ApiException
 
@@ -91,6 +92,8 @@ class Kube:
             return self.client.response_deserialize(response, {"2XX": "object"}).data
         except ApiException as err:
             raise _error(err) from None
+        except urllib3.exceptions.HTTPError as err:  # no answer in time (after urllib3's own retries), or none
+            raise KubeError(0, "Unreachable", f"{method} {url}: {type(err).__name__}: {err}"[:500]) from None
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply (create or update, pgha owning the fields it sets)."""
