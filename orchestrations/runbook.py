@@ -170,8 +170,8 @@ class Runbook:
                 if required:
                     raise StepFailed(name, message)
                 return result
-            # the first polls are quick; a long wait backs off (to 10x), so its history stays short
-            poll = timedelta(seconds=base * min(10.0, 1.5 ** max(0, polls - 10)))
+            # the first 20 polls are quick; a long wait backs off (to 10x), so its history stays short
+            poll = timedelta(seconds=base * min(10.0, 1.5 ** max(0, polls - 20)))
             try:
                 yield from self.sleep(name, min(self.now + poll, deadline))
             except Interrupted as stop:
