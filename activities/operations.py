@@ -35,3 +35,10 @@ def post_report(report: dict[str, Any]) -> dict[str, Any]:
     delivered = callbacks.post(url, report)
     callbacks.forget(connection, report["operationId"], url)
     return done(delivered).to_dict()
+
+
+@bp.activity_trigger(input_name="operation")
+def report_status(operation: str) -> str | None:
+    """A finished run's status as its stored report says (succeeded, failed, canceled), or None."""
+    report = reports.load(Settings.from_env().storage_connection, operation)
+    return report.get("status") if report else None

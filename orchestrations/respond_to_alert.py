@@ -118,7 +118,7 @@ def backup_stale(run: Runbook, spec: dict[str, Any], result: dict[str, Any]) -> 
         }, verification)
     except Exception as err:  # its own report says why
         run.record("verify backups", "failed", started, str(err).splitlines()[0][:500])
-        if run.interrupted_by("cancel"):  # cancelled with its parent
+        if (yield from run.canceled(verification)):  # cancelled with its parent
             raise Interrupted("verify backups", "cancel", None) from None
         raise StepFailed("verify backups", f"see report {verification}") from None
     run.record("verify backups", "done", started, f"a new backup verified; report {verification}")

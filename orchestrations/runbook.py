@@ -184,9 +184,10 @@ class Runbook:
             self._events[name] = self.context.wait_for_external_event(name)
         return self._events[name]
 
-    def interrupted_by(self, event: str) -> bool:
-        """Whether `event` has arrived (a sub-run that failed because it was cancelled too, say)."""
-        return event in self.interruptions and bool(self.event(event).is_completed)
+    def canceled(self, operation_id: str) -> Step:
+        """Whether a sub-run ended canceled (cancelled with its parent), as its stored report says."""
+        status = yield self.context.call_activity_with_retry("report_status", self.retry, operation_id)
+        return status == "canceled"
 
     def sleep(self, step: str, until: datetime) -> Step:
         """A durable timer that the run's interruptions (cancel, resolved) end early with Interrupted."""

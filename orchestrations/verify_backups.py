@@ -78,7 +78,8 @@ def verify_backups(context: df.DurableOrchestrationContext) -> Step:
         error = err
     except Exception as err:  # a failed sub-orchestration: its own report says why
         run.note("restore test", "failed", str(err).splitlines()[0][:500])
-        error = (Interrupted("restore test", "cancel", None) if run.interrupted_by("cancel")
+        canceled = yield from run.canceled(f"{run.input['operationId']}-restore")
+        error = (Interrupted("restore test", "cancel", None) if canceled
                  else StepFailed("restore test", str(err).splitlines()[0][:500]))
     report = yield from run.finish(error, result)
     if error is not None:
