@@ -52,3 +52,8 @@ def delete_cluster(payload: dict[str, Any]) -> dict[str, Any]:
     `graceful: false` is for a cluster whose archive goes with it (a restore test): stopped at once.
     """
     return platform().delete_cluster(payload["namespace"], payload["name"], payload.get("graceful", True)).to_dict()
+
+
+@bp.activity_trigger(input_name="payload")
+def count_volumes(payload: dict[str, Any]) -> int:
+    return platform().remaining_volumes(payload["namespace"], payload["name"])

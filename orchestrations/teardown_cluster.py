@@ -19,6 +19,8 @@ def remove_cluster(run: Runbook, spec: dict[str, Any], delete_backups: bool, del
     yield from run.step("remove scheduled backups", "remove_scheduled_backups", names)
     # a cluster whose archive is deleted with it has nothing left to flush: it may stop at once
     yield from run.step("delete cluster", "delete_cluster", {**names, "graceful": not delete_backups})
+    yield from run.wait_until("volumes released", "count_volumes", names, lambda left: left == 0,
+                              lambda left: f"{left} volume(s) left", run.options.get("readyTimeoutSeconds", 600))
     if delete_secret:
         yield from run.step("delete app-user secret", "delete_app_secret", spec)
     yield from run.step("remove backup identity", "remove_backup_identity", spec)

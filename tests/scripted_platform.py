@@ -174,6 +174,9 @@ class ScriptedPlatform:
         self._called("delete_cluster")
         return done("deleted") if self.clusters.pop((namespace, name), None) else unchanged("absent")
 
+    def remaining_volumes(self, namespace: str, name: str) -> int:
+        return 0
+
     def delete_app_secret(self, spec: ClusterSpec) -> Outcome:
         self._called("delete_app_secret")
         key = (spec.namespace, spec.bootstrap.secret_name)

@@ -203,7 +203,7 @@ def test_a_fenced_cluster_is_reported_never_unfenced(aks: AksPlatform, kube_api:
     assert not kube_api.calls("PATCH")
 
 
-def test_delete_cluster_keeps_its_spec_and_waits_for_its_volumes(aks: AksPlatform, kube_api: FakeKubeApi,
+def test_delete_cluster_keeps_its_spec_and_counts_its_volumes(aks: AksPlatform, kube_api: FakeKubeApi,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     with_cluster(kube_api)
     kube_api.put("/api/v1/namespaces/db/persistentvolumeclaims/pg1-1", {"metadata": {
@@ -214,7 +214,9 @@ def test_delete_cluster_keeps_its_spec_and_waits_for_its_volumes(aks: AksPlatfor
             api.objects.pop("/api/v1/namespaces/db/persistentvolumeclaims/pg1-1", None)
 
     kube_api.on_write.append(operator_cleans_up)
+    assert aks.remaining_volumes("db", "pg1") == 1
     assert aks.delete_cluster("db", "pg1").outcome == "done"
+    assert aks.remaining_volumes("db", "pg1") == 0
     assert aks.retained_specs("db", "pg1") == [SPEC]
     assert aks.delete_cluster("db", "pg1").outcome == "unchanged"
     assert aks.cluster_status("db", "pg1").phase == st.NOT_FOUND

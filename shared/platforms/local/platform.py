@@ -702,6 +702,10 @@ class LocalPlatform:
         shutil.rmtree(base, ignore_errors=True)
         return done(f"cluster {namespace}/{name} deleted; stopped {', '.join(stopped) or 'nothing running'}")
 
+    def remaining_volumes(self, namespace: str, name: str) -> int:
+        """Local members' data directories go with delete_cluster itself."""
+        return 1 if self.cluster_dir(namespace, name).exists() else 0
+
     def _forget_in_dcs(self, scope: str) -> None:
         """Remove the cluster's keys from etcd, or a new cluster of that name would never bootstrap."""
         state = self.stack.state()
