@@ -161,6 +161,25 @@ def test_verify_latest_with_restore_test(api: httpx.Client, home: Path, cluster:
     assert restore_clusters(home) == []
 
 
+def test_cancel_reaches_the_restore_test_and_the_verification_reports_canceled(
+    api: httpx.Client, home: Path, cluster: dict[str, Any]
+) -> None:
+    started = api.post(f"/api/clusters/it-bk/backups?namespace={NS}", json={"backup": "latest", "restoreTest": True})
+    assert started.status_code == 202, started.text
+    child = f"/api/operations/{started.json()['id']}-restore"
+    deadline = time.monotonic() + 60
+    while (api.get(child).json().get("customStatus") or {}).get("step") != "wait ready":
+        parent = api.get(started.headers["Location"])
+        assert parent.status_code == 202, f"the verification ended before its restore test: {parent.text[:500]}"
+        assert time.monotonic() < deadline, "the restore test never reached its wait"
+        time.sleep(0.1)
+    assert api.post(f"{started.headers['Location']}/cancel").status_code == 202
+    done = follow(api, started.headers["Location"])
+    assert done.status_code == 422 and done.json()["code"] == "OperationCanceled", done.text
+    assert done.json()["report"]["status"] == "canceled"
+    assert api.get(child).json()["code"] == "OperationCanceled"
+    assert restore_clusters(home) == []
+
 def test_due_verification_schedule_starts_a_run(api: httpx.Client, home: Path, cluster: dict[str, Any],
                                                 devhost: Any) -> None:
     scheduled = {**SPEC, "schedules": {"backupVerification": "0 0 * * * *"}}
@@ -261,21 +280,3 @@ def test_unsubscribe_cancels_a_running_restore_and_removes_its_cluster(
         assert posted["operationId"] == subscribed.json()["id"] and posted["status"] == "canceled"
     finally:
         receiver.shutdown()
-
-
-def test_cancel_reaches_the_restore_test_and_the_verification_reports_canceled(
-    api: httpx.Client, home: Path, cluster: dict[str, Any]
-) -> None:
-    started = api.post(f"/api/clusters/it-bk/backups?namespace={NS}", json={"backup": "latest", "restoreTest": True})
-    assert started.status_code == 202, started.text
-    child = f"/api/operations/{started.json()['id']}-restore"
-    deadline = time.monotonic() + 60
-    while (api.get(child).json().get("customStatus") or {}).get("step") != "wait ready":
-        assert time.monotonic() < deadline, "the restore test never reached its wait"
-        time.sleep(0.1)
-    assert api.post(f"{started.headers['Location']}/cancel").status_code == 202
-    done = follow(api, started.headers["Location"])
-    assert done.status_code == 422 and done.json()["code"] == "OperationCanceled", done.text
-    assert done.json()["report"]["status"] == "canceled"
-    assert api.get(child).json()["code"] == "OperationCanceled"
-    assert restore_clusters(home) == []
