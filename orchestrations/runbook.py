@@ -189,16 +189,27 @@ class Runbook:
         status = yield self.context.call_activity_with_retry("report_status", self.retry, operation_id)
         return status == "canceled"
 
+    def _race(self, until: datetime, tasks: list[Any]) -> Step:
+        """The first of `tasks` to complete before `until`, or None when the durable timer fired first."""
+        timer = self.context.create_timer(until)
+        winner = yield self.context.task_any([timer, *tasks])
+        if winner is timer:
+            return None
+        timer.cancel()
+        return winner
+
+    def _interrupted(self, step: str, winner: Any) -> Interrupted | None:
+        """The Interrupted a winning event task stands for, if it is one of the run's interruptions."""
+        for name in self.interruptions:
+            if winner is self.event(name):
+                return Interrupted(step, name, event_data(winner.result))
+        return None
+
     def sleep(self, step: str, until: datetime) -> Step:
         """A durable timer that the run's interruptions (cancel, resolved) end early with Interrupted."""
-        timer = self.context.create_timer(until)
-        watched = [self.event(name) for name in self.interruptions]
-        winner = yield self.context.task_any([timer, *watched])
-        if winner is timer:
-            return
-        timer.cancel()
-        event = self.interruptions[watched.index(winner)]
-        raise Interrupted(step, event, event_data(winner.result))
+        winner = yield from self._race(until, [self.event(name) for name in self.interruptions])
+        if winner is not None:
+            raise self._interrupted(step, winner) or StepFailed(step, "ended by an unknown event")
 
     def approval(self, action: str, timeout_seconds: float) -> Step:
         """Wait for `approve` or `reject` (POST /api/operations/{id}/approve|reject) until the deadline.
@@ -212,26 +223,24 @@ class Runbook:
             "reject": f"/api/operations/{self.input['operationId']}/reject",
         }
         self._publish(f"waiting for approval: {action}")
-        timer = self.context.create_timer(deadline)
-        decisions = [self.event("approve"), self.event("reject")]
-        watched = [self.event(name) for name in self.interruptions]
-        winner = yield self.context.task_any([timer, *decisions, *watched])
+        approve, reject = self.event("approve"), self.event("reject")
+        winner = yield from self._race(deadline, [approve, reject, *(self.event(n) for n in self.interruptions)])
         self._pending_approval = None
-        if winner is timer:
+        if winner is None:
             self.record("approval", "expired", started,
                         f"no approval for {action!r} within {timeout_seconds:g}s: nothing done")
             return False
-        timer.cancel()
-        if winner in watched:
-            event = self.interruptions[watched.index(winner)]
-            self.record("approval", "interrupted", started, f"{event} event while waiting for approval of {action!r}")
-            raise Interrupted("approval", event, event_data(winner.result))
-        decided = "approved" if winner is decisions[0] else "rejected"
+        stop = self._interrupted("approval", winner)
+        if stop is not None:
+            self.record("approval", "interrupted", started,
+                        f"{stop.event} event while waiting for approval of {action!r}")
+            raise stop
+        decided = "approved" if winner is approve else "rejected"
         self.record("approval", decided, started, f"{action!r} {decided}{_by(event_data(winner.result))}")
         return decided == "approved"
 
     def finish(self, error: BaseException | None, result: dict[str, Any] | None = None) -> Step:
-        """Close the report, post it to the caller's callback, store it, release the cluster's lock;
+        """Close the report, store it, release the cluster's lock, then post it to the caller's callback;
         runs at the end of every run."""
         canceled = isinstance(error, Interrupted) and error.event == "cancel"
         self.report["status"] = "canceled" if canceled else "failed" if error else "succeeded"

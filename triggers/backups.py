@@ -9,9 +9,9 @@ import azure.functions as func
 
 from shared.platforms import platform_for
 from shared.requests import RestoreRequest, VerifyRequest
-from triggers.clusters import name_of, namespace_of, stored_spec
-from triggers.responses import ApiError, parse_request, unexpected
-from triggers.starting import Plan, operation_body, start_runbook
+from triggers.clusters import start_on_cluster, stored_spec
+from triggers.responses import ApiError, parse_request
+from triggers.starting import Plan
 
 bp = df.Blueprint()
 
@@ -20,13 +20,7 @@ bp = df.Blueprint()
 @bp.durable_client_input(client_name="client")
 async def start_backup_verification(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start verify_backups: a new (or the latest, or a random) backup, checked in the object store."""
-    try:
-        body, callback = operation_body(req)
-        return await start_runbook(req, client, plan_verify(namespace_of(req), name_of(req), body), callback)
-    except ApiError as err:
-        return err.response()
-    except Exception as err:  # storage or runtime failed: a 503, one error shape
-        return unexpected(err)
+    return await start_on_cluster(req, client, plan_verify)
 
 
 def plan_verify(namespace: str, name: str, body: dict[str, Any]) -> Plan:
@@ -39,13 +33,7 @@ def plan_verify(namespace: str, name: str, body: dict[str, Any]) -> Plan:
 @bp.durable_client_input(client_name="client")
 async def start_restore(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start restore_cluster: a new cluster from this one's backups, checked, measured, removed."""
-    try:
-        body, callback = operation_body(req)
-        return await start_runbook(req, client, plan_restore(namespace_of(req), name_of(req), body), callback)
-    except ApiError as err:
-        return err.response()
-    except Exception as err:  # storage or runtime failed: a 503, one error shape
-        return unexpected(err)
+    return await start_on_cluster(req, client, plan_restore)
 
 
 def plan_restore(namespace: str, name: str, body: dict[str, Any]) -> Plan:

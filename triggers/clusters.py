@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import azure.durable_functions as df
@@ -80,6 +81,20 @@ def dry_run(runbook: str, spec: ClusterSpec) -> func.HttpResponse:
 
     return json_response(200, {"runbook": runbook, "platform": "aks",
                                "plan": plan(runbook, spec, AksSettings.from_env())})
+
+
+async def start_on_cluster(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, planner: Callable[[str, str, dict[str, Any]], Plan],
+) -> func.HttpResponse:
+    """An operation on the cluster the route names: its body (and callbackUrl), its plan, its run; every
+    error in the one shape."""
+    try:
+        body, callback = operation_body(req)
+        return await start_runbook(req, client, planner(namespace_of(req), name_of(req), body), callback)
+    except ApiError as err:
+        return err.response()
+    except Exception as err:  # storage or runtime failed: a 503, one error shape
+        return unexpected(err)
 
 
 def plan_deploy(body: dict[str, Any]) -> Plan:

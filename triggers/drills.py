@@ -8,9 +8,9 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.spec import Model
-from triggers.clusters import name_of, namespace_of, stored_spec
-from triggers.responses import ApiError, parse_request, unexpected
-from triggers.starting import Plan, operation_body, start_runbook
+from triggers.clusters import start_on_cluster, stored_spec
+from triggers.responses import parse_request
+from triggers.starting import Plan
 
 bp = df.Blueprint()
 
@@ -24,13 +24,7 @@ class DrillRequest(Model):
 @bp.durable_client_input(client_name="client")
 async def start_failover_drill(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start failover_drill (`graceful` like a pod deleted with a grace period, `crash` like a lost node)."""
-    try:
-        body, callback = operation_body(req)
-        return await start_runbook(req, client, plan_drill(namespace_of(req), name_of(req), body), callback)
-    except ApiError as err:
-        return err.response()
-    except Exception as err:  # storage or runtime failed: a 503, one error shape
-        return unexpected(err)
+    return await start_on_cluster(req, client, plan_drill)
 
 
 def plan_drill(namespace: str, name: str, body: dict[str, Any]) -> Plan:
