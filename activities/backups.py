@@ -17,6 +17,12 @@ bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="payload")
+def preflight(payload: dict[str, Any]) -> dict[str, Any]:
+    """What the platform must give before anything is made; answers the spec settled against it."""
+    return platform().preflight(spec_of(payload)).to_dict()
+
+
+@bp.activity_trigger(input_name="payload")
 def preflight_backup_destination(payload: dict[str, Any]) -> dict[str, Any]:
     """Refuse to archive under a server name that already holds WAL (two clusters would mix their WAL)."""
     return platform().preflight_backup_destination(spec_of(payload)).to_dict()

@@ -205,6 +205,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Print every object and Azure call the runbook's first run would make on AKS; touch nothing."""
     import yaml
 
+    from shared.platform import PreflightFailed
     from shared.platforms.aks.config import AksSettings
     from shared.platforms.aks.plan import plan, render
     from shared.spec import SpecError, parse_spec
@@ -219,7 +220,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except SpecError as err:
         print(f"pgha plan: {args.spec}: {err.field}: {err.message}", file=sys.stderr)
         return 2
-    sys.stdout.write(render(plan(args.runbook, spec, AksSettings.from_env())))
+    try:
+        entries = plan(args.runbook, spec, AksSettings.from_env())
+    except PreflightFailed as err:
+        print(f"pgha plan: refused by the pre-flight: {err}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(entries))
     return 0
 
 

@@ -40,6 +40,8 @@ def deploy_cluster(context: df.DurableOrchestrationContext) -> Step:
     result: dict[str, Any] | None = None
     try:
         run.note("validate spec", "done", "ClusterSpec validated by the API before the run started")
+        settled = yield from run.step("pre-flight", "preflight", spec, retry=False)
+        spec = settled["data"]["spec"]  # backup.method resolved once, here; the rest of the run uses it
         preflight = yield from run.step(
             "backup destination pre-flight", "preflight_backup_destination", spec, retry=False
         )

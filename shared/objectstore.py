@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -42,6 +43,17 @@ def list_names(client: ContainerClient, prefix: str) -> list[str]:
     if not container_exists(client):
         return []
     return [blob.name for blob in client.list_blobs(name_starts_with=prefix)]
+
+
+def wait_for(client: ContainerClient, prefix: str, seconds: float, every: float = 0.5) -> bool:
+    """Whether a blob under `prefix` appears within `seconds` (an archived WAL segment, say)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if list_names(client, prefix):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every)
 
 
 def delete_prefix(client: ContainerClient, prefix: str) -> int:

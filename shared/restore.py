@@ -28,8 +28,11 @@ def restore_spec(source: ClusterSpec, name: str, instances: int, target_time: st
         "synchronousReplicas": min(source.synchronous_replicas, instances - 1),
         "sampleData": False,
         "backup": {**body["backup"], "serverName": name, "schedule": None},
-        # the source's reach: a client that checks the source can check its restore
-        "endpoints": body["endpoints"],
+        # the source's reach: a client that checks the source can check its restore; but the source's
+        # public IP and DNS label stay the source's (the restore's LoadBalancers get IPs of their own)
+        "endpoints": {**body["endpoints"], "dnsLabel": None, "publicIpName": None},
+        # as the runbook's restore Cluster: no requests or limits, so a restore test fits beside its source
+        "resources": None,
         "drills": {"enabled": False},
         "schedules": {},
         "recovery": {

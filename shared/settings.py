@@ -56,7 +56,6 @@ SETTINGS_DOC.update({
     "pod's service account",
     "PGHA_AKS_NODE_RESOURCE_GROUP": "aks: the node resource group, where the public IP of the rw/ro "
     "LoadBalancers lives",
-    "PGHA_AKS_PUBLIC_IP_NAME": "aks: the static public IP the rw/ro LoadBalancers use (optional)",
     "PGHA_AKS_IDENTITY_NAME": "aks: the user-assigned managed identity the clusters' service accounts federate with",
     "PGHA_AKS_IDENTITY_RESOURCE_GROUP": "aks: that identity's resource group (default: PGHA_AKS_RESOURCE_GROUP)",
     "PGHA_AKS_IDENTITY_CLIENT_ID": "aks: that identity's client id (azure.workload.identity/client-id)",

@@ -11,8 +11,20 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from croniter import croniter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+
+from shared.cron import check_schedule
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, StringConstraints(pattern=DNS_LABEL, min_length=1, max_length=50)]
@@ -20,8 +32,20 @@ Namespace = Annotated[str, StringConstraints(pattern=DNS_LABEL, min_length=1, ma
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 Quantity = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,5}(Mi|Gi|Ti)$")]
 CpuQuantity = Annotated[str, StringConstraints(pattern=r"^([1-9][0-9]{0,2}|[1-9][0-9]{0,5}m)$")]
-# CNPG's 6-field cron: seconds minutes hours day-of-month month day-of-week, `?` allowed.
-Schedule = Annotated[str, StringConstraints(pattern=r"^\S+( \S+){5}$", max_length=100)]
+
+
+def _fired_by_pgha(schedule: str) -> str:
+    """pgha's own schedules are fired by its periodic timer, through croniter: it must read them too."""
+    if not croniter.is_valid(schedule, second_at_beginning=True):
+        raise ValueError(f"{schedule!r} is not a schedule pgha's timer can fire")
+    return schedule
+
+
+# CNPG's 6-field cron: seconds minutes hours day-of-month month day-of-week, `?` allowed (shared/cron.py).
+Schedule = Annotated[str, StringConstraints(pattern=r"^\S+( \S+){5}$", max_length=100), AfterValidator(check_schedule)]
+OwnSchedule = Annotated[Schedule, AfterValidator(_fired_by_pgha)]
+# Azure resource names of a public IP: 1-80 of letters, digits, `_`, `.`, `-`
+PublicIpName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")]
 
 GUC = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 # Parameters CNPG manages itself; an operator who sets them would fight the operator.
@@ -77,8 +101,9 @@ class Backup(Model):
     )
     server_name: Name | None = None
     retention_policy: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,3}[dwm]$")] = "7d"
-    # In-tree barmanObjectStore is deprecated since CNPG 1.26; the Barman Cloud plugin replaces it.
-    method: Literal["barmanObjectStore", "plugin"] = "barmanObjectStore"
+    # auto: the Barman Cloud plugin when the operator has it, else in-tree barmanObjectStore (deprecated
+    # since CNPG 1.26, gone in 1.31) — resolved once, at deploy, and stored with the spec
+    method: Literal["auto", "barmanObjectStore", "plugin"] = "auto"
     schedule: Schedule | None = None
 
     @property
@@ -91,7 +116,12 @@ class Endpoints(Model):
 
     enabled: bool = False
     source_ranges: list[str] = Field(default_factory=list, max_length=20)
-    dns_label: Annotated[str, StringConstraints(pattern=DNS_LABEL, max_length=63)] | None = None
+    # the public IP's DNS label (`<label>.<region>.cloudapp.azure.com`); the ro endpoint's is `<label>-ro`
+    # when it has an IP of its own
+    dns_label: Annotated[str, StringConstraints(pattern=DNS_LABEL, max_length=60)] | None = None
+    # a static public IP (in the AKS node resource group) that rw (5432) and ro (5433) share, as the
+    # runbook's; one cluster's own: two clusters on one IP would both claim its ports
+    public_ip_name: PublicIpName | None = None
 
     @field_validator("source_ranges")
     @classmethod
@@ -115,8 +145,8 @@ class Endpoints(Model):
 class Schedules(Model):
     """pgha's own schedules (6-field cron), fired by the periodic timer."""
 
-    backup_verification: Schedule | None = None
-    failover_drill: Schedule | None = None
+    backup_verification: OwnSchedule | None = None
+    failover_drill: OwnSchedule | None = None
 
 
 class Drills(Model):
@@ -180,7 +210,8 @@ class ClusterSpec(Model):
     bootstrap: InitDB = InitDB()
     storage: Volume = Volume()
     wal_storage: Volume | None = Volume()
-    resources: Resources = Resources()
+    # None: no requests or limits (the runbook's restore Cluster sets none)
+    resources: Resources | None = Resources()
     zone_spread: bool = True
     node_selector: dict[
         Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9./_-]{1,253}$")],

@@ -48,6 +48,10 @@ class ScriptedPlatform:
             self.failing[method] = left - 1 if left > 0 else -1
             raise ScriptedFailure(f"scripted failure of {method}")
 
+    def preflight(self, spec: ClusterSpec) -> Outcome:
+        self._called("preflight")
+        return done("scripted", spec=spec.dump())
+
     def preflight_backup_destination(self, spec: ClusterSpec) -> Outcome:
         self._called("preflight_backup_destination")
         if (spec.namespace, spec.name) in self.clusters:

@@ -76,11 +76,15 @@ def dry_run(runbook: str, spec: ClusterSpec) -> func.HttpResponse:
         return json_response(200, {"runbook": runbook, "platform": settings.platform, "plan": [],
                                    "note": "the local platform makes Patroni members, not Kubernetes objects: "
                                            "`pgha plan` shows what the same request would apply on AKS"})
+    from shared.platform import PreflightFailed
     from shared.platforms.aks.config import AksSettings
     from shared.platforms.aks.plan import plan
 
-    return json_response(200, {"runbook": runbook, "platform": "aks",
-                               "plan": plan(runbook, spec, AksSettings.from_env())})
+    try:
+        entries = plan(runbook, spec, AksSettings.from_env())
+    except PreflightFailed as err:  # what the run's own pre-flight would refuse, before anything is made
+        raise ApiError(422, "PreflightFailed", str(err)) from None
+    return json_response(200, {"runbook": runbook, "platform": "aks", "plan": entries})
 
 
 async def start_on_cluster(

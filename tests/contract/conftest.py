@@ -23,6 +23,7 @@ from shared.platforms.aks.config import AksSettings
 from shared.platforms.aks.kube import Kube, connect
 from shared.platforms.aks.platform import AksPlatform
 from tests.contract.fake_kube import FakeKubeApi, FakeKubeServer
+from tests.contract.installed import install
 
 
 class FakeCredential:
@@ -64,7 +65,9 @@ class FakeAzure:
 
 @pytest.fixture()
 def kube_api() -> Iterator[FakeKubeApi]:
+    """The API server of a cluster set up as docs/azure.md says (CNPG 1.30, the plugin, both PodMonitor CRDs)."""
     api = FakeKubeApi()
+    install(api)
     server = FakeKubeServer(api)
     api.server = server  # type: ignore[attr-defined]
     yield api
@@ -117,7 +120,7 @@ def azure_fake(ca: trustme.CA, tmp_path: Path) -> Iterator[FakeAzure]:
 def settings(azure: FakeAzure | None = None, kubeconfig: str = "", **extra: Any) -> AksSettings:
     base: dict[str, Any] = dict(
         subscription_id="00000000-0000-0000-0000-000000000001", resource_group="rg-cnpg", cluster="aks-primary",
-        kubeconfig=kubeconfig, node_resource_group="rg-cnpg-aksmanaged", public_ip_name="aks-primary-pip",
+        kubeconfig=kubeconfig, node_resource_group="rg-cnpg-aksmanaged",
         identity_name="mi-aks-cnpg", identity_resource_group="rg-cnpg",
         identity_client_id="9e3b7c1a-5d2f-4a8e-b6c4-2f1d8e7a9b30",
     )

@@ -6,20 +6,33 @@ selectors, PATCH with `application/apply-patch+yaml` (server-side apply: create 
 `application/merge-patch+json` (RFC 7386), the `/status` subresource with `metadata.resourceVersion`
 as an optimistic lock (409 Conflict), DELETE. Every request is recorded (method, path, query, content
 type, body) for the tests to assert; `script` lets a test play the operator when objects change.
+
+`pods/<name>/exec` is served as the API server does, over a websocket with the `v4.channel.k8s.io`
+subprotocol (k8s.io/apimachinery/pkg/util/remotecommand, and kubernetes' Python stream/ws_client.py):
+frames whose first byte is the channel (1 stdout, 2 stderr, 3 the final Status, with the exit code as
+`details.causes[0].message` when it is not 0). What runs is up to `on_exec`, the operator double's.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import itertools
 import json
+import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+from tests.contract.admission import Invalid, admit
+
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
+Exec = Callable[["FakeKubeApi", str, str, str, list[str]], tuple[str, str, int]]
 
 
 @dataclass
@@ -58,6 +71,9 @@ class FakeKubeApi:
     stalls: list[tuple[str, str, float]] = field(default_factory=list)  # (method, path suffix, seconds): once
     on_write: list[Callable[[FakeKubeApi, str, dict[str, Any]], None]] = field(default_factory=list)
     on_read: list[Callable[[FakeKubeApi, str], None]] = field(default_factory=list)
+    on_exec: Exec | None = None  # (api, namespace, pod, container, command) -> (stdout, stderr, exit code)
+    cnpg_version: str = "1.30"  # whose published CRDs admit writes (tests/contract/admission.py)
+    warnings: list[str] = field(default_factory=list)  # the Warning headers the server would have sent
     lock: threading.RLock = field(default_factory=threading.RLock)
     _versions: Any = field(default_factory=lambda: itertools.count(1000))
 
@@ -97,10 +113,21 @@ class FakeKubeApi:
         with self.lock:
             return self._dispatch(method, parts.path, query, content_type, parsed)
 
+    def served(self, path: str) -> bool:
+        """A custom resource is served only while its CRD exists (tests/contract/installed.py puts them):
+        without it the API server answers 404 "the server could not find the requested resource"."""
+        segments = path.strip("/").split("/")
+        if segments[0] != "apis" or len(segments) < 4 or "." not in segments[1] or segments[1].endswith("k8s.io"):
+            return True
+        plural = segments[5] if segments[3] == "namespaces" and len(segments) > 5 else segments[3]
+        return f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.{segments[1]}" in self.objects
+
     def _dispatch(self, method: str, path: str, query: dict[str, str], content_type: str,
                   body: Any) -> tuple[int, Any]:
         subresource = path.endswith("/status")
         obj_path = path.removesuffix("/status")
+        if not self.served(obj_path):
+            return 404, status(404, "NotFound", "the server could not find the requested resource")
         if method == "GET":
             for hook in self.on_read:
                 hook(self, obj_path)
@@ -113,7 +140,10 @@ class FakeKubeApi:
             target = f"{obj_path}/{body['metadata']['name']}"
             if target in self.objects:
                 return 409, status(409, "AlreadyExists", f"{body['metadata']['name']} already exists")
-            return 201, self._write(target, body)
+            try:
+                return 201, self._write(target, self._admit(body, query, None))
+            except Invalid as refused:
+                return refused.code, refused.status()
         if method == "PATCH":
             current = self.objects.get(obj_path)
             if subresource:
@@ -125,11 +155,13 @@ class FakeKubeApi:
                                                         "to the latest version and try again")
                 return 200, self._write(obj_path, {**current, "status": merge(current.get("status"),
                                                                                 body.get("status") or {})})
-            if content_type.startswith("application/apply-patch"):
-                return (200 if current else 201), self._write(obj_path, merge(current, body))
-            if current is None:
+            if current is None and not content_type.startswith("application/apply-patch"):
                 return 404, status(404, "NotFound", f"{obj_path} not found")
-            return 200, self._write(obj_path, merge(current, body))
+            try:
+                admitted = self._admit(merge(current, body), query, current)
+            except Invalid as refused:
+                return refused.code, refused.status()
+            return (200 if current else 201), self._write(obj_path, admitted)
         if method == "DELETE":
             if obj_path not in self.objects:
                 return 404, status(404, "NotFound", f"{obj_path} not found")
@@ -138,6 +170,15 @@ class FakeKubeApi:
                 hook(self, obj_path, {**gone, "deleted": True})
             return 200, status(200, "", "deleted") | {"status": "Success"}
         return 405, status(405, "MethodNotAllowed", method)
+
+    def _admit(self, obj: dict[str, Any], query: dict[str, str], current: dict[str, Any] | None) -> dict[str, Any]:
+        """Schema, names, CEL and CNPG's webhook rules, as the real server admits a write (admission.py);
+        the object keeps what the server keeps (resourceVersion, status) across an update."""
+        stored, warnings = admit(obj, query.get("fieldValidation"), self.cnpg_version, current)
+        self.warnings += warnings
+        if current is not None and "status" in current and "status" not in stored:
+            stored["status"] = current["status"]
+        return stored
 
     def _write(self, obj_path: str, obj: dict[str, Any]) -> dict[str, Any]:
         stored = self.put(obj_path, obj)
@@ -166,13 +207,77 @@ class FakeKubeApi:
         return found
 
 
+    def exec(self, raw: str) -> tuple[int, Any, tuple[str, str, int] | None]:
+        """`GET …/pods/<pod>/exec?command=…&container=…`: 404 for a pod that is not there, else the run."""
+        parts = urlsplit(raw)
+        query = parse_qs(parts.query)
+        self.requests.append(Request("GET", parts.path, {k: v[-1] for k, v in query.items()}, "", None))
+        pod_path = parts.path.removesuffix("/exec")
+        namespace, pod = pod_path.split("/")[4], pod_path.split("/")[6]
+        if self.get(pod_path) is None:
+            return 404, status(404, "NotFound", f'pods "{pod}" not found'), None
+        if self.on_exec is None:
+            return 400, status(400, "BadRequest", "no container runtime in this double"), None
+        container = (query.get("container") or [""])[0]
+        return 101, None, self.on_exec(self, namespace, pod, container, query.get("command") or [])
+
+
+def frame(payload: bytes, opcode: int = 0x2) -> bytes:
+    """One unmasked, final websocket frame (server to client, RFC 6455 §5.2)."""
+    size = len(payload)
+    head = bytes([0x80 | opcode])
+    if size < 126:
+        head += bytes([size])
+    elif size < 1 << 16:
+        head += bytes([126]) + struct.pack("!H", size)
+    else:
+        head += bytes([127]) + struct.pack("!Q", size)
+    return head + payload
+
+
+def exec_frames(stdout: str, stderr: str, code: int) -> bytes:
+    final: dict[str, Any] = {"metadata": {}, "status": "Success"}
+    if code:
+        final = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                 "message": f"command terminated with non-zero exit code: exit status {code}",
+                 "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+    out = frame(b"\x01" + stdout.encode()) if stdout else b""
+    err = frame(b"\x02" + stderr.encode()) if stderr else b""
+    return out + err + frame(b"\x03" + json.dumps(final).encode()) + frame(struct.pack("!H", 1000), 0x8)
+
+
 class FakeKubeServer(ThreadingHTTPServer):
     def __init__(self, api: FakeKubeApi) -> None:
         self.api = api
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            def _exec(self) -> None:
+                code, answer, ran = outer.api.exec(self.path)
+                if ran is None:
+                    payload = json.dumps(answer).encode()
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                key = self.headers.get("Sec-WebSocket-Key", "")
+                accept = base64.b64encode(hashlib.sha1((key + WEBSOCKET_GUID).encode()).digest()).decode()
+                self.send_response(101, "Switching Protocols")
+                self.send_header("Upgrade", "websocket")
+                self.send_header("Connection", "Upgrade")
+                self.send_header("Sec-WebSocket-Accept", accept)
+                self.send_header("Sec-WebSocket-Protocol", "v4.channel.k8s.io")
+                self.end_headers()
+                self.wfile.write(exec_frames(*ran))
+                self.wfile.flush()
+                self.close_connection = True
+
             def _serve(self) -> None:
+                if self.command == "GET" and urlsplit(self.path).path.endswith("/exec"):
+                    self._exec()
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 code, answer = outer.api.handle(self.command, self.path, self.headers.get("Content-Type", ""), body,

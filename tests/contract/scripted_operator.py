@@ -1,18 +1,36 @@
 """ScriptedOperator: a test double of CloudNativePG's controller, on FakeKubeApi's hooks.
 
-It advances objects the way the operator documents: a new Cluster gets pods, PVCs and its PodMonitor,
-then goes "Setting up primary" → "Creating a new replica" → "Cluster in healthy state" over the next
-reads; a switchover (status.targetPrimary) moves the primary role; a deleted primary pod is a failover
-("Failing over", targetPrimary "pending", then a new primary) and the pod comes back as a replica; a
-Backup goes running → completed; a deleted Cluster takes its pods, PVCs and PodMonitor with it.
+It advances objects the way the operator documents: a new Cluster gets pods and PVCs, then goes
+"Setting up primary" → "Creating a new replica" → "Cluster in healthy state" over the next reads; a
+switchover (status.targetPrimary) moves the primary role; a deleted primary pod is a failover ("Failing
+over", targetPrimary "pending", then a new primary) and the pod comes back as a replica; a deleted
+Cluster takes its pods and PVCs with it. Where each behaviour comes from (cloudnative-pg v1.30.0,
+plugin-barman-cloud v0.14.0):
+
+- PodMonitor: made for `monitoring.enablePodMonitor` only when the monitoring.coreos.com CRD is there,
+  else a warning "PodMonitor CRD not present" (internal/controller/cluster_create.go,
+  createOrPatchPodMonitor); deleted with the Cluster (owner reference).
+- Plugin recovery: the recovery source's ObjectStore is looked up by `barmanObjectName` in the Cluster's
+  namespace; while it is missing the plugin's reconciler hook requeues and the Cluster's reconciliation
+  stops (plugin internal/cnpgi/operator/reconciler.go; CNPG internal/cnpi/plugin/client/reconciler.go).
+  Nothing owns an ObjectStore: deleting the Cluster leaves it.
+- Backups: `pending` while another Backup of the cluster is not done (backup_controller.go,
+  "A backup is already in progress or waiting to be started, retrying"); in-tree, with archiving
+  broken, `started` while the instance manager retries, then `walArchivingFailing`, where it stays
+  (pkg/management/postgres/backup.go; the controller only requeues it); the plugin's fails instead.
+- `kubectl cnpg psql` (pods/exec, container `postgres`): `pg_walfile_name(…)` answers the current
+  segment, `pg_switch_wal()` closes it and it is archived — into `archive`, the object store's blob
+  names, unless the cluster's archiving is broken (`broken_archiving`).
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import Any
 
 from tests.contract.fake_kube import FakeKubeApi
+from tests.contract.installed import CRD_PATH
 
 CNPG = "/apis/postgresql.cnpg.io/v1/namespaces"
 READY = {"type": "Ready", "status": "True", "reason": "ClusterIsReady", "message": "Cluster is Ready"}
@@ -27,11 +45,25 @@ def pod(namespace: str, cluster: str, name: str, role: str, ready: bool, zone: i
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
+def server_name(cluster: dict[str, Any]) -> str:
+    """Where the cluster archives: the plugin's `serverName` parameter, or barmanObjectStore's, else its name."""
+    spec = cluster["spec"]
+    for plugin in spec.get("plugins") or []:
+        if plugin.get("isWALArchiver"):
+            return (plugin.get("parameters") or {}).get("serverName") or cluster["metadata"]["name"]
+    return ((spec.get("backup") or {}).get("barmanObjectStore") or {}).get("serverName") or cluster["metadata"]["name"]
+
+
 class ScriptedOperator:
     def __init__(self, api: FakeKubeApi, zones: int = 3) -> None:
         self.api = api
+        self.archive: list[str] = []  # blob names in the object store
+        self.broken_archiving: set[str] = set()  # cluster names whose WAL archiving fails
+        self.stalled: set[str] = set()  # cluster paths whose reconciliation a plugin hook stopped
+        self.segments = itertools.count(3)
         api.on_write.append(self.written)
         api.on_read.append(self.read)
+        api.on_exec = self.exec
         for n in range(1, zones + 1):
             api.put(f"/api/v1/nodes/aks-postgres-{n}", {"apiVersion": "v1", "kind": "Node", "metadata": {
                 "name": f"aks-postgres-{n}", "labels": {"topology.kubernetes.io/zone": f"westus3-{n}"}}})
@@ -47,9 +79,19 @@ class ScriptedOperator:
         elif "/pods/" in path and obj.get("deleted"):
             self._pod_deleted(parts[3], parts[5], obj)
         elif "/backups/" in path and not obj.get("deleted") and not obj.get("status"):
-            obj["status"] = {"phase": "running", "method": obj["spec"].get("method", "barmanObjectStore")}
+            obj["status"] = {"phase": "pending", "method": obj["spec"].get("method", "barmanObjectStore")}
+
+    def _missing_recovery_store(self, namespace: str, cluster: dict[str, Any]) -> str | None:
+        source = ((cluster["spec"].get("bootstrap") or {}).get("recovery") or {}).get("source")
+        external = next((e for e in cluster["spec"].get("externalClusters") or [] if e["name"] == source), {})
+        store = ((external.get("plugin") or {}).get("parameters") or {}).get("barmanObjectName")
+        stores = f"/apis/barmancloud.cnpg.io/v1/namespaces/{namespace}/objectstores"
+        return store if store and f"{stores}/{store}" not in self.api.objects else None
 
     def _cluster_created(self, namespace: str, name: str, cluster: dict[str, Any]) -> None:
+        if self._missing_recovery_store(namespace, cluster):  # "barman object configuration not found, requeuing"
+            self.stalled.add(f"{CNPG}/{namespace}/clusters/{name}")
+            return
         count = int(cluster["spec"]["instances"])
         names = [f"{name}-{n}" for n in range(1, count + 1)]
         for n, pod_name in enumerate(names, start=1):
@@ -58,7 +100,8 @@ class ScriptedOperator:
             self.api.objects[f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{pod_name}"] = {
                 "apiVersion": "v1", "kind": "PersistentVolumeClaim",
                 "metadata": {"name": pod_name, "namespace": namespace, "labels": {"cnpg.io/cluster": name}}}
-        if (cluster["spec"].get("monitoring") or {}).get("enablePodMonitor"):
+        crd = f"{CRD_PATH}/podmonitors.monitoring.coreos.com" in self.api.objects
+        if (cluster["spec"].get("monitoring") or {}).get("enablePodMonitor") and crd:
             self.api.objects[f"/apis/monitoring.coreos.com/v1/namespaces/{namespace}/podmonitors/{name}"] = {
                 "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
                 "metadata": {"name": name, "namespace": namespace}}
@@ -88,15 +131,48 @@ class ScriptedOperator:
     # ---- reads: one step of reconciliation each --------------------------------------------------
     def read(self, api: FakeKubeApi, path: str) -> None:
         parts = path.strip("/").split("/")
-        if "/clusters/" in path and len(parts) == 7 and path in api.objects:
+        if path in self.stalled and path in api.objects:
+            if self._missing_recovery_store(parts[4], api.objects[path]) is None:
+                self.stalled.discard(path)
+                self._cluster_created(parts[4], parts[6], api.objects[path])
+        elif "/clusters/" in path and len(parts) == 7 and path in api.objects:
             self._reconcile(parts[4], api.objects[path])
         elif "/backups/" in path and path in api.objects:
-            backup = api.objects[path]
-            if (backup.get("status") or {}).get("phase") == "running":
-                standby = f"{backup['spec']['cluster']['name']}-2"
-                backup["status"].update(phase="completed", backupId="20261126T030000", beginWal="0" * 23 + "3",
-                                        endWal="0" * 23 + "3", instanceID={"podName": standby},
-                                        startedAt="2026-11-26T03:00:00Z", stoppedAt="2026-11-26T03:00:09Z")
+            self._advance_backup(parts[4], api.objects[path])
+
+    def _advance_backup(self, namespace: str, backup: dict[str, Any]) -> None:
+        status, cluster = backup["status"], backup["spec"]["cluster"]["name"]
+        if status["phase"] == "pending":
+            others = [b for p, b in self.api.objects.items() if f"/namespaces/{namespace}/backups/" in p
+                      and b is not backup and b["spec"]["cluster"]["name"] == cluster
+                      and (b.get("status") or {}).get("phase") not in ("pending", "completed", "failed")]
+            if not others:
+                status.update(phase="started", instanceID={"podName": f"{cluster}-2"},
+                              startedAt="2026-11-26T03:00:00Z")
+        elif status["phase"] == "started" and cluster in self.broken_archiving:
+            if backup["spec"].get("method") == "plugin":
+                status.update(phase="failed", error="WAL archiving is not working")
+            else:  # ensureWalArchiveIsWorking gave up: the phase stays until the pod changes
+                status.update(phase="walArchivingFailing")
+        elif status["phase"] == "started":
+            status.update(phase="running")
+        elif status["phase"] == "running":
+            status.update(phase="completed", backupId="20261126T030000", beginWal="0" * 23 + "3",
+                          endWal="0" * 23 + "3", stoppedAt="2026-11-26T03:00:09Z")
+
+    def exec(self, api: FakeKubeApi, namespace: str, pod: str, container: str,
+             command: list[str]) -> tuple[str, str, int]:
+        if container != "postgres" or command[:1] != ["psql"]:
+            return "", f"unexpected exec: {container} {command}", 126
+        found = api.objects[f"/api/v1/namespaces/{namespace}/pods/{pod}"]
+        if found["metadata"]["labels"].get("cnpg.io/instanceRole") != "primary":
+            return "", "ERROR:  recovery is in progress\nHINT:  WAL control functions cannot be executed during " \
+                       "recovery.\n", 1
+        cluster = api.objects[f"{CNPG}/{namespace}/clusters/{found['metadata']['labels']['cnpg.io/cluster']}"]
+        segment = f"{1:08X}{0:08X}{next(self.segments):08X}"
+        if cluster["metadata"]["name"] not in self.broken_archiving:
+            self.archive.append(f"{server_name(cluster)}/wals/{segment[:16]}/{segment}")
+        return f"{segment}\n0/{int(segment[-8:], 16) + 1:X}000000\n", "", 0
 
     def _pods(self, namespace: str, names: list[str]) -> dict[str, dict[str, Any]]:
         return {n: self.api.objects[f"/api/v1/namespaces/{namespace}/pods/{n}"] for n in names

@@ -75,7 +75,7 @@ def test_federated_credentials_for_the_clusters_service_account(
 
     azure_fake.routes.update({
         ("GET", f"{ARM}/Microsoft.ContainerService/managedClusters/aks-primary"): aks_cluster,
-        ("PUT", IDENTITY): put, ("DELETE", IDENTITY): delete,
+        ("PUT", IDENTITY): put, ("DELETE", IDENTITY): delete, ("GET", IDENTITY): listing(credentials),
     })
     from tests.contract.conftest import kube_for
 
@@ -91,6 +91,36 @@ def test_federated_credentials_for_the_clusters_service_account(
                                             "audiences": ["api://AzureADTokenExchange"]}}
     assert platform.remove_backup_identity(SPEC).outcome == "done"
     assert platform.remove_backup_identity(SPEC).outcome == "unchanged"  # 404: already gone
+
+
+def test_the_twenty_first_federated_credential_is_refused_before_it_is_asked_for(
+    azure_fake: FakeAzure, kube_api: FakeKubeApi, tmp_path: Path
+) -> None:
+    """Entra refuses a 21st federated credential per user-assigned identity: pgha says so, naming the way out,
+    and sends no PUT; re-ensuring one it already made still works at the limit."""
+    from tests.contract.conftest import kube_for
+
+    credentials = {f"{IDENTITY}/other-{n}": {} for n in range(19)} | {f"{IDENTITY}/{credential_name('db', 'pg1')}": {}}
+    azure_fake.routes.update({
+        ("GET", f"{ARM}/Microsoft.ContainerService/managedClusters/aks-primary"): aks_cluster,
+        ("GET", IDENTITY): listing(credentials),
+        ("PUT", IDENTITY): lambda seen: (201, {"name": urlsplit(seen.path).path.rsplit("/", 1)[1], **seen.body}),
+    })
+    aks_settings = settings(azure_fake)
+    platform = AksPlatform(aks_settings, kube_for(kube_api, tmp_path), Azure(aks_settings, FakeCredential()))
+    assert platform.ensure_backup_identity(SPEC).outcome == "done"  # its own: updated in place
+    with pytest.raises(RuntimeError, match="20 federated credentials, Entra's limit.*PGHA_AKS_IDENTITY_NAME"):
+        platform.ensure_backup_identity(parse_spec({"name": "pg2", "namespace": "db"}))
+    assert [urlsplit(s.path).path.rsplit("/", 1)[1] for s in azure_fake.seen if s.method == "PUT"] == [
+        credential_name("db", "pg1")]
+
+
+def listing(credentials: dict[str, Any]) -> Any:
+    """ARM's list of an identity's federated credentials (one page)."""
+    def answer(seen: Seen) -> tuple[int, Any]:
+        return 200, {"value": [{"id": path, "name": path.rsplit("/", 1)[1], **(body or {})}
+                               for path, body in credentials.items()]}
+    return answer
 
 
 def test_bearer_tokens_never_travel_without_tls(azure_fake: FakeAzure) -> None:

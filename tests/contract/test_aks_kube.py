@@ -14,13 +14,15 @@ from shared import status as st
 from shared.platform import PreflightFailed
 from shared.platforms.aks import cnpg
 from shared.platforms.aks.kube import KubeError
+from shared.platforms.aks.manifests import DNS_LABEL
 from shared.platforms.aks.platform import SPEC_ANNOTATION, AksPlatform
 from shared.spec import ClusterSpec, parse_spec
 from tests.contract.fake_kube import FakeKubeApi
 
 CNPG_FIXTURES = Path(__file__).parent / "fixtures" / "cnpg"
-SPEC = parse_spec({"name": "pg1", "namespace": "db", "instances": 3, "endpoints": {
-    "enabled": True, "sourceRanges": ["203.0.113.10/32"], "dnsLabel": "a3f9c2e71b0"}})
+SPEC = parse_spec({"name": "pg1", "namespace": "db", "instances": 3, "backup": {"method": "barmanObjectStore"},
+                   "endpoints": {"enabled": True, "sourceRanges": ["203.0.113.10/32"], "dnsLabel": "a3f9c2e71b0",
+                                 "publicIpName": "aks-primary-pip"}})
 CLUSTERS = "/apis/postgresql.cnpg.io/v1/namespaces/db/clusters"
 
 
@@ -56,7 +58,7 @@ def test_namespace_and_secret_are_created_once(aks: AksPlatform, kube_api: FakeK
     again = aks.ensure_app_secret(SPEC, created_by="deploy-db-pg1-2")
     assert made.outcome == "done" and again.outcome == "unchanged" and again.data["createdBy"] == "deploy-db-pg1-1"
     (first, second) = kube_api.calls("POST", "/secrets")
-    assert first.path == "/api/v1/namespaces/db/secrets" and first.query == {"fieldManager": "pgha"}
+    assert first.path == "/api/v1/namespaces/db/secrets" and first.query == {"fieldManager": "pgha", "fieldValidation": "Strict"}
     secret = kube_api.get("/api/v1/namespaces/db/secrets/db-user-pass")
     assert secret is not None and secret["type"] == "Opaque"
     assert base64.b64decode(secret["data"]["username"]) == b"app"
@@ -73,7 +75,7 @@ def test_apply_is_server_side_apply_with_the_spec_kept(aks: AksPlatform, kube_ap
     assert cluster.path == f"{CLUSTERS}/pg1"
     for call in (store, cluster):
         assert call.content_type == "application/apply-patch+yaml"
-        assert call.query == {"fieldManager": "pgha", "force": "true"}
+        assert call.query == {"fieldManager": "pgha", "force": "true", "fieldValidation": "Strict"}
     assert cluster.body["kind"] == "Cluster" and cluster.body["spec"]["plugins"][0]["isWALArchiver"] is True
     assert aks.stored_spec("db", "pg1") == plugin
     assert aks.apply_cluster(plugin).detail.endswith("updated (3 instances)")
@@ -97,8 +99,8 @@ def test_cnpg_status_is_read_in_its_own_words(aks: AksPlatform, kube_api: FakeKu
     assert status.healthy == (phase == st.HEALTHY)
     pods_call = kube_api.calls("GET", "/pods")[-1]
     assert pods_call.query["labelSelector"] == "cnpg.io/cluster=pg1,cnpg.io/podRole=instance"
-    if phase == st.HEALTHY:
-        assert {i.sync_state for i in status.instances_status if i.role == "standby"} == {"sync"}
+    if phase == st.HEALTHY:  # minSyncReplicas/maxSyncReplicas: CNPG writes `ANY 1 (…)`, so both are quorum
+        assert {i.sync_state for i in status.instances_status if i.role == "standby"} == {"quorum"}
         assert status.first_recoverability_point == "2026-11-19T00:05:02Z"
 
 
@@ -233,10 +235,14 @@ def test_services_are_applied_with_their_annotations(aks: AksPlatform, kube_api:
     outcome = aks.expose_endpoints(SPEC)
     assert outcome.outcome == "done" and outcome.data == {"rw": "pending", "ro": "pending"}
     rw, ro = kube_api.calls("PATCH", "/services/")
-    assert rw.path == "/api/v1/namespaces/db/services/pg1-load-balancer-rw"
+    assert rw.path == "/api/v1/namespaces/db/services/pg1-lb-rw"
     assert rw.body["spec"]["loadBalancerSourceRanges"] == ["203.0.113.10/32"]
     assert ro.body["spec"]["ports"][0]["port"] == 5433
-    assert rw.body["metadata"]["annotations"]["service.beta.kubernetes.io/azure-pip-name"] == "aks-primary-pip"
+    for call in (rw, ro):  # the cluster's own static IP, shared by rw and ro as the runbook's
+        assert call.body["metadata"]["annotations"]["service.beta.kubernetes.io/azure-pip-name"] == "aks-primary-pip"
+    # one DNS label per public IP (cloud-provider-azure reconcileDNSSettings): set on rw only
+    assert rw.body["metadata"]["annotations"][DNS_LABEL] == "a3f9c2e71b0"
+    assert DNS_LABEL not in ro.body["metadata"]["annotations"]
     assert aks.remove_endpoints("db", "pg1").outcome == "done"
     assert aks.remove_endpoints("db", "pg1").outcome == "unchanged"
 

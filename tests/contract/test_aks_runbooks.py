@@ -18,7 +18,7 @@ from shared import objectstore
 from shared.platforms import installed
 from shared.platforms.aks.azure import Azure
 from shared.platforms.aks.platform import AksPlatform
-from shared.spec import parse_spec
+from shared.spec import ClusterSpec, parse_spec
 from tests.conftest import follow, step
 from tests.contract.conftest import FakeCredential, kube_for, settings
 from tests.contract.fake_kube import FakeKubeApi
@@ -28,14 +28,27 @@ CLUSTER = "/apis/postgresql.cnpg.io/v1/namespaces/aks-e2e/clusters"
 
 
 @pytest.fixture()
-def on_aks(kube_api: FakeKubeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AksPlatform]:
-    ScriptedOperator(kube_api)
+def operator(kube_api: FakeKubeApi) -> ScriptedOperator:
+    return ScriptedOperator(kube_api)
+
+
+@pytest.fixture()
+def on_aks(kube_api: FakeKubeApi, operator: ScriptedOperator, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[AksPlatform]:
     monkeypatch.setattr(objectstore, "container_exists", lambda client: True)  # the storage account is there,
-    monkeypatch.setattr(objectstore, "list_names", lambda client, prefix: [])  # and its archive empty
+    monkeypatch.setattr(objectstore, "list_names",  # and holds what the operator's instances archived
+                        lambda client, prefix: [n for n in operator.archive if n.startswith(prefix)])
+    monkeypatch.setattr(objectstore, "delete_prefix", lambda client, prefix: len(
+        [operator.archive.remove(n) for n in list(operator.archive) if n.startswith(prefix)]))
     aks_settings = settings(kubeconfig=str(tmp_path / "kubeconfig"), identity_name="")
     platform = AksPlatform(aks_settings, kube_for(kube_api, tmp_path), Azure(aks_settings, FakeCredential()))
     with installed(platform):
         yield platform
+
+
+def settled(platform: AksPlatform, body: dict[str, Any]) -> ClusterSpec:
+    """The spec as the deploy's pre-flight leaves it (backup.method resolved against the operator)."""
+    return ClusterSpec.model_validate(platform.preflight(parse_spec(body)).data["spec"])
 
 
 def spec(name: str, **extra: Any) -> dict[str, Any]:
@@ -55,7 +68,9 @@ def test_deploy_status_drill_refusal_and_teardown(api: httpx.Client, on_aks: Aks
     assert done.status_code == 200, done.text
     report = done.json()
     assert step(report, "wait ready")["outcome"] == "done"
-    assert step(report, "operator config")["outcome"] == "done"
+    assert step(report, "operator config")["outcome"] == "skipped"  # ENABLE_AZURE_PVC_UPDATES: gone since 1.26
+    assert "ENABLE_AZURE_PVC_UPDATES" in step(report, "operator config")["detail"]
+    assert step(report, "pre-flight")["data"]["backupMethod"] == "plugin", "auto: the plugin is installed"
     assert step(report, "backup identity")["outcome"] == "skipped"
     assert step(report, "zone spread")["detail"].startswith("1 instances over 1 zones")
     assert step(report, "WAL archiving")["outcome"] == "done"
@@ -92,7 +107,7 @@ def test_a_failed_deploy_removes_what_it_made_on_aks(api: httpx.Client, on_aks: 
 
 def test_a_drill_dry_run_on_a_healthy_three_instance_cluster(api: httpx.Client, on_aks: AksPlatform,
                                                              kube_api: FakeKubeApi) -> None:
-    cluster = parse_spec(spec("pg-drill", drills={"enabled": True}))
+    cluster = settled(on_aks, spec("pg-drill", drills={"enabled": True}))
     on_aks.apply_cluster(cluster)
     for _ in range(3):
         on_aks.cluster_status("aks-e2e", "pg-drill")  # the operator reconciles on each look
@@ -106,7 +121,7 @@ def test_a_drill_dry_run_on_a_healthy_three_instance_cluster(api: httpx.Client, 
 
 def test_operator_switchover_and_failover_as_the_drill_drives_them(on_aks: AksPlatform) -> None:
     """The drill's platform steps on their own: delete the primary pod, watch CNPG fail over, promote back."""
-    cluster = parse_spec(spec("pg-fo", drills={"enabled": True}))
+    cluster = settled(on_aks, spec("pg-fo", drills={"enabled": True}))
     on_aks.apply_cluster(cluster)
     for _ in range(3):
         on_aks.cluster_status("aks-e2e", "pg-fo")
@@ -122,6 +137,9 @@ def test_operator_switchover_and_failover_as_the_drill_drives_them(on_aks: AksPl
 def test_dry_run_over_http_touches_nothing(api: httpx.Client, on_aks: AksPlatform, kube_api: FakeKubeApi,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGHA_PLATFORM", "aks")
+    unset = api.post("/api/clusters", params={"dryRun": "true"}, json=spec("pg-plan"))
+    assert unset.status_code == 422 and "PGHA_AKS_IDENTITY_CLIENT_ID" in unset.json()["message"], unset.text
+    monkeypatch.setenv("PGHA_AKS_IDENTITY_CLIENT_ID", "9e3b7c1a-5d2f-4a8e-b6c4-2f1d8e7a9b30")
     answer = api.post("/api/clusters", params={"dryRun": "true"}, json=spec("pg-plan"))
     assert answer.status_code == 200, answer.text
     calls = [entry["call"] for entry in answer.json()["plan"] if entry["call"]]

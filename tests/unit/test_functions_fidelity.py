@@ -135,11 +135,17 @@ def test_executor_emits_the_first_steps_of_deploy() -> None:
     assert first["isDone"] is False
     [preflight] = actions(first)
     assert preflight["actionType"] == 0  # CallActivity: the pre-flight is never retried
-    assert preflight["functionName"] == "preflight_backup_destination"
+    assert preflight["functionName"] == "preflight"
     assert json.loads(preflight["input"]) == SPEC
-    assert first["customStatus"]["step"] == "backup destination pre-flight"
+    assert first["customStatus"]["step"] == "pre-flight"
 
-    complete(history, 0, "preflight_backup_destination", {"outcome": "done", "detail": "empty"}, START)
+    settled = {**SPEC, "backup": {**SPEC.get("backup", {}), "method": "plugin"}}
+    complete(history, 0, "preflight", {"outcome": "done", "detail": "CNPG 1.30.0", "data": {"spec": settled}}, START)
+    second = execute(history)
+    destination = actions(second)[-1]
+    assert destination["functionName"] == "preflight_backup_destination"
+    assert json.loads(destination["input"]) == settled, "the run goes on with the spec the pre-flight settled"
+    complete(history, 1, "preflight_backup_destination", {"outcome": "done", "detail": "empty"}, START)
     second = execute(history)
     *_, compound, namespace = actions(second)
     assert compound["actionType"] == 12  # schema v1 wraps a retried call in a compound action
@@ -147,13 +153,14 @@ def test_executor_emits_the_first_steps_of_deploy() -> None:
     assert namespace["functionName"] == "ensure_namespace"
     assert namespace["retryOptions"]["maxNumberOfAttempts"] == 3
     assert namespace["retryOptions"]["firstRetryIntervalInMilliseconds"] == 2000
-    assert second["customStatus"]["stepsDone"] == ["validate spec: done", "backup destination pre-flight: done"]
+    assert second["customStatus"]["stepsDone"] == ["validate spec: done", "pre-flight: done",
+                                                   "backup destination pre-flight: done"]
 
 
 def test_executor_fails_the_run_and_still_stores_the_report() -> None:
     history = started_history()
     history += [
-        event(4, 0, START, Name="preflight_backup_destination"),
+        event(4, 0, START, Name="preflight"),
         event(13, -1, START),
         event(12, -1, START),
         event(6, -1, START, TaskScheduledId=0, Reason="archive not empty", Details="PreflightFailed"),
@@ -164,7 +171,7 @@ def test_executor_fails_the_run_and_still_stores_the_report() -> None:
     assert store["actionType"] == 1
     report = json.loads(store["input"])
     assert report["status"] == "failed"
-    assert report["steps"][-1]["name"] == "backup destination pre-flight"
+    assert report["steps"][-1]["name"] == "pre-flight"
     assert report["steps"][-1]["outcome"] == "failed"
     assert "archive not empty" in report["error"]
     assert df  # the package the executor comes from

@@ -19,6 +19,9 @@ from shared.platforms.aks.config import AksSettings
 AUDIENCE = "api://AzureADTokenExchange"
 PROMETHEUS_SCOPE = "https://prometheus.monitor.azure.com/.default"
 LOG_ANALYTICS_AUDIENCE = "https://api.loganalytics.io"
+# learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations: "A maximum of 20
+# federated identity credentials can be added to an application or user-assigned managed identity"
+FEDERATED_CREDENTIALS_LIMIT = 20
 
 
 @cache
@@ -75,7 +78,14 @@ class Azure:
         issuer = self.oidc_issuer()
         name = credential_name(namespace, cluster)
         subject = service_account_subject(namespace, cluster)
-        self._identities().federated_identity_credentials.create_or_update(
+        credentials = self._identities().federated_identity_credentials
+        existing = [c.name for c in credentials.list(self.aks.identity_resource_group, self.aks.identity_name)]
+        if name not in existing and len(existing) >= FEDERATED_CREDENTIALS_LIMIT:
+            raise RuntimeError(
+                f"identity {self.aks.identity_name} already has {len(existing)} federated credentials, Entra's limit "
+                f"per user-assigned identity: tear down clusters or restores still holding one, or use another "
+                "identity (PGHA_AKS_IDENTITY_NAME)")
+        credentials.create_or_update(
             self.aks.identity_resource_group, self.aks.identity_name, name,
             {"properties": {"issuer": issuer, "subject": subject, "audiences": [AUDIENCE]}},
         )

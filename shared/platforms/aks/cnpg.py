@@ -1,9 +1,12 @@
 """CNPG's objects as the API server returns them, read into pgha's ClusterStatus and Backup records.
 
-CNPG's own vocabulary passes through unchanged (phases, conditions, Backup phases); what CNPG does
-not put in the Cluster's status — which standbys are synchronous — comes from the pods' roles and
-the spec, and says so (`sync_state` "quorum" / "sync" only for ready replicas of a cluster whose
-synchronous replication the operator reports healthy).
+CNPG's own vocabulary passes through unchanged (phases, conditions, Backup phases). What CNPG does
+not put in the Cluster's status — which standbys are synchronous — follows from how it writes
+`synchronous_standby_names` (pkg/postgres/replication at v1.30.0): `ANY n (…)` for the legacy
+min/maxSyncReplicas and for `method: any`, so every listed standby is `quorum`; `FIRST n (…)` for
+`method: first`, its names sorted as strings, so the first n ready standbys in that order are `sync`
+and the rest `potential` (PostgreSQL's pg_stat_replication semantics). Only ready standbys of a cluster
+the operator reports healthy count.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def cluster_status(namespace: str, name: str, cluster: dict[str, Any] | None,
         for c in status.get("conditions") or [] if c.get("type")
     ]
     ready_sync = phase == st.HEALTHY and synchronous is not None
+    sync_states = _sync_states(synchronous, _number(spec), [
+        n for n in names if n != primary and (pod_ready(by_pod[n]) if n in by_pod else n in healthy)])
     instances = []
     for pod_name in names:
         pod = by_pod.get(pod_name)
@@ -54,7 +59,7 @@ def cluster_status(namespace: str, name: str, cluster: dict[str, Any] | None,
         instances.append(st.InstanceStatus(
             name=pod_name, role="primary" if is_primary else "standby", ready=ready,
             timeline=state.get("timeLineID"),
-            sync_state="primary" if is_primary else (synchronous if ready and ready_sync else "async"),
+            sync_state="primary" if is_primary else (sync_states.get(pod_name, "async") if ready_sync else "async"),
             state=((pod or {}).get("status") or {}).get("phase") or ("healthy" if pod_name in healthy else None),
         ))
     return st.ClusterStatus(
@@ -69,11 +74,26 @@ def cluster_status(namespace: str, name: str, cluster: dict[str, Any] | None,
 
 
 def _synchronous(spec: dict[str, Any]) -> str | None:
-    """`quorum` for method any, `sync` for first or the legacy min/max knobs; None when asynchronous."""
+    """CNPG's method: `any` for `method: any` and the legacy min/max knobs, `first`; None when asynchronous."""
     stanza = (spec.get("postgresql") or {}).get("synchronous")
     if stanza:
-        return "quorum" if stanza.get("method") == "any" else "sync"
-    return "sync" if spec.get("minSyncReplicas") else None
+        return "first" if stanza.get("method") == "first" else "any"
+    return "any" if spec.get("minSyncReplicas") or spec.get("maxSyncReplicas") else None
+
+
+def _number(spec: dict[str, Any]) -> int:
+    stanza = (spec.get("postgresql") or {}).get("synchronous")
+    return int(stanza.get("number") or 0) if stanza else int(spec.get("maxSyncReplicas") or 0)
+
+
+def _sync_states(method: str | None, number: int, ready_standbys: list[str]) -> dict[str, str]:
+    """pg_stat_replication's sync_state of each ready standby under CNPG's list."""
+    if method == "any":
+        return dict.fromkeys(ready_standbys, "quorum")
+    if method == "first":
+        ordered = sorted(ready_standbys)  # sort.Strings: `x-10` before `x-2`, as CNPG lists them
+        return {n: "sync" if i < number else "potential" for i, n in enumerate(ordered)}
+    return {}
 
 
 def with_recovery_window(status: st.ClusterStatus, object_store: dict[str, Any] | None,

@@ -14,7 +14,6 @@ class AksSettings:
     cluster: str = ""
     kubeconfig: str = ""
     node_resource_group: str = ""
-    public_ip_name: str = ""
     identity_name: str = ""
     identity_resource_group: str = ""
     identity_client_id: str = ""
@@ -40,7 +39,6 @@ class AksSettings:
             cluster=env.get("PGHA_AKS_CLUSTER", ""),
             kubeconfig=env.get("PGHA_KUBECONFIG", ""),
             node_resource_group=env.get("PGHA_AKS_NODE_RESOURCE_GROUP", ""),
-            public_ip_name=env.get("PGHA_AKS_PUBLIC_IP_NAME", ""),
             identity_name=env.get("PGHA_AKS_IDENTITY_NAME", ""),
             identity_resource_group=env.get("PGHA_AKS_IDENTITY_RESOURCE_GROUP", "") or resource_group,
             identity_client_id=env.get("PGHA_AKS_IDENTITY_CLIENT_ID", ""),

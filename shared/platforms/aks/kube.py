@@ -5,13 +5,16 @@ or the AKS cluster's user kubeconfig from ARM (`listClusterUserCredential`) whos
 an Azure AD token for the AKS AAD server app — no kubelogin binary — refreshed before it expires.
 
 One generic verb set for every kind (core and CRDs alike), on the client's ApiClient: server-side
-apply, create-if-absent, get, list by label, delete, merge patch, and the status subresource.
+apply, create-if-absent, get, list by label, delete, merge patch, the status subresource, and exec
+in a pod (what `kubectl cnpg psql` does). Every write asks for `fieldValidation=Strict`, so a field
+the installed CRD does not know is refused instead of silently pruned.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +30,7 @@ AKS_AAD_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
 FIELD_MANAGER = "pgha"
 REFRESH_MARGIN_SECONDS = 300
 REQUEST_TIMEOUT_SECONDS = 30
+STRICT = ("fieldValidation", "Strict")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("v1", "Node"): Kind("/api/v1", "nodes", namespaced=False),
     ("v1", "PersistentVolumeClaim"): Kind("/api/v1", "persistentvolumeclaims"),
     ("apps/v1", "Deployment"): Kind("/apis/apps/v1", "deployments"),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): Kind(
+        "/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", namespaced=False),
     ("postgresql.cnpg.io/v1", "Cluster"): Kind("/apis/postgresql.cnpg.io/v1", "clusters"),
     ("postgresql.cnpg.io/v1", "Backup"): Kind("/apis/postgresql.cnpg.io/v1", "backups"),
     ("postgresql.cnpg.io/v1", "ScheduledBackup"): Kind("/apis/postgresql.cnpg.io/v1", "scheduledbackups"),
@@ -99,7 +105,7 @@ class Kube:
         """Server-side apply (create or update, pgha owning the fields it sets)."""
         meta = obj["metadata"]
         url = path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
-        return self._call("PATCH", url, json.dumps(obj), [("fieldManager", FIELD_MANAGER), ("force", "true")],
+        return self._call("PATCH", url, json.dumps(obj), [("fieldManager", FIELD_MANAGER), ("force", "true"), STRICT],
                           "application/apply-patch+yaml")
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -107,7 +113,7 @@ class Kube:
         meta = obj["metadata"]
         try:
             return self._call("POST", path(obj["apiVersion"], obj["kind"], meta.get("namespace")), obj,
-                              [("fieldManager", FIELD_MANAGER)])
+                              [("fieldManager", FIELD_MANAGER), STRICT])
         except KubeError as err:
             if err.status == 409:
                 return None
@@ -146,21 +152,52 @@ class Kube:
 
     def merge_patch(self, api_version: str, kind: str, namespace: str | None, name: str,
                     patch: dict[str, Any]) -> dict[str, Any]:
-        return self._call("PATCH", path(api_version, kind, namespace, name), patch,
-                          content_type="application/merge-patch+json")
+        return self._call("PATCH", path(api_version, kind, namespace, name), patch, [STRICT],
+                          "application/merge-patch+json")
 
     def strategic_patch(self, api_version: str, kind: str, namespace: str | None, name: str,
                         patch: dict[str, Any]) -> dict[str, Any]:
         """What `kubectl rollout restart` sends (built-in kinds only)."""
-        return self._call("PATCH", path(api_version, kind, namespace, name), patch,
-                          content_type="application/strategic-merge-patch+json")
+        return self._call("PATCH", path(api_version, kind, namespace, name), patch, [STRICT],
+                          "application/strategic-merge-patch+json")
 
     def patch_status(self, api_version: str, kind: str, namespace: str, name: str,
                      patch: dict[str, Any]) -> dict[str, Any]:
         """A merge patch of the status subresource; with metadata.resourceVersion it is an optimistic lock
         (409 Conflict when the object changed since it was read)."""
-        return self._call("PATCH", path(api_version, kind, namespace, name) + "/status", patch,
-                          content_type="application/merge-patch+json")
+        return self._call("PATCH", path(api_version, kind, namespace, name) + "/status", patch, [STRICT],
+                          "application/merge-patch+json")
+
+    def crd_installed(self, name: str) -> bool:
+        """`kubectl get crd <plural>.<group>`: whether the API server serves a kind at all."""
+        return self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name) is not None
+
+    def exec(self, namespace: str, pod: str, container: str, command: list[str],
+             timeout: float = REQUEST_TIMEOUT_SECONDS) -> str:
+        """`kubectl exec <pod> -c <container> -- <command>` (pods/exec over a websocket): its stdout, or a
+        KubeError quoting stderr when the command exits non-zero."""
+        from kubernetes.stream import stream
+
+        core = kubernetes.client.CoreV1Api(self.client)
+        try:
+            session = stream(core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
+                             container=container, stderr=True, stdin=False, stdout=True, tty=False,
+                             _preload_content=False)
+        except ApiException as err:  # the websocket handshake refused ("Handshake status 404 … -+-+- <Status>")
+            raise _exec_error(namespace, pod, str(err.reason or "")) from None
+        except Exception as err:
+            raise _exec_error(namespace, pod, f"{type(err).__name__}: {err}") from None
+        try:
+            session.run_forever(timeout=timeout)
+            out, err = session.read_stdout(), session.read_stderr()
+            code = session.returncode
+        finally:
+            session.close()
+        if code is None:
+            raise KubeError(0, "Timeout", f"exec in {namespace}/{pod} did not end within {timeout:g}s")
+        if code != 0:
+            raise KubeError(500, "ExecFailed", f"{' '.join(command[:2])}… in {pod} exited {code}: {err.strip()[:300]}")
+        return out
 
 
 def _error(err: ApiException) -> KubeError:
@@ -168,6 +205,15 @@ def _error(err: ApiException) -> KubeError:
     with contextlib.suppress(ValueError, AttributeError):
         message = json.loads(err.body or "{}").get("message", message)
     return KubeError(int(err.status or 0), str(err.reason or ""), str(message)[:500])
+
+
+def _exec_error(namespace: str, pod: str, reason: str) -> KubeError:
+    found = re.search(r"Handshake status (\d+)", reason)
+    message = reason
+    with contextlib.suppress(ValueError, IndexError):
+        message = json.loads(reason.rsplit("-+-+-", 1)[1].split(": Handshake status")[0])["message"]
+    code = int(found[1]) if found else 0
+    return KubeError(code, "ExecRefused" if code else "Unreachable", f"exec in {namespace}/{pod}: {message}"[:500])
 
 
 # ---- credentials ---------------------------------------------------------------------------------
@@ -201,7 +247,8 @@ def aks_kubeconfig(aks: AksSettings, credential: Any) -> dict[str, Any]:
     result = arm.managed_clusters.list_cluster_user_credentials(aks.resource_group, aks.cluster)
     if not result.kubeconfigs:
         raise RuntimeError(f"AKS returned no kubeconfig for {aks.resource_group}/{aks.cluster}")
-    config = yaml.safe_load(result.kubeconfigs[0].value)
+    value = result.kubeconfigs[0].value  # bytes from azure-mgmt-containerservice 41, bytearray before
+    config = yaml.safe_load(bytes(value).decode() if isinstance(value, bytes | bytearray) else value)
     for user in config.get("users", []):
         user["user"] = {"token": "set-per-request"}  # no exec plugin (kubelogin): pgha brings the token
     return config

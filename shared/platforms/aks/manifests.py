@@ -37,19 +37,20 @@ def app_secret(spec: ClusterSpec, password: str) -> dict[str, Any]:
     }
 
 
-def operator_config(aks: AksSettings) -> dict[str, Any]:
-    """The operator reads this ConfigMap from its own namespace (the runbook applies it in the database's,
-    where the operator never looks)."""
+def pod_monitor(spec: ClusterSpec) -> dict[str, Any]:
+    """The monitoring.coreos.com PodMonitor, made by pgha: CNPG deprecates making it itself
+    (`monitoring.enablePodMonitor`, docs/src/monitoring.md) and asks for this one. Only where that CRD is
+    installed (kube-prometheus-stack, as the runbook's)."""
+    labels = {"cnpg.io/cluster": spec.name}
     return {
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": meta("cnpg-controller-manager-config", aks.operator_namespace),
-        "data": {"ENABLE_AZURE_PVC_UPDATES": "true"},
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+        "metadata": meta(spec.name, spec.namespace, labels=labels),
+        "spec": {"selector": {"matchLabels": labels}, "podMetricsEndpoints": [{"port": "metrics"}]},
     }
 
 
 def managed_prometheus_pod_monitor(spec: ClusterSpec) -> dict[str, Any]:
-    """Azure Managed Prometheus scrapes through its own PodMonitor group; the monitoring.coreos.com one
-    is made by the operator itself (`monitoring.enablePodMonitor`)."""
+    """Azure Managed Prometheus scrapes through its own PodMonitor group (azmonitoring.coreos.com)."""
     labels = {**WORKLOAD_IDENTITY, "cnpg.io/cluster": spec.name}
     return {
         "apiVersion": "azmonitoring.coreos.com/v1", "kind": "PodMonitor",
@@ -86,8 +87,23 @@ def object_store(spec: ClusterSpec) -> dict[str, Any]:
     }
 
 
+def recovery_object_store(spec: ClusterSpec) -> dict[str, Any]:
+    """The recovery source's ObjectStore, as its deploy made it, for a restore that finds it missing."""
+    assert spec.recovery is not None
+    return {
+        "apiVersion": OBJECT_STORE_API, "kind": "ObjectStore",
+        "metadata": meta(spec.recovery.source, spec.namespace),
+        "spec": {"configuration": barman_store(spec.recovery.destination_path)},
+    }
+
+
 def cluster(spec: ClusterSpec, aks: AksSettings) -> dict[str, Any]:
     """The Cluster CR: the runbook's, from the spec; a recovery Cluster when `spec.recovery` is set."""
+    if not aks.identity_client_id:  # barman-cloud would have no identity: archiving fails once it exists
+        raise ValueError("PGHA_AKS_IDENTITY_CLIENT_ID is not set: the Cluster's service account needs the "
+                         "workload identity's client id (azure.workload.identity/client-id)")
+    if spec.backup.method == "auto":
+        raise ValueError("backup.method auto is resolved at deploy (the pre-flight) before a Cluster is rendered")
     annotations = {DNS_LABEL: spec.endpoints.dns_label} if spec.endpoints.dns_label else {}
     body: dict[str, Any] = {
         "inheritedMetadata": {"annotations": annotations, "labels": dict(WORKLOAD_IDENTITY)},
@@ -106,13 +122,13 @@ def cluster(spec: ClusterSpec, aks: AksSettings) -> dict[str, Any]:
         }]
     if spec.node_selector:
         body["affinity"] = {"nodeSelector": dict(spec.node_selector)}
-    amount = {"memory": spec.resources.memory, "cpu": spec.resources.cpu}
-    body["resources"] = {"requests": dict(amount), "limits": dict(amount)}  # Guaranteed QoS
+    if spec.resources is not None:
+        amount = {"memory": spec.resources.memory, "cpu": spec.resources.cpu}
+        body["resources"] = {"requests": dict(amount), "limits": dict(amount)}  # Guaranteed QoS
     body["bootstrap"] = bootstrap(spec)
     body["storage"] = volume(spec.storage)
     if spec.wal_storage is not None:
         body["walStorage"] = volume(spec.wal_storage)
-    body["monitoring"] = {"enablePodMonitor": spec.monitoring.enable_pod_monitor}
     postgresql: dict[str, Any] = {"parameters": dict(spec.postgresql.parameters),
                                   "pg_hba": list(spec.postgresql.pg_hba)}
     if spec.synchronous_replicas and spec.synchronous_method is not None:
@@ -187,18 +203,30 @@ def scheduled_backup(spec: ClusterSpec) -> dict[str, Any]:
 
 
 def service_name(spec: ClusterSpec, role: str) -> str:
+    """`<cluster>-lb-rw|ro`: at most 56 characters for a 50-character cluster name, inside a Service name's
+    63 (the runbook's `-load-balancer-rw` would not be)."""
+    return f"{spec.name}-lb-{role}"
+
+
+def legacy_service_name(spec: ClusterSpec, role: str) -> str:
+    """What pgha named them before; teardown still removes these."""
     return f"{spec.name}-load-balancer-{role}"
 
 
 def load_balancer(spec: ClusterSpec, role: str, aks: AksSettings) -> dict[str, Any]:
-    """rw on 5432 (the primary), ro on 5433 (the replicas), open only to the spec's source ranges."""
+    """rw on 5432 (the primary), ro on 5433 (the replicas), open only to the spec's source ranges.
+
+    With `endpoints.publicIpName` both share that static IP (the runbook's way) and its DNS label is set
+    once, on rw: cloud-provider-azure keeps one label per public IP. Without it each Service gets an IP
+    of its own, so clusters never compete for one IP's ports, and ro's label is `<label>-ro`."""
     annotations: dict[str, str] = {}
     if aks.node_resource_group:
         annotations["service.beta.kubernetes.io/azure-load-balancer-resource-group"] = aks.node_resource_group
-    if aks.public_ip_name:
-        annotations["service.beta.kubernetes.io/azure-pip-name"] = aks.public_ip_name
-    if spec.endpoints.dns_label and spec.recovery is None:  # a DNS label is unique: the source keeps it
-        annotations[DNS_LABEL] = spec.endpoints.dns_label
+    shared_ip = spec.endpoints.public_ip_name
+    if shared_ip:
+        annotations["service.beta.kubernetes.io/azure-pip-name"] = shared_ip
+    if spec.endpoints.dns_label and (role == "rw" or not shared_ip):
+        annotations[DNS_LABEL] = spec.endpoints.dns_label + ("" if role == "rw" else "-ro")
     return {
         "apiVersion": "v1", "kind": "Service",
         "metadata": meta(service_name(spec, role), spec.namespace, annotations=annotations),
@@ -215,14 +243,14 @@ def load_balancer(spec: ClusterSpec, role: str, aks: AksSettings) -> dict[str, A
 
 def deploy_objects(spec: ClusterSpec, aks: AksSettings) -> list[dict[str, Any]]:
     """Everything deploy_cluster applies, in its order (the Secret's password stays `<generated>`)."""
-    objects = [app_secret(spec, "<generated>"), operator_config(aks)]
+    objects = [app_secret(spec, "<generated>")]
     if spec.monitoring.enable_pod_monitor:
-        objects.append(managed_prometheus_pod_monitor(spec))
+        objects += [pod_monitor(spec), managed_prometheus_pod_monitor(spec)]
     if spec.backup.method == "plugin":
         objects.append(object_store(spec))
     objects.append(cluster(spec, aks))
-    if spec.backup.schedule:
-        objects.append(scheduled_backup(spec))
     if spec.endpoints.enabled:
         objects += [load_balancer(spec, "rw", aks), load_balancer(spec, "ro", aks)]
+    if spec.backup.schedule:
+        objects.append(scheduled_backup(spec))
     return objects

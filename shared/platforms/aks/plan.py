@@ -1,8 +1,10 @@
 """Plan before acting: every Kubernetes object and every Azure call a runbook's first run would make,
 found by running the adapter's own steps against recorders that touch nothing.
 
-The recorders answer as an empty cluster would (nothing exists yet), so the plan is the full first
-run; a password is shown as `<generated in the activity>`, never made.
+The recorders answer as an empty cluster set up as docs/azure.md says would (the newest CNPG pgha
+supports with the Barman Cloud plugin, both PodMonitor CRDs, nothing of pgha's yet), so the plan is the
+full first run; the deploy's pre-flight reads the real ones. A password is shown as `<generated in the
+activity>`, never made.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import yaml
 from shared.platforms.aks import kube as kube_paths
 from shared.platforms.aks.azure import AUDIENCE, credential_name, service_account_subject
 from shared.platforms.aks.config import AksSettings
+from shared.platforms.aks.operator import PLUGIN, PLUGIN_LABEL, SUPPORTED
 from shared.platforms.aks.platform import AksPlatform
 from shared.restore import restore_name, restore_spec
 from shared.spec import ClusterSpec
@@ -50,11 +53,20 @@ class RecordingKube:
                      "create if absent", obj)
         return obj
 
-    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> None:
-        return None  # an empty cluster: nothing exists yet
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        if kind == "Deployment":  # the operator, as its release manifest installs it
+            newest = ".".join(map(str, SUPPORTED[-1]))
+            return {"spec": {"template": {"spec": {"containers": [
+                {"name": "manager", "image": f"ghcr.io/cloudnative-pg/cloudnative-pg:{newest}.0"}]}}}}
+        return None  # nothing of pgha's exists yet
 
     def list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+        if kind == "Service" and selector.startswith(PLUGIN_LABEL):
+            return [{"metadata": {"name": "barman-cloud", "labels": {PLUGIN_LABEL: PLUGIN}}}]
         return []
+
+    def crd_installed(self, name: str) -> bool:
+        return True
 
     def list_all(self, api_version: str, kind: str) -> list[dict[str, Any]]:
         return []
@@ -112,8 +124,8 @@ def steps(runbook: str, spec: ClusterSpec) -> list[tuple[str, Callable[[AksPlatf
             ("monitoring", lambda p: p.configure_monitoring(spec)),
             ("backup identity", lambda p: p.ensure_backup_identity(spec)),
             ("apply cluster", lambda p: p.apply_cluster(spec)),
-            ("scheduled backup", lambda p: p.ensure_scheduled_backup(spec)),
             ("endpoints", lambda p: p.expose_endpoints(spec)),
+            ("scheduled backup", lambda p: p.ensure_scheduled_backup(spec)),
         ]
     if runbook == "teardown":
         return [
@@ -154,9 +166,12 @@ def _backup(spec: ClusterSpec) -> dict[str, Any]:
 
 
 def plan(runbook: str, spec: ClusterSpec, aks: AksSettings) -> list[dict[str, Any]]:
+    """The calls, after the deploy's own pre-flight (PreflightFailed when it refuses, as the run would)."""
     recorder = RecordingKube()
     platform = AksPlatform(aks, recorder, RecordingAzure(aks, recorder))  # type: ignore[arg-type]
-    entries: list[dict[str, Any]] = []
+    settled = platform.preflight(spec)
+    spec = ClusterSpec.model_validate(settled.data["spec"])
+    entries: list[dict[str, Any]] = [{"step": "pre-flight", "call": None, "note": settled.detail}]
     for name, step in steps(runbook, spec):
         before = len(recorder.calls)
         outcome = step(platform)

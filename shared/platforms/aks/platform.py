@@ -30,6 +30,15 @@ from shared.platforms.aks import cnpg, manifests
 from shared.platforms.aks.azure import Azure
 from shared.platforms.aks.config import AksSettings
 from shared.platforms.aks.kube import Kube, KubeError
+from shared.platforms.aks.operator import (
+    OBJECT_STORE_CRD,
+    PLUGIN,
+    PLUGIN_LABEL,
+    SUPPORTED_RANGE,
+    Operator,
+    operator_from,
+    resolve_backup_method,
+)
 from shared.secrets import generate_password
 from shared.spec import ClusterSpec
 
@@ -37,6 +46,14 @@ SPEC_ANNOTATION = "pgha.io/spec"
 CREATED_BY = "pgha.io/created-by"
 RETAINED_LABEL = "pgha.io/retained-backups"
 CNPG_API = manifests.CNPG
+POD_MONITOR_CRD = "podmonitors.monitoring.coreos.com"
+MANAGED_POD_MONITOR_CRD = "podmonitors.azmonitoring.coreos.com"
+ARCHIVE_WAIT_SECONDS = 60
+# `kubectl cnpg psql` runs psql in the instance's `postgres` container, which reaches PostgreSQL as the
+# postgres superuser over the local socket (internal/cmd/plugin/psql): no superuser secret needed
+SWITCH_WAL = ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1",
+              "-c", "SELECT pg_walfile_name(pg_logical_emit_message(false, 'pgha', 'archive check'))",
+              "-c", "SELECT pg_switch_wal()"]
 
 
 class AksPlatform:
@@ -83,7 +100,34 @@ class AksPlatform:
             status = cnpg.with_recovery_window(status, store, spec.server_name)
         return status
 
+    def operator(self) -> tuple[Operator, bool]:
+        """The running CNPG operator (version from its image, the Barman Cloud plugin beside it), and
+        whether its Deployment was found at all."""
+        deployment = self.kube.get("apps/v1", "Deployment", self.aks.operator_namespace, self.aks.operator_deployment)
+        services = self.kube.list("v1", "Service", self.aks.operator_namespace, f"{PLUGIN_LABEL}={PLUGIN}")
+        return operator_from(deployment, services, self.kube.crd_installed(OBJECT_STORE_CRD)), deployment is not None
+
     # ---- deploy ----------------------------------------------------------------------------------
+    def preflight(self, spec: ClusterSpec) -> Outcome:
+        """What must hold before anything is made: the workload identity's client id, an operator pgha
+        supports, and a backup method it can run (`auto` resolved here, once; the result is the spec the
+        run goes on with, and is stored with the Cluster)."""
+        if not self.aks.identity_client_id:
+            raise PreflightFailed("setting PGHA_AKS_IDENTITY_CLIENT_ID is unset: the Cluster's service account needs "
+                                  "the workload identity's client id, or barman-cloud cannot reach the storage")
+        operator, found = self.operator()
+        if not found:
+            raise PreflightFailed(
+                f"CNPG operator deployment {self.aks.operator_namespace}/{self.aks.operator_deployment} not found: "
+                f"install CloudNativePG {SUPPORTED_RANGE}, or set PGHA_CNPG_NAMESPACE / PGHA_CNPG_DEPLOYMENT")
+        problem = operator.support_problem()
+        if problem:
+            raise PreflightFailed(problem)
+        method, why = resolve_backup_method(spec.backup.method, operator)
+        resolved = ClusterSpec.model_validate({**spec.dump(), "backup": {**spec.backup.dump(), "method": method}})
+        return done(f"{operator.describe()}{operator.support_note()}; backup: {why}", spec=resolved.dump(),
+                    operatorImage=operator.image, backupMethod=method)
+
     def ensure_namespace(self, spec: ClusterSpec) -> Outcome:
         made = self.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}})
         return done(f"namespace {spec.namespace} created") if made else unchanged(f"namespace {spec.namespace} exists")
@@ -113,34 +157,50 @@ class AksPlatform:
         return unchanged(f"secret {name} exists", secretName=name, createdBy=owner)
 
     def configure_operator(self, spec: ClusterSpec) -> Outcome:
-        self.kube.apply(manifests.operator_config(self.aks))
-        return done(f"ConfigMap cnpg-controller-manager-config (ENABLE_AZURE_PVC_UPDATES) applied in "
-                    f"{self.aks.operator_namespace}; the operator reads it when it starts")
+        """The runbook's ConfigMap sets ENABLE_AZURE_PVC_UPDATES, which no operator pgha supports reads."""
+        return skipped("ENABLE_AZURE_PVC_UPDATES is read by no CNPG since 1.26 (Azure volumes resize without it): "
+                       f"cnpg-controller-manager-config in {self.aks.operator_namespace} left as it is")
+
+    def pod_monitors(self, spec: ClusterSpec) -> tuple[list[dict[str, Any]], list[str]]:
+        """The PodMonitors whose CRDs are installed, and what is skipped for want of one."""
+        wanted, missing = [], []
+        for crd, monitor in ((POD_MONITOR_CRD, manifests.pod_monitor(spec)),
+                             (MANAGED_POD_MONITOR_CRD, manifests.managed_prometheus_pod_monitor(spec))):
+            if self.kube.crd_installed(crd):
+                wanted.append(monitor)
+            else:
+                missing.append(f"no {crd} CRD: {monitor['apiVersion'].split('/')[0]} PodMonitor skipped")
+        return wanted, missing
 
     def configure_monitoring(self, spec: ClusterSpec) -> Outcome:
         if not spec.monitoring.enable_pod_monitor:
             return skipped("monitoring disabled in spec")
-        monitor = manifests.managed_prometheus_pod_monitor(spec)
-        self.kube.apply(monitor)
-        return done(f"PodMonitor {monitor['metadata']['name']} (azmonitoring.coreos.com) applied; the operator "
-                    "makes the monitoring.coreos.com one")
+        monitors, missing = self.pod_monitors(spec)
+        if not monitors:
+            return skipped("; ".join(missing) + " (install kube-prometheus-stack or enable Azure Managed Prometheus)")
+        for monitor in monitors:
+            self.kube.apply(monitor)
+        made = ", ".join(f"{m['metadata']['name']} ({m['apiVersion'].split('/')[0]})" for m in monitors)
+        return done(f"PodMonitor {made} applied" + "".join(f"; {m}" for m in missing))
 
     def verify_monitoring(self, spec: ClusterSpec) -> Outcome:
         if not spec.monitoring.enable_pod_monitor:
             return skipped("monitoring disabled in spec")
-        found = [g for g in ("monitoring.coreos.com/v1", "azmonitoring.coreos.com/v1") if self.kube.get(
-            g, "PodMonitor", spec.namespace,
-            spec.name if g.startswith("monitoring") else manifests.managed_prometheus_pod_monitor(spec)["metadata"][
-                "name"])]
-        if len(found) < 2:
-            raise RuntimeError(f"PodMonitors found: {', '.join(found) or 'none'} (both groups are expected)")
+        monitors, missing = self.pod_monitors(spec)
+        absent = [f"{m['apiVersion'].split('/')[0]}/{m['metadata']['name']}" for m in monitors
+                  if self.kube.get(m["apiVersion"], "PodMonitor", spec.namespace, m["metadata"]["name"]) is None]
+        if absent:
+            raise RuntimeError(f"PodMonitor missing: {', '.join(absent)}")
+        if not monitors:
+            return skipped("; ".join(missing))
+        found = f"{len(monitors)} PodMonitor(s) exist" + "".join(f"; {m}" for m in missing)
         if not self.aks.prometheus_endpoint:
-            return done("both PodMonitors exist (PGHA_PROMETHEUS_ENDPOINT unset: scrape not checked)")
+            return done(f"{found} (PGHA_PROMETHEUS_ENDPOINT unset: scrape not checked)")
         series = self.azure.prometheus(f'cnpg_collector_up{{namespace="{spec.namespace}",pod=~"{spec.name}-[0-9]+"}}')
         up = sorted(s["metric"].get("pod", "?") for s in series if s["value"][1] == "1")
         if not up:
             raise RuntimeError("Azure Managed Prometheus has no cnpg_collector_up = 1 for this cluster yet")
-        return done(f"both PodMonitors exist; Managed Prometheus scrapes {', '.join(up)}", pods=up)
+        return done(f"{found}; Managed Prometheus scrapes {', '.join(up)}", pods=up)
 
     def ensure_backup_identity(self, spec: ClusterSpec) -> Outcome:
         if not self.aks.identity_name:
@@ -151,6 +211,9 @@ class AksPlatform:
     def apply_cluster(self, spec: ClusterSpec) -> Outcome:
         if spec.backup.method == "plugin":
             self.kube.apply(manifests.object_store(spec))
+            if spec.recovery is not None:  # the plugin finds the recovery source's store by name: make sure
+                # it is there (a source torn down by an older pgha lost it), never changing one that is
+                self.kube.create(manifests.recovery_object_store(spec))
         cluster = manifests.cluster(spec, self.aks)
         cluster["metadata"]["annotations"] = {SPEC_ANNOTATION: json.dumps(spec.dump(), sort_keys=True)}
         existed = self._cluster(spec.namespace, spec.name) is not None
@@ -218,11 +281,26 @@ class AksPlatform:
         return ingress[0].get("ip") or ingress[0]["hostname"], int(reported[0]["port"])
 
     def switch_wal_and_find_segment(self, spec: ClusterSpec) -> Outcome:
-        """On AKS the operator reports archiving (`kubectl cnpg status`: "Working WAL archiving")."""
-        condition = self.cluster_status(spec.namespace, spec.name).condition("ContinuousArchiving")
+        """The operator's word first (`kubectl cnpg status`: "Working WAL archiving"), then the proof: a WAL
+        switch on the primary (psql in its pod, as `kubectl cnpg psql`) and the segment in the object store."""
+        status = self.cluster_status(spec.namespace, spec.name)
+        condition = status.condition("ContinuousArchiving")
         if condition is None or condition.status != "True":
             raise RuntimeError(f"WAL archiving is not working: {condition.message if condition else 'not reported'}")
-        return done(f"Working WAL archiving: OK ({condition.message})")
+        if not status.current_primary:
+            raise RuntimeError("no primary to switch WAL on")
+        try:
+            answer = self.kube.exec(spec.namespace, status.current_primary, "postgres", SWITCH_WAL)
+        except KubeError as err:
+            raise RuntimeError(f"switching WAL on {status.current_primary}: {err}") from None
+        segment = answer.split()[0] if answer.split() else ""
+        if len(segment) != 24:
+            raise RuntimeError(f"switching WAL on {status.current_primary}: unexpected answer {answer[:100]!r}")
+        prefix = f"{spec.server_name}/wals/{segment[:16]}/{segment}"
+        if not objectstore.wait_for(self.backup_container(spec), prefix, ARCHIVE_WAIT_SECONDS):
+            raise RuntimeError(f"WAL segment {segment} not found in {spec.backup.container}/ within "
+                               f"{ARCHIVE_WAIT_SECONDS}s (the operator reports: {condition.message})")
+        return done(f"WAL segment {segment} archived to {spec.backup.container}/{prefix}", segment=segment)
 
     def ensure_scheduled_backup(self, spec: ClusterSpec) -> Outcome:
         if not spec.backup.schedule:
@@ -355,8 +433,9 @@ class AksPlatform:
     # ---- teardown --------------------------------------------------------------------------------
     def remove_endpoints(self, namespace: str, name: str) -> Outcome:
         spec = ClusterSpec(name=name, namespace=namespace)
-        gone = [role for role in ("rw", "ro")
-                if self.kube.delete("v1", "Service", namespace, manifests.service_name(spec, role))]
+        gone = [service for role in ("rw", "ro")
+                for service in (manifests.service_name(spec, role), manifests.legacy_service_name(spec, role))
+                if self.kube.delete("v1", "Service", namespace, service)]
         return done(f"LoadBalancers {', '.join(gone)} deleted") if gone else unchanged("no LoadBalancers")
 
     def remove_scheduled_backups(self, namespace: str, name: str) -> Outcome:
@@ -366,7 +445,8 @@ class AksPlatform:
         return unchanged("no ScheduledBackup")
 
     def delete_cluster(self, namespace: str, name: str, graceful: bool = True) -> Outcome:
-        """Delete the Cluster, keep its spec beside the backups it leaves, wait until its PVCs are gone."""
+        """Delete the Cluster with what pgha made beside it (PodMonitors, on-demand Backup records); keep its
+        spec beside the backups it leaves, and its ObjectStore, which a restore from them names."""
         spec = self.stored_spec(namespace, name)
         if spec is not None:  # one key per server name: every generation whose backups are kept stays findable
             self.kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
@@ -374,11 +454,18 @@ class AksPlatform:
             self.kube.merge_patch("v1", "ConfigMap", namespace, f"pgha-retained-{name}",
                                   {"data": {spec.server_name: json.dumps(spec.dump(), sort_keys=True)}})
         deleted = self.kube.delete(CNPG_API, "Cluster", namespace, name)
-        if spec is not None and spec.backup.method == "plugin":
-            self.kube.delete(manifests.OBJECT_STORE_API, "ObjectStore", namespace, manifests.object_store_name(spec))
+        backups = self.kube.list(CNPG_API, "Backup", namespace, f"cnpg.io/cluster={name}")
+        records = [b["metadata"]["name"] for b in backups
+                   if self.kube.delete(CNPG_API, "Backup", namespace, b["metadata"]["name"])]
+        probe = ClusterSpec(name=name, namespace=namespace)
+        monitors = [m["apiVersion"].split("/")[0] for m in (manifests.pod_monitor(probe),
+                                                            manifests.managed_prometheus_pod_monitor(probe))
+                    if self.kube.delete(m["apiVersion"], "PodMonitor", namespace, m["metadata"]["name"])]
+        extra = (f"; {len(records)} Backup record(s)" if records else "") + (
+            f"; PodMonitors {', '.join(monitors)}" if monitors else "")
         if not deleted:
-            return unchanged(f"Cluster {name} was gone")
-        return done(f"Cluster {name} deleted; its PVCs go with it")
+            return unchanged(f"Cluster {name} was gone{extra}")
+        return done(f"Cluster {name} deleted; its PVCs go with it{extra}")
 
     def remaining_volumes(self, namespace: str, name: str) -> int:
         """The cluster's PVCs not yet gone (the runbook waits on a durable timer, not in an activity)."""
@@ -397,7 +484,11 @@ class AksPlatform:
         return unchanged("federated credential already gone")
 
     def delete_backups(self, spec: ClusterSpec) -> Outcome:
+        """The backups under the server name, then the ObjectStore that described them (plugin mode)."""
         deleted = objectstore.delete_prefix(self.backup_container(spec), f"{spec.server_name}/")
+        if spec.backup.method == "plugin":
+            self.kube.delete(manifests.OBJECT_STORE_API, "ObjectStore", spec.namespace,
+                             manifests.object_store_name(spec))
         kept = self.kube.get("v1", "ConfigMap", spec.namespace, f"pgha-retained-{spec.name}")
         if kept is not None and spec.server_name in (kept.get("data") or {}):
             left = self.kube.merge_patch("v1", "ConfigMap", spec.namespace, f"pgha-retained-{spec.name}",

@@ -166,6 +166,11 @@ class LocalPlatform:
         }))
         return done(f"secret {name} created (0600)", secretName=name, createdBy=created_by)
 
+    def preflight(self, spec: ClusterSpec) -> Outcome:
+        """Here barman-cloud archives into Azurite whatever backup.method says (`auto` included)."""
+        return done(f"local platform: barman-cloud archives into Azurite (backup.method {spec.backup.method})",
+                    spec=spec.dump(), backupMethod=spec.backup.method)
+
     def configure_operator(self, spec: ClusterSpec) -> Outcome:
         return skipped(f"{AZURE_ONLY}: there is no CNPG operator to configure (ConfigMap "
                        "cnpg-controller-manager-config, ENABLE_AZURE_PVC_UPDATES)")
@@ -447,12 +452,9 @@ class LocalPlatform:
             conn.execute("SELECT pg_switch_wal()")
         client = objectstore.container(self.stack.require().connection_string, spec.backup.container)
         prefix = f"{spec.server_name}/wals/{segment[:16]}/{segment}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if objectstore.list_names(client, prefix):
-                return done(f"WAL segment {segment} archived to {spec.backup.container}/{prefix}", segment=segment)
-            time.sleep(0.1)
-        raise RuntimeError(f"WAL segment {segment} not found in {spec.backup.container}/ within 60s")
+        if not objectstore.wait_for(client, prefix, 60, every=0.1):
+            raise RuntimeError(f"WAL segment {segment} not found in {spec.backup.container}/ within 60s")
+        return done(f"WAL segment {segment} archived to {spec.backup.container}/{prefix}", segment=segment)
 
     def ensure_scheduled_backup(self, spec: ClusterSpec) -> Outcome:
         if not spec.backup.schedule:

@@ -1,0 +1,51 @@
+"""What an AKS cluster set up as docs/azure.md says has installed, put into FakeKubeApi: the CRDs, CNPG's
+operator Deployment and the Barman Cloud plugin's Service — each as its release manifest makes it.
+
+- CNPG's operator: Deployment `cnpg-system/cnpg-controller-manager`, container `manager`, image
+  `ghcr.io/cloudnative-pg/cloudnative-pg:<version>` (cloudnative-pg releases/cnpg-1.30.0.yaml);
+- the plugin: Service `cnpg-system/barman-cloud` labelled `cnpg.io/pluginName:
+  barman-cloud.cloudnative-pg.io` (plugin-barman-cloud v0.14.0 kubernetes/service.yaml), CRD
+  objectstores.barmancloud.cnpg.io;
+- PodMonitor CRDs: monitoring.coreos.com only with kube-prometheus-stack (the runbook's Prometheus);
+  azmonitoring.coreos.com with Azure Managed Prometheus (the ama-metrics add-on).
+A test leaves out what it wants missing.
+"""
+
+from __future__ import annotations
+
+from tests.contract.fake_kube import FakeKubeApi
+
+CNPG_CRDS = ("clusters", "backups", "scheduledbackups")
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def crd(api: FakeKubeApi, name: str) -> None:
+    plural, _, group = name.partition(".")
+    api.put(f"{CRD_PATH}/{name}", {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},
+        "spec": {"group": group, "names": {"plural": plural}, "scope": "Namespaced"}})
+
+
+def install(api: FakeKubeApi, version: str = "1.30.0", plugin: bool = True, kube_prometheus: bool = True,
+            managed_prometheus: bool = True, image: str | None = None) -> None:
+    for plural in CNPG_CRDS:
+        crd(api, f"{plural}.postgresql.cnpg.io")
+    api.put("/apis/apps/v1/namespaces/cnpg-system/deployments/cnpg-controller-manager", {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "cnpg-controller-manager", "namespace": "cnpg-system",
+                     "labels": {"app.kubernetes.io/name": "cloudnative-pg"}},
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "manager", "image": image or f"ghcr.io/cloudnative-pg/cloudnative-pg:{version}"}]}}},
+        "status": {"availableReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]}})
+    if plugin:
+        crd(api, "objectstores.barmancloud.cnpg.io")
+        api.put("/api/v1/namespaces/cnpg-system/services/barman-cloud", {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "barman-cloud", "namespace": "cnpg-system",
+                         "labels": {"app": "barman-cloud", "cnpg.io/pluginName": "barman-cloud.cloudnative-pg.io"}},
+            "spec": {"ports": [{"port": 9090, "protocol": "TCP", "targetPort": 9090}],
+                     "selector": {"app": "barman-cloud"}}})
+    if kube_prometheus:
+        crd(api, "podmonitors.monitoring.coreos.com")
+    if managed_prometheus:
+        crd(api, "podmonitors.azmonitoring.coreos.com")
