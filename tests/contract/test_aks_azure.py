@@ -109,7 +109,7 @@ def test_the_twenty_first_federated_credential_is_refused_before_it_is_asked_for
     aks_settings = settings(azure_fake)
     platform = AksPlatform(aks_settings, kube_for(kube_api, tmp_path), Azure(aks_settings, FakeCredential()))
     assert platform.ensure_backup_identity(SPEC).outcome == "done"  # its own: updated in place
-    with pytest.raises(RuntimeError, match="20 federated credentials, Entra's limit.*PGHA_AKS_IDENTITY_NAME"):
+    with pytest.raises(RuntimeError, match=r"20 federated credentials, Entra's limit.*PGHA_AKS_IDENTITY_NAME"):
         platform.ensure_backup_identity(parse_spec({"name": "pg2", "namespace": "db"}))
     assert [urlsplit(s.path).path.rsplit("/", 1)[1] for s in azure_fake.seen if s.method == "PUT"] == [
         credential_name("db", "pg1")]

@@ -58,7 +58,8 @@ def test_namespace_and_secret_are_created_once(aks: AksPlatform, kube_api: FakeK
     again = aks.ensure_app_secret(SPEC, created_by="deploy-db-pg1-2")
     assert made.outcome == "done" and again.outcome == "unchanged" and again.data["createdBy"] == "deploy-db-pg1-1"
     (first, second) = kube_api.calls("POST", "/secrets")
-    assert first.path == "/api/v1/namespaces/db/secrets" and first.query == {"fieldManager": "pgha", "fieldValidation": "Strict"}
+    assert first.path == "/api/v1/namespaces/db/secrets"
+    assert first.query == {"fieldManager": "pgha", "fieldValidation": "Strict"}
     secret = kube_api.get("/api/v1/namespaces/db/secrets/db-user-pass")
     assert secret is not None and secret["type"] == "Opaque"
     assert base64.b64decode(secret["data"]["username"]) == b"app"

@@ -36,7 +36,8 @@ def test_deploy_runs_every_step_in_order(api: httpx.Client, scripted: ScriptedPl
     report = done.json()
     assert report["status"] == "succeeded"
     assert [s["name"] for s in report["steps"]] == [
-        "validate spec", "pre-flight", "backup destination pre-flight", "namespace", "app-user secret", "operator config",
+        "validate spec", "pre-flight", "backup destination pre-flight", "namespace", "app-user secret",
+        "operator config",
         "monitoring", "backup identity", "apply cluster", "endpoints", "wait ready", "verify monitoring",
         "zone spread", "WAL archiving", "sample dataset", "replica check", "synchronous standby", "scheduled backup",
     ]
