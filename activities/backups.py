@@ -9,7 +9,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import platform, spec_of, stored_inventory
-from shared.objectstore import container_exists
+from shared import objectstore
 from shared.platform import done
 from shared.settings import Settings
 
@@ -57,7 +57,7 @@ def check_archiving(payload: dict[str, Any]) -> dict[str, Any]:
     condition = status.condition("ContinuousArchiving")
     if condition is None or condition.status != "True":
         message = condition.message if condition else "no primary"
-        if not container_exists(platform().backup_container(spec)):
+        if not objectstore.container_exists(platform().backup_container(spec)):
             message += f"; the object-store container {spec.backup.container!r} does not exist"
         raise RuntimeError(f"WAL archiving is not working: {message}")
     return done(f"Working WAL archiving: OK ({condition.message})").to_dict()
@@ -72,6 +72,12 @@ def start_backup(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload")
 def get_backup(payload: dict[str, Any]) -> dict[str, Any]:
     return platform().get_backup(payload["namespace"], payload["name"], payload["backupName"]).dump()
+
+
+@bp.activity_trigger(input_name="payload")
+def delete_backup(payload: dict[str, Any]) -> dict[str, Any]:
+    """Remove a Backup record (never the backup's files): one stuck in walArchivingFailing blocks the next."""
+    return platform().delete_backup(payload["namespace"], payload["name"], payload["backupName"]).to_dict()
 
 
 @bp.activity_trigger(input_name="payload")

@@ -51,6 +51,10 @@ def verify_backups(context: df.DurableOrchestrationContext) -> Step:
                 run.options.get("backupTimeoutSeconds", 1800),
             )
             result["backup"] = backup
+            if backup["phase"] == "walArchivingFailing":
+                # CNPG leaves such a Backup where it is, and counts it as pending: it would hold back the
+                # cluster's next Backups and its ScheduledBackup (backup_controller.go) until removed
+                yield from run.step("release stuck backup", "delete_backup", backup_ref)
             if archiving_error is not None:
                 raise archiving_error
             if backup["phase"] != "completed":

@@ -18,12 +18,15 @@ import trustme
 import yaml
 from azure.core.credentials import AccessToken
 
+from shared import objectstore
+from shared.platforms import installed
 from shared.platforms.aks.azure import Azure
 from shared.platforms.aks.config import AksSettings
 from shared.platforms.aks.kube import Kube, connect
 from shared.platforms.aks.platform import AksPlatform
 from tests.contract.fake_kube import FakeKubeApi, FakeKubeServer
 from tests.contract.installed import install
+from tests.contract.scripted_operator import ScriptedOperator
 
 
 class FakeCredential:
@@ -63,11 +66,15 @@ class FakeAzure:
         return 404, {"error": {"code": "NotFound", "message": f"no fake for {seen.method} {seen.path}"}}
 
 
-@pytest.fixture()
-def kube_api() -> Iterator[FakeKubeApi]:
-    """The API server of a cluster set up as docs/azure.md says (CNPG 1.30, the plugin, both PodMonitor CRDs)."""
-    api = FakeKubeApi()
-    install(api)
+CNPG_RELEASES = {"1.29": "1.29.2", "1.30": "1.30.0"}  # the oldest and the newest minor pgha supports
+
+
+@pytest.fixture(params=sorted(CNPG_RELEASES), ids=[f"cnpg-{m}" for m in sorted(CNPG_RELEASES)])
+def kube_api(request: pytest.FixtureRequest) -> Iterator[FakeKubeApi]:
+    """The API server of a cluster set up as docs/azure.md says (CNPG with the plugin, both PodMonitor CRDs),
+    once per supported CNPG minor: its published CRDs admit what pgha writes."""
+    api = FakeKubeApi(cnpg_version=request.param)
+    install(api, version=CNPG_RELEASES[request.param])
     server = FakeKubeServer(api)
     api.server = server  # type: ignore[attr-defined]
     yield api
@@ -140,3 +147,24 @@ def aks(kube_api: FakeKubeApi, tmp_path: Path) -> AksPlatform:
     """The adapter on the fake API server (Azure calls go nowhere unless a test wires azure_fake)."""
     aks_settings = settings(kubeconfig=str(tmp_path / "kubeconfig"))
     return AksPlatform(aks_settings, kube_for(kube_api, tmp_path), Azure(aks_settings, FakeCredential()))
+
+
+@pytest.fixture()
+def operator(kube_api: FakeKubeApi) -> ScriptedOperator:
+    return ScriptedOperator(kube_api)
+
+
+@pytest.fixture()
+def on_aks(kube_api: FakeKubeApi, operator: ScriptedOperator, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[AksPlatform]:
+    """The adapter installed as the devhost's platform, over the fake API server and the scripted operator;
+    the object store is the operator's `archive` (its instances archive there)."""
+    monkeypatch.setattr(objectstore, "container_exists", lambda client: True)  # the storage account is there
+    monkeypatch.setattr(objectstore, "list_names",
+                        lambda client, prefix: [n for n in operator.archive if n.startswith(prefix)])
+    monkeypatch.setattr(objectstore, "delete_prefix", lambda client, prefix: len(
+        [operator.archive.remove(n) for n in list(operator.archive) if n.startswith(prefix)]))
+    aks_settings = settings(kubeconfig=str(tmp_path / "kubeconfig"), identity_name="")
+    platform = AksPlatform(aks_settings, kube_for(kube_api, tmp_path), Azure(aks_settings, FakeCredential()))
+    with installed(platform):
+        yield platform

@@ -174,9 +174,12 @@ class FakeKubeApi:
     def _admit(self, obj: dict[str, Any], query: dict[str, str], current: dict[str, Any] | None) -> dict[str, Any]:
         """Schema, names, CEL and CNPG's webhook rules, as the real server admits a write (admission.py);
         the object keeps what the server keeps (resourceVersion, status) across an update."""
-        stored, warnings = admit(obj, query.get("fieldValidation"), self.cnpg_version, current)
+        # a write to the main resource never sets status (the CRDs enable the status subresource)
+        sent = {k: v for k, v in obj.items() if k != "status"}
+        old = {k: v for k, v in current.items() if k != "status"} if current is not None else None
+        stored, warnings = admit(sent, query.get("fieldValidation"), self.cnpg_version, old)
         self.warnings += warnings
-        if current is not None and "status" in current and "status" not in stored:
+        if current is not None and "status" in current:
             stored["status"] = current["status"]
         return stored
 

@@ -16,6 +16,8 @@ import json
 import time
 from typing import Any
 
+import psycopg
+
 from shared import status as st
 from shared.platforms.local.platform import LocalPlatform
 from shared.spec import ClusterSpec
@@ -33,6 +35,7 @@ class LocalBackedOperator:
         self.snapshots: dict[tuple[str, str], tuple[float, st.ClusterStatus]] = {}
         api.on_write.append(self.written)
         api.on_read.append(self.read)
+        api.on_exec = self.exec
         for n in range(1, 10):  # one node per zone, as the runbook's node pools spread them
             api.put(f"/api/v1/nodes/aks-postgres-{n}", {"apiVersion": "v1", "kind": "Node", "metadata": {
                 "name": f"aks-postgres-{n}", "labels": {"topology.kubernetes.io/zone": f"westus3-{(n - 1) % 3 + 1}"}}})
@@ -64,6 +67,20 @@ class LocalBackedOperator:
             spec = self._spec(parts[4], obj["spec"]["cluster"]["name"])
             self.local.start_backup(spec, obj["metadata"]["name"])
             obj["status"] = {"phase": "running", "method": "barmanObjectStore"}
+
+    def exec(self, api: FakeKubeApi, namespace: str, pod: str, container: str,
+             command: list[str]) -> tuple[str, str, int]:
+        """`kubectl cnpg psql` in the instance's postgres container: each `-c` statement on the real member,
+        as the superuser over its local socket; psql -XAt prints one row per line."""
+        cluster = pod.rsplit("-", 1)[0]
+        spec = self._spec(namespace, cluster)
+        statements = [command[i + 1] for i, arg in enumerate(command[:-1]) if arg == "-c"]
+        try:
+            with psycopg.connect(self.local._superuser_dsn(spec, pod), autocommit=True) as conn:
+                lines = [str(conn.execute(sql).fetchone()[0]) for sql in statements]  # type: ignore[index]
+        except psycopg.Error as err:
+            return "", f"ERROR:  {err}\n", 1
+        return "".join(f"{line}\n" for line in lines), "", 0
 
     def _spec(self, namespace: str, name: str) -> ClusterSpec:
         spec = self.local.stored_spec(namespace, name)
@@ -164,7 +181,7 @@ class LocalBackedOperator:
                 standby_port = members[instance.name].pg_port
         primary = members.get(real.current_primary or "")
         for role, port in (("rw", primary.pg_port if primary else None), ("ro", standby_port)):
-            service = self.api.objects.get(f"/api/v1/namespaces/{namespace}/services/{name}-load-balancer-{role}")
+            service = self.api.objects.get(f"/api/v1/namespaces/{namespace}/services/{name}-lb-{role}")
             if service is not None and port is not None:  # the cloud's load balancer, answering on the pod's port
                 service["status"] = {"loadBalancer": {"ingress": [
                     {"ip": "127.0.0.1", "ports": [{"port": port, "protocol": "TCP"}]}]}}

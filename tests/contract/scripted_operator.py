@@ -33,9 +33,13 @@ from tests.contract.fake_kube import FakeKubeApi
 from tests.contract.installed import CRD_PATH
 
 CNPG = "/apis/postgresql.cnpg.io/v1/namespaces"
-READY = {"type": "Ready", "status": "True", "reason": "ClusterIsReady", "message": "Cluster is Ready"}
+SINCE = "2026-11-26T03:00:00Z"  # metav1.Condition: lastTransitionTime is required
+READY = {"type": "Ready", "status": "True", "reason": "ClusterIsReady", "message": "Cluster is Ready",
+         "lastTransitionTime": SINCE}
 ARCHIVING = {"type": "ContinuousArchiving", "status": "True", "reason": "ContinuousArchivingSuccess",
-             "message": "Continuous archiving is working"}
+             "message": "Continuous archiving is working", "lastTransitionTime": SINCE}
+ARCHIVING_FAILING = {**ARCHIVING, "status": "False", "reason": "ContinuousArchivingFailing",
+                     "message": "unexpected failure invoking barman-cloud-wal-archive: exit status 4"}
 
 
 def pod(namespace: str, cluster: str, name: str, role: str, ready: bool, zone: int) -> dict[str, Any]:
@@ -203,7 +207,8 @@ class ScriptedOperator:
             self._promote(pods, status["targetPrimary"])
             status.update(currentPrimary=status["targetPrimary"], phase="Cluster in healthy state", phaseReason="")
         if status["phase"] == "Cluster in healthy state":
-            status["conditions"] = [READY, ARCHIVING]
+            broken = cluster["metadata"]["name"] in self.broken_archiving
+            status["conditions"] = [READY, ARCHIVING_FAILING if broken else ARCHIVING]
         cluster["metadata"]["resourceVersion"] = str(int(cluster["metadata"]["resourceVersion"]) + 1)
 
     @staticmethod

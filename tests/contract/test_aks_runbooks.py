@@ -7,43 +7,17 @@ stop short of it or take the branches that need none, and say so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from shared import objectstore
-from shared.platforms import installed
-from shared.platforms.aks.azure import Azure
 from shared.platforms.aks.platform import AksPlatform
 from shared.spec import ClusterSpec, parse_spec
 from tests.conftest import follow, step
-from tests.contract.conftest import FakeCredential, kube_for, settings
 from tests.contract.fake_kube import FakeKubeApi
-from tests.contract.scripted_operator import ScriptedOperator
 
 CLUSTER = "/apis/postgresql.cnpg.io/v1/namespaces/aks-e2e/clusters"
-
-
-@pytest.fixture()
-def operator(kube_api: FakeKubeApi) -> ScriptedOperator:
-    return ScriptedOperator(kube_api)
-
-
-@pytest.fixture()
-def on_aks(kube_api: FakeKubeApi, operator: ScriptedOperator, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[AksPlatform]:
-    monkeypatch.setattr(objectstore, "container_exists", lambda client: True)  # the storage account is there,
-    monkeypatch.setattr(objectstore, "list_names",  # and holds what the operator's instances archived
-                        lambda client, prefix: [n for n in operator.archive if n.startswith(prefix)])
-    monkeypatch.setattr(objectstore, "delete_prefix", lambda client, prefix: len(
-        [operator.archive.remove(n) for n in list(operator.archive) if n.startswith(prefix)]))
-    aks_settings = settings(kubeconfig=str(tmp_path / "kubeconfig"), identity_name="")
-    platform = AksPlatform(aks_settings, kube_for(kube_api, tmp_path), Azure(aks_settings, FakeCredential()))
-    with installed(platform):
-        yield platform
 
 
 def settled(platform: AksPlatform, body: dict[str, Any]) -> ClusterSpec:
@@ -90,7 +64,7 @@ def test_deploy_status_drill_refusal_and_teardown(api: httpx.Client, on_aks: Aks
     assert kube_api.get(f"{CLUSTER}/pg-one") is None
     assert not [k for k in kube_api.objects if "persistentvolumeclaims/pg-one" in k]
     assert kube_api.get("/api/v1/namespaces/aks-e2e/configmaps/pgha-retained-pg-one"), "backups kept, and known"
-    assert kube_api.get("/api/v1/namespaces/aks-e2e/services/pg-one-load-balancer-rw") is None
+    assert kube_api.get("/api/v1/namespaces/aks-e2e/services/pg-one-lb-rw") is None
 
 
 def test_a_failed_deploy_removes_what_it_made_on_aks(api: httpx.Client, on_aks: AksPlatform,

@@ -337,6 +337,12 @@ class AksPlatform:
             raise RuntimeError(f"Backup {namespace}/{name} does not exist")
         return cnpg.backup_record(found)
 
+    def delete_backup(self, namespace: str, cluster: str, name: str) -> Outcome:
+        """The Backup object only: CNPG deletes no backup data with it."""
+        if self.kube.delete(CNPG_API, "Backup", namespace, name):
+            return done(f"Backup {namespace}/{name} deleted (its files, if any, stay in the object store)")
+        return unchanged(f"Backup {namespace}/{name} was gone")
+
     def backup_container(self, spec: ClusterSpec, source: bool = False) -> ContainerClient:
         path = spec.recovery.destination_path if source and spec.recovery else spec.backup.destination_path
         return self.azure.container(path)

@@ -523,6 +523,13 @@ class LocalPlatform:
             "phase": backups.RUNNING, "instance": instance,
         }))
 
+    def delete_backup(self, namespace: str, cluster: str, name: str) -> Outcome:
+        path = self._backup_path(namespace, cluster, name)
+        if not path.exists():
+            return unchanged(f"Backup {namespace}/{name} was gone")
+        path.unlink()
+        return done(f"Backup {namespace}/{name} deleted (its files, if any, stay in the object store)")
+
     @staticmethod
     def _backup_daemon(workdir: Path, name: str) -> processes.Daemon:
         return processes.Daemon(workdir / f"{name}.pid", f"-n {name} ")
