@@ -37,7 +37,7 @@ def test_teardown_keeps_backups_and_the_preflight_names_both_fixes(api: httpx.Cl
     detail = step(report, "backup destination pre-flight")["detail"]
     assert "already holds WAL for server name 'it-life'" in detail
     assert "backup.serverName" in detail and "deleteBackups: true" in detail
-    assert [s["name"] for s in report["steps"]] == ["validate spec", "backup destination pre-flight"]
+    assert [s["name"] for s in report["steps"]] == ["validate spec", "pre-flight", "backup destination pre-flight"]
     assert not (home / "clusters" / "life" / "it-life").exists()  # nothing half-made
     assert api.get("/api/clusters/it-life?namespace=life").status_code == 404
 
