@@ -192,30 +192,29 @@ def _max_len(n: int) -> str:
 
 
 def is_dns1123_subdomain(value: str) -> list[str]:
-    errs = [_max_len(253)] if len(value) > 253 else []
-    if not re.fullmatch(_DNS1123_SUBDOMAIN_FMT, value):
-        errs.append(_regex_error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                                 "characters, '-' or '.', and must start and end with an alphanumeric character",
-                                 _DNS1123_SUBDOMAIN_FMT, "example.com"))
+    return _dns_name(value, 253, _DNS1123_SUBDOMAIN_FMT, "a lowercase RFC 1123 subdomain must consist of lower "
+                     "case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
+                     "character", "example.com")
+
+
+def _dns_name(value: str, limit: int, fmt: str, message: str, *examples: str) -> list[str]:
+    """The shape of apimachinery's IsDNS1123Label / IsDNS1035Label: a length limit, then the pattern."""
+    errs = [_max_len(limit)] if len(value) > limit else []
+    if not re.fullmatch(fmt, value):
+        errs.append(_regex_error(message, fmt, *examples))
     return errs
 
 
 def is_dns1123_label(value: str) -> list[str]:
-    errs = [_max_len(63)] if len(value) > 63 else []
-    if not re.fullmatch(_DNS1123_LABEL_FMT, value):
-        errs.append(_regex_error("a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
-                                 "or '-', and must start and end with an alphanumeric character",
-                                 _DNS1123_LABEL_FMT, "my-name", "123-abc"))
-    return errs
+    return _dns_name(value, 63, _DNS1123_LABEL_FMT, "a lowercase RFC 1123 label must consist of lower case "
+                     "alphanumeric characters or '-', and must start and end with an alphanumeric character",
+                     "my-name", "123-abc")
 
 
 def is_dns1035_label(value: str) -> list[str]:
-    errs = [_max_len(63)] if len(value) > 63 else []
-    if not re.fullmatch(_DNS1035_LABEL_FMT, value):
-        errs.append(_regex_error("a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-                                 "start with an alphabetic character, and end with an alphanumeric character",
-                                 _DNS1035_LABEL_FMT, "my-name", "abc-123"))
-    return errs
+    return _dns_name(value, 63, _DNS1035_LABEL_FMT, "a DNS-1035 label must consist of lower case alphanumeric "
+                     "characters or '-', start with an alphabetic character, and end with an alphanumeric "
+                     "character", "my-name", "abc-123")
 
 
 def is_qualified_name(value: str) -> list[str]:

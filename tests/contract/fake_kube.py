@@ -255,15 +255,18 @@ class FakeKubeServer(ThreadingHTTPServer):
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            def _answer(self, code: int, answer: Any) -> None:
+                payload = json.dumps(answer).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
             def _exec(self) -> None:
                 code, answer, ran = outer.api.exec(self.path)
                 if ran is None:
-                    payload = json.dumps(answer).encode()
-                    self.send_response(code)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    self._answer(code, answer)
                     return
                 key = self.headers.get("Sec-WebSocket-Key", "")
                 accept = base64.b64encode(hashlib.sha1((key + WEBSOCKET_GUID).encode()).digest()).decode()
@@ -283,14 +286,8 @@ class FakeKubeServer(ThreadingHTTPServer):
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                code, answer = outer.api.handle(self.command, self.path, self.headers.get("Content-Type", ""), body,
-                                                self.headers.get("Authorization", ""))
-                payload = json.dumps(answer).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self._answer(*outer.api.handle(self.command, self.path, self.headers.get("Content-Type", ""), body,
+                                               self.headers.get("Authorization", "")))
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
 

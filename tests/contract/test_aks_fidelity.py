@@ -279,7 +279,8 @@ def test_the_stored_spec_keeps_the_resolved_method(aks: AksPlatform, kube_api: F
 # ---- 11. smaller gaps --------------------------------------------------------------------------------
 
 def test_wal_archiving_is_proven_by_a_switched_segment(
-    api: httpx.Client, on_aks: AksPlatform, kube_api: FakeKubeApi, operator: ScriptedOperator
+    api: httpx.Client, on_aks: AksPlatform, kube_api: FakeKubeApi, operator: ScriptedOperator,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     done = run(api, "POST", "/api/clusters", json=body("pg-wal"))
     archived = step(done.json(), "WAL archiving")
@@ -291,14 +292,11 @@ def test_wal_archiving_is_proven_by_a_switched_segment(
     on_aks_spec = on_aks.stored_spec(NS, "pg-wal")
     assert on_aks_spec is not None
     kube_api.objects[f"{CNPG}/clusters/pg-wal"]["status"]["conditions"][1]["status"] = "True"
-    with pytest.raises(RuntimeError, match="not found in backups/ within"):
-        import shared.platforms.aks.platform as platform_module
+    import shared.platforms.aks.platform as platform_module
 
-        platform_module.ARCHIVE_WAIT_SECONDS = 0  # type: ignore[misc]
-        try:
-            on_aks.switch_wal_and_find_segment(on_aks_spec)
-        finally:
-            platform_module.ARCHIVE_WAIT_SECONDS = 60  # type: ignore[misc]
+    monkeypatch.setattr(platform_module, "ARCHIVE_WAIT_SECONDS", 0)
+    with pytest.raises(RuntimeError, match="not found in backups/ within"):
+        on_aks.switch_wal_and_find_segment(on_aks_spec)
 
 
 def test_a_bad_backup_schedule_is_a_400_before_anything_is_made(api: httpx.Client, on_aks: AksPlatform,

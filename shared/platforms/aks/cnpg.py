@@ -45,8 +45,8 @@ def cluster_status(namespace: str, name: str, cluster: dict[str, Any] | None,
         for c in status.get("conditions") or [] if c.get("type")
     ]
     ready_sync = phase == st.HEALTHY and synchronous is not None
-    sync_states = _sync_states(synchronous, _number(spec), [
-        n for n in names if n != primary and (pod_ready(by_pod[n]) if n in by_pod else n in healthy)])
+    ready = {n: pod_ready(by_pod[n]) if n in by_pod else n in healthy for n in names}
+    sync_states = _sync_states(synchronous, _number(spec), [n for n in names if n != primary and ready[n]])
     instances = []
     for pod_name in names:
         pod = by_pod.get(pod_name)
@@ -54,10 +54,9 @@ def cluster_status(namespace: str, name: str, cluster: dict[str, Any] | None,
         role_label = ((pod or {}).get("metadata") or {}).get("labels", {}).get("cnpg.io/instanceRole")
         known = primary and primary != PENDING_FAILOVER
         is_primary = pod_name == primary if known else role_label == "primary"
-        ready = pod_ready(pod) if pod is not None else pod_name in healthy
         state = reported.get(pod_name) or {}
         instances.append(st.InstanceStatus(
-            name=pod_name, role="primary" if is_primary else "standby", ready=ready,
+            name=pod_name, role="primary" if is_primary else "standby", ready=ready[pod_name],
             timeline=state.get("timeLineID"),
             sync_state="primary" if is_primary else (sync_states.get(pod_name, "async") if ready_sync else "async"),
             state=((pod or {}).get("status") or {}).get("phase") or ("healthy" if pod_name in healthy else None),
