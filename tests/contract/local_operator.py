@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ import psycopg
 
 from shared import status as st
 from shared.platforms.local.platform import LocalPlatform
+from shared.secrets import scram_verifier
 from shared.spec import ClusterSpec
 from tests.contract.fake_kube import FakeKubeApi
 
@@ -33,6 +35,7 @@ class LocalBackedOperator:
         self.local = local
         self.targets: dict[tuple[str, str], str] = {}  # the targetPrimary each cluster last switched to
         self.snapshots: dict[tuple[str, str], tuple[float, st.ClusterStatus]] = {}
+        self.applied: dict[tuple[str, str], str] = {}  # (namespace, Secret) -> the resourceVersion applied
         api.on_write.append(self.written)
         api.on_read.append(self.read)
         api.on_exec = self.exec
@@ -98,6 +101,7 @@ class LocalBackedOperator:
             path.chmod(0o600)
         self.local.preflight_backup_destination(spec)
         self.local.apply_cluster(spec)
+        self._make_application_secret(namespace, cluster)
         self.api.objects[f"/api/v1/namespaces/{namespace}/secrets/{name}-ca"] = {
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-ca", "namespace": namespace},
             "data": {"ca.crt": base64.b64encode(self.local.ca_certificate(namespace, name).encode()).decode()}}
@@ -140,6 +144,49 @@ class LocalBackedOperator:
                 if f"/namespaces/{namespace}/clusters/" in cluster_path:
                     self._reflect(namespace, cluster["metadata"]["name"], cluster)
 
+    @staticmethod
+    def _application_secret(cluster: dict[str, Any]) -> tuple[str, str]:
+        """The application Secret's name and owner as CNPG resolves them after its defaulting webhook: recovery's
+        database and owner default to `app` (api/v1/cluster_defaults.go, defaultRecovery); the Secret is
+        bootstrap.recovery.secret, else initdb's, else `<cluster>-app` (api/v1/cluster_funcs.go)."""
+        bootstrap = cluster["spec"].get("bootstrap") or {}
+        method = bootstrap.get("recovery") or bootstrap.get("initdb") or {}
+        owner = method.get("owner") or method.get("database") or "app"
+        return (method.get("secret") or {}).get("name") or f"{cluster['metadata']['name']}-app", owner
+
+    def _make_application_secret(self, namespace: str, cluster: dict[str, Any]) -> None:
+        """Given no Secret of the owner's, the operator makes `<cluster>-app` with a random password and owns it
+        (internal/controller/cluster_create.go, reconcileAppUserSecret)."""
+        name, owner = self._application_secret(cluster)
+        path = f"/api/v1/namespaces/{namespace}/secrets/{name}"
+        if path in self.api.objects:
+            return
+        cluster_name = cluster["metadata"]["name"]
+        self.api.put(path, {
+            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {"cnpg.io/cluster": cluster_name, "cnpg.io/userType": "app"}},
+            "data": {"username": base64.b64encode(owner.encode()).decode(),
+                     "password": base64.b64encode(secrets.token_urlsafe(48).encode()).decode()}})
+
+    def _reconcile_owner_password(self, namespace: str, cluster: dict[str, Any], primary: str) -> None:
+        """The instance manager on the primary sets the application owner's password from the application
+        Secret, once per Secret resourceVersion (internal/management/controller/instance_controller.go,
+        refreshCredentialsFromSecret → reconcileUser). The Secret is bootstrap.recovery.secret when set, else
+        initdb's, else `<cluster>-app` (api/v1/cluster_funcs.go, GetApplicationSecretName): so a restore
+        whose recovered roles carry its source's password answers to its own Secret once it is primary."""
+        name, owner = self._application_secret(cluster)
+        secret = self.api.objects.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        if secret is None or self.applied.get((namespace, name)) == secret["metadata"].get("resourceVersion"):
+            return  # CNPG: a missing Secret is no error, the next reconciliation tries again
+        if base64.b64decode(secret["data"]["username"]).decode() != owner:
+            return  # CNPG refuses the Secret ("wrong username ... in secret")
+        password = base64.b64decode(secret["data"]["password"]).decode()
+        spec = self._spec(namespace, cluster["metadata"]["name"])
+        with psycopg.connect(self.local._superuser_dsn(spec, primary), autocommit=True) as conn:
+            conn.execute(f'ALTER ROLE "{owner}" PASSWORD \'{scram_verifier(password)}\'')
+        self.applied[(namespace, name)] = secret["metadata"].get("resourceVersion", "")
+
     def _snapshot(self, namespace: str, name: str) -> st.ClusterStatus:
         """One look at the members serves the reads of one moment (the Cluster, then its pods), as the
         operator's status and its pods' labels agree with each other."""
@@ -167,6 +214,8 @@ class LocalBackedOperator:
                     "message": archiving.message}] if archiving else []),
             ],
         }
+        if ready and real.current_primary:
+            self._reconcile_owner_password(namespace, cluster, real.current_primary)
         members = {m.name: m for m in self.local._members(namespace, name)}  # the pods' addresses
         standby_port = None
         for instance in real.instances_status:

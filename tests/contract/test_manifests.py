@@ -59,6 +59,8 @@ NOT_RENDERED = {  # the runbook's objects pgha does not write, and why
         "ENABLE_AZURE_PVC_UPDATES was removed in CNPG 1.26 (docs/src/release_notes/old/v1.26.md): no operator "
         "pgha supports reads it"),
 }
+OWNER_SECRET = ("the Secret pgha connects with: unnamed, CNPG makes `<restore>-app` with a random password and "
+                "sets it on the recovered owner (api/v1/cluster_defaults.go, internal/controller/cluster_create.go)")
 EXTRAS: dict[str, dict[str, str]] = {  # fixture -> path -> why pgha adds it
     "cluster.yaml": {"spec.storage.pvcTemplate.volumeMode": VOLUME_MODE,
                      "spec.walStorage.pvcTemplate.volumeMode": VOLUME_MODE},
@@ -67,6 +69,7 @@ EXTRAS: dict[str, dict[str, str]] = {  # fixture -> path -> why pgha adds it
             "startDelay", "stopDelay", "replicationSlots", "topologySpreadConstraints", "postgresql")},
         "spec.backup": "the restore archives under its own server name, removed with it",
         "spec.plugins": "the restore archives under its own server name, removed with it",
+        **{f"spec.bootstrap.recovery.{key}": OWNER_SECRET for key in ("database", "owner", "secret")},
     },
     "service-rw.yaml": {"spec.selector.cnpg.io/cluster": SEVERAL_CLUSTERS},
     "service-ro.yaml": {"spec.selector.cnpg.io/cluster": SEVERAL_CLUSTERS},
@@ -168,10 +171,21 @@ def test_the_newer_synchronous_stanza_when_asked() -> None:
 
 def test_a_point_in_time_restore_names_its_target() -> None:
     spec = restore_spec(spec_of("runbook"), RESTORED, 1, "2026-11-26T03:00:00+00:00", None)
-    assert manifests.cluster(spec, AKS)["spec"]["bootstrap"]["recovery"] == {
-        "source": "clusterBackup", "recoveryTarget": {"targetTime": "2026-11-26T03:00:00+00:00"}}
+    recovery = manifests.cluster(spec, AKS)["spec"]["bootstrap"]["recovery"]
+    assert recovery["source"] == "clusterBackup"
+    assert recovery["recoveryTarget"] == {"targetTime": "2026-11-26T03:00:00+00:00"}
     lsn = restore_spec(spec_of("runbook"), RESTORED, 1, None, "0/5000060")
     assert manifests.cluster(lsn, AKS)["spec"]["bootstrap"]["recovery"]["recoveryTarget"] == {"targetLSN": "0/5000060"}
+
+
+def test_a_restore_names_the_secret_its_owner_answers_to() -> None:
+    """Unnamed, CNPG would make `<restore>-app` with a random password and set it on the recovered owner, so the
+    source's Secret pgha connects with would stop working once the restore's primary reconciles."""
+    shared = manifests.cluster(restore_spec(spec_of("plugin"), RESTORED, 1, None, None), AKS)
+    assert shared["spec"]["bootstrap"]["recovery"]["secret"] == {"name": spec_of("plugin").bootstrap.secret_name}
+    own = manifests.cluster(restore_spec(spec_of("plugin"), RESTORED, 1, None, None, own_secret=True), AKS)
+    assert own["spec"]["bootstrap"]["recovery"]["secret"] == {"name": f"{RESTORED}-app"}
+    assert own["spec"]["bootstrap"]["recovery"]["owner"] == "app"
 
 
 def test_deploy_objects_in_order() -> None:

@@ -168,9 +168,31 @@ def test_alert_response_restarts_a_down_operator_over_the_aks_adapter(
     assert restart.content_type == "application/strategic-merge-patch+json"
 
 
-def test_teardown_over_the_aks_adapter(api: httpx.Client, deployed: dict[str, Any], on_aks: FakeKubeApi,
-                                       home: Path) -> None:
-    done = run(api, "DELETE", "/api/clusters/pg-aks", params={"namespace": NS, "deleteBackups": "true"})
+def test_teardown_keeping_backups_then_restore_by_name_over_the_aks_adapter(
+    api: httpx.Client, deployed: dict[str, Any], on_aks: FakeKubeApi, home: Path
+) -> None:
+    """Plugin mode: the ObjectStore outlives the Cluster while its backups are kept, so a restore by the torn-down
+    cluster's name finds its recovery store (the plugin looks it up by `barmanObjectName`) and its checks pass;
+    deleting the kept backups afterwards removes the ObjectStore too."""
+    store = f"/apis/barmancloud.cnpg.io/v1/namespaces/{NS}/objectstores/pg-aks"
+    done = run(api, "DELETE", "/api/clusters/pg-aks", params={"namespace": NS})
     assert done.status_code == 200, done.text
     assert not (home / "clusters" / NS / "pg-aks").exists()
     assert on_aks.get(f"/apis/postgresql.cnpg.io/v1/namespaces/{NS}/clusters/pg-aks") is None
+    assert on_aks.get(store) is not None  # kept with the backups it describes
+    assert not [p for p in on_aks.objects if p.startswith(f"/apis/postgresql.cnpg.io/v1/namespaces/{NS}/backups/")]
+
+    done = run(api, "POST", "/api/clusters/pg-aks/restores", params={"namespace": NS}, json={
+        "checks": [{"name": "rows", "query": "SELECT count(*) FROM datasample", "expected": 3}]})
+    assert done.status_code == 200, done.text
+    report = done.json()
+    assert "was torn down; restoring from the backups it kept" in step(report, "read source spec")["detail"]
+    assert report["result"]["checks"][0]["ok"] is True
+    name = report["result"]["restoreCluster"]["name"]
+    recovery = on_aks.calls("PATCH", f"/namespaces/{NS}/clusters/{name}")[0].body
+    assert recovery["spec"]["externalClusters"][0]["plugin"]["parameters"]["barmanObjectName"] == "pg-aks"
+    assert on_aks.get(f"/apis/postgresql.cnpg.io/v1/namespaces/{NS}/clusters/{name}") is None  # cleaned up
+
+    done = run(api, "DELETE", "/api/clusters/pg-aks", params={"namespace": NS, "deleteBackups": "true"})
+    assert done.status_code == 200, done.text
+    assert on_aks.get(store) is None

@@ -156,10 +156,13 @@ def bootstrap(spec: ClusterSpec) -> dict[str, Any]:
         return {"initdb": {"database": spec.bootstrap.database, "owner": spec.bootstrap.owner,
                            "secret": {"name": spec.bootstrap.secret_name},
                            "dataChecksums": spec.bootstrap.data_checksums}}
-    recovery: dict[str, Any] = {"source": RECOVERY_SOURCE}
-    if spec.recovery.owner_secret:  # CNPG sets the owner's password from it once recovered
-        recovery.update(database=spec.bootstrap.database, owner=spec.bootstrap.owner,
-                        secret={"name": spec.recovery.owner_secret})
+    # Always name the Secret: CNPG defaults recovery's database and owner to `app` and, given no Secret, makes
+    # `<cluster>-app` with a random password that the primary then sets on the recovered owner
+    # (api/v1/cluster_defaults.go defaultRecovery; internal/controller/cluster_create.go reconcileAppUserSecret;
+    # instance_controller.go reconcileUser). Named, the owner answers to the password pgha connects with.
+    recovery: dict[str, Any] = {"source": RECOVERY_SOURCE, "database": spec.bootstrap.database,
+                                "owner": spec.bootstrap.owner,
+                                "secret": {"name": spec.recovery.owner_secret or spec.bootstrap.secret_name}}
     target: dict[str, str] = {}
     if spec.recovery.target_time is not None:
         target["targetTime"] = spec.recovery.target_time.isoformat()
