@@ -34,11 +34,15 @@ def pending(connection: str) -> Iterator[tuple[str, dict[str, Any]]]:
     client = objectstore.container(connection, CONTAINER)
     if not objectstore.container_exists(client):
         return
-    for blob in client.list_blobs():
+    try:
+        names = [blob.name for blob in client.list_blobs()]
+    except ResourceNotFoundError:  # the container went between the two calls: nothing is pending
+        return
+    for name in names:
         try:
-            found = json.loads(client.download_blob(blob.name).readall())
+            found = json.loads(client.download_blob(name).readall())
             float(found["requestedAt"])
-            yield blob.name, found
+            yield name, found
         except (ResourceNotFoundError, ValueError, KeyError):
             continue
 

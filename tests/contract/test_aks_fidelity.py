@@ -18,7 +18,7 @@ from shared.platforms.aks.plan import plan
 from shared.platforms.aks.platform import SPEC_ANNOTATION, AksPlatform
 from shared.restore import restore_name, restore_spec
 from shared.spec import ClusterSpec, parse_spec
-from tests.conftest import follow, step
+from tests.conftest import follow, report_of, step
 from tests.contract.admission import Invalid, admit
 from tests.contract.conftest import CNPG_RELEASES, settings
 from tests.contract.fake_kube import FakeKubeApi
@@ -211,6 +211,28 @@ def test_a_backup_waits_behind_one_that_is_not_done(aks: AksPlatform, kube_api: 
     assert aks.get_backup(NS, "pg1", "b1").phase == "completed"
     assert aks.get_backup(NS, "pg1", "b2").phase == "started"
 
+
+
+def test_verification_releases_a_backup_stuck_in_wal_archiving_failing(
+    api: httpx.Client, on_aks: AksPlatform, kube_api: FakeKubeApi, operator: ScriptedOperator
+) -> None:
+    """In-tree, a Backup whose instance manager gave up on WAL archiving stays `walArchivingFailing`, and CNPG
+    counts it as running (backup_controller.go): the next Backup of the cluster would wait behind it for
+    ever. The verification ends failed, saying why, and deletes that Backup record."""
+    done = run(api, "POST", "/api/clusters", json=body("pg-stuck", backup={"method": "barmanObjectStore"}))
+    assert done.json()["status"] == "succeeded", done.text
+    operator.broken_archiving.add("pg-stuck")
+    failed = run(api, "POST", "/api/clusters/pg-stuck/backups", params={"namespace": NS}, json={})
+    report = report_of(failed)
+    assert report["status"] == "failed", failed.text
+    assert "walArchivingFailing" in step(report, "wait backup")["detail"]
+    released = step(report, "release stuck backup")
+    assert released["outcome"] == "done" and "deleted" in released["detail"]
+    assert not [p for p in kube_api.objects if p.startswith(f"{CNPG}/backups/")]
+    operator.broken_archiving.discard("pg-stuck")
+    spec = on_aks.stored_spec(NS, "pg-stuck")
+    assert spec is not None
+    assert on_aks.start_backup(spec, "pg-stuck-next").phase == "started"  # nothing holds the next one back
 
 # ---- 9. / 10. what the running operator reads --------------------------------------------------------
 
