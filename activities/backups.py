@@ -18,8 +18,12 @@ bp = df.Blueprint()
 
 @bp.activity_trigger(input_name="payload")
 def preflight(payload: dict[str, Any]) -> dict[str, Any]:
-    """What the platform must give before anything is made; answers the spec settled against it."""
-    return platform().preflight(spec_of(payload)).to_dict()
+    """The doctor's checks the run needs, before it makes or removes anything; answers the spec settled against
+    the platform. The payload is the spec (deploy, or restore when it has `recovery`), or {spec, purpose,
+    deleteBackups}."""
+    spec = spec_of(payload)
+    purpose = payload.get("purpose") or ("restore" if spec.recovery else "deploy")
+    return platform().preflight(spec, purpose, bool(payload.get("deleteBackups"))).to_dict()
 
 
 @bp.activity_trigger(input_name="payload")

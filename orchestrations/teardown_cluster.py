@@ -30,6 +30,12 @@ def remove_cluster(run: Runbook, spec: dict[str, Any], delete_backups: bool, del
         run.note("delete backups", "skipped", "backups kept (deleteBackups is false)")
 
 
+def teardown_preflight(run: Runbook, spec: dict[str, Any], delete_backups: bool) -> Step:
+    """What removing needs (its Kubernetes verbs; blob deletes with deleteBackups), checked before anything goes."""
+    yield from run.step("pre-flight", "preflight", {"spec": spec, "purpose": "teardown",
+                                                    "deleteBackups": delete_backups}, retry=False)
+
+
 @bp.orchestration_trigger(context_name="context")
 def teardown_cluster(context: df.DurableOrchestrationContext) -> Step:
     run = Runbook(context, "teardown_cluster")
@@ -38,11 +44,15 @@ def teardown_cluster(context: df.DurableOrchestrationContext) -> Step:
         delete_backups = bool(run.input.get("deleteBackups"))
         spec = yield from run.step("read cluster spec", "get_stored_spec", run.report["cluster"])
         if spec is not None:
+            yield from teardown_preflight(run, spec, delete_backups)
             yield from remove_cluster(run, spec, delete_backups=delete_backups)
         else:
             run.note("delete cluster", "unchanged", "the cluster was already deleted")
             retained = yield from run.step("read kept backups", "get_retained_specs", run.report["cluster"])
-            for kept in retained if delete_backups else []:
+            kept_backups = retained if delete_backups else []
+            if kept_backups:
+                yield from teardown_preflight(run, kept_backups[0], delete_backups)
+            for kept in kept_backups:
                 yield from run.step("delete backups", "delete_backups", kept)
     except Exception as err:
         error = err

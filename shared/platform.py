@@ -16,6 +16,7 @@ import psycopg
 from azure.storage.blob import ContainerClient
 
 from shared.backups import Backup
+from shared.doctor import Check, Purpose
 from shared.spec import ClusterSpec
 from shared.status import ClusterStatus
 
@@ -50,14 +51,31 @@ class PreflightFailed(RuntimeError):
     """A pre-flight check refused the request before anything was made."""
 
 
+def preflight_outcome(checks: list[Check], settled: ClusterSpec) -> Outcome:
+    """A pre-flight's answer from the doctor's checks: refused on any FAIL, with the failing checks' lines;
+    else what the report keeps (every check's line, the warnings first in the detail)."""
+    failed = [c for c in checks if c.verdict == "FAIL"]
+    if failed:
+        raise PreflightFailed("; ".join(c.line() for c in failed))
+    warnings = [f"{c.name}: {c.detail}" for c in checks if c.verdict == "WARN"]
+    said = [f"{c.name}: {c.detail}" for c in checks if c.verdict == "PASS" and c.name in ("CNPG operator",
+                                                                                         "backup method")]
+    passed = sum(c.verdict == "PASS" for c in checks)
+    detail = "; ".join([*warnings, *said, f"{passed} of {len(checks)} checks passed"])
+    return done(detail, spec=settled.dump(), backupMethod=settled.backup.method,
+                checks=[c.line() for c in checks])
+
+
 Role = Literal["rw", "ro"]
 
 
 class Platform(Protocol):
     name: str
 
-    # deploy; `preflight` answers the spec the run goes on with (data["spec"]), settled against the platform
-    def preflight(self, spec: ClusterSpec) -> Outcome: ...
+    # the doctor's checks; `preflight` runs those a runbook needs, refuses on a FAIL, and answers the spec
+    # the run goes on with (data["spec"]), settled against the platform
+    def diagnose(self, spec: ClusterSpec, purpose: Purpose = "doctor", delete_backups: bool = False) -> list[Check]: ...
+    def preflight(self, spec: ClusterSpec, purpose: Purpose = "deploy", delete_backups: bool = False) -> Outcome: ...
     def ensure_namespace(self, spec: ClusterSpec) -> Outcome: ...
     def preflight_backup_destination(self, spec: ClusterSpec) -> Outcome: ...
     def ensure_app_secret(self, spec: ClusterSpec, created_by: str | None = None) -> Outcome: ...

@@ -68,6 +68,8 @@ SETTINGS_DOC.update({
     "PGHA_LOG_ANALYTICS_ENDPOINT": "aks: Log Analytics' query endpoint (sovereign clouds)",
     "PGHA_ARM_ENDPOINT": "aks: Azure Resource Manager's endpoint (sovereign clouds)",
     "PGHA_CA_BUNDLE": "aks: a CA bundle the Azure clients verify TLS with (a proxy's, or a test's)",
+    "PGHA_OUTBOUND_ADDRESSES": "aks: pgha's own outbound IPs, comma-separated (the Function App's), which the "
+    "doctor checks against endpoints.sourceRanges when PGHA_SQL_ACCESS is loadBalancer",
 })
 
 

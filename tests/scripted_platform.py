@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from shared import status as st
-from shared.platform import Outcome, PreflightFailed, done, skipped, unchanged
+from shared.doctor import Check, Purpose, passed
+from shared.platform import Outcome, PreflightFailed, done, preflight_outcome, skipped, unchanged
 from shared.spec import ClusterSpec
 
 
@@ -39,6 +40,8 @@ class ScriptedPlatform:
         self.ha_paused = False  # the HA manager cannot fail over (Patroni paused, CNPG operator down)
         self.recover_on_resume = True  # the HA manager brings a primary back once it runs again
         self.ha_fixable = True  # False: fenced or hibernated on purpose, a person's to undo
+        self.findings: list[Check] = [passed("scripted", "every check passes")]  # what the doctor finds
+        self.diagnosed: list[tuple[str, bool]] = []  # (purpose, deleteBackups) of each look
 
     def _called(self, method: str) -> None:
         self.calls[method] += 1
@@ -48,9 +51,14 @@ class ScriptedPlatform:
             self.failing[method] = left - 1 if left > 0 else -1
             raise ScriptedFailure(f"scripted failure of {method}")
 
-    def preflight(self, spec: ClusterSpec) -> Outcome:
+    def diagnose(self, spec: ClusterSpec, purpose: Purpose = "doctor", delete_backups: bool = False) -> list[Check]:
+        self._called("diagnose")
+        self.diagnosed.append((purpose, delete_backups))
+        return list(self.findings)
+
+    def preflight(self, spec: ClusterSpec, purpose: Purpose = "deploy", delete_backups: bool = False) -> Outcome:
         self._called("preflight")
-        return done("scripted", spec=spec.dump())
+        return preflight_outcome(self.diagnose(spec, purpose, delete_backups), spec)
 
     def preflight_backup_destination(self, spec: ClusterSpec) -> Outcome:
         self._called("preflight_backup_destination")

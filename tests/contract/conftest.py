@@ -25,7 +25,7 @@ from shared.platforms.aks.config import AksSettings
 from shared.platforms.aks.kube import Kube, connect
 from shared.platforms.aks.platform import AksPlatform
 from tests.contract.fake_kube import FakeKubeApi, FakeKubeServer
-from tests.contract.installed import install
+from tests.contract.installed import install, pgha_role
 from tests.contract.scripted_operator import ScriptedOperator
 
 
@@ -73,7 +73,7 @@ CNPG_RELEASES = {"1.29": "1.29.2", "1.30": "1.30.0"}  # the oldest and the newes
 def kube_api(request: pytest.FixtureRequest) -> Iterator[FakeKubeApi]:
     """The API server of a cluster set up as docs/azure.md says (CNPG with the plugin, both PodMonitor CRDs),
     once per supported CNPG minor: its published CRDs admit what pgha writes."""
-    api = FakeKubeApi(cnpg_version=request.param)
+    api = FakeKubeApi(cnpg_version=request.param, rbac=pgha_role())
     install(api, version=CNPG_RELEASES[request.param])
     server = FakeKubeServer(api)
     api.server = server  # type: ignore[attr-defined]
@@ -143,10 +143,33 @@ def kube_for(api: FakeKubeApi, tmp_path: Path) -> Kube:
 
 
 @pytest.fixture()
-def aks(kube_api: FakeKubeApi, tmp_path: Path) -> AksPlatform:
-    """The adapter on the fake API server (Azure calls go nowhere unless a test wires azure_fake)."""
-    aks_settings = settings(kubeconfig=str(tmp_path / "kubeconfig"))
-    return AksPlatform(aks_settings, kube_for(kube_api, tmp_path), Azure(aks_settings, FakeCredential()))
+def azure_world(azure_fake: FakeAzure) -> Any:
+    """The subscription as docs/azure.md sets it up (tests/contract/azure_world.py), served by azure_fake."""
+    from tests.contract.azure_world import PGHA_OBJECT_ID, AzureWorld
+
+    world = AzureWorld()
+    world.grant(PGHA_OBJECT_ID, "ba92f5b4-2d11-453d-a403-e96b0029c9fe",  # Storage Blob Data Contributor
+                f"{world.account_id('pghabackups')}/blobServices/default/containers/backups")
+    world.serve(azure_fake)
+    return world
+
+
+@pytest.fixture()
+def in_cluster_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pgha runs where the cluster's DNS answers (PGHA_SQL_ACCESS=serviceDns), as on AKS with VNet integration."""
+    from shared.platforms.aks import doctor
+
+    monkeypatch.setattr(doctor, "resolves", lambda host: host == doctor.IN_CLUSTER_NAME)
+
+
+@pytest.fixture()
+def aks(kube_api: FakeKubeApi, tmp_path: Path, azure_fake: FakeAzure, azure_world: Any,
+        in_cluster_network: None) -> AksPlatform:
+    """The adapter on the fake API server, with Azure as azure_world has it."""
+    from tests.contract.azure_world import WorldAzure
+
+    aks_settings = settings(azure_fake, kubeconfig=str(tmp_path / "kubeconfig"))
+    return AksPlatform(aks_settings, kube_for(kube_api, tmp_path), WorldAzure(aks_settings, azure_fake))
 
 
 @pytest.fixture()
@@ -155,7 +178,7 @@ def operator(kube_api: FakeKubeApi) -> ScriptedOperator:
 
 
 @pytest.fixture()
-def on_aks(kube_api: FakeKubeApi, operator: ScriptedOperator, tmp_path: Path,
+def on_aks(kube_api: FakeKubeApi, operator: ScriptedOperator, tmp_path: Path, in_cluster_network: None,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[AksPlatform]:
     """The adapter installed as the devhost's platform, over the fake API server and the scripted operator;
     the object store is the operator's `archive` (its instances archive there)."""

@@ -11,6 +11,16 @@ type, body) for the tests to assert; `script` lets a test play the operator when
 subprotocol (k8s.io/apimachinery/pkg/util/remotecommand, and kubernetes' Python stream/ws_client.py):
 frames whose first byte is the channel (1 stdout, 2 stderr, 3 the final Status, with the exit code as
 `details.causes[0].message` when it is not 0). What runs is up to `on_exec`, the operator double's.
+
+Authorization is RBAC's: with `rbac` set, every request is mapped to its attributes as the apiserver's
+RequestInfoFactory does (k8s.io/apiserver/pkg/endpoints/request/requestinfo.go: verb from the method, and
+`list` for a GET of a collection; API group, resource and subresource, namespace, name) and refused with
+403 Forbidden in the apiserver's words (endpoints/handlers/responsewriters/errors.go, forbiddenMessage)
+unless granted; a server-side apply that creates needs `create` too (endpoints/handlers/patch.go), and
+a websocket exec `get` and `create` on pods/exec (1.35's AuthorizePodWebsocketUpgradeCreatePermission).
+`POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews` answers from the same grants, as `kubectl
+auth can-i` sees it (k8s.io/api/authorization/v1 SelfSubjectAccessReview; every authenticated user may
+create one, system:basic-user).
 """
 
 from __future__ import annotations
@@ -33,6 +43,44 @@ from tests.contract.admission import Invalid, admit
 
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 Exec = Callable[["FakeKubeApi", str, str, str, list[str]], tuple[str, str, int]]
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """What RBAC decides on: `resource` carries its subresource (`pods/exec`); namespace None cluster-wide."""
+
+    verb: str
+    group: str
+    resource: str
+    namespace: str | None
+    name: str | None = None
+
+
+Authorizer = Callable[[Attributes], bool]
+
+
+def attributes(method: str, rest_path: str) -> Attributes:
+    segments = rest_path.strip("/").split("/")
+    group, tail = ("", segments[2:]) if segments[0] == "api" else (segments[1], segments[3:])
+    namespace = None
+    if len(tail) >= 3 and tail[0] == "namespaces":
+        namespace, tail = tail[1], tail[2:]
+    resource, name = tail[0], (tail[1] if len(tail) > 1 else None)
+    if len(tail) > 2:
+        resource = f"{resource}/{tail[2]}"
+    verb = {"GET": "get" if name else "list", "POST": "create", "PUT": "update", "PATCH": "patch",
+            "DELETE": "delete" if name else "deletecollection"}[method]
+    return Attributes(verb, group, resource, namespace, name)
+
+
+def forbidden(asked: Attributes, user: str) -> dict[str, Any]:
+    what = f'{asked.resource} "{asked.name}"' if asked.name else asked.resource
+    where = f'in the namespace "{asked.namespace}"' if asked.namespace else "at the cluster scope"
+    message = (f'{what} is forbidden: User "{user}" cannot {asked.verb} resource "{asked.resource}" in API group '
+               f'"{asked.group}" {where}')
+    answer = status(403, "Forbidden", message)
+    answer["details"] = {"name": asked.name or "", "group": asked.group, "kind": asked.resource.split("/")[0]}
+    return answer
 
 
 @dataclass
@@ -74,6 +122,8 @@ class FakeKubeApi:
     on_exec: Exec | None = None  # (api, namespace, pod, container, command) -> (stdout, stderr, exit code)
     cnpg_version: str = "1.30"  # whose published CRDs admit writes (tests/contract/admission.py)
     warnings: list[str] = field(default_factory=list)  # the Warning headers the server would have sent
+    rbac: Authorizer | None = None  # None: cluster-admin
+    user: str = "9e3b7c1a-0000-4000-8000-00000000c0de"  # the caller's Entra object id, as AKS names users
     lock: threading.RLock = field(default_factory=threading.RLock)
     _versions: Any = field(default_factory=lambda: itertools.count(1000))
 
@@ -110,8 +160,34 @@ class FakeKubeApi:
             if m == method and parts.path.endswith(suffix):
                 del self.failures[n]
                 return code, status(code, "InternalError" if code >= 500 else "Conflict", "scripted failure")
+        if parts.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" and method == "POST":
+            return 201, self.review(parsed)
+        refused = self.refuse(attributes(method, parts.path))
+        if refused is not None:
+            return 403, refused
         with self.lock:
+            if (method == "PATCH" and content_type.startswith("application/apply-patch")
+                    and parts.path not in self.objects):
+                refused = self.refuse(attributes("POST", parts.path.rsplit("/", 1)[0]))
+                if refused is not None:
+                    return 403, refused
             return self._dispatch(method, parts.path, query, content_type, parsed)
+
+    def allowed(self, asked: Attributes) -> bool:
+        return self.rbac is None or self.rbac(asked)
+
+    def refuse(self, asked: Attributes) -> dict[str, Any] | None:
+        return None if self.allowed(asked) else forbidden(asked, self.user)
+
+    def review(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A SelfSubjectAccessReview answered from the same grants as every other request."""
+        spec = (body.get("spec") or {}).get("resourceAttributes") or {}
+        resource = spec.get("resource", "") + (f"/{spec['subresource']}" if spec.get("subresource") else "")
+        asked = Attributes(spec.get("verb", ""), spec.get("group", ""), resource, spec.get("namespace") or None,
+                           spec.get("name") or None)
+        allowed = self.allowed(asked)
+        reason = "" if allowed else "Azure does not have opinion for this user."  # AKS with Azure RBAC says so
+        return {**body, "status": {"allowed": allowed, **({"reason": reason} if reason else {})}}
 
     def served(self, path: str) -> bool:
         """A custom resource is served only while its CRD exists (tests/contract/installed.py puts them):
@@ -217,6 +293,10 @@ class FakeKubeApi:
         self.requests.append(Request("GET", parts.path, {k: v[-1] for k, v in query.items()}, "", None))
         pod_path = parts.path.removesuffix("/exec")
         namespace, pod = pod_path.split("/")[4], pod_path.split("/")[6]
+        for verb in ("get", "create"):
+            refused = self.refuse(Attributes(verb, "", "pods/exec", namespace, pod))
+            if refused is not None:
+                return 403, refused, None
         if self.get(pod_path) is None:
             return 404, status(404, "NotFound", f'pods "{pod}" not found'), None
         if self.on_exec is None:

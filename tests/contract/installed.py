@@ -9,11 +9,15 @@ operator Deployment and the Barman Cloud plugin's Service — each as its releas
 - PodMonitor CRDs: monitoring.coreos.com only with kube-prometheus-stack (the runbook's Prometheus);
   azmonitoring.coreos.com with Azure Managed Prometheus (the ama-metrics add-on).
 A test leaves out what it wants missing.
+
+`pgha_role` is the RBAC pgha's identity is given: exactly the rows of shared/platforms/aks/access.py, so a call
+the adapter makes that the table (and so the doctor and docs/azure.md) misses is refused 403.
 """
 
 from __future__ import annotations
 
-from tests.contract.fake_kube import FakeKubeApi
+from shared.platforms.aks.access import PERMISSIONS, Permission, allows
+from tests.contract.fake_kube import Attributes, Authorizer, FakeKubeApi
 
 CNPG_CRDS = ("clusters", "backups", "scheduledbackups")
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -49,3 +53,14 @@ def install(api: FakeKubeApi, version: str = "1.30.0", plugin: bool = True, kube
         crd(api, "podmonitors.monitoring.coreos.com")
     if managed_prometheus:
         crd(api, "podmonitors.azmonitoring.coreos.com")
+
+
+def pgha_role(operator_namespace: str = "cnpg-system", without: tuple[Permission, ...] = ()) -> Authorizer:
+    """A ClusterRole of pgha's table bound to the caller (less `without`, for a test that takes one away)."""
+    granted = [p for p in PERMISSIONS if p not in without]
+
+    def decide(asked: Attributes) -> bool:
+        return any(allows(p, asked.group, asked.resource, asked.verb, asked.namespace, operator_namespace)
+                   for p in granted)
+
+    return decide

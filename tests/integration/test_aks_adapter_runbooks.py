@@ -29,7 +29,7 @@ from shared.settings import Settings
 from tests.conftest import follow, step
 from tests.contract.conftest import FakeCredential, settings
 from tests.contract.fake_kube import FakeKubeApi, FakeKubeServer
-from tests.contract.installed import install
+from tests.contract.installed import install, pgha_role
 from tests.contract.local_operator import LocalBackedOperator
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,7 @@ class AzuriteAzure(Azure):
 
 @pytest.fixture(scope="module")
 def on_aks(devhost: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeKubeApi]:
-    api = FakeKubeApi()
+    api = FakeKubeApi(rbac=pgha_role())  # pgha's identity may do exactly what access.py lists
     install(api)  # CNPG 1.30 with the Barman Cloud plugin: backup.method auto resolves to the plugin
     server = FakeKubeServer(api)
     local = LocalPlatform(Settings.from_env())

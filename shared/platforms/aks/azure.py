@@ -5,7 +5,11 @@ otherwise); `PGHA_CA_BUNDLE` names the CA to verify with when it is not the syst
 
 from __future__ import annotations
 
+import base64
+import fnmatch
 import hashlib
+import json
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -22,6 +26,29 @@ LOG_ANALYTICS_AUDIENCE = "https://api.loganalytics.io"
 # learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations: "A maximum of 20
 # federated identity credentials can be added to an application or user-assigned managed identity"
 FEDERATED_CREDENTIALS_LIMIT = 20
+PUBLIC_IP_API = "2024-05-01"
+
+
+@dataclass(frozen=True)
+class Identity:
+    client_id: str
+    principal_id: str
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One role assignment as it bears on data: the role's data actions and the ABAC condition, if any."""
+
+    role: str
+    scope: str
+    data_actions: list[str]
+    not_data_actions: list[str]
+    condition: str = ""
+
+    def permits(self, action: str) -> bool:
+        """Azure RBAC's matching: `*` is a wildcard within an action string; a NotDataAction subtracts."""
+        return (any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in self.data_actions)
+                and not any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in self.not_data_actions))
 
 
 @cache
@@ -73,13 +100,24 @@ class Azure:
                                "and --enable-workload-identity")
         return str(issuer)
 
+    def identity(self) -> Identity:
+        """`az identity show`: the workload identity (UAMI) the clusters' service accounts federate with."""
+        found = self._identities().user_assigned_identities.get(self.aks.identity_resource_group,
+                                                                self.aks.identity_name)
+        return Identity(client_id=str(found.client_id or ""), principal_id=str(found.principal_id or ""))
+
+    def federated_credentials(self) -> list[str]:
+        """The names of the identity's federated credentials (`az identity federated-credential list`)."""
+        credentials = self._identities().federated_identity_credentials
+        return [str(c.name) for c in credentials.list(self.aks.identity_resource_group, self.aks.identity_name)]
+
     def ensure_federated_credential(self, namespace: str, cluster: str) -> dict[str, str]:
         """`az identity federated-credential create` for the cluster's service account (create or update)."""
         issuer = self.oidc_issuer()
         name = credential_name(namespace, cluster)
         subject = service_account_subject(namespace, cluster)
         credentials = self._identities().federated_identity_credentials
-        existing = [c.name for c in credentials.list(self.aks.identity_resource_group, self.aks.identity_name)]
+        existing = self.federated_credentials()
         if name not in existing and len(existing) >= FEDERATED_CREDENTIALS_LIMIT:
             raise RuntimeError(
                 f"identity {self.aks.identity_name} already has {len(existing)} federated credentials, Entra's limit "
@@ -90,6 +128,56 @@ class Azure:
             {"properties": {"issuer": issuer, "subject": subject, "audiences": [AUDIENCE]}},
         )
         return {"name": name, "subject": subject, "issuer": issuer}
+
+    def caller_object_id(self) -> str:
+        """pgha's own Entra object id: the `oid` claim of its ARM token (whose role assignments say what it may
+        do); "" when the token carries none."""
+        token = self.credential.get_token(f"{self.aks.arm_endpoint}/.default").token
+        try:
+            payload = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError):
+            return ""
+        return str(claims.get("oid", ""))
+
+    def _resources(self) -> Any:
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
+        return ResourceManagementClient(self.credential, self.aks.subscription_id, base_url=self.aks.arm_endpoint,
+                                        **tls(self.aks))
+
+    def storage_account_id(self, account: str) -> str | None:
+        """The storage account's resource id, found by name in the subscription (`az storage account show`)."""
+        found = self._resources().resources.list(
+            filter=f"resourceType eq 'Microsoft.Storage/storageAccounts' and name eq '{account}'")
+        return next((str(r.id) for r in found), None)
+
+    def public_ip(self, name: str) -> dict[str, Any] | None:
+        """A public IP in the AKS node resource group (where the cloud provider looks for a named one)."""
+        ip_id = (f"/subscriptions/{self.aks.subscription_id}/resourceGroups/{self.aks.node_resource_group}"
+                 f"/providers/Microsoft.Network/publicIPAddresses/{name}")
+        try:
+            found = self._resources().resources.get_by_id(ip_id, api_version=PUBLIC_IP_API)
+        except ResourceNotFoundError:
+            return None
+        return {"sku": (found.sku.name if found.sku else ""),
+                "allocation": (found.properties or {}).get("publicIPAllocationMethod", "")}
+
+    def data_actions(self, principal_id: str, scope: str) -> list[Grant]:
+        """The roles assigned to `principal_id` that apply at `scope` (inherited ones included), with their
+        data actions: `az role assignment list --assignee <id> --scope <scope> --include-inherited`."""
+        from azure.mgmt.authorization import AuthorizationManagementClient
+
+        client = AuthorizationManagementClient(self.credential, self.aks.subscription_id,
+                                               base_url=self.aks.arm_endpoint, **tls(self.aks))
+        grants = []
+        for assignment in client.role_assignments.list_for_scope(scope, filter=f"assignedTo('{principal_id}')"):
+            definition = client.role_definitions.get_by_id(assignment.role_definition_id)
+            allowed = [a for p in definition.permissions or [] for a in p.data_actions or []]
+            denied = [a for p in definition.permissions or [] for a in p.not_data_actions or []]
+            grants.append(Grant(role=str(definition.role_name), scope=str(assignment.scope), data_actions=allowed,
+                                not_data_actions=denied, condition=str(assignment.condition or "")))
+        return grants
 
     def delete_federated_credential(self, namespace: str, cluster: str) -> bool:
         """False when it was already gone."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from typing import Literal
@@ -25,6 +26,7 @@ class AksSettings:
     log_analytics_endpoint: str = "https://api.loganalytics.io"
     arm_endpoint: str = "https://management.azure.com"
     ca_bundle: str = ""
+    outbound_addresses: tuple[str, ...] = ()  # pgha's own outbound IPs, for the doctor's sourceRanges check
 
     @classmethod
     def from_env(cls) -> AksSettings:
@@ -33,6 +35,12 @@ class AksSettings:
         if access not in ("serviceDns", "loadBalancer"):
             raise ValueError(f"setting PGHA_SQL_ACCESS must be serviceDns or loadBalancer, got {access!r}")
         resource_group = env.get("PGHA_AKS_RESOURCE_GROUP", "")
+        outbound = tuple(a.strip() for a in env.get("PGHA_OUTBOUND_ADDRESSES", "").split(",") if a.strip())
+        for address in outbound:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"setting PGHA_OUTBOUND_ADDRESSES: {address!r} is not an IP address") from None
         return cls(
             subscription_id=env.get("PGHA_AKS_SUBSCRIPTION_ID", ""),
             resource_group=resource_group,
@@ -50,4 +58,5 @@ class AksSettings:
             log_analytics_endpoint=env.get("PGHA_LOG_ANALYTICS_ENDPOINT", "https://api.loganalytics.io").rstrip("/"),
             arm_endpoint=env.get("PGHA_ARM_ENDPOINT", "https://management.azure.com").rstrip("/"),
             ca_bundle=env.get("PGHA_CA_BUNDLE", ""),
+            outbound_addresses=outbound,
         )

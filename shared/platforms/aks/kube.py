@@ -168,6 +168,22 @@ class Kube:
         return self._call("PATCH", path(api_version, kind, namespace, name) + "/status", patch, [STRICT],
                           "application/merge-patch+json")
 
+    def can(self, verb: str, group: str, resource: str, namespace: str | None = None) -> tuple[bool, str]:
+        """`kubectl auth can-i`: a SelfSubjectAccessReview (read-only: the API server stores nothing), answering
+        whether the caller may, and the authorizer's reason when it may not. `resource` may carry its
+        subresource (`pods/exec`)."""
+        plural, _, subresource = resource.partition("/")
+        asked: dict[str, str] = {"verb": verb, "group": group, "resource": plural}
+        if subresource:
+            asked["subresource"] = subresource
+        if namespace:
+            asked["namespace"] = namespace
+        answer = self._call("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", query=[STRICT], body={
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": asked}})
+        status = answer.get("status") or {}
+        return bool(status.get("allowed")), str(status.get("reason") or status.get("evaluationError") or "")
+
     def crd_installed(self, name: str) -> bool:
         """`kubectl get crd <plural>.<group>`: whether the API server serves a kind at all."""
         return self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name) is not None

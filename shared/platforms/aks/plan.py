@@ -57,7 +57,8 @@ class RecordingKube:
         if kind == "Deployment":  # the operator, as its release manifest installs it
             newest = ".".join(map(str, SUPPORTED[-1]))
             return {"spec": {"template": {"spec": {"containers": [
-                {"name": "manager", "image": f"ghcr.io/cloudnative-pg/cloudnative-pg:{newest}.0"}]}}}}
+                {"name": "manager", "image": f"ghcr.io/cloudnative-pg/cloudnative-pg:{newest}.0"}]}}},
+                "status": {"availableReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]}}
         return None  # nothing of pgha's exists yet
 
     def list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
@@ -169,7 +170,7 @@ def plan(runbook: str, spec: ClusterSpec, aks: AksSettings) -> list[dict[str, An
     """The calls, after the deploy's own pre-flight (PreflightFailed when it refuses, as the run would)."""
     recorder = RecordingKube()
     platform = AksPlatform(aks, recorder, RecordingAzure(aks, recorder))  # type: ignore[arg-type]
-    settled = platform.preflight(spec)
+    settled = platform.preflight(spec, "plan")
     spec = ClusterSpec.model_validate(settled.data["spec"])
     entries: list[dict[str, Any]] = [{"step": "pre-flight", "call": None, "note": settled.detail}]
     for name, step in steps(runbook, spec):

@@ -24,21 +24,14 @@ from shared import backups as bk
 from shared import objectstore
 from shared import status as st
 from shared.backups import Backup
+from shared.doctor import Check, Purpose
 from shared.logs import redact
-from shared.platform import Outcome, PreflightFailed, Role, done, skipped, unchanged
-from shared.platforms.aks import cnpg, manifests
+from shared.platform import Outcome, PreflightFailed, Role, done, preflight_outcome, skipped, unchanged
+from shared.platforms.aks import cnpg, doctor, manifests
 from shared.platforms.aks.azure import Azure
 from shared.platforms.aks.config import AksSettings
 from shared.platforms.aks.kube import Kube, KubeError
-from shared.platforms.aks.operator import (
-    OBJECT_STORE_CRD,
-    PLUGIN,
-    PLUGIN_LABEL,
-    SUPPORTED_RANGE,
-    Operator,
-    operator_from,
-    resolve_backup_method,
-)
+from shared.platforms.aks.operator import OBJECT_STORE_CRD, PLUGIN, PLUGIN_LABEL, Operator, operator_from
 from shared.secrets import generate_password
 from shared.spec import ClusterSpec
 
@@ -108,25 +101,15 @@ class AksPlatform:
         return operator_from(deployment, services, self.kube.crd_installed(OBJECT_STORE_CRD)), deployment is not None
 
     # ---- deploy ----------------------------------------------------------------------------------
-    def preflight(self, spec: ClusterSpec) -> Outcome:
-        """What must hold before anything is made: the workload identity's client id, an operator pgha
-        supports, and a backup method it can run (`auto` resolved here, once; the result is the spec the
-        run goes on with, and is stored with the Cluster)."""
-        if not self.aks.identity_client_id:
-            raise PreflightFailed("setting PGHA_AKS_IDENTITY_CLIENT_ID is unset: the Cluster's service account needs "
-                                  "the workload identity's client id, or barman-cloud cannot reach the storage")
-        operator, found = self.operator()
-        if not found:
-            raise PreflightFailed(
-                f"CNPG operator deployment {self.aks.operator_namespace}/{self.aks.operator_deployment} not found: "
-                f"install CloudNativePG {SUPPORTED_RANGE}, or set PGHA_CNPG_NAMESPACE / PGHA_CNPG_DEPLOYMENT")
-        problem = operator.support_problem()
-        if problem:
-            raise PreflightFailed(problem)
-        method, why = resolve_backup_method(spec.backup.method, operator)
-        resolved = ClusterSpec.model_validate({**spec.dump(), "backup": {**spec.backup.dump(), "method": method}})
-        return done(f"{operator.describe()}{operator.support_note()}; backup: {why}", spec=resolved.dump(),
-                    operatorImage=operator.image, backupMethod=method)
+    def diagnose(self, spec: ClusterSpec, purpose: Purpose = "doctor", delete_backups: bool = False) -> list[Check]:
+        return doctor.examine(self, spec, purpose, delete_backups)[0]
+
+    def preflight(self, spec: ClusterSpec, purpose: Purpose = "deploy", delete_backups: bool = False) -> Outcome:
+        """The doctor's checks that bear on this run, before anything is made: a FAIL refuses with the checks'
+        own lines. `backup.method: auto` is resolved here, once; the spec the run goes on with (and stores with
+        the Cluster) is the answer's data["spec"]."""
+        checks, settled = doctor.examine(self, spec, purpose, delete_backups)
+        return preflight_outcome(checks, settled)
 
     def ensure_namespace(self, spec: ClusterSpec) -> Outcome:
         made = self.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}})

@@ -29,9 +29,10 @@ from azure.storage.blob import ContainerClient
 from shared import backups, objectstore
 from shared import status as st
 from shared.backups import Backup
+from shared.doctor import Check, Purpose
 from shared.logs import redact
-from shared.platform import Outcome, PreflightFailed, Role, done, skipped, unchanged
-from shared.platforms.local import patroni, processes, tls
+from shared.platform import Outcome, PreflightFailed, Role, done, preflight_outcome, skipped, unchanged
+from shared.platforms.local import doctor, patroni, processes, tls
 from shared.platforms.local.patroni import Member
 from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, Stack
 from shared.secrets import generate_password, scram_verifier
@@ -166,10 +167,13 @@ class LocalPlatform:
         }))
         return done(f"secret {name} created (0600)", secretName=name, createdBy=created_by)
 
-    def preflight(self, spec: ClusterSpec) -> Outcome:
-        """Here barman-cloud archives into Azurite whatever backup.method says (`auto` included)."""
-        return done(f"local platform: barman-cloud archives into Azurite (backup.method {spec.backup.method})",
-                    spec=spec.dump(), backupMethod=spec.backup.method)
+    def diagnose(self, spec: ClusterSpec, purpose: Purpose = "doctor", delete_backups: bool = False) -> list[Check]:
+        return doctor.examine(self, spec, purpose)
+
+    def preflight(self, spec: ClusterSpec, purpose: Purpose = "deploy", delete_backups: bool = False) -> Outcome:
+        """The doctor's checks a runbook needs here; barman-cloud archives into Azurite whatever backup.method
+        says (`auto` included), so the spec goes on as it came."""
+        return preflight_outcome(doctor.examine(self, spec, purpose), spec)
 
     def configure_operator(self, spec: ClusterSpec) -> Outcome:
         return skipped(f"{AZURE_ONLY}: there is no CNPG operator to configure (ConfigMap "

@@ -1,0 +1,103 @@
+"""Every Kubernetes permission the `aks` adapter uses, and which runbooks use it.
+
+One table serves the doctor (a SelfSubjectAccessReview per row), the pre-flight of deploy, restore and
+teardown (the rows of that runbook), docs/azure.md's RBAC paragraph, and the contract tests' fake API
+server, which grants exactly these rows and answers 403 Forbidden to anything else, as RBAC would: so a
+call the adapter makes and this table misses fails a test.
+
+Verbs are RBAC's (k8s.io/apiserver RequestInfoFactory): GET of one object `get`, of a collection `list`;
+POST `create`; PATCH `patch` (a server-side apply that makes the object needs `create` as well: the
+apiserver authorizes the create in patch.go); DELETE `delete`. `pods/exec` over a websocket is a GET,
+authorized as `get` and, from Kubernetes 1.35 (AuthorizePodWebsocketUpgradeCreatePermission), also as
+`create`: pgha asks for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Scope = Literal["namespace", "operator", "cluster"]  # the cluster's namespace, the operator's, cluster-wide
+RUNBOOKS = ("deploy", "restore", "verify", "drill", "alert", "teardown")
+
+ALL = frozenset(RUNBOOKS)
+MAKE = frozenset({"deploy", "restore"})
+MAKE_AND_REMOVE = frozenset({"deploy", "restore", "teardown"})
+READ = frozenset(RUNBOOKS)
+
+
+@dataclass(frozen=True)
+class Permission:
+    group: str
+    resource: str  # with its subresource: `pods/exec`, `clusters/status`
+    verb: str
+    scope: Scope
+    runbooks: frozenset[str]
+
+    @property
+    def name(self) -> str:
+        where = {"namespace": "in the cluster's namespace", "operator": "in the operator's namespace",
+                 "cluster": "cluster-wide"}[self.scope]
+        group = f".{self.group}" if self.group else ""
+        return f"{self.verb} {self.resource}{group} {where}"
+
+
+def _rows(group: str, resource: str, scope: Scope, verbs: dict[str, frozenset[str]]) -> list[Permission]:
+    return [Permission(group, resource, verb, scope, runbooks) for verb, runbooks in verbs.items()]
+
+
+CNPG = "postgresql.cnpg.io"
+PLUGIN = "barmancloud.cnpg.io"
+MONITORING = ("monitoring.coreos.com", "azmonitoring.coreos.com")
+
+PERMISSIONS: tuple[Permission, ...] = (
+    # the cluster's own objects
+    *_rows(CNPG, "clusters", "namespace", {
+        "get": READ, "create": MAKE, "patch": MAKE, "delete": frozenset({"deploy", "restore", "teardown"})}),
+    *_rows(CNPG, "clusters", "cluster", {"list": frozenset({"deploy", "alert"})}),  # which clusters pgha made
+    *_rows(CNPG, "clusters/status", "namespace", {"patch": frozenset({"drill"})}),  # `kubectl cnpg promote`
+    *_rows(CNPG, "backups", "namespace", {
+        "get": frozenset({"verify"}), "list": frozenset({"teardown"}), "create": frozenset({"verify"}),
+        "delete": frozenset({"verify", "teardown"})}),
+    *_rows(CNPG, "scheduledbackups", "namespace", {
+        "create": frozenset({"deploy"}), "patch": frozenset({"deploy"}), "delete": MAKE_AND_REMOVE}),
+    *_rows(PLUGIN, "objectstores", "namespace", {
+        "get": READ, "create": MAKE, "patch": MAKE, "delete": frozenset({"teardown"})}),
+    *(row for group in MONITORING for row in _rows(group, "podmonitors", "namespace", {
+        "get": frozenset({"deploy"}), "create": frozenset({"deploy"}), "patch": frozenset({"deploy"}),
+        "delete": MAKE_AND_REMOVE})),
+    *_rows("", "secrets", "namespace", {
+        "get": READ, "create": MAKE, "delete": MAKE_AND_REMOVE}),
+    *_rows("", "configmaps", "namespace", {  # pgha-retained-<cluster>: the spec of backups kept
+        "get": frozenset({"restore", "teardown"}), "create": frozenset({"teardown"}),
+        "patch": frozenset({"teardown"}), "delete": frozenset({"teardown"})}),
+    *_rows("", "services", "namespace", {
+        "get": READ, "create": MAKE, "patch": MAKE, "delete": MAKE_AND_REMOVE}),
+    *_rows("", "pods", "namespace", {
+        "get": READ, "list": READ, "delete": frozenset({"drill"})}),
+    *_rows("", "pods/exec", "namespace", {  # `kubectl cnpg psql`: switch WAL on the primary
+        "get": frozenset({"deploy", "restore", "verify"}), "create": frozenset({"deploy", "restore", "verify"})}),
+    *_rows("", "persistentvolumeclaims", "namespace", {"list": MAKE_AND_REMOVE}),
+    # around the cluster
+    *_rows("", "namespaces", "cluster", {"create": frozenset({"deploy"})}),
+    *_rows("", "nodes", "cluster", {"get": MAKE}),  # the zones instances landed in
+    *_rows("apiextensions.k8s.io", "customresourcedefinitions", "cluster", {"get": READ}),
+    *_rows("apps", "deployments", "operator", {"get": READ, "patch": frozenset({"alert"})}),
+    *_rows("", "services", "operator", {"list": MAKE_AND_REMOVE}),  # the Barman Cloud plugin's Service
+)
+
+
+def needed_by(runbook: str) -> list[Permission]:
+    return [p for p in PERMISSIONS if runbook == "doctor" or runbook in p.runbooks]
+
+
+def allows(permission: Permission, group: str, resource: str, verb: str, namespace: str | None,
+           operator_namespace: str) -> bool:
+    """Whether `permission` grants this request (the fake API server's RBAC, from the same table)."""
+    if (permission.group, permission.resource, permission.verb) != (group, resource, verb):
+        return False
+    if permission.scope == "cluster":
+        return True  # a ClusterRoleBinding: every namespace, and cluster-scoped kinds
+    if permission.scope == "operator":
+        return namespace == operator_namespace
+    return namespace is not None

@@ -1,0 +1,175 @@
+"""An Azure subscription set up as docs/azure.md says, served by FakeAzure: the AKS cluster, the workload
+identity and its federated credentials, the backups storage account and container, role assignments, a
+public IP, Managed Prometheus and Log Analytics. A test changes what it wants broken.
+
+Shapes, from Azure's REST API specs (azure-rest-api-specs, resource-manager) at the api-versions the SDK
+clients send: userAssignedIdentities and federatedIdentityCredentials (msi 2024-11-30), resources list
+with `$filter` (resources 2025-04-01), roleAssignments list for a scope with `assignedTo()` and
+roleDefinitions by id (authorization 2022-04-01), publicIPAddresses (network 2024-05-01); Blob's Get
+Container Properties (`GET ?restype=container`, 404 ContainerNotFound); Prometheus' HTTP API
+`/api/v1/query`; Log Analytics' `/v1/workspaces/{id}/query`. Built-in roles' data actions are
+learn.microsoft.com's "Azure built-in roles for Storage" (Storage Blob Data Reader and Contributor).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from azure.core.credentials import AccessToken
+from azure.storage.blob import ContainerClient
+
+from shared.platforms.aks.azure import Azure, tls
+from tests.contract.conftest import FakeAzure, Seen
+
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
+RG = f"/subscriptions/{SUBSCRIPTION}/resourceGroups"
+CLIENT_ID = "9e3b7c1a-5d2f-4a8e-b6c4-2f1d8e7a9b30"  # conftest.settings()' PGHA_AKS_IDENTITY_CLIENT_ID
+UAMI_OBJECT_ID = "7d6e5f40-0000-4000-8000-00000000beef"  # the workload identity's
+PGHA_OBJECT_ID = "4f1c2d3e-0000-4000-8000-0000000a11ce"  # the Function App's managed identity
+ROLES = {  # built-in role definition ids, as Azure publishes them
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": ("Storage Blob Data Contributor", [
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete",
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/move/action",
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action"]),
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": ("Storage Blob Data Reader", [
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"]),
+}
+CONTRIBUTOR, READER = list(ROLES)
+
+
+def not_found(what: str) -> tuple[int, Any]:
+    return 404, {"error": {"code": "ResourceNotFound", "message": f"The Resource '{what}' was not found."}}
+
+
+class WorldCredential:
+    """DefaultAzureCredential's shape; its ARM token carries pgha's object id as a JWT's `oid` claim."""
+
+    def __init__(self, object_id: str = PGHA_OBJECT_ID) -> None:
+        self.object_id = object_id
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        payload = base64.urlsafe_b64encode(json.dumps({"oid": self.object_id}).encode()).decode().rstrip("=")
+        return AccessToken(f"eyJhbGciOiJub25lIn0.{payload}.for-{scopes[0]}", int(time.time() + 3600))
+
+
+@dataclass
+class AzureWorld:
+    identity: dict[str, str] | None = field(default_factory=lambda: {"clientId": CLIENT_ID,
+                                                                     "principalId": UAMI_OBJECT_ID})
+    credentials: list[str] = field(default_factory=list)  # the federated credentials' names
+    accounts: dict[str, str] = field(default_factory=lambda: {"pghabackups": "rg-cnpg"})  # account -> its group
+    containers: set[str] = field(default_factory=lambda: {"pghabackups/backups"})
+    assignments: list[dict[str, str]] = field(default_factory=list)  # principalId, roleDefinitionId, scope
+    public_ips: dict[str, dict[str, Any]] = field(default_factory=dict)  # name (node RG) -> sku, allocation
+    prometheus_up: bool = True
+    logs_up: bool = True
+
+    def account_id(self, account: str) -> str:
+        return f"{RG}/{self.accounts[account]}/providers/Microsoft.Storage/storageAccounts/{account}"
+
+    def grant(self, principal: str, role: str, scope: str) -> None:
+        self.assignments.append({"principalId": principal, "roleDefinitionId":
+                                 f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/{role}",
+                                 "scope": scope})
+
+    def serve(self, fake: FakeAzure) -> None:
+        for method in ("GET", "POST", "PUT", "DELETE"):
+            fake.routes[(method, "/")] = self.answer
+
+    def answer(self, seen: Seen) -> tuple[int, Any]:
+        parts = urlsplit(seen.path)
+        path, query = re.sub("/+", "/", unquote(parts.path)), parse_qs(parts.query)
+        lower = path.lower()
+        if lower.endswith("/api/v1/query"):
+            return ((200, {"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {}, "value": [time.time(), "1"]}]}}) if self.prometheus_up
+                    else (503, {"status": "error", "error": "query engine unavailable"}))
+        if re.fullmatch(r"/v1/workspaces/[^/]+/query", path):
+            return ((200, {"tables": [{"name": "PrimaryResult", "columns": [{"name": "pgha", "type": "long"}],
+                                       "rows": [[1]]}]}) if self.logs_up
+                    else (403, {"error": {"code": "InsufficientAccessError", "message": "no access to workspace"}}))
+        if query.get("restype") == ["container"]:  # Blob: Get Container Properties, path-style
+            return (200, None) if path.strip("/") in self.containers else (404, "<?xml version=\"1.0\"?><Error>"
+                                                                              "<Code>ContainerNotFound</Code></Error>")
+        if "/federatedidentitycredentials" in lower:
+            return self.federated(seen, path)
+        if lower.endswith("/providers/microsoft.managedidentity/userassignedidentities/mi-aks-cnpg"):
+            if self.identity is None:
+                return not_found(path)
+            return 200, {"id": path, "name": "mi-aks-cnpg", "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+                         "location": "westus3", "properties": {"tenantId": "72f988bf-0000-4000-8000-000000000000",
+                                                               **self.identity}}
+        if lower == f"/subscriptions/{SUBSCRIPTION}/resources":
+            wanted = re.search(r"name eq '([^']+)'", query.get("$filter", [""])[0])
+            names = [wanted[1]] if wanted else list(self.accounts)
+            return 200, {"value": [{"id": self.account_id(n), "name": n, "type": "Microsoft.Storage/storageAccounts",
+                                    "location": "westus3", "kind": "StorageV2"} for n in names if n in self.accounts]}
+        if lower.endswith("/providers/microsoft.authorization/roleassignments"):
+            return self.role_assignments(path, query)
+        if "/providers/microsoft.authorization/roledefinitions/" in lower:
+            role = path.rsplit("/", 1)[1]
+            if role not in ROLES:
+                return not_found(path)
+            name, actions = ROLES[role]
+            return 200, {"id": path, "name": role, "type": "Microsoft.Authorization/roleDefinitions", "properties": {
+                "roleName": name, "type": "BuiltInRole", "permissions": [
+                    {"actions": [], "notActions": [], "dataActions": actions, "notDataActions": []}]}}
+        if "/providers/microsoft.network/publicipaddresses/" in lower:
+            name = path.rsplit("/", 1)[1]
+            if "/resourcegroups/rg-cnpg-aksmanaged/" not in lower or name not in self.public_ips:
+                return not_found(path)
+            found = self.public_ips[name]
+            return 200, {"id": path, "name": name, "type": "Microsoft.Network/publicIPAddresses", "location": "westus3",
+                         "sku": {"name": found["sku"], "tier": "Regional"},
+                         "properties": {"publicIPAllocationMethod": found["allocation"], "ipAddress": "20.1.2.3"}}
+        return 404, {"error": {"code": "NotFound", "message": f"no fake for {seen.method} {path}"}}
+
+    def federated(self, seen: Seen, path: str) -> tuple[int, Any]:
+        if self.identity is None:
+            return not_found(path)
+        if path.lower().endswith("/federatedidentitycredentials"):
+            return 200, {"value": [{"id": f"{path}/{n}", "name": n, "properties": {}} for n in self.credentials]}
+        name = path.rsplit("/", 1)[1]
+        if seen.method == "PUT":
+            self.credentials.append(name) if name not in self.credentials else None
+            return 201, {"id": path, "name": name, **(seen.body or {})}
+        if seen.method == "DELETE":
+            if name not in self.credentials:
+                return not_found(path)
+            self.credentials.remove(name)
+            return 200, None
+        return not_found(path)
+
+    def role_assignments(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        """`assignedTo('<id>')` at a scope: the principal's assignments at, above or below that scope."""
+        scope = path.rsplit("/providers/Microsoft.Authorization/", 1)[0].rstrip("/").lower()
+        who = re.search(r"assignedTo\('([^']+)'\)", query.get("$filter", [""])[0])
+        found = [a for a in self.assignments if (who is None or a["principalId"] == who[1])
+                 and (scope.startswith(a["scope"].lower()) or a["scope"].lower().startswith(scope))]
+        return 200, {"value": [{"id": f"{a['scope']}/providers/Microsoft.Authorization/roleAssignments/ra-{n}",
+                                "name": f"ra-{n}", "type": "Microsoft.Authorization/roleAssignments",
+                                "properties": {"principalId": a["principalId"], "principalType": "ServicePrincipal",
+                                               "roleDefinitionId": a["roleDefinitionId"], "scope": a["scope"]}}
+                               for n, a in enumerate(found)]}
+
+
+class WorldAzure(Azure):
+    """The adapter's Azure calls, with Blob's `https://<account>.blob.core.windows.net/<container>` served
+    path-style by the same fake (`<fake>/<account>/<container>`), as Azurite serves it."""
+
+    def __init__(self, aks: Any, fake: FakeAzure, credential: Any | None = None) -> None:
+        super().__init__(aks, credential or WorldCredential())
+        self.fake = fake
+
+    def container(self, destination_path: str) -> ContainerClient:
+        parts = urlsplit(destination_path)
+        account, container = parts.netloc.split(".")[0], parts.path.strip("/").split("/")[0]
+        return ContainerClient(f"{self.fake.url}/{account}", container, credential=self.credential, **tls(self.aks))
