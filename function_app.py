@@ -24,6 +24,7 @@ import orchestrations.verify_backups
 import triggers.alerts
 import triggers.backups
 import triggers.clusters
+import triggers.doctor
 import triggers.drills
 import triggers.health
 import triggers.openapi
@@ -45,7 +46,7 @@ STEPS = (
 )
 STARTERS = (
     triggers.clusters, triggers.backups, triggers.drills, triggers.alerts, triggers.operations, triggers.schedules,
-    triggers.subscriptions, triggers.openapi, triggers.health,
+    triggers.subscriptions, triggers.openapi, triggers.health, triggers.doctor,
 )
 
 for module in (*RUNBOOKS, *STEPS, *STARTERS):

@@ -1,4 +1,4 @@
-"""`pgha`: the local stack and the devhost from a shell — up, down, status, serve, demo; and plan."""
+"""`pgha`: the local stack and the devhost from a shell — up, down, status, serve, demo; plan and doctor."""
 
 from __future__ import annotations
 
@@ -201,32 +201,56 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    """Print every object and Azure call the runbook's first run would make on AKS; touch nothing."""
+class Refused(Exception):
+    """A command that cannot go on: its message goes to stderr, exit code 2."""
+
+
+def load_spec(path: str) -> Any:
+    """A ClusterSpec from a JSON or YAML file, or Refused naming the file (and the field)."""
     import yaml
 
-    from shared.platform import PreflightFailed
-    from shared.platforms.aks.config import AksSettings
-    from shared.platforms.aks.plan import plan, render
     from shared.spec import SpecError, parse_spec
 
     try:
-        with open(args.spec) as source:
-            body = yaml.safe_load(source)
-        spec = parse_spec(body)
+        with open(path) as source:
+            return parse_spec(yaml.safe_load(source))
     except (OSError, yaml.YAMLError) as err:
-        print(f"pgha plan: cannot read {args.spec}: {err}", file=sys.stderr)
-        return 2
+        raise Refused(f"cannot read {path}: {err}") from None
     except SpecError as err:
-        print(f"pgha plan: {args.spec}: {err.field}: {err.message}", file=sys.stderr)
-        return 2
+        raise Refused(f"{path}: {err.field}: {err.message}") from None
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print every object and Azure call the runbook's first run would make on AKS; touch nothing."""
+    from shared.platform import PreflightFailed
+    from shared.platforms.aks.config import AksSettings
+    from shared.platforms.aks.plan import plan, render
+
+    spec = load_spec(args.spec)
     try:
         entries = plan(args.runbook, spec, AksSettings.from_env())
     except PreflightFailed as err:
-        print(f"pgha plan: refused by the pre-flight: {err}", file=sys.stderr)
-        return 2
+        raise Refused(f"refused by the pre-flight: {err}") from None
     sys.stdout.write(render(entries))
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the environment read-only; a table (or JSON), exit 1 on any FAIL."""
+    import os
+
+    from shared.doctor import PROBE, look
+    from shared.platforms import platform_for
+    from shared.spec import ClusterSpec
+
+    if args.platform:
+        os.environ["PGHA_PLATFORM"] = args.platform
+    logging.getLogger("azure").setLevel(logging.CRITICAL)  # the doctor says what failed, in one line
+    spec = load_spec(args.spec) if args.spec else ClusterSpec(name=PROBE, namespace=args.namespace)
+    settings = Settings.from_env()
+    diagnosis = look(settings.platform, lambda: platform_for(settings), spec, args.delete_backups)
+    say(json.dumps(diagnosis.dump(), indent=2) if args.json else diagnosis.table())
+    return 1 if diagnosis.failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,8 +272,19 @@ def main(argv: list[str] | None = None) -> int:
     planning.add_argument("--platform", choices=["aks"], default="aks")
     planning.add_argument("--spec", required=True, help="a ClusterSpec, JSON or YAML")
     planning.set_defaults(fn=cmd_plan)
+    doctor = sub.add_parser("doctor", help="check the environment before a first run, read-only (exit 1 on a FAIL)")
+    doctor.add_argument("--platform", choices=["local", "aks"], help="default: PGHA_PLATFORM")
+    doctor.add_argument("--spec", help="a ClusterSpec (JSON or YAML) to check for; default: every default")
+    doctor.add_argument("--namespace", default="default", help="where a default cluster would go")
+    doctor.add_argument("--delete-backups", action="store_true", help="blob delete is required (teardown's option)")
+    doctor.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    doctor.set_defaults(fn=cmd_doctor)
     args = parser.parse_args(argv)
-    return int(args.fn(args))
+    try:
+        return int(args.fn(args))
+    except Refused as err:
+        print(f"pgha {args.command}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel
 
+from shared.doctor import Check
 from shared.requests import RestoreRequest, VerifyRequest
 from shared.spec import ClusterSpec
 from shared.status import ClusterStatus
@@ -231,6 +232,9 @@ def document() -> dict[str, Any]:
     drill = with_callback(model_schema(DrillRequest, definitions), definitions, "DrillRequestBody")
     decision = model_schema(Decision, definitions)
     status = model_schema(ClusterStatus, definitions)
+    diagnosis = {"type": "object", "properties": {
+        "platform": {"type": "string"}, "verdict": {"type": "string", "enum": ["PASS", "WARN", "FAIL"]},
+        "checks": {"type": "array", "items": model_schema(Check, definitions)}}}
     teardown = {"type": "object", "properties": {
         "deleteBackups": {"type": "boolean", "default": False, "x-ms-summary": "Delete backups"},
         "callbackUrl": CALLBACK}}
@@ -299,6 +303,14 @@ def document() -> dict[str, Any]:
             "Unsubscribe", "Cancel a subscribed operation", "cooperative cancel; 200 when it has already ended",
             [OPERATION], {**answers(202, 400, 404), "200": {"description": "the run had already ended"}},
             visibility="internal")},
+        "/doctor": {
+            "get": operation("Doctor", "Check the environment", "read-only: every check pgha makes before a first run, "
+                             "for a cluster of default spec", [NAMESPACE, DELETE_BACKUPS],
+                             answers(200, 400, 503, ok=diagnosis)),
+            "post": operation("DoctorForSpec", "Check the environment for a spec", "what the deploy's pre-flight of "
+                              "this ClusterSpec would find", [NAMESPACE, DELETE_BACKUPS, body(spec, required=True)],
+                              answers(200, 400, 413, 503, ok=diagnosis), visibility="advanced"),
+        },
         "/health": {"get": operation("Health", "Health", "anonymous: the app runs and its settings read", [],
                                      {"200": {"description": "ok"}, "503": {"description": "misconfigured"}},
                                      visibility="internal", security=[])},

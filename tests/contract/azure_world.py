@@ -84,7 +84,7 @@ class AzureWorld:
         for method in ("GET", "POST", "PUT", "DELETE"):
             fake.routes[(method, "/")] = self.answer
 
-    def answer(self, seen: Seen) -> tuple[int, Any]:
+    def answer(self, seen: Seen) -> tuple[Any, ...]:
         parts = urlsplit(seen.path)
         path, query = re.sub("/+", "/", unquote(parts.path)), parse_qs(parts.query)
         lower = path.lower()
@@ -97,8 +97,11 @@ class AzureWorld:
                                        "rows": [[1]]}]}) if self.logs_up
                     else (403, {"error": {"code": "InsufficientAccessError", "message": "no access to workspace"}}))
         if query.get("restype") == ["container"]:  # Blob: Get Container Properties, path-style
-            return (200, None) if path.strip("/") in self.containers else (404, "<?xml version=\"1.0\"?><Error>"
-                                                                              "<Code>ContainerNotFound</Code></Error>")
+            if path.strip("/") in self.containers:
+                return 200, None, {"ETag": '"0x8DD2A1B2C3D4E5F"', "Last-Modified": "Tue, 01 Dec 2026 08:00:00 GMT"}
+            return 404, ('<?xml version="1.0" encoding="utf-8"?><Error><Code>ContainerNotFound</Code><Message>The '
+                         "specified container does not exist.</Message></Error>"), {
+                "x-ms-error-code": "ContainerNotFound"}
         if "/federatedidentitycredentials" in lower:
             return self.federated(seen, path)
         if lower.endswith("/providers/microsoft.managedidentity/userassignedidentities/mi-aks-cnpg"):

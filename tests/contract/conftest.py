@@ -53,12 +53,13 @@ class Seen:
 class FakeAzure:
     """ARM, Prometheus and Log Analytics as one HTTPS server: `routes` maps (method, path prefix) to an answer."""
 
-    routes: dict[tuple[str, str], Callable[[Seen], tuple[int, Any]]] = field(default_factory=dict)
+    routes: dict[tuple[str, str], Callable[[Seen], tuple[Any, ...]]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
     ca_path: str = ""
 
-    def answer(self, seen: Seen) -> tuple[int, Any]:
+    def answer(self, seen: Seen) -> tuple[Any, ...]:
+        """(status, body) or (status, body, headers)."""
         self.seen.append(seen)
         for (method, prefix), handler in self.routes.items():
             if seen.method == method and seen.path.startswith(prefix):
@@ -98,10 +99,12 @@ def azure_fake(ca: trustme.CA, tmp_path: Path) -> Iterator[FakeAzure]:
                 body: Any = json.loads(raw) if raw else None
             except ValueError:
                 body = raw
-            code, answer = fake.answer(Seen(self.command, self.path, dict(self.headers), body))
+            code, answer, *extra = fake.answer(Seen(self.command, self.path, dict(self.headers), body))
             xml = isinstance(answer, str)  # Azure Storage answers in XML
             payload = answer.encode() if xml else json.dumps(answer).encode() if answer is not None else b""
             self.send_response(code)
+            for name, value in (extra[0] if extra else {}).items():  # e.g. Storage's x-ms-error-code
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/xml" if xml else "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

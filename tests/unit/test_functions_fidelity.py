@@ -29,6 +29,7 @@ HTTP_ROUTES = {
     "unsubscribe_by_callback": ("subscriptions", ["DELETE"]),
     "openapi": ("openapi.json", ["GET"]),
     "health": ("health", ["GET"]),
+    "doctor": ("doctor", ["GET", "POST"]),
 }
 ANONYMOUS = {"health"}  # for load balancers; every other route wants a function key
 

@@ -54,5 +54,5 @@ def test_the_aks_kubeconfig_is_read_as_any_sdk_version_returns_it(value: type,
     import azure.mgmt.containerservice as containerservice
 
     monkeypatch.setattr(containerservice, "ContainerServiceClient", Client)
-    config = kube.aks_kubeconfig(kube.AksSettings(resource_group="rg", cluster="aks"), object())
+    config = kube.aks_kubeconfig(kube.AksSettings(subscription_id="s", resource_group="rg", cluster="aks"), object())
     assert config["users"][0]["user"] == {"token": "set-per-request"}

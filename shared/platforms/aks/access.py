@@ -101,3 +101,17 @@ def allows(permission: Permission, group: str, resource: str, verb: str, namespa
     if permission.scope == "operator":
         return namespace == operator_namespace
     return namespace is not None
+
+
+def table() -> str:
+    """The permissions as a Markdown table, one row per resource and scope (docs/azure.md shows it)."""
+    rows: dict[tuple[str, str, str], list[Permission]] = {}
+    for permission in PERMISSIONS:
+        rows.setdefault((permission.resource, permission.group, permission.scope), []).append(permission)
+    where = {"namespace": "each cluster's namespace", "operator": "the operator's namespace", "cluster": "cluster-wide"}
+    lines = ["| resource | API group | where | verbs | used by |", "|---|---|---|---|---|"]
+    for (resource, group, scope), found in rows.items():
+        used = sorted({r for p in found for r in p.runbooks}, key=RUNBOOKS.index)
+        lines.append(f"| `{resource}` | {group or 'core'} | {where[scope]} | {', '.join(p.verb for p in found)} | "
+                     f"{', '.join(used)} |")
+    return "\n".join(lines) + "\n"

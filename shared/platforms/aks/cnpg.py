@@ -124,3 +124,10 @@ def backup_record(obj: dict[str, Any]) -> Backup:
         begin_lsn=status.get("beginLSN"), end_lsn=status.get("endLSN"),
         started_at=status.get("startedAt"), stopped_at=status.get("stoppedAt"), error=error,
     )
+
+
+def deployment_available(deployment: dict[str, Any]) -> bool:
+    """A Deployment with an Available condition True and a replica available (`kubectl rollout status`)."""
+    status = deployment.get("status") or {}
+    available = any(c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions") or [])
+    return available and int(status.get("availableReplicas") or 0) >= 1

@@ -19,6 +19,7 @@ from shared.doctor import Check, Purpose, fail, passed, warn
 from shared.platform import PreflightFailed
 from shared.platforms.aks import access
 from shared.platforms.aks.azure import FEDERATED_CREDENTIALS_LIMIT, credential_name
+from shared.platforms.aks.cnpg import deployment_available
 from shared.platforms.aks.operator import OBJECT_STORE_CRD, SUPPORTED_RANGE, resolve_backup_method
 from shared.spec import ClusterSpec
 
@@ -56,11 +57,10 @@ class Examination:
     def makes(self) -> bool:
         return self.purpose in ("doctor", "deploy", "restore", "plan")
 
-    def add(self, check: Check | None) -> None:
-        if check is not None:
-            self.checks.append(check)
+    def add(self, found: Check | list[Check] | None) -> None:
+        self.checks += [found] if isinstance(found, Check) else found or []
 
-    def guarded(self, name: str, look: Callable[[], Check | None], doing: str) -> None:
+    def guarded(self, name: str, look: Callable[[], Check | list[Check] | None], doing: str) -> None:
         """A check whose call failed is a FAIL that says what it was doing, never a crash of the doctor."""
         try:
             self.add(look())
@@ -97,34 +97,34 @@ def examine(platform: AksPlatform, spec: ClusterSpec, purpose: Purpose = "doctor
 
 # ---- the operator and what it serves -----------------------------------------------------------------
 
-def operator_check(exam: Examination) -> Check:
+def operator_check(exam: Examination) -> list[Check]:
+    """The operator, then the backup method it can run (`auto` resolved into exam.spec)."""
     aks = exam.platform.aks
     where = f"{aks.operator_namespace}/{aks.operator_deployment}"
     deployment = exam.platform.kube.get("apps/v1", "Deployment", aks.operator_namespace, aks.operator_deployment)
     if deployment is None:
-        return fail("CNPG operator", f"Deployment {where} not found: install CloudNativePG {SUPPORTED_RANGE}, or "
-                                     "set PGHA_CNPG_NAMESPACE / PGHA_CNPG_DEPLOYMENT to where it runs")
+        return [fail("CNPG operator", f"Deployment {where} not found: install CloudNativePG {SUPPORTED_RANGE}, or "
+                                      "set PGHA_CNPG_NAMESPACE / PGHA_CNPG_DEPLOYMENT to where it runs")]
     operator, _ = exam.platform.operator()
     problem = operator.support_problem()
     if problem:
-        return fail("CNPG operator", problem)
-    from shared.platforms.aks.platform import deployment_available
-
+        return [fail("CNPG operator", problem)]
     if not deployment_available(deployment):
-        return fail("CNPG operator", f"Deployment {where} has no available replica: `kubectl -n "
-                                     f"{aks.operator_namespace} describe deployment {aks.operator_deployment}`")
+        found = fail("CNPG operator", f"Deployment {where} has no available replica: `kubectl -n "
+                                      f"{aks.operator_namespace} describe deployment {aks.operator_deployment}`")
+    elif operator.version is None:
+        found = warn("CNPG operator", f"{operator.describe()}: tag the image with its version to have it checked")
+    elif operator.support_note():
+        found = warn("CNPG operator", f"{operator.describe()}{operator.support_note()}")
+    else:
+        found = passed("CNPG operator", f"{operator.describe()} available in {aks.operator_namespace}")
     try:
         method, why = resolve_backup_method(exam.spec.backup.method, operator)
     except PreflightFailed as refused:
-        return fail("backup method", str(refused))
+        return [found, fail("backup method", str(refused))]
     exam.spec = ClusterSpec.model_validate({**exam.spec.dump(),
                                             "backup": {**exam.spec.backup.dump(), "method": method}})
-    exam.add(warn("backup method", why) if "deprecated" in why else passed("backup method", why))
-    if operator.version is None:
-        return warn("CNPG operator", f"{operator.describe()}: tag the image with its version to have it checked")
-    if operator.support_note():
-        return warn("CNPG operator", f"{operator.describe()}{operator.support_note()}")
-    return passed("CNPG operator", f"{operator.describe()} available in {aks.operator_namespace}")
+    return [found, warn("backup method", why) if "deprecated" in why else passed("backup method", why)]
 
 
 def crd_checks(exam: Examination) -> None:
@@ -163,8 +163,8 @@ def rbac_check(exam: Examination) -> Check:
     if denied:
         lacking = "; ".join(f"{', '.join(verbs)} {what}" for what, verbs in denied.items())
         return fail("Kubernetes RBAC", f"not allowed: {lacking}: grant them to pgha's identity (docs/azure.md, RBAC)")
-    return passed("Kubernetes RBAC", f"{len(asked)} permissions {runbook} uses, each allowed "
-                                     "(SelfSubjectAccessReview)")
+    who = "pgha's runbooks use" if runbook == "doctor" else f"{runbook} uses"
+    return passed("Kubernetes RBAC", f"the {len(asked)} permissions {who}, each allowed (SelfSubjectAccessReview)")
 
 
 # ---- the workload identity -----------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def prometheus_check(exam: Examination) -> Check:
         return warn("Prometheus", "PGHA_PROMETHEUS_ENDPOINT unset: deploy does not check the scrape, and alert "
                                   "responses read no metrics; set it to the Azure Monitor workspace's query endpoint")
     exam.platform.azure.prometheus("vector(1)")
-    return passed("Prometheus", f"{exam.platform.aks.prometheus_endpoint} answers a query")
+    return passed("Prometheus", "the Azure Monitor workspace answers a query (PGHA_PROMETHEUS_ENDPOINT)")
 
 
 def log_analytics_check(exam: Examination) -> Check:

@@ -258,6 +258,11 @@ def aks_kubeconfig(aks: AksSettings, credential: Any) -> dict[str, Any]:
     """The cluster's user kubeconfig from ARM, its user swapped for a bearer token (set per request)."""
     from azure.mgmt.containerservice import ContainerServiceClient
 
+    unset = [n for n, v in (("PGHA_AKS_SUBSCRIPTION_ID", aks.subscription_id), ("PGHA_AKS_RESOURCE_GROUP",
+                                                                                aks.resource_group),
+                            ("PGHA_AKS_CLUSTER", aks.cluster)) if not v]
+    if unset:
+        raise RuntimeError(f"{', '.join(unset)} unset: pgha finds the AKS cluster by them (or set PGHA_KUBECONFIG)")
     arm = ContainerServiceClient(credential, aks.subscription_id, base_url=aks.arm_endpoint,
                                  **({"connection_verify": aks.ca_bundle} if aks.ca_bundle else {}))
     result = arm.managed_clusters.list_cluster_user_credentials(aks.resource_group, aks.cluster)

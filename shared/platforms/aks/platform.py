@@ -379,7 +379,7 @@ class AksPlatform:
         if deployment is None:
             problems.append(f"operator deployment {self.aks.operator_namespace}/{self.aks.operator_deployment} "
                             "not found")
-        elif not deployment_available(deployment):
+        elif not cnpg.deployment_available(deployment):
             problems.append(f"operator deployment {self.aks.operator_deployment} is not available")
             remedy = f"restart the CNPG operator deployment {self.aks.operator_deployment}"
         annotations = ((self._cluster(spec.namespace, spec.name) or {}).get("metadata") or {}).get(
@@ -486,8 +486,3 @@ class AksPlatform:
                 self.kube.delete("v1", "ConfigMap", spec.namespace, f"pgha-retained-{spec.name}")
         return done(f"deleted {deleted} blobs under {spec.backup.container}/{spec.server_name}/", deleted=deleted)
 
-
-def deployment_available(deployment: dict[str, Any]) -> bool:
-    status = deployment.get("status") or {}
-    available = any(c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions") or [])
-    return available and int(status.get("availableReplicas") or 0) >= 1
