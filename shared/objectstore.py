@@ -31,9 +31,14 @@ def container(connection: str, name: str, create: bool = False) -> ContainerClie
     return client
 
 
-def container_exists(client: ContainerClient) -> bool:
+# a look that should answer at once (the doctor's): one try, a short connect; not the SDK's minutes of retries
+QUICK = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 10}
+
+
+def container_exists(client: ContainerClient, **options: object) -> bool:
+    """`options` go to the request (azure-core's per-call `retry_total`, timeouts; see QUICK)."""
     try:
-        client.get_container_properties()
+        client.get_container_properties(**options)
         return True
     except ResourceNotFoundError:
         return False

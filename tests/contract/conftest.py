@@ -185,7 +185,8 @@ def on_aks(kube_api: FakeKubeApi, operator: ScriptedOperator, tmp_path: Path, in
            monkeypatch: pytest.MonkeyPatch) -> Iterator[AksPlatform]:
     """The adapter installed as the devhost's platform, over the fake API server and the scripted operator;
     the object store is the operator's `archive` (its instances archive there)."""
-    monkeypatch.setattr(objectstore, "container_exists", lambda client: True)  # the storage account is there
+    # the storage account is there
+    monkeypatch.setattr(objectstore, "container_exists", lambda client, **options: True)
     monkeypatch.setattr(objectstore, "list_names",
                         lambda client, prefix: [n for n in operator.archive if n.startswith(prefix)])
     monkeypatch.setattr(objectstore, "delete_prefix", lambda client, prefix: len(

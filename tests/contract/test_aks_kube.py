@@ -253,7 +253,7 @@ def test_preflight_needs_the_container_and_an_empty_archive(aks: AksPlatform, ku
     from shared import objectstore
 
     names: list[str] = ["pg1/wals/0000000100000000/000000010000000000000001"]
-    monkeypatch.setattr(objectstore, "container_exists", lambda client: True)
+    monkeypatch.setattr(objectstore, "container_exists", lambda client, **options: True)
     monkeypatch.setattr(objectstore, "list_names", lambda client, prefix: [n for n in names if n.startswith(prefix)])
     with pytest.raises(PreflightFailed, match="deleteBackups"):
         aks.preflight_backup_destination(SPEC)

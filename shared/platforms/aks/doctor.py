@@ -223,7 +223,7 @@ def federated_credentials_check(exam: Examination) -> Check:
 def storage_check(exam: Examination) -> Check:
     path = exam.spec.recovery.destination_path if exam.spec.recovery else exam.spec.backup.destination_path
     container = exam.platform.azure.container(path)
-    if not objectstore.container_exists(container):
+    if not objectstore.container_exists(container, **objectstore.QUICK):
         return fail("backups container", f"{path} does not exist: create the container (the runbook's storage "
                                          "account), or set backup.destinationPath")
     return passed("backups container", f"{path} readable")

@@ -63,12 +63,16 @@ def binaries_check() -> Check:
     return passed("binaries", ", ".join(f"{name} {version}" for name, version in found.items()))
 
 
+def stack_up(running: dict[str, bool]) -> bool:
+    return bool(running) and all(running.values())
+
+
 def stack_check(platform: LocalPlatform, purpose: Purpose) -> Check:
     """etcd's /health and Azurite's container listing; not running is a WARN for the doctor (a deploy from the
     devhost starts the stack first), a FAIL for a runbook's pre-flight."""
     state = platform.stack.state()
     running = platform.stack.running()
-    if state is None or not all(running.values()):
+    if state is None or not stack_up(running):
         down = ", ".join(n for n in ("etcd", "azurite") if not running.get(n)) or "etcd, azurite"
         verdict: Callable[[str, str], Check] = warn if purpose == "doctor" else fail
         return verdict("etcd and Azurite", f"{down} not running under {platform.home}: `pgha up` starts them")
@@ -81,7 +85,8 @@ def stack_check(platform: LocalPlatform, purpose: Purpose) -> Check:
         return fail("etcd and Azurite", f"etcd on {state.etcd_port} reports {health}: see "
                                         f"{platform.stack.dir}/etcd.log")
     try:
-        containers = list(objectstore.service(state.connection_string).list_containers(results_per_page=10))
+        containers = list(objectstore.service(state.connection_string).list_containers(results_per_page=10,
+                                                                                         **objectstore.QUICK))
     except Exception as err:  # Azurite up but not answering as Blob storage
         return fail("etcd and Azurite", f"Azurite on {state.blob_port} does not list containers "
                                         f"({type(err).__name__}): see {platform.stack.dir}/azurite.log")
@@ -92,8 +97,7 @@ def stack_check(platform: LocalPlatform, purpose: Purpose) -> Check:
 def ports_check(platform: LocalPlatform, spec: ClusterSpec) -> Check:
     """Each member takes two loopback ports (PostgreSQL, Patroni's REST API); the stack keeps its own."""
     state = platform.stack.state()
-    running = platform.stack.running()
-    if state is not None and not all(running.values()):
+    if state is not None and not stack_up(platform.stack.running()):
         taken = [p for p in (state.etcd_port, state.blob_port) if processes.port_open(p)]
         if taken:
             return fail("ports", f"the stack's port(s) {', '.join(map(str, taken))} are taken by another process: "
