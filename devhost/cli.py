@@ -237,17 +237,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the environment read-only; a table (or JSON), exit 1 on any FAIL."""
-    import os
+    import dataclasses
 
     from shared.doctor import PROBE, look
     from shared.platforms import platform_for
     from shared.spec import ClusterSpec
 
-    if args.platform:
-        os.environ["PGHA_PLATFORM"] = args.platform
     logging.getLogger("azure").setLevel(logging.CRITICAL)  # the doctor says what failed, in one line
-    spec = load_spec(args.spec) if args.spec else ClusterSpec(name=PROBE, namespace=args.namespace)
     settings = Settings.from_env()
+    if args.platform:
+        settings = dataclasses.replace(settings, platform=args.platform)
+    namespace = args.namespace or settings.default_namespace
+    spec = load_spec(args.spec) if args.spec else ClusterSpec(name=PROBE, namespace=namespace)
     diagnosis = look(settings.platform, lambda: platform_for(settings), spec, args.delete_backups)
     say(json.dumps(diagnosis.dump(), indent=2) if args.json else diagnosis.table())
     return 1 if diagnosis.failed else 0
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     doctor = sub.add_parser("doctor", help="check the environment before a first run, read-only (exit 1 on a FAIL)")
     doctor.add_argument("--platform", choices=["local", "aks"], help="default: PGHA_PLATFORM")
     doctor.add_argument("--spec", help="a ClusterSpec (JSON or YAML) to check for; default: every default")
-    doctor.add_argument("--namespace", default="default", help="where a default cluster would go")
+    doctor.add_argument("--namespace", help="where a default cluster would go (default: PGHA_DEFAULT_NAMESPACE)")
     doctor.add_argument("--delete-backups", action="store_true", help="blob delete is required (teardown's option)")
     doctor.add_argument("--json", action="store_true", help="print JSON instead of a table")
     doctor.set_defaults(fn=cmd_doctor)

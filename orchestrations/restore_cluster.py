@@ -46,7 +46,9 @@ def restore_cluster(context: df.DurableOrchestrationContext) -> Step:
         spec = target.dump()
         result["restoreCluster"] = {"namespace": target.namespace, "name": target.name,
                                     "serverName": target.server_name}
-        settled = yield from run.step("pre-flight", "preflight", spec, retry=False)
+        # its clean-up deletes the restore's own archive unless it is kept: that needs blob delete
+        settled = yield from run.step("pre-flight", "preflight", {
+            "spec": spec, "purpose": "restore", "deleteBackups": not request.get("keep")}, retry=False)
         target = ClusterSpec.model_validate(settled["data"]["spec"])
         spec = target.dump()
         yield from run.step("backup destination pre-flight", "preflight_backup_destination", spec, retry=False)

@@ -6,10 +6,13 @@ which refuse on a FAIL with these lines before anything is made.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from shared.logs import redact
 
 if TYPE_CHECKING:
     from shared.platform import Platform
@@ -76,13 +79,32 @@ class Diagnosis(BaseModel):
         return "\n".join([*rows, summary])
 
 
+def said(err: BaseException) -> str:
+    """An error in one redacted line: what a check quotes of a call that failed."""
+    first = (str(err).strip().splitlines() or [""])[0][:300]
+    return redact(f"{type(err).__name__}: {first}")
+
+
+def guarded(name: str, look: Callable[[], Check | list[Check] | None], doing: str) -> list[Check]:
+    """A check whose call failed is a FAIL saying what it was doing, never a crash of the doctor; the look is
+    tried twice, a second apart, so one dropped request or throttled answer does not refuse a run."""
+    for attempt in (1, 2):
+        try:
+            found = look()
+            return [found] if isinstance(found, Check) else list(found or [])
+        except Exception as err:  # the API server, ARM or a local daemon refused or did not answer
+            if attempt == 2:
+                return [fail(name, f"{doing}: {said(err)}")]
+            time.sleep(1)
+    return []
+
+
 def look(kind: str, connect: Callable[[], Platform], spec: ClusterSpec, delete_backups: bool = False) -> Diagnosis:
     """The doctor's whole look: reaching the platform is itself a check (on AKS, the credential, ARM and the
     API server), and its failure one FAIL line, not a traceback."""
     try:
         platform = connect()
     except Exception as err:  # settings, credential, ARM or the API server: said in one line
-        first = (str(err).strip().splitlines() or [""])[0][:300]
-        said = f"reaching the {kind} platform: {type(err).__name__}: {first}: check the PGHA_* settings and credential"
-        return Diagnosis(platform=kind, checks=[fail("connect", said)])
+        reached = f"reaching the {kind} platform: {said(err)}: check the PGHA_* settings and credential"
+        return Diagnosis(platform=kind, checks=[fail("connect", reached)])
     return Diagnosis(platform=platform.name, checks=platform.diagnose(spec, "doctor", delete_backups))

@@ -16,7 +16,7 @@ import psycopg
 from azure.storage.blob import ContainerClient
 
 from shared.backups import Backup
-from shared.doctor import Check, Purpose
+from shared.doctor import Check, Diagnosis, Purpose
 from shared.spec import ClusterSpec
 from shared.status import ClusterStatus
 
@@ -51,19 +51,18 @@ class PreflightFailed(RuntimeError):
     """A pre-flight check refused the request before anything was made."""
 
 
-def preflight_outcome(checks: list[Check], settled: ClusterSpec) -> Outcome:
+def preflight_outcome(checks: list[Check], settled: ClusterSpec, headline: tuple[str, ...] = ()) -> Outcome:
     """A pre-flight's answer from the doctor's checks: refused on any FAIL, with the failing checks' lines;
-    else what the report keeps (every check's line, the warnings first in the detail)."""
-    failed = [c for c in checks if c.verdict == "FAIL"]
-    if failed:
-        raise PreflightFailed("; ".join(c.line() for c in failed))
+    else what the report keeps: every check's line, and in the detail the warnings, then the `headline`
+    checks (what the platform found that the run goes on with)."""
+    diagnosis = Diagnosis(platform="", checks=checks)
+    if diagnosis.failed:
+        raise PreflightFailed(diagnosis.refusal())
     warnings = [f"{c.name}: {c.detail}" for c in checks if c.verdict == "WARN"]
-    said = [f"{c.name}: {c.detail}" for c in checks if c.verdict == "PASS" and c.name in ("CNPG operator",
-                                                                                         "backup method")]
+    found = [f"{c.name}: {c.detail}" for c in checks if c.verdict == "PASS" and c.name in headline]
     passed = sum(c.verdict == "PASS" for c in checks)
-    detail = "; ".join([*warnings, *said, f"{passed} of {len(checks)} checks passed"])
-    return done(detail, spec=settled.dump(), backupMethod=settled.backup.method,
-                checks=[c.line() for c in checks])
+    detail = "; ".join([*warnings, *found, f"{passed} of {len(checks)} checks passed"])
+    return done(detail, spec=settled.dump(), backupMethod=settled.backup.method, checks=[c.line() for c in checks])
 
 
 Role = Literal["rw", "ro"]

@@ -8,7 +8,11 @@ with `$filter` (resources 2025-04-01), roleAssignments list for a scope with `as
 roleDefinitions by id (authorization 2022-04-01), publicIPAddresses (network 2024-05-01); Blob's Get
 Container Properties (`GET ?restype=container`, 404 ContainerNotFound); Prometheus' HTTP API
 `/api/v1/query`; Log Analytics' `/v1/workspaces/{id}/query`. Built-in roles' data actions are
-learn.microsoft.com's "Azure built-in roles for Storage" (Storage Blob Data Reader and Contributor).
+learn.microsoft.com's "Azure built-in roles" (Reader; Storage Blob Data Reader and Contributor).
+
+ARM refuses what the caller may not read, as Azure RBAC does: a resource list leaves out what the caller has no
+`*/read` on, and a role-assignment list or a resource GET outside its reach answers 403 AuthorizationFailed.
+The caller is the `oid` of the bearer token.
 """
 
 from __future__ import annotations
@@ -43,10 +47,27 @@ ROLES = {  # built-in role definition ids, as Azure publishes them
         "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"]),
 }
 CONTRIBUTOR, READER = list(ROLES)
+CONTROL_READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"  # Reader: actions */read, no data actions
 
 
 def not_found(what: str) -> tuple[int, Any]:
     return 404, {"error": {"code": "ResourceNotFound", "message": f"The Resource '{what}' was not found."}}
+
+
+def caller_of(seen: Seen) -> str:
+    """The `oid` claim of the request's bearer token (WorldCredential's), "" when it has none."""
+    token = seen.headers.get("Authorization", "").removeprefix("Bearer ")
+    try:
+        payload = token.split(".")[1]
+        return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("oid", ""))
+    except (IndexError, ValueError):
+        return ""
+
+
+def forbidden(caller: str, action: str, scope: str) -> tuple[int, Any]:
+    return 403, {"error": {"code": "AuthorizationFailed", "message": (
+        f"The client '{caller}' with object id '{caller}' does not have authorization to perform action "
+        f"'{action}' over scope '{scope}' or the scope is invalid.")}}
 
 
 class WorldCredential:
@@ -75,10 +96,25 @@ class AzureWorld:
     def account_id(self, account: str) -> str:
         return f"{RG}/{self.accounts[account]}/providers/Microsoft.Storage/storageAccounts/{account}"
 
+    def may_read(self, caller: str, scope: str) -> bool:
+        """Reader (`*/read`) assigned to `caller` at `scope` or above it."""
+        return any(a["principalId"] == caller and a["roleDefinitionId"].endswith(CONTROL_READER)
+                   and scope.lower().startswith(a["scope"].lower()) for a in self.assignments)
+
     def grant(self, principal: str, role: str, scope: str) -> None:
         self.assignments.append({"principalId": principal, "roleDefinitionId":
                                  f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/{role}",
                                  "scope": scope})
+
+    def set_up_as_documented(self) -> AzureWorld:
+        """docs/azure.md's role assignments: the workload identity and pgha write the container; pgha reads
+        the storage account (and its role assignments) and the node resource group."""
+        container = f"{self.account_id('pghabackups')}/blobServices/default/containers/backups"
+        self.grant(UAMI_OBJECT_ID, CONTRIBUTOR, container)
+        self.grant(PGHA_OBJECT_ID, CONTRIBUTOR, container)
+        self.grant(PGHA_OBJECT_ID, CONTROL_READER, self.account_id("pghabackups"))
+        self.grant(PGHA_OBJECT_ID, CONTROL_READER, f"{RG}/rg-cnpg-aksmanaged")
+        return self
 
     def serve(self, fake: FakeAzure) -> None:
         for method in ("GET", "POST", "PUT", "DELETE"):
@@ -88,6 +124,7 @@ class AzureWorld:
         parts = urlsplit(seen.path)
         path, query = re.sub("/+", "/", unquote(parts.path)), parse_qs(parts.query)
         lower = path.lower()
+        caller = caller_of(seen)
         if lower.endswith("/api/v1/query"):
             return ((200, {"status": "success", "data": {"resultType": "vector", "result": [
                 {"metric": {}, "value": [time.time(), "1"]}]}}) if self.prometheus_up
@@ -114,19 +151,28 @@ class AzureWorld:
             wanted = re.search(r"name eq '([^']+)'", query.get("$filter", [""])[0])
             names = [wanted[1]] if wanted else list(self.accounts)
             return 200, {"value": [{"id": self.account_id(n), "name": n, "type": "Microsoft.Storage/storageAccounts",
-                                    "location": "westus3", "kind": "StorageV2"} for n in names if n in self.accounts]}
+                                    "location": "westus3", "kind": "StorageV2"} for n in names
+                                   if n in self.accounts and self.may_read(caller, self.account_id(n))]}
         if lower.endswith("/providers/microsoft.authorization/roleassignments"):
+            scope = path.rsplit("/providers/Microsoft.Authorization/", 1)[0]
+            if not self.may_read(caller, scope):
+                return forbidden(caller, "Microsoft.Authorization/roleAssignments/read", scope)
             return self.role_assignments(path, query)
         if "/providers/microsoft.authorization/roledefinitions/" in lower:
             role = path.rsplit("/", 1)[1]
-            if role not in ROLES:
+            if role == CONTROL_READER:
+                name, actions, data = "Reader", ["*/read"], []
+            elif role in ROLES:
+                (name, data), actions = ROLES[role], []
+            else:
                 return not_found(path)
-            name, actions = ROLES[role]
             return 200, {"id": path, "name": role, "type": "Microsoft.Authorization/roleDefinitions", "properties": {
                 "roleName": name, "type": "BuiltInRole", "permissions": [
-                    {"actions": [], "notActions": [], "dataActions": actions, "notDataActions": []}]}}
+                    {"actions": actions, "notActions": [], "dataActions": data, "notDataActions": []}]}}
         if "/providers/microsoft.network/publicipaddresses/" in lower:
             name = path.rsplit("/", 1)[1]
+            if not self.may_read(caller, path):
+                return forbidden(caller, "Microsoft.Network/publicIPAddresses/read", path)
             if "/resourcegroups/rg-cnpg-aksmanaged/" not in lower or name not in self.public_ips:
                 return not_found(path)
             found = self.public_ips[name]

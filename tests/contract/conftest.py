@@ -148,11 +148,9 @@ def kube_for(api: FakeKubeApi, tmp_path: Path) -> Kube:
 @pytest.fixture()
 def azure_world(azure_fake: FakeAzure) -> Any:
     """The subscription as docs/azure.md sets it up (tests/contract/azure_world.py), served by azure_fake."""
-    from tests.contract.azure_world import PGHA_OBJECT_ID, AzureWorld
+    from tests.contract.azure_world import AzureWorld
 
-    world = AzureWorld()
-    world.grant(PGHA_OBJECT_ID, "ba92f5b4-2d11-453d-a403-e96b0029c9fe",  # Storage Blob Data Contributor
-                f"{world.account_id('pghabackups')}/blobServices/default/containers/backups")
+    world = AzureWorld().set_up_as_documented()
     world.serve(azure_fake)
     return world
 

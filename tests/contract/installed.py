@@ -16,7 +16,7 @@ the adapter makes that the table (and so the doctor and docs/azure.md) misses is
 
 from __future__ import annotations
 
-from shared.platforms.aks.access import PERMISSIONS, Permission, allows
+from shared.platforms.aks.access import PERMISSIONS, Permission, allows, needed_by
 from tests.contract.fake_kube import Attributes, Authorizer, FakeKubeApi
 
 CNPG_CRDS = ("clusters", "backups", "scheduledbackups")
@@ -55,9 +55,12 @@ def install(api: FakeKubeApi, version: str = "1.30.0", plugin: bool = True, kube
         crd(api, "podmonitors.azmonitoring.coreos.com")
 
 
-def pgha_role(operator_namespace: str = "cnpg-system", without: tuple[Permission, ...] = ()) -> Authorizer:
-    """A ClusterRole of pgha's table bound to the caller (less `without`, for a test that takes one away)."""
-    granted = [p for p in PERMISSIONS if p not in without]
+def pgha_role(operator_namespace: str = "cnpg-system", without: tuple[Permission, ...] = (),
+              only: str | None = None) -> Authorizer:
+    """A ClusterRole of pgha's table bound to the caller: every row, or `only` the rows one runbook is listed
+    for (so a runbook that uses more than its rows say is refused); less `without`, for a test that takes
+    one away."""
+    granted = [p for p in (needed_by(only) if only else PERMISSIONS) if p not in without]
 
     def decide(asked: Attributes) -> bool:
         return any(allows(p, asked.group, asked.resource, asked.verb, asked.namespace, operator_namespace)

@@ -16,6 +16,7 @@ from shared.platforms.aks.platform import AksPlatform
 from shared.spec import ClusterSpec, parse_spec
 from tests.conftest import follow, step
 from tests.contract.fake_kube import FakeKubeApi
+from tests.contract.installed import pgha_role
 
 CLUSTER = "/apis/postgresql.cnpg.io/v1/namespaces/aks-e2e/clusters"
 
@@ -38,6 +39,8 @@ def run(api: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Respon
 
 def test_deploy_status_drill_refusal_and_teardown(api: httpx.Client, on_aks: AksPlatform,
                                                   kube_api: FakeKubeApi) -> None:
+    """Each runbook with only the permissions access.py lists for it (a call beyond them is a 403)."""
+    kube_api.rbac = pgha_role(only="deploy")
     done = run(api, "POST", "/api/clusters", json=spec("pg-one", instances=1, synchronousReplicas=0))
     assert done.status_code == 200, done.text
     report = done.json()
@@ -54,11 +57,13 @@ def test_deploy_status_drill_refusal_and_teardown(api: httpx.Client, on_aks: Aks
     status = api.get("/api/clusters/pg-one", params={"namespace": "aks-e2e"}).json()
     assert status["phase"] == "Cluster in healthy state" and status["currentPrimary"] == "pg-one-1"
 
+    kube_api.rbac = pgha_role(only="drill")
     refused = run(api, "POST", "/api/clusters/pg-one/drills/failover", params={"namespace": "aks-e2e"}, json={})
     assert refused.status_code == 422
     assert "no in-sync standby" in refused.json()["message"] and "opted in" in refused.json()["message"]
     assert not kube_api.calls("DELETE", "/pods/"), "a refused drill touches nothing"
 
+    kube_api.rbac = pgha_role(only="teardown")
     gone = run(api, "DELETE", "/api/clusters/pg-one", params={"namespace": "aks-e2e"})
     assert gone.status_code == 200, gone.text
     assert kube_api.get(f"{CLUSTER}/pg-one") is None
@@ -69,7 +74,9 @@ def test_deploy_status_drill_refusal_and_teardown(api: httpx.Client, on_aks: Aks
 
 def test_a_failed_deploy_removes_what_it_made_on_aks(api: httpx.Client, on_aks: AksPlatform,
                                                       kube_api: FakeKubeApi) -> None:
-    """Three instances reach the replica check, which needs SQL: the run fails there and compensates."""
+    """Three instances reach the replica check, which needs SQL: the run fails there and compensates (with
+    deploy's own permissions)."""
+    kube_api.rbac = pgha_role(only="deploy")
     done = run(api, "POST", "/api/clusters", json=spec("pg-three"))
     assert done.status_code == 422
     report = done.json()["report"]

@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -20,7 +21,16 @@ from shared.platforms.aks.azure import credential_name
 from shared.platforms.aks.platform import AksPlatform
 from shared.spec import ClusterSpec, parse_spec
 from tests.conftest import follow, report_of, step
-from tests.contract.azure_world import PGHA_OBJECT_ID, READER, AzureWorld, WorldAzure, WorldCredential
+from tests.contract.azure_world import (
+    CONTRIBUTOR,
+    CONTROL_READER,
+    PGHA_OBJECT_ID,
+    READER,
+    UAMI_OBJECT_ID,
+    AzureWorld,
+    WorldAzure,
+    WorldCredential,
+)
 from tests.contract.conftest import FakeAzure, kube_for, settings
 from tests.contract.fake_kube import FakeKubeApi
 from tests.contract.installed import CRD_PATH, install, pgha_role
@@ -180,20 +190,43 @@ def test_an_unreachable_container_fails(doctor: AksPlatform, azure_world: AzureW
     assert found.verdict == "FAIL" and "does not exist: create the container" in found.detail
 
 
+def revoke(world: AzureWorld, principal: str, role: str) -> None:
+    world.assignments = [a for a in world.assignments
+                         if not (a["principalId"] == principal and a["roleDefinitionId"].endswith(role))]
+
+
 def test_delete_permission_from_role_assignments(doctor: AksPlatform, azure_world: AzureWorld,
                                                  azure_fake: FakeAzure) -> None:
-    assert checks(doctor)["backups delete permission"].detail == "Storage Blob Data Contributor at backups"
-    assignments = [s for s in azure_fake.seen if "roleAssignments" in s.path]
-    assert f"assignedTo('{PGHA_OBJECT_ID}')" in assignments[-1].path.replace("%27", "'").replace("%28", "(").replace(
-        "%29", ")")
+    assert checks(doctor)["backups delete permission"].detail == "Storage Blob Data Contributor for pgha at backups"
+    assignments = [unquote(s.path) for s in azure_fake.seen if "roleAssignments" in s.path]
+    assert f"assignedTo('{PGHA_OBJECT_ID}')" in assignments[-1]
     assert not [s for s in azure_fake.seen if s.method in ("PUT", "DELETE")], "no probe blob written"
-    azure_world.assignments.clear()
+    revoke(azure_world, PGHA_OBJECT_ID, CONTRIBUTOR)
     azure_world.grant(PGHA_OBJECT_ID, READER, azure_world.account_id("pghabackups"))
     warned = checks(doctor)["backups delete permission"]
     assert warned.verdict == "WARN" and "assign Storage Blob Data Contributor" in warned.detail
     required = checks(doctor, purpose="teardown", delete_backups=True)["backups delete permission"]
     assert required.verdict == "FAIL"
     assert "backups delete permission" not in checks(doctor, purpose="teardown")
+
+
+def test_what_pgha_may_not_read_is_a_warning(doctor: AksPlatform, azure_world: AzureWorld) -> None:
+    """Without Reader on the account, ARM's list leaves it out and its role assignments answer 403: pgha cannot
+    tell, and says how to let it (a run is not refused for what the doctor cannot see)."""
+    revoke(azure_world, PGHA_OBJECT_ID, CONTROL_READER)
+    found = checks(doctor, purpose="teardown", delete_backups=True)["backups delete permission"]
+    assert found.verdict == "WARN" and "give pgha Reader on storage account pghabackups" in found.detail
+    azure_world.grant(PGHA_OBJECT_ID, CONTROL_READER, f"{azure_world.account_id('pghabackups')}/blobServices")
+    forbidden = checks(doctor)["backups write permission"]  # the account is still not listed to pgha
+    assert forbidden.verdict == "WARN"
+
+
+def test_the_workload_identity_must_write_the_container(doctor: AksPlatform, azure_world: AzureWorld) -> None:
+    assert checks(doctor)["backups write permission"].detail == (
+        "Storage Blob Data Contributor for mi-aks-cnpg at backups")
+    revoke(azure_world, UAMI_OBJECT_ID, CONTRIBUTOR)
+    found = checks(doctor, purpose="deploy")["backups write permission"]
+    assert found.verdict == "FAIL" and "barman-cloud cannot archive" in found.detail
 
 
 def test_delete_permission_unknown_without_an_object_id(kube_api: FakeKubeApi, azure_fake: FakeAzure,
@@ -203,7 +236,7 @@ def test_delete_permission_unknown_without_an_object_id(kube_api: FakeKubeApi, a
     assert checks(anonymous)["backups delete permission"].verdict == "WARN"
     azure_world.accounts.clear()
     gone = checks(platform(kube_api, azure_fake, tmp_path), purpose="teardown", delete_backups=True)
-    assert "storage account pghabackups not found" in gone["backups delete permission"].detail
+    assert "storage account pghabackups is not visible to pgha" in gone["backups delete permission"].detail
 
 
 # ---- monitoring endpoints, the public IP, SQL access --------------------------------------------------
@@ -227,6 +260,9 @@ def test_the_public_ip(doctor: AksPlatform, azure_world: AzureWorld) -> None:
     azure_world.public_ips["pip-pg1"] = {"sku": "Standard", "allocation": "Static"}
     assert checks(doctor, spec)["public IP"].verdict == "PASS"
     assert "public IP" not in checks(doctor)
+    revoke(azure_world, PGHA_OBJECT_ID, CONTROL_READER)
+    unseen = checks(doctor, spec)["public IP"]
+    assert unseen.verdict == "WARN" and "give pgha Reader on the node resource group" in unseen.detail
 
 
 def test_sql_access(kube_api: FakeKubeApi, azure_fake: FakeAzure, azure_world: AzureWorld, tmp_path: Path,
@@ -313,7 +349,7 @@ def test_cli_prints_a_table_and_exits_1_on_a_fail(doctor: AksPlatform, kube_api:
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     with installed(doctor):
         assert main(["doctor", "--namespace", NS]) == 0
-        assert "aks: 15 passed, 0 warnings, 0 failed" in capsys.readouterr().out
+        assert "aks: 16 passed, 0 warnings, 0 failed" in capsys.readouterr().out
         del kube_api.objects[f"{CRD_PATH}/backups.postgresql.cnpg.io"]
         assert main(["doctor", "--namespace", NS, "--json"]) == 1
         body = json.loads(capsys.readouterr().out)
@@ -336,7 +372,7 @@ def test_the_readme_shows_a_healthy_and_a_broken_environment(
     del kube_api.objects[f"{CRD_PATH}/podmonitors.monitoring.coreos.com"]
     kube_api.rbac = pgha_role(without=tuple(p for p in access.PERMISSIONS if p.resource == "pods/exec"))
     azure_world.credentials = [f"pgha-pg{n}" for n in range(20)]
-    azure_world.assignments.clear()
+    revoke(azure_world, PGHA_OBJECT_ID, CONTRIBUTOR)
     broken = Diagnosis(platform="aks", checks=list(checks(doctor).values()))
     text = README.read_text()
     for title, diagnosis in (("healthy", healthy), ("broken", broken)):

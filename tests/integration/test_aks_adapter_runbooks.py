@@ -76,6 +76,7 @@ def run(api: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Respon
 
 @pytest.fixture(scope="module")
 def deployed(on_aks: FakeKubeApi, devhost: Any) -> dict[str, Any]:
+    on_aks.rbac = pgha_role(only="deploy")  # each runbook with only what access.py lists for it
     with devhost.client() as api:
         done = run(api, "POST", "/api/clusters", json=SPEC)
     assert done.status_code == 200, done.text
@@ -92,6 +93,7 @@ def test_deploy_over_the_aks_adapter_with_real_sql(deployed: dict[str, Any], on_
 
 def test_verify_backups_over_the_aks_adapter(api: httpx.Client, deployed: dict[str, Any],
                                              on_aks: FakeKubeApi) -> None:
+    on_aks.rbac = pgha_role(only="verify")
     done = run(api, "POST", "/api/clusters/pg-aks/backups", params={"namespace": NS}, json={})
     assert done.status_code == 200, done.text
     report = done.json()
@@ -103,6 +105,7 @@ def test_verify_backups_over_the_aks_adapter(api: httpx.Client, deployed: dict[s
 
 def test_restore_over_the_aks_adapter(api: httpx.Client, deployed: dict[str, Any], on_aks: FakeKubeApi,
                                       home: Path) -> None:
+    on_aks.rbac = pgha_role(only="restore")
     done = run(api, "POST", "/api/clusters/pg-aks/restores", params={"namespace": NS}, json={
         "checks": [{"name": "rows", "query": "SELECT count(*) FROM datasample", "expected": 3}]})
     assert done.status_code == 200, done.text
@@ -117,6 +120,7 @@ def test_restore_over_the_aks_adapter(api: httpx.Client, deployed: dict[str, Any
 
 def test_failover_drill_over_the_aks_adapter(api: httpx.Client, deployed: dict[str, Any],
                                              on_aks: FakeKubeApi) -> None:
+    on_aks.rbac = pgha_role(only="drill")
     done = run(api, "POST", "/api/clusters/pg-aks/drills/failover", params={"namespace": NS},
                json={"mode": "graceful"})
     assert done.status_code == 200, done.text
@@ -152,6 +156,7 @@ def test_alert_response_restarts_a_down_operator_over_the_aks_adapter(
     assert httpx.patch(f"{primary.api}/config", json={"pause": True}, timeout=5).status_code == 200
     assert processes.stop(primary.postmaster, timeout=20, sig=signal.SIGINT)
 
+    on_aks.rbac = pgha_role(only="alert")
     body = alert(PROMETHEUS, "aks-operator-down", None)
     body["data"]["alertContext"]["labels"] = {"alertname": "CNPGClusterOffline", "namespace": NS,
                                               "pod": f"{primary.name}", "cluster": "aks-primary"}
@@ -175,6 +180,7 @@ def test_teardown_keeping_backups_then_restore_by_name_over_the_aks_adapter(
     cluster's name finds its recovery store (the plugin looks it up by `barmanObjectName`) and its checks pass;
     deleting the kept backups afterwards removes the ObjectStore too."""
     store = f"/apis/barmancloud.cnpg.io/v1/namespaces/{NS}/objectstores/pg-aks"
+    on_aks.rbac = pgha_role(only="teardown")
     done = run(api, "DELETE", "/api/clusters/pg-aks", params={"namespace": NS})
     assert done.status_code == 200, done.text
     assert not (home / "clusters" / NS / "pg-aks").exists()
@@ -182,6 +188,7 @@ def test_teardown_keeping_backups_then_restore_by_name_over_the_aks_adapter(
     assert on_aks.get(store) is not None  # kept with the backups it describes
     assert not [p for p in on_aks.objects if p.startswith(f"/apis/postgresql.cnpg.io/v1/namespaces/{NS}/backups/")]
 
+    on_aks.rbac = pgha_role(only="restore")
     done = run(api, "POST", "/api/clusters/pg-aks/restores", params={"namespace": NS}, json={
         "checks": [{"name": "rows", "query": "SELECT count(*) FROM datasample", "expected": 3}]})
     assert done.status_code == 200, done.text
@@ -193,6 +200,7 @@ def test_teardown_keeping_backups_then_restore_by_name_over_the_aks_adapter(
     assert recovery["spec"]["externalClusters"][0]["plugin"]["parameters"]["barmanObjectName"] == "pg-aks"
     assert on_aks.get(f"/apis/postgresql.cnpg.io/v1/namespaces/{NS}/clusters/{name}") is None  # cleaned up
 
+    on_aks.rbac = pgha_role(only="teardown")
     done = run(api, "DELETE", "/api/clusters/pg-aks", params={"namespace": NS, "deleteBackups": "true"})
     assert done.status_code == 200, done.text
     assert on_aks.get(store) is None

@@ -56,3 +56,35 @@ def test_the_aks_kubeconfig_is_read_as_any_sdk_version_returns_it(value: type,
     monkeypatch.setattr(containerservice, "ContainerServiceClient", Client)
     config = kube.aks_kubeconfig(kube.AksSettings(subscription_id="s", resource_group="rg", cluster="aks"), object())
     assert config["users"][0]["user"] == {"token": "set-per-request"}
+
+
+def test_every_package_the_app_imports_is_required() -> None:
+    """What a Function App built from requirements.txt lacks fails only at run time: every module of a
+    distribution imported (at any depth) by the app's own code must be a requirement."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    root = REQUIREMENTS.parent
+    required = {re.split(r"[\[<>=]", line.strip())[0].lower().replace("_", "-")
+                for line in REQUIREMENTS.read_text().splitlines() if line.strip() and not line.startswith("#")}
+    owners = packages_distributions()
+    missing: set[str] = set()
+    for folder in ("shared", "activities", "orchestrations", "triggers"):
+        for source in (root / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(source.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                         else [])
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in sys.stdlib_module_names or top in ("shared", "activities", "orchestrations", "triggers"):
+                        continue
+                    parts = name.split(".")
+                    dists = {d.lower() for d in owners.get(top, [])}
+                    if top == "azure":  # a namespace package: the distribution is named by the deeper module
+                        dists = {f"azure-{'-'.join(parts[1:3])}", f"azure-{parts[1]}"} & (
+                            {d.lower() for d in owners.get("azure", [])})
+                    if dists and not dists & required:
+                        missing.add(f"{name} ({', '.join(sorted(dists))})")
+    assert not missing, f"imported but not in requirements.txt: {sorted(missing)}"

@@ -20,10 +20,17 @@ from typing import Literal
 Scope = Literal["namespace", "operator", "cluster"]  # the cluster's namespace, the operator's, cluster-wide
 RUNBOOKS = ("deploy", "restore", "verify", "drill", "alert", "teardown")
 
-ALL = frozenset(RUNBOOKS)
-MAKE = frozenset({"deploy", "restore"})
-MAKE_AND_REMOVE = frozenset({"deploy", "restore", "teardown"})
-READ = frozenset(RUNBOOKS)
+
+
+def used_by(*runbooks: str) -> frozenset[str]:
+    return frozenset(runbooks)
+
+
+EVERY = used_by(*RUNBOOKS)
+RUNNING = used_by("deploy", "restore", "verify", "drill", "alert")  # the runbooks that read a running cluster
+MAKE = used_by("deploy", "restore")
+# what removes: teardown, a restore's clean-up and a failed deploy's compensation (remove_cluster)
+REMOVE = used_by("deploy", "restore", "teardown")
 
 
 @dataclass(frozen=True)
@@ -52,38 +59,32 @@ MONITORING = ("monitoring.coreos.com", "azmonitoring.coreos.com")
 
 PERMISSIONS: tuple[Permission, ...] = (
     # the cluster's own objects
-    *_rows(CNPG, "clusters", "namespace", {
-        "get": READ, "create": MAKE, "patch": MAKE, "delete": frozenset({"deploy", "restore", "teardown"})}),
-    *_rows(CNPG, "clusters", "cluster", {"list": frozenset({"deploy", "alert"})}),  # which clusters pgha made
-    *_rows(CNPG, "clusters/status", "namespace", {"patch": frozenset({"drill"})}),  # `kubectl cnpg promote`
+    *_rows(CNPG, "clusters", "namespace", {"get": EVERY, "create": MAKE, "patch": MAKE, "delete": REMOVE}),
+    *_rows(CNPG, "clusters", "cluster", {"list": used_by("verify", "drill")}),  # the scheduled runs' clusters
+    *_rows(CNPG, "clusters/status", "namespace", {"patch": used_by("drill")}),  # `kubectl cnpg promote`
     *_rows(CNPG, "backups", "namespace", {
-        "get": frozenset({"verify"}), "list": frozenset({"teardown"}), "create": frozenset({"verify"}),
-        "delete": frozenset({"verify", "teardown"})}),
-    *_rows(CNPG, "scheduledbackups", "namespace", {
-        "create": frozenset({"deploy"}), "patch": frozenset({"deploy"}), "delete": MAKE_AND_REMOVE}),
-    *_rows(PLUGIN, "objectstores", "namespace", {
-        "get": READ, "create": MAKE, "patch": MAKE, "delete": frozenset({"teardown"})}),
+        "get": used_by("verify", "alert"), "create": used_by("verify", "alert"), "list": REMOVE,
+        "delete": used_by("verify", "deploy", "restore", "teardown")}),
+    *_rows(CNPG, "scheduledbackups", "namespace", {"create": used_by("deploy"), "patch": used_by("deploy"),
+                                                   "delete": REMOVE}),
+    *_rows(PLUGIN, "objectstores", "namespace", {"get": RUNNING, "create": MAKE, "patch": MAKE, "delete": REMOVE}),
     *(row for group in MONITORING for row in _rows(group, "podmonitors", "namespace", {
-        "get": frozenset({"deploy"}), "create": frozenset({"deploy"}), "patch": frozenset({"deploy"}),
-        "delete": MAKE_AND_REMOVE})),
-    *_rows("", "secrets", "namespace", {
-        "get": READ, "create": MAKE, "delete": MAKE_AND_REMOVE}),
+        "get": used_by("deploy"), "create": used_by("deploy"), "patch": used_by("deploy"), "delete": REMOVE})),
+    *_rows("", "secrets", "namespace", {"get": RUNNING, "create": MAKE, "delete": REMOVE}),
     *_rows("", "configmaps", "namespace", {  # pgha-retained-<cluster>: the spec of backups kept
-        "get": frozenset({"restore", "teardown"}), "create": frozenset({"teardown"}),
-        "patch": frozenset({"teardown"}), "delete": frozenset({"teardown"})}),
-    *_rows("", "services", "namespace", {
-        "get": READ, "create": MAKE, "patch": MAKE, "delete": MAKE_AND_REMOVE}),
-    *_rows("", "pods", "namespace", {
-        "get": READ, "list": READ, "delete": frozenset({"drill"})}),
+        "get": REMOVE, "create": REMOVE, "patch": REMOVE, "delete": REMOVE}),
+    *_rows("", "services", "namespace", {"get": RUNNING, "create": MAKE, "patch": MAKE, "delete": REMOVE}),
+    *_rows("", "pods", "namespace", {"get": RUNNING, "list": RUNNING, "delete": used_by("drill")}),
     *_rows("", "pods/exec", "namespace", {  # `kubectl cnpg psql`: switch WAL on the primary
-        "get": frozenset({"deploy", "restore", "verify"}), "create": frozenset({"deploy", "restore", "verify"})}),
-    *_rows("", "persistentvolumeclaims", "namespace", {"list": MAKE_AND_REMOVE}),
+        "get": used_by("deploy", "restore", "verify"), "create": used_by("deploy", "restore", "verify")}),
+    *_rows("", "persistentvolumeclaims", "namespace", {"list": REMOVE}),
     # around the cluster
-    *_rows("", "namespaces", "cluster", {"create": frozenset({"deploy"})}),
+    *_rows("", "namespaces", "cluster", {"create": used_by("deploy")}),
     *_rows("", "nodes", "cluster", {"get": MAKE}),  # the zones instances landed in
-    *_rows("apiextensions.k8s.io", "customresourcedefinitions", "cluster", {"get": READ}),
-    *_rows("apps", "deployments", "operator", {"get": READ, "patch": frozenset({"alert"})}),
-    *_rows("", "services", "operator", {"list": MAKE_AND_REMOVE}),  # the Barman Cloud plugin's Service
+    *_rows("apiextensions.k8s.io", "customresourcedefinitions", "cluster", {"get": MAKE}),
+    *_rows("apps", "deployments", "operator", {"get": used_by("deploy", "restore", "alert"),
+                                               "patch": used_by("alert")}),
+    *_rows("", "services", "operator", {"list": MAKE}),  # the Barman Cloud plugin's Service
 )
 
 

@@ -6,6 +6,7 @@ otherwise); `PGHA_CA_BUNDLE` names the CA to verify with when it is not the syst
 from __future__ import annotations
 
 import base64
+import copy
 import fnmatch
 import hashlib
 import json
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
+from shared.objectstore import QUICK
 from shared.platforms.aks.config import AksSettings
 
 AUDIENCE = "api://AzureADTokenExchange"
@@ -78,6 +80,13 @@ class Azure:
     def __init__(self, aks: AksSettings, credential: Any | None = None) -> None:
         self.aks = aks
         self.credential = credential or default_credential()
+        self.options: dict[str, Any] = {}  # per-call options of azure-core (retries, timeouts)
+
+    def looking(self) -> Azure:
+        """This Azure, each call tried once with short timeouts: for a look that should answer at once."""
+        quick = copy.copy(self)
+        quick.options = dict(QUICK)
+        return quick
 
     def _containers(self) -> Any:
         from azure.mgmt.containerservice import ContainerServiceClient
@@ -103,13 +112,14 @@ class Azure:
     def identity(self) -> Identity:
         """`az identity show`: the workload identity (UAMI) the clusters' service accounts federate with."""
         found = self._identities().user_assigned_identities.get(self.aks.identity_resource_group,
-                                                                self.aks.identity_name)
+                                                                self.aks.identity_name, **self.options)
         return Identity(client_id=str(found.client_id or ""), principal_id=str(found.principal_id or ""))
 
     def federated_credentials(self) -> list[str]:
         """The names of the identity's federated credentials (`az identity federated-credential list`)."""
         credentials = self._identities().federated_identity_credentials
-        return [str(c.name) for c in credentials.list(self.aks.identity_resource_group, self.aks.identity_name)]
+        return [str(c.name) for c in credentials.list(self.aks.identity_resource_group, self.aks.identity_name,
+                                                      **self.options)]
 
     def ensure_federated_credential(self, namespace: str, cluster: str) -> dict[str, str]:
         """`az identity federated-credential create` for the cluster's service account (create or update)."""
@@ -149,7 +159,7 @@ class Azure:
     def storage_account_id(self, account: str) -> str | None:
         """The storage account's resource id, found by name in the subscription (`az storage account show`)."""
         found = self._resources().resources.list(
-            filter=f"resourceType eq 'Microsoft.Storage/storageAccounts' and name eq '{account}'")
+            filter=f"resourceType eq 'Microsoft.Storage/storageAccounts' and name eq '{account}'", **self.options)
         return next((str(r.id) for r in found), None)
 
     def public_ip(self, name: str) -> dict[str, Any] | None:
@@ -157,7 +167,7 @@ class Azure:
         ip_id = (f"/subscriptions/{self.aks.subscription_id}/resourceGroups/{self.aks.node_resource_group}"
                  f"/providers/Microsoft.Network/publicIPAddresses/{name}")
         try:
-            found = self._resources().resources.get_by_id(ip_id, api_version=PUBLIC_IP_API)
+            found = self._resources().resources.get_by_id(ip_id, api_version=PUBLIC_IP_API, **self.options)
         except ResourceNotFoundError:
             return None
         return {"sku": (found.sku.name if found.sku else ""),
@@ -171,8 +181,9 @@ class Azure:
         client = AuthorizationManagementClient(self.credential, self.aks.subscription_id,
                                                base_url=self.aks.arm_endpoint, **tls(self.aks))
         grants = []
-        for assignment in client.role_assignments.list_for_scope(scope, filter=f"assignedTo('{principal_id}')"):
-            definition = client.role_definitions.get_by_id(assignment.role_definition_id)
+        for assignment in client.role_assignments.list_for_scope(scope, filter=f"assignedTo('{principal_id}')",
+                                                                 **self.options):
+            definition = client.role_definitions.get_by_id(assignment.role_definition_id, **self.options)
             allowed = [a for p in definition.permissions or [] for a in p.data_actions or []]
             denied = [a for p in definition.permissions or [] for a in p.not_data_actions or []]
             grants.append(Grant(role=str(definition.role_name), scope=str(assignment.scope), data_actions=allowed,
@@ -213,7 +224,8 @@ class Azure:
             HeadersPolicy(), RetryPolicy(retry_total=2),
             BearerTokenCredentialPolicy(self.credential, PROMETHEUS_SCOPE), ContentDecodePolicy(),
         ], **tls(self.aks))
-        response = client.send_request(HttpRequest("POST", f"{endpoint}/api/v1/query", data={"query": query}))
+        response = client.send_request(HttpRequest("POST", f"{endpoint}/api/v1/query", data={"query": query}),
+                                       **self.options)
         body = response.json()
         if response.status_code != 200 or body.get("status") != "success":
             raise RuntimeError(f"Prometheus query failed ({response.status_code}): {body.get('error', '')[:300]}")
@@ -225,7 +237,8 @@ class Azure:
 
         client = LogsQueryClient(self.credential, endpoint=self.aks.log_analytics_endpoint,
                                  audience=LOG_ANALYTICS_AUDIENCE, **tls(self.aks))
-        result = client.query_workspace(self.aks.log_workspace_id, query, timespan=timedelta(hours=hours))
+        result = client.query_workspace(self.aks.log_workspace_id, query, timespan=timedelta(hours=hours),
+                                        **self.options)
         if result.status != LogsQueryStatus.SUCCESS:
             raise RuntimeError(f"Log Analytics query partly failed: {result.partial_error}")
         return [dict(zip(table.columns, row, strict=True)) for table in result.tables for row in table.rows]

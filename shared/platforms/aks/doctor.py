@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from azure.core.exceptions import HttpResponseError
+
 from shared import objectstore
-from shared.doctor import Check, Purpose, fail, passed, warn
+from shared.doctor import Check, Purpose, fail, guarded, passed, warn
 from shared.platform import PreflightFailed
 from shared.platforms.aks import access
-from shared.platforms.aks.azure import FEDERATED_CREDENTIALS_LIMIT, credential_name
+from shared.platforms.aks.azure import FEDERATED_CREDENTIALS_LIMIT, Azure, credential_name
 from shared.platforms.aks.cnpg import deployment_available
 from shared.platforms.aks.operator import OBJECT_STORE_CRD, SUPPORTED_RANGE, resolve_backup_method
 from shared.spec import ClusterSpec
@@ -57,15 +59,17 @@ class Examination:
     def makes(self) -> bool:
         return self.purpose in ("doctor", "deploy", "restore", "plan")
 
+    @property
+    def azure(self) -> Azure:
+        """Azure, each call tried once with short timeouts (guarded() tries a look twice): a black-holed
+        endpoint is a FAIL within seconds, not the SDK's minutes of retries."""
+        return self.platform.azure.looking()
+
     def add(self, found: Check | list[Check] | None) -> None:
         self.checks += [found] if isinstance(found, Check) else found or []
 
     def guarded(self, name: str, look: Callable[[], Check | list[Check] | None], doing: str) -> None:
-        """A check whose call failed is a FAIL that says what it was doing, never a crash of the doctor."""
-        try:
-            self.add(look())
-        except Exception as err:  # the API server or ARM refused or did not answer
-            self.add(fail(name, f"{doing}: {type(err).__name__}: {str(err)[:300]}"))
+        self.add(guarded(name, look, doing))
 
 
 def examine(platform: AksPlatform, spec: ClusterSpec, purpose: Purpose = "doctor",
@@ -83,6 +87,9 @@ def examine(platform: AksPlatform, spec: ClusterSpec, purpose: Purpose = "doctor
         identity_checks(exam)
     if exam.makes or exam.delete_backups:
         exam.guarded("backups container", lambda: storage_check(exam), "reading the backups container")
+    if exam.makes and exam.platform.aks.identity_name:
+        exam.guarded("backups write permission", lambda: write_permission_check(exam),
+                     "reading the workload identity's role assignments")
     if exam.purpose == "doctor" or exam.delete_backups:
         exam.guarded("backups delete permission", lambda: delete_permission_check(exam),
                      "reading pgha's role assignments")
@@ -101,11 +108,10 @@ def operator_check(exam: Examination) -> list[Check]:
     """The operator, then the backup method it can run (`auto` resolved into exam.spec)."""
     aks = exam.platform.aks
     where = f"{aks.operator_namespace}/{aks.operator_deployment}"
-    deployment = exam.platform.kube.get("apps/v1", "Deployment", aks.operator_namespace, aks.operator_deployment)
+    operator, deployment = exam.platform.operator()
     if deployment is None:
         return [fail("CNPG operator", f"Deployment {where} not found: install CloudNativePG {SUPPORTED_RANGE}, or "
                                       "set PGHA_CNPG_NAMESPACE / PGHA_CNPG_DEPLOYMENT to where it runs")]
-    operator, _ = exam.platform.operator()
     problem = operator.support_problem()
     if problem:
         return [fail("CNPG operator", problem)]
@@ -197,7 +203,7 @@ def identity_checks(exam: Examination) -> None:
 
 def identity_check(exam: Examination) -> Check:
     aks = exam.platform.aks
-    found = exam.platform.azure.identity()
+    found = exam.azure.identity()
     if aks.identity_client_id and found.client_id.lower() != aks.identity_client_id.lower():
         return fail("identity", f"{aks.identity_name}'s client id is {found.client_id}, PGHA_AKS_IDENTITY_CLIENT_ID "
                                 f"says {aks.identity_client_id}: set it to the identity's")
@@ -205,7 +211,7 @@ def identity_check(exam: Examination) -> Check:
 
 
 def federated_credentials_check(exam: Examination) -> Check:
-    names = exam.platform.azure.federated_credentials()
+    names = exam.azure.federated_credentials()
     mine = credential_name(exam.spec.namespace, exam.spec.name) in names
     left = FEDERATED_CREDENTIALS_LIMIT - len(names)
     used = f"{len(names)} of Entra's {FEDERATED_CREDENTIALS_LIMIT} federated credentials used"
@@ -220,40 +226,70 @@ def federated_credentials_check(exam: Examination) -> Check:
 
 # ---- the backups storage -----------------------------------------------------------------------------
 
-def storage_check(exam: Examination) -> Check:
-    path = exam.spec.recovery.destination_path if exam.spec.recovery else exam.spec.backup.destination_path
-    container = exam.platform.azure.container(path)
-    if not objectstore.container_exists(container, **objectstore.QUICK):
-        return fail("backups container", f"{path} does not exist: create the container (the runbook's storage "
-                                         "account), or set backup.destinationPath")
-    return passed("backups container", f"{path} readable")
+def storage_check(exam: Examination) -> list[Check]:
+    """The container the run will use: a restore reads its source's, and writes (and at clean-up deletes) its
+    own, which for a restore is the same account and container."""
+    spec = exam.spec
+    paths = [spec.backup.destination_path]
+    if exam.purpose == "restore" and spec.recovery and spec.recovery.destination_path not in paths:
+        paths.insert(0, spec.recovery.destination_path)
+    found = []
+    for path in paths:
+        container = exam.azure.container(path)
+        found.append(passed("backups container", f"{path} readable")
+                     if objectstore.container_exists(container, **objectstore.QUICK) else
+                     fail("backups container", f"{path} does not exist: create the container (the runbook's storage "
+                                               "account), or set backup.destinationPath"))
+    return found
+
+
+def blob_permission(exam: Examination, name: str, principal: str, who: str, action: str,
+                    missing: Check) -> Check:
+    """Whether `principal` holds a role granting `action` on the backups container, judged from its role
+    assignments' data actions through ARM (read-only; no probe blob). What pgha may not read is a WARN: it
+    cannot tell, and the run itself will find out."""
+    account = urlsplit(exam.spec.backup.destination_path).netloc.split(".")[0]
+    cannot_tell = (f"cannot tell: give pgha Reader on storage account {account} (it reads the account and its role "
+                   "assignments)")
+    try:
+        account_id = exam.azure.storage_account_id(account)
+        if account_id is None:
+            return warn(name, f"storage account {account} is not visible to pgha: {cannot_tell}")
+        grants = exam.azure.data_actions(principal, f"{account_id}/blobServices/default/containers/"
+                                                    f"{exam.spec.backup.container}")
+    except HttpResponseError as err:
+        if err.status_code != 403:
+            raise
+        return warn(name, f"pgha may not read {who}'s role assignments: {cannot_tell}")
+    granting = [g for g in grants if g.permits(action)]
+    if not granting:
+        return missing
+    if all(g.condition for g in granting):
+        return warn(name, f"{granting[0].role} grants {who} {action.rsplit('/', 2)[-2:][-1]} under a condition pgha "
+                          "does not evaluate: check it allows this container")
+    return passed(name, f"{granting[0].role} for {who} at {granting[0].scope.rsplit('/', 1)[-1]}")
+
+
+def write_permission_check(exam: Examination) -> Check:
+    """barman-cloud archives as the workload identity: without blob write the deploy stops at WAL archiving."""
+    identity = exam.platform.aks.identity_name
+    principal = exam.azure.identity().principal_id
+    return blob_permission(exam, "backups write permission", principal, identity, BLOB_WRITE, fail(
+        "backups write permission", f"no role of {identity}'s grants blobs/write on {exam.spec.backup.container}: "
+                                    "barman-cloud cannot archive; assign it Storage Blob Data Contributor there"))
 
 
 def delete_permission_check(exam: Examination) -> Check:
-    """Judged from pgha's role assignments' data actions (read-only), not by writing a probe blob."""
-    azure = exam.platform.azure
-    parts = urlsplit(exam.spec.backup.destination_path)
-    account = parts.netloc.split(".")[0]
-    verdict = fail if exam.delete_backups else warn
-    who = azure.caller_object_id()
+    """Teardown with deleteBackups deletes the blobs as pgha itself."""
+    who = exam.azure.caller_object_id()
     if not who:
         return warn("backups delete permission", "pgha's token carries no object id: cannot tell whether teardown "
                                                  "with deleteBackups may delete blobs")
-    account_id = azure.storage_account_id(account)
-    if account_id is None:
-        return verdict("backups delete permission", f"storage account {account} not found in subscription "
-                                                    f"{exam.platform.aks.subscription_id}")
-    scope = f"{account_id}/blobServices/default/containers/{exam.spec.backup.container}"
-    grants = azure.data_actions(who, scope)
-    granting = [g for g in grants if g.permits(BLOB_DELETE)]
-    if not granting:
-        return verdict("backups delete permission", f"no role of pgha's grants blobs/delete on "
-                                                    f"{exam.spec.backup.container}: teardown with deleteBackups "
-                                                    "fails; assign Storage Blob Data Contributor on the container")
-    if all(g.condition for g in granting):
-        return warn("backups delete permission", f"{granting[0].role} grants blobs/delete under a condition pgha "
-                                                 "does not evaluate: check it allows this container")
-    return passed("backups delete permission", f"{granting[0].role} at {granting[0].scope.rsplit('/', 2)[-1]}")
+    verdict = fail if exam.delete_backups else warn
+    return blob_permission(exam, "backups delete permission", who, "pgha", BLOB_DELETE, verdict(
+        "backups delete permission", f"no role of pgha's grants blobs/delete on {exam.spec.backup.container}: "
+                                     "teardown with deleteBackups fails; assign Storage Blob Data Contributor on the "
+                                     "container"))
 
 
 # ---- monitoring endpoints ----------------------------------------------------------------------------
@@ -262,7 +298,7 @@ def prometheus_check(exam: Examination) -> Check:
     if not exam.platform.aks.prometheus_endpoint:
         return warn("Prometheus", "PGHA_PROMETHEUS_ENDPOINT unset: deploy does not check the scrape, and alert "
                                   "responses read no metrics; set it to the Azure Monitor workspace's query endpoint")
-    exam.platform.azure.prometheus("vector(1)")
+    exam.azure.prometheus("vector(1)")
     return passed("Prometheus", "the Azure Monitor workspace answers a query (PGHA_PROMETHEUS_ENDPOINT)")
 
 
@@ -270,7 +306,7 @@ def log_analytics_check(exam: Examination) -> Check:
     if not exam.platform.aks.log_workspace_id:
         return warn("Log Analytics", "PGHA_LOG_ANALYTICS_WORKSPACE_ID unset: alert reports carry no archiver "
                                      "errors from container logs")
-    exam.platform.azure.logs("print pgha = 1")
+    exam.azure.logs("print pgha = 1")
     return passed("Log Analytics", f"workspace {exam.platform.aks.log_workspace_id} answers a query")
 
 
@@ -283,7 +319,13 @@ def public_ip_check(exam: Examination) -> Check | None:
     aks = exam.platform.aks
     if not aks.node_resource_group:
         return fail("public IP", "PGHA_AKS_NODE_RESOURCE_GROUP unset: pgha cannot look up endpoints.publicIpName")
-    found = exam.platform.azure.public_ip(name)
+    try:
+        found = exam.azure.public_ip(name)
+    except HttpResponseError as err:
+        if err.status_code != 403:
+            raise
+        return warn("public IP", f"pgha may not read {aks.node_resource_group}: cannot tell whether {name} exists; "
+                                 "give pgha Reader on the node resource group")
     if found is None:
         return fail("public IP", f"{name} not found in {aks.node_resource_group}: create it there (Standard, "
                                  "static), or leave endpoints.publicIpName out for one per Service")

@@ -93,12 +93,12 @@ class AksPlatform:
             status = cnpg.with_recovery_window(status, store, spec.server_name)
         return status
 
-    def operator(self) -> tuple[Operator, bool]:
-        """The running CNPG operator (version from its image, the Barman Cloud plugin beside it), and
-        whether its Deployment was found at all."""
+    def operator(self) -> tuple[Operator, dict[str, Any] | None]:
+        """The running CNPG operator (version from its image, the Barman Cloud plugin beside it), and its
+        Deployment (None when there is none)."""
         deployment = self.kube.get("apps/v1", "Deployment", self.aks.operator_namespace, self.aks.operator_deployment)
         services = self.kube.list("v1", "Service", self.aks.operator_namespace, f"{PLUGIN_LABEL}={PLUGIN}")
-        return operator_from(deployment, services, self.kube.crd_installed(OBJECT_STORE_CRD)), deployment is not None
+        return operator_from(deployment, services, self.kube.crd_installed(OBJECT_STORE_CRD)), deployment
 
     # ---- deploy ----------------------------------------------------------------------------------
     def diagnose(self, spec: ClusterSpec, purpose: Purpose = "doctor", delete_backups: bool = False) -> list[Check]:
@@ -109,7 +109,7 @@ class AksPlatform:
         own lines. `backup.method: auto` is resolved here, once; the spec the run goes on with (and stores with
         the Cluster) is the answer's data["spec"]."""
         checks, settled = doctor.examine(self, spec, purpose, delete_backups)
-        return preflight_outcome(checks, settled)
+        return preflight_outcome(checks, settled, headline=("CNPG operator", "backup method"))
 
     def ensure_namespace(self, spec: ClusterSpec) -> Outcome:
         made = self.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}})

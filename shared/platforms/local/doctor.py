@@ -8,13 +8,12 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from functools import cache
 from typing import TYPE_CHECKING
 
 import httpx
 
 from shared import objectstore
-from shared.doctor import Check, Purpose, fail, passed, warn
+from shared.doctor import Check, Purpose, fail, guarded, passed, warn
 from shared.platforms.local import processes
 from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, azurite_command
 from shared.spec import ClusterSpec
@@ -27,6 +26,7 @@ DISK_FAIL_BYTES = 1 * GIB  # below this a base backup and a restore do not fit
 DISK_WARN_BYTES = 5 * GIB
 SETUP = "run scripts/setup.sh (./pgha does)"
 _service_users_seen: set[str] = set()
+_versions: dict[tuple[str, ...], str] = {}
 BINARIES: dict[str, list[str]] = {  # what the stack runs, and how each says its version
     "postgres": [str(PG_BIN / "postgres"), "--version"],
     "patroni": [str(TOOLS_BIN / "patroni"), "--version"],
@@ -37,22 +37,33 @@ BINARIES: dict[str, list[str]] = {  # what the stack runs, and how each says its
 
 
 def examine(platform: LocalPlatform, spec: ClusterSpec, purpose: Purpose = "doctor") -> list[Check]:
-    checks = [binaries_check(), stack_check(platform, purpose)]
+    """A teardown stops processes and removes etcd keys and files: it needs the stack, nothing else here."""
+    looks: list[tuple[str, Callable[[], Check], str]] = [
+        ("etcd and Azurite", lambda: stack_check(platform, purpose), "asking etcd and Azurite")]
     if purpose != "teardown":
-        checks += [ports_check(platform, spec), service_user_check(platform), disk_check(platform)]
-    return checks
+        looks = [("binaries", binaries_check, "running the stack's binaries"), *looks,
+                 ("ports", lambda: ports_check(platform, spec), "looking for free ports"),
+                 ("service user", lambda: service_user_check(platform), "running the venv as the service user"),
+                 ("disk", lambda: disk_check(platform), f"reading free space under {platform.home}")]
+    return [check for name, look, doing in looks for check in guarded(name, look, doing)]
 
 
-@cache  # a binary's version does not change under a running process; asking costs a process each
 def version_of(command: tuple[str, ...]) -> str | None:
+    """The version a binary prints; remembered once found (asking costs a process), never while missing, so
+    a fix (scripts/setup.sh) is seen at the next look."""
+    if command in _versions:
+        return _versions[command]
     if not (shutil.which(command[0]) or os.access(command[0], os.X_OK)):
         return None
     try:
         out = subprocess.run(command, capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
+    if out.returncode != 0:
+        return None
     words = (out.stdout or out.stderr).split()
-    return next((w.strip(",") for w in words if w[:1].isdigit()), "?") if out.returncode == 0 else None
+    _versions[command] = next((w.strip(",") for w in words if w[:1].isdigit()), "?")
+    return _versions[command]
 
 
 def binaries_check() -> Check:
@@ -130,7 +141,7 @@ def service_user_check(platform: LocalPlatform) -> Check:
 
 
 def disk_check(platform: LocalPlatform) -> Check:
-    home = platform.home if platform.home.exists() else platform.home.parent
+    home = next(p for p in (platform.home, *platform.home.parents) if p.exists())
     free = shutil.disk_usage(home).free
     said = f"{free / GIB:.1f} GiB free under {platform.home}"
     if free < DISK_FAIL_BYTES:
