@@ -85,15 +85,25 @@ def said(err: BaseException) -> str:
     return redact(f"{type(err).__name__}: {first}")
 
 
+def transient(err: BaseException) -> bool:
+    """No answer, a throttle or a server error: worth one more try. A 4xx answer is the answer."""
+    status = getattr(err, "status_code", None) or getattr(err, "status", None)
+    if isinstance(status, int) and status > 0:
+        return status == 429 or status >= 500
+    return isinstance(err, OSError | TimeoutError) or any(
+        word in type(err).__name__ for word in ("Connection", "Timeout", "ServiceRequest", "ServiceResponse",
+                                                "Transport"))
+
+
 def guarded(name: str, look: Callable[[], Check | list[Check] | None], doing: str) -> list[Check]:
-    """A check whose call failed is a FAIL saying what it was doing, never a crash of the doctor; the look is
-    tried twice, a second apart, so one dropped request or throttled answer does not refuse a run."""
+    """A check whose call failed is a FAIL saying what it was doing, never a crash of the doctor; a transient
+    failure is tried once more a second later, so one dropped request or throttled answer refuses no run."""
     for attempt in (1, 2):
         try:
             found = look()
             return [found] if isinstance(found, Check) else list(found or [])
         except Exception as err:  # the API server, ARM or a local daemon refused or did not answer
-            if attempt == 2:
+            if attempt == 2 or not transient(err):
                 return [fail(name, f"{doing}: {said(err)}")]
             time.sleep(1)
     return []

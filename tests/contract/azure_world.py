@@ -101,10 +101,12 @@ class AzureWorld:
         return any(a["principalId"] == caller and a["roleDefinitionId"].endswith(CONTROL_READER)
                    and scope.lower().startswith(a["scope"].lower()) for a in self.assignments)
 
-    def grant(self, principal: str, role: str, scope: str) -> None:
+    def grant(self, principal: str, role: str, scope: str, condition: str = "") -> None:
+        """A role assignment; `condition` an ABAC condition (roleAssignments 2022-04-01 `properties.condition`)."""
         self.assignments.append({"principalId": principal, "roleDefinitionId":
                                  f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/{role}",
-                                 "scope": scope})
+                                 "scope": scope, **({"condition": condition, "conditionVersion": "2.0"}
+                                                    if condition else {})})
 
     def set_up_as_documented(self) -> AzureWorld:
         """docs/azure.md's role assignments: the workload identity and pgha write the container; pgha reads
@@ -206,7 +208,8 @@ class AzureWorld:
         return 200, {"value": [{"id": f"{a['scope']}/providers/Microsoft.Authorization/roleAssignments/ra-{n}",
                                 "name": f"ra-{n}", "type": "Microsoft.Authorization/roleAssignments",
                                 "properties": {"principalId": a["principalId"], "principalType": "ServicePrincipal",
-                                               "roleDefinitionId": a["roleDefinitionId"], "scope": a["scope"]}}
+                                               "roleDefinitionId": a["roleDefinitionId"], "scope": a["scope"],
+                                               **{k: a[k] for k in ("condition", "conditionVersion") if k in a}}}
                                for n, a in enumerate(found)]}
 
 

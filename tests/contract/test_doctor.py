@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -31,8 +32,8 @@ from tests.contract.azure_world import (
     WorldAzure,
     WorldCredential,
 )
-from tests.contract.conftest import FakeAzure, kube_for, settings
-from tests.contract.fake_kube import FakeKubeApi
+from tests.contract.conftest import CNPG_RELEASES, FakeAzure, kube_for, settings
+from tests.contract.fake_kube import FakeKubeApi, FakeKubeServer
 from tests.contract.installed import CRD_PATH, install, pgha_role
 
 NS = "aks-doctor"
@@ -57,6 +58,18 @@ def reinstall(api: FakeKubeApi, **world: Any) -> None:
     for path in [p for p in api.objects if p.startswith(CRD_PATH) or "/cnpg-system/" in p]:
         del api.objects[path]
     install(api, **world)
+
+
+@pytest.fixture()
+def kube_api() -> Iterator[FakeKubeApi]:
+    """The doctor only reads, and its pre-flights refuse before any write: the newest CNPG minor serves here
+    (the contract tests of what is written run over both)."""
+    api = FakeKubeApi(cnpg_version="1.30", rbac=pgha_role())
+    install(api, version=CNPG_RELEASES["1.30"])
+    server = FakeKubeServer(api)
+    api.server = server  # type: ignore[attr-defined]
+    yield api
+    server.shutdown()
 
 
 @pytest.fixture()
@@ -109,6 +122,9 @@ def test_missing_crds(doctor: AksPlatform, kube_api: FakeKubeApi) -> None:
     del kube_api.objects[f"{CRD_PATH}/podmonitors.monitoring.coreos.com"]
     found = checks(doctor)["CRD monitoring.coreos.com"]
     assert found.verdict == "WARN" and "pgha skips the PodMonitor for kube-prometheus-stack" in found.detail
+    del kube_api.objects[f"{CRD_PATH}/objectstores.barmancloud.cnpg.io"]
+    wanted = checks(doctor, {"name": PROBE, "namespace": NS, "backup": {"method": "plugin"}})
+    assert wanted["backup method"].verdict == "FAIL"  # the plugin is found by its CRD and its Service
     del kube_api.objects[f"{CRD_PATH}/scheduledbackups.postgresql.cnpg.io"]
     found = checks(doctor)["CRDs"]
     assert found.verdict == "FAIL" and "scheduledbackups.postgresql.cnpg.io not installed" in found.detail
@@ -156,6 +172,17 @@ def test_identity_settings(kube_api: FakeKubeApi, azure_fake: FakeAzure, azure_w
     azure_world.identity = None
     missing = checks(platform(kube_api, azure_fake, tmp_path))["identity"]
     assert missing.verdict == "FAIL" and missing.detail.startswith("reading identity mi-aks-cnpg: ResourceNotFound")
+
+
+def test_identity_and_node_group_settings_missing(kube_api: FakeKubeApi, azure_fake: FakeAzure,
+                                                  azure_world: AzureWorld, tmp_path: Path,
+                                                  in_cluster_network: None) -> None:
+    unset = checks(platform(kube_api, azure_fake, tmp_path, identity_resource_group=""))["identity settings"]
+    assert unset.verdict == "FAIL" and "PGHA_AKS_IDENTITY_RESOURCE_GROUP unset" in unset.detail
+    spec = {"name": "pg1", "namespace": NS, "endpoints": {"enabled": True, "sourceRanges": ["10.0.0.0/8"],
+                                                          "publicIpName": "pip-pg1"}}
+    no_group = checks(platform(kube_api, azure_fake, tmp_path, node_resource_group=""), spec)["public IP"]
+    assert no_group.verdict == "FAIL" and "PGHA_AKS_NODE_RESOURCE_GROUP unset" in no_group.detail
 
 
 def test_identity_client_id_must_match(kube_api: FakeKubeApi, azure_fake: FakeAzure, azure_world: AzureWorld,
@@ -219,6 +246,15 @@ def test_what_pgha_may_not_read_is_a_warning(doctor: AksPlatform, azure_world: A
     azure_world.grant(PGHA_OBJECT_ID, CONTROL_READER, f"{azure_world.account_id('pghabackups')}/blobServices")
     forbidden = checks(doctor)["backups write permission"]  # the account is still not listed to pgha
     assert forbidden.verdict == "WARN"
+
+
+def test_a_role_under_a_condition_is_a_warning(doctor: AksPlatform, azure_world: AzureWorld) -> None:
+    revoke(azure_world, UAMI_OBJECT_ID, CONTRIBUTOR)
+    container = f"{azure_world.account_id('pghabackups')}/blobServices/default/containers/backups"
+    azure_world.grant(UAMI_OBJECT_ID, CONTRIBUTOR, container, condition=(
+        "@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringEquals 'other'"))
+    found = checks(doctor)["backups write permission"]
+    assert found.verdict == "WARN" and "under a condition pgha does not evaluate" in found.detail
 
 
 def test_the_workload_identity_must_write_the_container(doctor: AksPlatform, azure_world: AzureWorld) -> None:
@@ -366,8 +402,6 @@ def test_the_readme_shows_a_healthy_and_a_broken_environment(
     doctor: AksPlatform, kube_api: FakeKubeApi, azure_world: AzureWorld
 ) -> None:
     """`PGHA_UPDATE_README=1` rewrites the README's examples from this test; otherwise they must match."""
-    if kube_api.cnpg_version != "1.30":
-        pytest.skip("the README shows the newest CNPG")
     healthy = Diagnosis(platform="aks", checks=list(checks(doctor).values()))
     del kube_api.objects[f"{CRD_PATH}/podmonitors.monitoring.coreos.com"]
     kube_api.rbac = pgha_role(without=tuple(p for p in access.PERMISSIONS if p.resource == "pods/exec"))
