@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ from shared.platforms.local import processes
 from shared.platforms.local.platform import LocalPlatform
 from shared.settings import Settings
 
+STOP_SECONDS = 1.5  # `pgha serve` exits within 2 s of SIGTERM
 DEMO_SPEC: dict[str, Any] = {
     "name": "pg-demo",
     "instances": 3,
@@ -73,20 +75,34 @@ def cmd_status(_: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or Ctrl-C, then stop within STOP_SECONDS: the routes and timers at once; work in
+    flight is given what is left of that, then abandoned (the stack and its members keep running)."""
     from devhost.host import DevHost
     from devhost.keys import KEY_SETTING, key_file
+    from shared.logs import configure
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with DevHost(port=args.port) as host:
-        say(f"pgha devhost serving {host.url}/api  (Ctrl-C stops it; `pgha down` stops the stack)")
-        say(f"function key: {host.key}  (send it as the x-functions-key header or ?code=; kept in "
-            f"{key_file(Settings.from_env().home)}, or set {KEY_SETTING})")
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
-        say("stopping")
-    return 0
+    try:
+        configure(os.environ.get("PGHA_LOG_LEVEL", "info").lower())
+    except ValueError as err:
+        raise Refused(str(err)) from None
+    host = DevHost(port=args.port).start()
+    say(f"pgha devhost serving {host.url}/api  (Ctrl-C stops it; `pgha down` stops the stack)")
+    say(f"function key: {host.key}  (send it as the x-functions-key header or ?code=; kept in "
+        f"{key_file(Settings.from_env().home)}, or set {KEY_SETTING})")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    say("stopping")
+    stopper = threading.Thread(target=host.stop, name="stop", daemon=True)
+    stopper.start()
+    stopper.join(STOP_SECONDS)
+    if stopper.is_alive():
+        say(f"work in flight abandoned after {STOP_SECONDS:g}s")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # no wait for worker threads still inside an activity: the process ends now
 
 
 def follow(client: httpx.Client, location: str, label: str) -> httpx.Response:

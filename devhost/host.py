@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
 from typing import Any
 
 import httpx
@@ -13,10 +14,12 @@ from devhost.engine import Engine, collect
 from devhost.keys import function_key
 from devhost.server import DevServer
 from devhost.timers import Timers
+from shared.platforms.local import processes
 from shared.platforms.local.stack import Stack
 from shared.settings import Settings
 
 log = logging.getLogger("pgha.devhost")
+REAP_SECONDS = 1.0
 
 
 class DevHost:
@@ -28,6 +31,8 @@ class DevHost:
         self.server: DevServer | None = None
         self.timers: Timers | None = None
         self.key = ""
+        self._stopping = threading.Event()
+        self._reaper: threading.Thread | None = None
 
     def start(self) -> DevHost:
         settings = Settings.from_env()
@@ -45,7 +50,15 @@ class DevHost:
         if self.with_timers:
             self.timers = Timers(functions.timers, self.server.starter_binding, self.server.loop)
             self.timers.start()
+        self._reaper = threading.Thread(target=self._reap, name="reaper", daemon=True)
+        self._reaper.start()
         return self
+
+    def _reap(self) -> None:
+        """Members this host started and that ended (a drill's kill, a crash, a stop) are collected within
+        a second or two, never left <defunct> until the host exits."""
+        while not self._stopping.wait(REAP_SECONDS):
+            processes.reap_exited()
 
     @property
     def url(self) -> str:
@@ -57,6 +70,7 @@ class DevHost:
         return keyed_client(self.url, self.key, **options)
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.timers:
             self.timers.stop()
         if self.server:

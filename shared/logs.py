@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 SECRETS = re.compile(
-    r"(AccountKey=|SharedAccessSignature=|[?&]sig=|password=|PGPASSWORD=|Authorization: Bearer )[^;&\s\"']+",
+    r"(AccountKey=|SharedAccessSignature=|[?&]sig=|[?&]code=|password=|PGPASSWORD=|Authorization: Bearer "
+    r"|x-functions-key: )[^;&\s\"']+",
     re.IGNORECASE,
 )
+LEVELS = ("debug", "info", "warning", "error")
 
 
 def redact(line: str) -> str:
     return SECRETS.sub(lambda m: f"{m.group(1)}<redacted>", line)
+
+
+class Redacting(logging.Filter):
+    """Every record's message, at any level, passes through `redact` before a handler writes it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def configure(level: str = "info") -> None:
+    """The devhost's logging: the Functions host's lines and pgha's own at `level`; the Azure SDK's (its HTTP
+    request and response dumps among them) at WARNING unless `level` is debug; every line redacted."""
+    if level not in LEVELS:
+        raise ValueError(f"setting PGHA_LOG_LEVEL must be one of {', '.join(LEVELS)}, got {level!r}")
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level.upper())
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, Redacting) for f in handler.filters):
+            handler.addFilter(Redacting())
+    logging.getLogger("azure").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)

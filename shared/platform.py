@@ -7,6 +7,7 @@ delivers activities at least once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
@@ -17,9 +18,11 @@ from azure.storage.blob import ContainerClient
 
 from shared.backups import Backup
 from shared.doctor import Check, Diagnosis, Purpose
+from shared.logs import redact
 from shared.spec import ClusterSpec
 from shared.status import ClusterStatus
 
+log = logging.getLogger("pgha.platform")
 OutcomeKind = Literal["done", "unchanged", "skipped"]
 
 
@@ -63,6 +66,11 @@ def preflight_outcome(checks: list[Check], settled: ClusterSpec, headline: tuple
     passed = sum(c.verdict == "PASS" for c in checks)
     detail = "; ".join([*warnings, *found, f"{passed} of {len(checks)} checks passed"])
     return done(detail, spec=settled.dump(), backupMethod=settled.backup.method, checks=[c.line() for c in checks])
+
+
+def unreadable(record: str, err: Exception) -> None:
+    """A cluster record that does not read: said in the log (redacted), so a listing goes on without it."""
+    log.error("cluster record %s does not read, left out: %s", record, redact(f"{type(err).__name__}: {err}")[:400])
 
 
 Role = Literal["rw", "ro"]

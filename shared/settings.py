@@ -25,6 +25,8 @@ SETTINGS_DOC: dict[str, str] = {
     "PGHA_BACKUP_TIMEOUT_SECONDS": "how long a backup may take before its verification fails",
     "PGHA_RESTORE_TIMEOUT_SECONDS": "how long a restore may take to be ready before it fails",
     "PGHA_DRILL_MAX_LAG_BYTES": "a failover drill is refused while an in-sync standby lags more than this",
+    "PGHA_LOG_LEVEL": "devhost: `debug`, `info`, `warning` or `error`; the Azure SDK's HTTP logging shows only at "
+    "`debug`",
     "PGHA_DRILLS_ENABLED": "`true` lets the periodic timer run the failover drills clusters schedule",
     "PGHA_ALERT_POLICY": "per-playbook policy of the alert response, `auto` or `approval`, as "
     "`primaryUnavailable=approval,walArchivingFailing=auto,backupStale=auto` (unnamed playbooks: auto)",

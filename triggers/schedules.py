@@ -16,6 +16,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared import schedules
+from shared.logs import redact
 from shared.platforms import platform_for
 from shared.settings import Settings
 from shared.spec import ClusterSpec
@@ -45,21 +46,32 @@ async def run_due_schedules(client: df.DurableOrchestrationClient, now: datetime
     settings = Settings.from_env()
     platform = platform_for()
     started = []
-    for spec in platform.list_clusters():
-        since = schedules.last_checked(settings.storage_connection, spec.namespace, spec.name)
-        schedules.mark_checked(settings.storage_connection, spec.namespace, spec.name, now)
-        if since is None:
-            continue  # first look at this cluster: its schedules count from now
-        for kind, schedule, runbook, payload in due_runs(spec, platform.name, settings.drills_enabled):
-            if not schedules.fire_times(schedule, since, now):
-                continue
-            try:
-                operation = await begin_runbook(client, runbook, spec.namespace, spec.name, payload)
-            except ClusterBusy as busy:
-                log.warning("%s of %s/%s skipped: cluster busy with %s", kind, spec.namespace, spec.name, busy)
-                continue
-            log.info("%s of %s/%s started %s", kind, spec.namespace, spec.name, operation)
-            started.append(operation)
+    for spec in platform.list_clusters():  # a record that does not read is reported there and left out
+        try:
+            started += await start_due(client, settings, platform.name, spec, now)
+        except Exception as err:  # one cluster's bad data or failed start never stops the others' schedules
+            log.error("schedules of %s/%s skipped this turn: %s: %s", spec.namespace, spec.name,
+                      type(err).__name__, redact(str(err))[:300])
+    return started
+
+
+async def start_due(client: df.DurableOrchestrationClient, settings: Settings, platform_name: str,
+                    spec: ClusterSpec, now: datetime) -> list[str]:
+    since = schedules.last_checked(settings.storage_connection, spec.namespace, spec.name)
+    schedules.mark_checked(settings.storage_connection, spec.namespace, spec.name, now)
+    if since is None:
+        return []  # first look at this cluster: its schedules count from now
+    started = []
+    for kind, schedule, runbook, payload in due_runs(spec, platform_name, settings.drills_enabled):
+        if not schedules.fire_times(schedule, since, now):
+            continue
+        try:
+            operation = await begin_runbook(client, runbook, spec.namespace, spec.name, payload)
+        except ClusterBusy as busy:
+            log.warning("%s of %s/%s skipped: cluster busy with %s", kind, spec.namespace, spec.name, busy)
+            continue
+        log.info("%s of %s/%s started %s", kind, spec.namespace, spec.name, operation)
+        started.append(operation)
     return started
 
 
@@ -68,5 +80,8 @@ async def run_due_schedules(client: df.DurableOrchestrationClient, now: datetime
 async def run_schedules(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     """Every minute: start the verifications and scheduled backups that came due, and terminate (then
     compensate) the cancelled runs that did not stop by themselves."""
-    await terminate_overdue(client)
-    await run_due_schedules(client, datetime.now(UTC))
+    for duty in (terminate_overdue(client), run_due_schedules(client, datetime.now(UTC))):
+        try:
+            await duty
+        except Exception:  # storage or the platform failed this turn: said, and the next turn tries again
+            log.exception("periodic timer: a duty failed this turn")

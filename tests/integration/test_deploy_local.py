@@ -161,3 +161,26 @@ def test_generated_password_is_nowhere_but_its_secret(deployed: dict[str, Any], 
     for source, text in {"history": "\n".join(history), "custom status": custom, "stdout/stderr": output,
                          "report": repr(stored) + markdown}.items():
         assert password not in text, f"password found in {source}"
+
+
+def test_serve_stops_within_2s_of_sigterm_with_a_run_in_flight_and_logs_no_sdk_http(
+    deployed: dict[str, Any], served: ServedDevhost
+) -> None:
+    """Last in this module: it stops the module's `pgha serve`. A verification is mid-run (its backup
+    running); SIGTERM ends the process within 2 s all the same. Its output never carried the Azure SDK's
+    HTTP request and response dumps (they show only with PGHA_LOG_LEVEL=debug)."""
+    import time
+
+    with served.client() as api:
+        started = api.post(f"/api/clusters/{SPEC['name']}/backups", json={})
+        assert started.status_code == 202, started.text
+        time.sleep(1.5)
+        assert api.get(started.headers["Location"]).status_code == 202, "still running when stopped"
+    asked = time.monotonic()
+    served.process.terminate()
+    served.process.wait(timeout=10)
+    took = time.monotonic() - asked
+    assert took < 2.0, f"pgha serve took {took:.2f}s to stop"
+    output = served.output()
+    assert "Request URL:" not in output and "Response status:" not in output
+    assert "stopping" in output

@@ -66,3 +66,29 @@ def test_the_devhost_key_is_made_once_and_never_empty(tmp_path: Path, monkeypatc
     assert oct(key_file(tmp_path).stat().st_mode & 0o777) == "0o600"
     key_file(tmp_path).write_text("")  # truncated: a new key, not an open door
     assert function_key(tmp_path) not in ("", first)
+
+
+def test_devhost_logging_is_quiet_and_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    """The Azure SDK's HTTP dumps only at debug; no line at any level carries a key or a signature."""
+    import logging
+
+    from shared.logs import configure
+
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers), logging.getLogger("azure").level)
+    root.handlers = [logging.StreamHandler()]
+    try:
+        configure("info")
+        assert not logging.getLogger("azure.core.pipeline.policies.http_logging_policy").isEnabledFor(logging.INFO)
+        logging.getLogger("pgha.test").info("reached https://a.blob.core.windows.net/c?sv=1&sig=s3cr3t&se=2 "
+                                            "with AccountKey=k3y; and ?code=f00")
+        configure("debug")
+        assert logging.getLogger("azure.core").isEnabledFor(logging.DEBUG)
+        with pytest.raises(ValueError, match="PGHA_LOG_LEVEL"):
+            configure("loud")
+    finally:
+        root.setLevel(saved[0])
+        root.handlers = saved[1]
+        logging.getLogger("azure").setLevel(saved[2])
+    err = capsys.readouterr().err
+    assert "reached" in err and "s3cr3t" not in err and "k3y" not in err and "f00" not in err

@@ -26,7 +26,16 @@ from shared import status as st
 from shared.backups import Backup
 from shared.doctor import Check, Purpose
 from shared.logs import redact
-from shared.platform import Outcome, PreflightFailed, Role, done, preflight_outcome, skipped, unchanged
+from shared.platform import (
+    Outcome,
+    PreflightFailed,
+    Role,
+    done,
+    preflight_outcome,
+    skipped,
+    unchanged,
+    unreadable,
+)
 from shared.platforms.aks import cnpg, doctor, manifests
 from shared.platforms.aks.azure import Azure
 from shared.platforms.aks.config import AksSettings
@@ -75,10 +84,16 @@ class AksPlatform:
         return ClusterSpec.model_validate(json.loads(raw)) if raw else None
 
     def list_clusters(self) -> Iterator[ClusterSpec]:
+        """The Clusters pgha made (its spec annotation); one whose annotation does not read is reported and
+        left out."""
         for item in self.kube.list_all(CNPG_API, "Cluster"):
-            raw = (item.get("metadata") or {}).get("annotations", {}).get(SPEC_ANNOTATION)
+            meta = item.get("metadata") or {}
+            raw = (meta.get("annotations") or {}).get(SPEC_ANNOTATION)
             if raw:
-                yield ClusterSpec.model_validate(json.loads(raw))
+                try:
+                    yield ClusterSpec.model_validate(json.loads(raw))
+                except ValueError as err:  # bad JSON, or a spec this pgha no longer accepts
+                    unreadable(f"Cluster {meta.get('namespace')}/{meta.get('name')}", err)
 
     def cluster_status(self, namespace: str, name: str) -> st.ClusterStatus:
         found = self._cluster(namespace, name)

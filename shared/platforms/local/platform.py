@@ -31,7 +31,16 @@ from shared import status as st
 from shared.backups import Backup
 from shared.doctor import Check, Purpose
 from shared.logs import redact
-from shared.platform import Outcome, PreflightFailed, Role, done, preflight_outcome, skipped, unchanged
+from shared.platform import (
+    Outcome,
+    PreflightFailed,
+    Role,
+    done,
+    preflight_outcome,
+    skipped,
+    unchanged,
+    unreadable,
+)
 from shared.platforms.local import doctor, patroni, processes, tls
 from shared.platforms.local.patroni import Member
 from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, Stack
@@ -90,8 +99,13 @@ class LocalPlatform:
         return ClusterSpec.model_validate(state["spec"]) if state else None
 
     def list_clusters(self) -> Iterator[ClusterSpec]:
+        """Every cluster whose record reads; one that does not is reported and left out, never the end of
+        the listing (the schedules of the others still run)."""
         for path in sorted((self.home / "clusters").glob("*/*/cluster.json")):
-            yield ClusterSpec.model_validate(json.loads(path.read_text())["spec"])
+            try:
+                yield ClusterSpec.model_validate(json.loads(path.read_text())["spec"])
+            except (OSError, ValueError, KeyError, TypeError) as err:  # pydantic's ValidationError is a ValueError
+                unreadable(str(path), err)
 
     def _scope(self, spec: ClusterSpec) -> str:
         return f"{spec.namespace}--{spec.name}"

@@ -48,6 +48,9 @@ def write_private(path: Path, text: str, account: pwd.struct_passwd | None = Non
         raise
 
 
+_spawned: set[int] = set()  # the daemons this process started and has not yet reaped
+
+
 @dataclass(frozen=True)
 class Daemon:
     """A process we started: its pid file, and a string its command line contains (a PID may be reused)."""
@@ -88,7 +91,24 @@ def spawn(
         )
     daemon.pidfile.parent.mkdir(parents=True, exist_ok=True)
     daemon.pidfile.write_text(str(proc.pid))
+    _spawned.add(proc.pid)
     return proc.pid
+
+
+def reap_exited() -> list[int]:
+    """Collect every daemon this process spawned that has exited since (killed in a drill, crashed, stopped
+    by another path), so none stays <defunct>. Only our daemons: a blanket waitpid(-1) would take the exit
+    status subprocess.run waits for."""
+    collected = []
+    for pid in list(_spawned):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # reaped already, or not ours any more
+            done = pid
+        if done:
+            _spawned.discard(pid)
+            collected.append(pid)
+    return collected
 
 
 def read_pid(pidfile: Path) -> int | None:
@@ -113,7 +133,8 @@ def reap(pid: int | None) -> None:
     """Collect an exited child of ours, so it is not left a zombie."""
     if pid:
         with suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                _spawned.discard(pid)
 
 
 def stop(daemon: Daemon, timeout: float = 30.0, sig: int = signal.SIGTERM) -> bool:
