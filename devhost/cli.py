@@ -94,15 +94,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     say("stopping")
-    stopper = threading.Thread(target=host.stop, name="stop", daemon=True)
-    stopper.start()
-    stopper.join(STOP_SECONDS)
-    if stopper.is_alive():
-        say(f"work in flight abandoned after {STOP_SECONDS:g}s")
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # no wait for worker threads still inside an activity: the process ends now
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the bounded stop short
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        stopper = threading.Thread(target=host.stop, name="stop", daemon=True)
+        stopper.start()
+        stopper.join(STOP_SECONDS)
+        if stopper.is_alive():
+            say(f"work in flight abandoned after {STOP_SECONDS:g}s")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(0)  # no wait for worker threads still inside an activity: the process ends now
 
 
 def follow(client: httpx.Client, location: str, label: str) -> httpx.Response:
@@ -162,8 +166,9 @@ def lag_alert(cluster: str) -> dict[str, Any]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from devhost.host import DevHost
+    from shared.logs import configure
 
-    logging.basicConfig(level=logging.WARNING)
+    configure("warning")
     (port,) = processes.free_ports(1)
     say("pgha demo: deploy a 3-instance PostgreSQL cluster (sync standby, WAL archived to Azurite) through the API,")
     say("prove its backups by restoring one into a new cluster, rehearse a failover, answer an Azure Monitor alert,")

@@ -7,7 +7,7 @@ import re
 
 SECRETS = re.compile(
     r"(AccountKey=|SharedAccessSignature=|[?&]sig=|[?&]code=|password=|PGPASSWORD=|Authorization: Bearer "
-    r"|x-functions-key: )[^;&\s\"']+",
+    r"|x-functions-key['\"]?:\s*['\"]?)[^;&\s\"']+",
     re.IGNORECASE,
 )
 LEVELS = ("debug", "info", "warning", "error")
@@ -18,13 +18,23 @@ def redact(line: str) -> str:
 
 
 class Redacting(logging.Filter):
-    """Every record's message, at any level, passes through `redact` before a handler writes it."""
+    """Every record, at any level, passes through `redact` before a handler writes it: its message, its
+    traceback and its stack. A record that cannot be formatted is left to the handler's own error path."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = redact(message)
-        if clean != message:
-            record.msg, record.args = clean, None
+        try:
+            message = record.getMessage()
+            clean = redact(message)
+            if clean != message:
+                record.msg, record.args = clean, None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = redact(record.exc_text)
+            if record.stack_info:
+                record.stack_info = redact(record.stack_info)
+        except Exception:  # a bad format string: logging reports it itself, as without this filter
+            pass
         return True
 
 
@@ -38,4 +48,5 @@ def configure(level: str = "info") -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, Redacting) for f in handler.filters):
             handler.addFilter(Redacting())
-    logging.getLogger("azure").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    for chatty in ("azure", "httpx", "httpcore"):  # one line per HTTP request: only when debugging
+        logging.getLogger(chatty).setLevel(logging.DEBUG if level == "debug" else logging.WARNING)

@@ -80,8 +80,9 @@ async def start_due(client: df.DurableOrchestrationClient, settings: Settings, p
 async def run_schedules(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     """Every minute: start the verifications and scheduled backups that came due, and terminate (then
     compensate) the cancelled runs that did not stop by themselves."""
-    for duty in (terminate_overdue(client), run_due_schedules(client, datetime.now(UTC))):
+    duties = (lambda: terminate_overdue(client), lambda: run_due_schedules(client, datetime.now(UTC)))
+    for duty in duties:  # each made when its turn comes: one that fails leaves no other unawaited
         try:
-            await duty
+            await duty()
         except Exception:  # storage or the platform failed this turn: said, and the next turn tries again
             log.exception("periodic timer: a duty failed this turn")

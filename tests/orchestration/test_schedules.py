@@ -62,3 +62,5 @@ def test_a_cluster_record_that_does_not_read_is_left_out_of_the_listing(
     with caplog.at_level(logging.ERROR, logger="pgha.platform"):
         assert [s.name for s in platform.list_clusters()] == ["a"]
     assert sum("does not read, left out" in r.getMessage() for r in caplog.records) == 2
+    kept = platform.delete_app_secret(ClusterSpec(name="a", namespace="ns"))  # b or c may use the same secret
+    assert kept.outcome == "skipped" and "does not read" in kept.detail

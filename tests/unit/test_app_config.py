@@ -82,6 +82,11 @@ def test_devhost_logging_is_quiet_and_redacted(capsys: pytest.CaptureFixture[str
         assert not logging.getLogger("azure.core.pipeline.policies.http_logging_policy").isEnabledFor(logging.INFO)
         logging.getLogger("pgha.test").info("reached https://a.blob.core.windows.net/c?sv=1&sig=s3cr3t&se=2 "
                                             "with AccountKey=k3y; and ?code=f00")
+        try:
+            raise ValueError("connection failed: AccountKey=tr4c3d; and {'x-functions-key': 'k3yd1ct'}")
+        except ValueError:
+            logging.getLogger("pgha.test").exception("a timer failed")
+        logging.getLogger("pgha.test").warning("%s and %s", "one")  # a bad call: logging's own error path
         configure("debug")
         assert logging.getLogger("azure.core").isEnabledFor(logging.DEBUG)
         with pytest.raises(ValueError, match="PGHA_LOG_LEVEL"):
@@ -92,3 +97,4 @@ def test_devhost_logging_is_quiet_and_redacted(capsys: pytest.CaptureFixture[str
         logging.getLogger("azure").setLevel(saved[2])
     err = capsys.readouterr().err
     assert "reached" in err and "s3cr3t" not in err and "k3y" not in err and "f00" not in err
+    assert "a timer failed" in err and "ValueError" in err and "tr4c3d" not in err and "k3yd1ct" not in err

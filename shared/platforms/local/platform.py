@@ -101,10 +101,16 @@ class LocalPlatform:
     def list_clusters(self) -> Iterator[ClusterSpec]:
         """Every cluster whose record reads; one that does not is reported and left out, never the end of
         the listing (the schedules of the others still run)."""
+        return self._specs(strict=False)
+
+    def _specs(self, strict: bool) -> Iterator[ClusterSpec]:
+        """`strict`: a record that does not read is an error, for a decision it could change."""
         for path in sorted((self.home / "clusters").glob("*/*/cluster.json")):
             try:
                 yield ClusterSpec.model_validate(json.loads(path.read_text())["spec"])
             except (OSError, ValueError, KeyError, TypeError) as err:  # pydantic's ValidationError is a ValueError
+                if strict:
+                    raise RuntimeError(f"cluster record {path} does not read ({type(err).__name__})") from None
                 unreadable(str(path), err)
 
     def _scope(self, spec: ClusterSpec) -> str:
@@ -747,11 +753,14 @@ class LocalPlatform:
         ).raise_for_status()
 
     def delete_app_secret(self, spec: ClusterSpec) -> Outcome:
-        others = [
-            s.name for s in self.list_clusters()
-            if s.namespace == spec.namespace and s.name != spec.name
-            and s.bootstrap.secret_name == spec.bootstrap.secret_name
-        ]
+        try:
+            others = [
+                s.name for s in self._specs(strict=True)
+                if s.namespace == spec.namespace and s.name != spec.name
+                and s.bootstrap.secret_name == spec.bootstrap.secret_name
+            ]
+        except RuntimeError as err:  # a cluster whose record does not read may still use this secret
+            return skipped(f"secret {spec.bootstrap.secret_name} kept: {err}")
         if others:
             return skipped(f"secret {spec.bootstrap.secret_name} still used by {', '.join(others)}")
         path = self.secret_file(spec.namespace, spec.bootstrap.secret_name)

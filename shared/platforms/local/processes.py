@@ -48,7 +48,7 @@ def write_private(path: Path, text: str, account: pwd.struct_passwd | None = Non
         raise
 
 
-_spawned: set[int] = set()  # the daemons this process started and has not yet reaped
+_spawned: dict[int, subprocess.Popen[bytes]] = {}  # the daemons this process started and has not yet reaped
 
 
 @dataclass(frozen=True)
@@ -91,23 +91,17 @@ def spawn(
         )
     daemon.pidfile.parent.mkdir(parents=True, exist_ok=True)
     daemon.pidfile.write_text(str(proc.pid))
-    _spawned.add(proc.pid)
+    _spawned[proc.pid] = proc
     return proc.pid
 
 
 def reap_exited() -> list[int]:
     """Collect every daemon this process spawned that has exited since (killed in a drill, crashed, stopped
-    by another path), so none stays <defunct>. Only our daemons: a blanket waitpid(-1) would take the exit
-    status subprocess.run waits for."""
-    collected = []
-    for pid in list(_spawned):
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # reaped already, or not ours any more
-            done = pid
-        if done:
-            _spawned.discard(pid)
-            collected.append(pid)
+    by another path), so none stays <defunct>: through its own Popen, never a blanket waitpid, which would
+    take the exit status a subprocess.run elsewhere waits for."""
+    collected = [pid for pid, proc in list(_spawned.items()) if proc.poll() is not None]
+    for pid in collected:
+        _spawned.pop(pid, None)
     return collected
 
 
@@ -130,11 +124,16 @@ def alive(pid: int | None) -> bool:
 
 
 def reap(pid: int | None) -> None:
-    """Collect an exited child of ours, so it is not left a zombie."""
-    if pid:
-        with suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0]:
-                _spawned.discard(pid)
+    """Collect an exited child of ours, so it is not left a zombie (through its Popen when we have it)."""
+    if not pid:
+        return
+    proc = _spawned.get(pid)
+    if proc is not None:
+        if proc.poll() is not None:
+            _spawned.pop(pid, None)
+        return
+    with suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def stop(daemon: Daemon, timeout: float = 30.0, sig: int = signal.SIGTERM) -> bool:
