@@ -101,11 +101,16 @@ async def start_on_cluster(
         return unexpected(err)
 
 
-def plan_deploy(body: dict[str, Any]) -> Plan:
+def spec_of_body(body: object) -> ClusterSpec:
+    """A request's ClusterSpec, or a 400 naming the field."""
     try:
-        spec = parse_spec(body)
+        return parse_spec(body)
     except SpecError as err:
         raise ApiError(400, "InvalidSpec", err.message, err.field) from None
+
+
+def plan_deploy(body: dict[str, Any]) -> Plan:
+    spec = spec_of_body(body)
     return Plan("deploy_cluster", spec.namespace, spec.name, {"spec": spec.dump()})
 
 

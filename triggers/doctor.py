@@ -8,8 +8,8 @@ import azure.functions as func
 from shared.doctor import PROBE, look
 from shared.platforms import platform_for
 from shared.settings import Settings
-from shared.spec import ClusterSpec, SpecError, parse_spec
-from triggers.clusters import namespace_of
+from shared.spec import ClusterSpec
+from triggers.clusters import namespace_of, spec_of_body
 from triggers.responses import ApiError, json_response, query_flag, read_json, unexpected
 
 bp = df.Blueprint()
@@ -36,7 +36,4 @@ def spec_of(req: func.HttpRequest) -> ClusterSpec:
     body = read_json(req, required=True)
     if isinstance(body, dict) and "namespace" not in body:
         body["namespace"] = namespace_of(req)
-    try:
-        return parse_spec(body)
-    except SpecError as err:
-        raise ApiError(400, "InvalidSpec", err.message, err.field) from None
+    return spec_of_body(body)

@@ -142,6 +142,11 @@ class FakeKubeApi:
     def calls(self, method: str | None = None, contains: str = "") -> list[Request]:
         return [r for r in self.requests if (method is None or r.method == method) and contains in r.path]
 
+    def writes(self) -> list[str]:
+        """What changed the cluster: an access review is a POST the API server stores nothing of."""
+        return [f"{r.method} {r.path}" for r in self.requests if r.method in ("POST", "PATCH", "PUT", "DELETE")
+                and not r.path.endswith("/selfsubjectaccessreviews")]
+
     # ---- HTTP ------------------------------------------------------------------------------------
     def handle(self, method: str, raw: str, content_type: str, body: bytes, auth: str) -> tuple[int, Any]:
         parts = urlsplit(raw)

@@ -44,12 +44,6 @@ def settled(platform: AksPlatform, spec: dict[str, Any]) -> ClusterSpec:
     return ClusterSpec.model_validate(platform.preflight(parse_spec(spec)).data["spec"])
 
 
-def writes(api: FakeKubeApi) -> list[str]:
-    """What changed the cluster: an access review is a POST the API server stores nothing of."""
-    return [f"{r.method} {r.path}" for r in api.requests if r.method in ("POST", "PATCH", "PUT", "DELETE")
-            and not r.path.endswith("/selfsubjectaccessreviews")]
-
-
 def test_the_fixtures_are_the_supported_range() -> None:
     assert sorted(CNPG_RELEASES) == [f"{major}.{minor}" for major, minor in SUPPORTED]
 
@@ -171,7 +165,7 @@ def test_an_unset_client_id_is_refused_before_anything_is_applied(
     assert done.status_code == 422
     assert "PGHA_AKS_IDENTITY_CLIENT_ID" in done.json()["message"]
     assert step(done.json()["report"], "pre-flight")["outcome"] == "failed"
-    assert writes(kube_api) == [], "nothing applied"
+    assert kube_api.writes() == [], "nothing applied"
     with pytest.raises(ValueError, match="PGHA_AKS_IDENTITY_CLIENT_ID"):
         manifests.cluster(ClusterSpec.model_validate({**body("x"), "backup": {"method": "plugin"}}),
                           settings(identity_client_id=""))
@@ -241,7 +235,7 @@ def test_verification_releases_a_backup_stuck_in_wal_archiving_failing(
 def test_enable_azure_pvc_updates_is_never_written(aks: AksPlatform, kube_api: FakeKubeApi) -> None:
     outcome = aks.configure_operator(parse_spec(body("pg1")))
     assert outcome.outcome == "skipped" and "1.26" in outcome.detail
-    assert writes(kube_api) == []
+    assert kube_api.writes() == []
 
 
 @pytest.mark.parametrize(("image", "version"), [
@@ -331,7 +325,7 @@ def test_a_bad_backup_schedule_is_a_400_before_anything_is_made(api: httpx.Clien
         assert why in refused.json()["message"]
     refused = api.post("/api/clusters", json=body("pg-cron", schedules={"backupVerification": "0 0 * * * 9"}))
     assert refused.status_code == 400 and refused.json()["field"] == "schedules.backupVerification"
-    assert writes(kube_api) == []
+    assert kube_api.writes() == []
 
 
 def test_a_restore_cluster_sets_no_resources_as_the_runbooks() -> None:

@@ -329,11 +329,6 @@ def test_a_platform_that_cannot_be_reached_is_one_fail_line() -> None:
 
 # ---- the pre-flights refuse before any write ----------------------------------------------------------
 
-def writes(api: FakeKubeApi) -> list[str]:
-    return [f"{r.method} {r.path}" for r in api.requests if r.method in ("POST", "PATCH", "PUT", "DELETE")
-            and not r.path.endswith("/selfsubjectaccessreviews")]
-
-
 def started(api: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
     response = api.request(method, url, **kwargs)
     assert response.status_code == 202, response.text
@@ -351,7 +346,7 @@ def test_deploy_is_refused_before_any_write_for_a_missing_crd_or_verb(
     refused = step(report, "pre-flight")["detail"]
     assert "FAIL CRDs: clusters.postgresql.cnpg.io not installed" in refused
     assert f"FAIL Kubernetes RBAC: not allowed: get, create pods/exec in {NS}" in refused
-    assert writes(kube_api) == [], "refused before anything was applied"
+    assert kube_api.writes() == [], "refused before anything was applied"
 
 
 def test_teardown_is_refused_before_anything_goes_without_its_verbs(
@@ -360,12 +355,12 @@ def test_teardown_is_refused_before_anything_goes_without_its_verbs(
     done = started(api, "POST", "/api/clusters", json={"name": "pg-kept", "namespace": NS, "instances": 1,
                                                        "synchronousReplicas": 0})
     assert done["status"] == "succeeded", done
-    before = len(writes(kube_api))
+    before = len(kube_api.writes())
     kube_api.rbac = pgha_role(without=tuple(p for p in access.PERMISSIONS
                                             if p.resource == "clusters" and p.verb == "delete"))
     report = started(api, "DELETE", "/api/clusters/pg-kept", params={"namespace": NS})
     assert "delete clusters.postgresql.cnpg.io in aks-doctor" in step(report, "pre-flight")["detail"]
-    assert writes(kube_api)[before:] == [] and on_aks.stored_spec(NS, "pg-kept") is not None
+    assert kube_api.writes()[before:] == [] and on_aks.stored_spec(NS, "pg-kept") is not None
 
 
 # ---- HTTP and CLI --------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -59,7 +60,7 @@ class Examination:
     def makes(self) -> bool:
         return self.purpose in ("doctor", "deploy", "restore", "plan")
 
-    @property
+    @cached_property
     def azure(self) -> Azure:
         """Azure, each call tried once with short timeouts (guarded() tries a look twice): a black-holed
         endpoint is a FAIL within seconds, not the SDK's minutes of retries."""
