@@ -10,7 +10,7 @@ import azure.durable_functions as df
 
 from activities import platform, spec_of, stored_inventory
 from shared import objectstore
-from shared.platform import done
+from shared.platform import done, skipped
 from shared.settings import Settings
 
 bp = df.Blueprint()
@@ -36,6 +36,21 @@ def preflight_backup_destination(payload: dict[str, Any]) -> dict[str, Any]:
 def check_wal_archiving(payload: dict[str, Any]) -> dict[str, Any]:
     """Switch WAL on the primary and find that very segment in the object store."""
     return platform().switch_wal_and_find_segment(spec_of(payload)).to_dict()
+
+
+@bp.activity_trigger(input_name="payload")
+def archive_last_wal(payload: dict[str, Any]) -> dict[str, Any]:
+    """Before a cluster whose backups are kept goes: its last commits into the archive. A stopping server does
+    not archive the segment it is writing, so without this a restore "to the latest" would end at the last
+    segment switch (up to archive_timeout earlier). Best effort: a teardown is not held back by it."""
+    spec = spec_of(payload)
+    if not platform().cluster_status(spec.namespace, spec.name).current_primary:
+        return skipped("no primary: the archive ends at the last segment it already holds").to_dict()
+    try:
+        return platform().switch_wal_and_find_segment(spec).to_dict()
+    except RuntimeError as err:
+        return skipped(f"could not archive the last WAL ({err}); the archive ends at the last segment it "
+                       "already holds").to_dict()
 
 
 @bp.activity_trigger(input_name="payload")

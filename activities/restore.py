@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
 
 from activities import platform, spec_of, stored_inventory
-from shared.platform import PreflightFailed, done
+from shared.backups import Inventory
+from shared.platform import Outcome, PreflightFailed, done
+from shared.recoverable import ArchiveEnd, archive_end
 from shared.requests import SqlCheck
+from shared.spec import ClusterSpec
+from shared.walarchive import format_lsn, parse_lsn
 
 bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="payload")
 def check_recovery_target(payload: dict[str, Any]) -> dict[str, Any]:
-    """A target must lie between the end of the oldest completed backup and the newest archived WAL."""
+    """A target must lie after the end of the oldest completed backup and before the archive's newest commit
+    (a time) or record (an LSN), which recovery needs to stop at. A target past those on a running source
+    is made reachable: a marker commit, a WAL switch, and the segment awaited in the object store."""
     spec = spec_of(payload)
     try:
         stored = stored_inventory(spec)
@@ -25,15 +32,102 @@ def check_recovery_target(payload: dict[str, Any]) -> dict[str, Any]:
     completed = stored.completed()
     if not completed:
         raise PreflightFailed(f"no completed backup of {spec.server_name} to restore from")
-    earliest, newest = completed[0].end_time, stored.newest_wal_at
-    window = f"recoverable window: {earliest} to {newest or 'now'}"
-    target = payload.get("targetTime")
-    if target is not None:
-        moment = datetime.fromisoformat(target)
-        if moment < datetime.fromisoformat(str(earliest)) or moment > datetime.now(UTC):
-            raise PreflightFailed(f"targetTime {target} is outside the {window}")
-    return done(f"{len(completed)} completed backup(s); {window}", firstRecoverabilityPoint=earliest,
-                newestWalAt=newest).to_dict()
+    reach = Reach(spec, stored)
+    if payload.get("targetTime"):
+        return reach.time(datetime.fromisoformat(payload["targetTime"]), completed[0].end_time).to_dict()
+    if payload.get("targetLsn"):
+        return reach.lsn(payload["targetLsn"], completed[0].end_lsn).to_dict()
+    end = reach.end()
+    return done(f"{len(completed)} completed backup(s); recoverable from {completed[0].end_time} to "
+                f"{end.newest_time()} (newest archived commit), WAL to {end.newest_lsn()}",
+                firstRecoverabilityPoint=completed[0].end_time, newestRecoverableTime=_time(end),
+                newestLsn=_lsn(end)).to_dict()
+
+
+class Reach:
+    """Whether recovery can get to a target, writing the commit or WAL switch it needs when the source runs."""
+
+    def __init__(self, spec: ClusterSpec, stored: Inventory) -> None:
+        self.spec, self.stored, self._end = spec, stored, None
+        self.container = platform().backup_container(spec)
+        self.marker: dict[str, Any] | None = None
+
+    def end(self) -> ArchiveEnd:
+        if self._end is None:
+            self._end = archive_end(self.container, self.stored)
+        return self._end
+
+    def time(self, target: datetime, earliest: str | None) -> Outcome:
+        window = f"from {earliest} to {self.end().newest_time()}"
+        if earliest and target < datetime.fromisoformat(earliest):
+            raise PreflightFailed(f"targetTime {target.isoformat()} is before the oldest completed backup ended; "
+                                  f"recoverable {window}")
+        if target > datetime.now(UTC):
+            raise PreflightFailed(f"targetTime {target.isoformat()} is in the future; the newest recoverable time "
+                                  f"is {self.end().newest_time()}")
+        for attempt in range(MARKERS + 1):
+            commit = self.end().commit
+            if commit is not None and commit.at > target:
+                return self._reached(f"targetTime {target.isoformat()} is reachable: the archive holds "
+                                     f"{commit.describe()}", earliest)
+            if attempt == MARKERS:
+                break
+            if commit is not None and self.marker:  # the source's clock is behind ours: let it pass the target
+                time.sleep(min((target - commit.at).total_seconds() + 0.2, 5.0))
+            self._write_marker(f"targetTime {target.isoformat()} is after the newest archived commit "
+                               f"({self.end().newest_time()})")
+        raise PreflightFailed(f"targetTime {target.isoformat()} is after the newest commit the source's clock has "
+                              f"written ({self.end().newest_time()}); is its clock behind?")
+
+    def lsn(self, target: str, earliest: str | None) -> Outcome:
+        wanted = parse_lsn(target)
+        if earliest and wanted < parse_lsn(earliest):
+            raise PreflightFailed(f"targetLsn {target} is before the oldest completed backup ended ({earliest})")
+        end = self.end()
+        if end.last_lsn is None or end.last_lsn < wanted:
+            switched = self._write_marker(f"targetLsn {target} is after the newest archived record "
+                                          f"({end.newest_lsn()})")
+            if wanted >= parse_lsn(switched):
+                raise PreflightFailed(f"targetLsn {target} is beyond the source's WAL ({switched}); the newest "
+                                      f"recoverable LSN is {self.end().newest_lsn()}")
+        return self._reached(f"targetLsn {target} is reachable: the archive's WAL runs to {self.end().newest_lsn()}",
+                             earliest)
+
+    def _write_marker(self, why: str) -> str:
+        """The source's marker commit and WAL switch, then the archive read again; the switch's LSN."""
+        current = platform().stored_spec(self.spec.namespace, self.spec.name)
+        running = current is not None and current.server_name == self.spec.server_name and \
+            platform().cluster_status(self.spec.namespace, self.spec.name).current_primary
+        if not running:
+            raise PreflightFailed(f"{why} and the source {self.spec.namespace}/{self.spec.name} is not running to "
+                                  f"write one; the newest recoverable time is {self.end().newest_time()}, the newest "
+                                  f"LSN {self.end().newest_lsn()}")
+        try:
+            outcome = platform().switch_wal_and_find_segment(self.spec)
+        except RuntimeError as err:
+            raise PreflightFailed(f"{why}; writing a marker commit on the source: {err}") from None
+        self.marker = {"detail": outcome.detail, **(outcome.data or {})}
+        self.stored = stored_inventory(self.spec)
+        self._end = None
+        return str((outcome.data or {}).get("switchedAt") or "0/0")
+
+    def _reached(self, detail: str, earliest: str | None) -> Outcome:
+        end = self.end()
+        if self.marker:
+            detail += f" (written for it: {self.marker['detail']})"
+        return done(detail, firstRecoverabilityPoint=earliest, newestRecoverableTime=_time(end),
+                    newestLsn=_lsn(end), marker=self.marker)
+
+
+MARKERS = 2  # a second marker when the source's clock stamped the first one at or before the target
+
+
+def _time(end: ArchiveEnd) -> str | None:
+    return end.commit.at.isoformat() if end.commit else None
+
+
+def _lsn(end: ArchiveEnd) -> str | None:
+    return format_lsn(end.last_lsn) if end.last_lsn is not None else None
 
 
 def _matches(check: SqlCheck, rows: list[tuple[Any, ...]]) -> tuple[bool, Any]:

@@ -36,7 +36,8 @@ def restore_cluster(context: df.DurableOrchestrationContext) -> Step:
         if source is None:
             raise StepFailed("read source spec", "the source cluster does not exist")
         yield from run.step("recovery pre-flight", "check_recovery_target", {
-            "spec": source, "targetTime": request.get("targetTime")}, retry=False)
+            "spec": source, "targetTime": request.get("targetTime"), "targetLsn": request.get("targetLsn")},
+            retry=False)
         own_secret = bool(run.input.get("keptSource"))  # the source's secret went with it
         target = restore_spec(
             ClusterSpec.model_validate(source), request.get("name") or restore_name(source["name"], run.input[

@@ -145,14 +145,20 @@ class Runbook:
     def wait_until(
         self, name: str, activity: str, payload: Any, ready: Callable[[Any], bool],
         describe: Callable[[Any], str], timeout_seconds: float, required: bool = True,
+        stalled: Callable[[Any], str | None] | None = None, patience_seconds: float = 0,
     ) -> Step:
         """Poll `activity` on a durable timer until `ready`; at the deadline fail the step, or when not
-        `required` record it as timed out and return the last answer."""
+        `required` record it as timed out and return the last answer.
+
+        The wait also ends, failed, as soon as an answer carries a `failure` (the platform's sign that success
+        is impossible), and when `stalled` has named the same kind of trouble for `patience_seconds` on end
+        (a state the platform retries, such as WAL archiving failing): each quoted in the step."""
         started = self.now
         deadline = started + timedelta(seconds=timeout_seconds)
         base = self.options.get("pollSeconds", 2)
         self._publish(name)
         polls = 0
+        stalled_since: datetime | None = None
         while True:
             try:
                 result = yield self.context.call_activity_with_retry(activity, self.retry, payload)
@@ -164,8 +170,18 @@ class Runbook:
             if ready(result):
                 self.record(name, "done", started, describe(result), {"polls": polls})
                 return result
+            trouble = stalled(result) if stalled else None
+            stalled_since = (stalled_since or self.now) if trouble else None
+            held = (self.now - stalled_since).total_seconds() if stalled_since else 0.0
+            reason = failure(result) or (f"{trouble} (for {held:.0f}s, patience {patience_seconds:g}s)"
+                                         if trouble and held >= patience_seconds else None)
+            if reason:
+                self.record(name, "failed", started, f"cannot succeed: {reason}", {"polls": polls})
+                raise StepFailed(name, f"cannot succeed: {reason}")
             if self.now >= deadline:
                 message = f"not ready after {timeout_seconds:g}s: {describe(result)}"
+                if trouble:
+                    message += f"; {trouble}"
                 self.record(name, "failed" if required else "timed out", started, message)
                 if required:
                     raise StepFailed(name, message)
@@ -280,6 +296,11 @@ class Runbook:
             self.record("post report to callback", answer["outcome"], started, answer["detail"])
         except Exception as err:
             self.record("post report to callback", "failed", started, first_line(err))
+
+
+def failure(answer: Any) -> str | None:
+    """The platform's sign, in a polled answer (a ClusterStatus), that what the wait waits for cannot happen."""
+    return answer.get("failure") if isinstance(answer, dict) else None
 
 
 def faulted(task: Any) -> bool:

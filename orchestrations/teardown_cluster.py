@@ -45,6 +45,8 @@ def teardown_cluster(context: df.DurableOrchestrationContext) -> Step:
         spec = yield from run.step("read cluster spec", "get_stored_spec", run.report["cluster"])
         if spec is not None:
             yield from teardown_preflight(run, spec, delete_backups)
+            if not delete_backups:
+                yield from run.step("archive the last WAL", "archive_last_wal", spec)
             yield from remove_cluster(run, spec, delete_backups=delete_backups)
         else:
             run.note("delete cluster", "unchanged", "the cluster was already deleted")

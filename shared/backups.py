@@ -74,6 +74,7 @@ class StoredBackup(Model):
     status: str
     begin_wal: str | None
     end_wal: str | None
+    end_lsn: str | None = None
     begin_time: str | None
     end_time: str | None
     timeline: int | None
@@ -116,7 +117,8 @@ def read_inventory(container: ContainerClient, container_name: str, server: str)
             backups.append(StoredBackup(
                 backup_id=parts[2], name=_none(info.get("backup_name")), status=info.get("status", "UNKNOWN"),
                 begin_wal=_none(info.get("begin_wal")), end_wal=_none(info.get("end_wal")),
-                begin_time=_none(info.get("begin_time")), end_time=_none(info.get("end_time")),
+                end_lsn=_none(info.get("end_xlog")), begin_time=_none(info.get("begin_time")),
+                end_time=_none(info.get("end_time")),
                 timeline=int(info["timeline"]) if info.get("timeline", "None").isdigit() else None,
                 data_files=len(data),
             ))

@@ -52,6 +52,10 @@ class ClusterStatus(Model):
     name: str
     namespace: str
     phase: str
+    phase_reason: str = ""  # CNPG's status.phaseReason
+    # why the cluster cannot get where a run waits for it to go without a person: set only on a final sign
+    # (see each platform's cluster_status); a wait ends on it and quotes it
+    failure: str | None = None
     instances: int = 0
     ready_instances: int = 0
     current_primary: str | None = None

@@ -11,6 +11,12 @@ import re
 from dataclasses import dataclass, field
 
 DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
+# Run on the primary, in autocommit, one after the other. The first assigns a transaction id, so its commit
+# writes a commit record (stamped after clock_timestamp()): a point a time-targeted recovery can end at.
+# The second closes the segment holding it, which the archiver then ships; pg_walfile_name of the switch's
+# answer (the segment's end + 1) names that very segment.
+MARKER_COMMIT = "SELECT txid_current(), clock_timestamp()"
+SWITCH_WAL = "SELECT pg_walfile_name(switched), switched::text FROM pg_switch_wal() AS switched"
 COMPRESSION = r"(?:\.(?:gz|bz2|snappy|lz4|xz|zst))?"
 SEGMENT = re.compile(rf"(?:^|/)([0-9A-F]{{24}}){COMPRESSION}$")
 PARTIAL = re.compile(rf"(?:^|/)([0-9A-F]{{24}})\.partial{COMPRESSION}$")

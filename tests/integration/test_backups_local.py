@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -122,6 +123,89 @@ def test_point_in_time_restore(api: httpx.Client, home: Path, cluster: dict[str,
     assert restore_clusters(home) == []
 
 
+def test_recent_target_on_an_idle_source(api: httpx.Client, home: Path, cluster: dict[str, Any]) -> None:
+    """The issue's sequence: a row, the target 2 s later, nothing written since. The last commit before the
+    target sits in a segment not yet archived, and no commit follows it: only pgha's marker makes it reachable."""
+    insert(home, (40, "idle-before"), switch=False)
+    with app_connection(home, "it-bk", "read-write", NS) as conn:
+        expected = conn.execute(COUNT).fetchone()[0]
+        time.sleep(2.0)
+        target = conn.execute("SELECT now()").fetchone()[0]
+    time.sleep(2.0)  # "two seconds ago"
+    started = time.monotonic()
+    done = run(api, "POST", f"/api/clusters/it-bk/restores?namespace={NS}", json={
+        "targetTime": target.isoformat(), "checks": [{"name": "rows to the target", "query": COUNT,
+                                                      "expected": expected}]})
+    assert done.status_code == 200, done.text
+    preflight = step(done.json(), "recovery pre-flight")
+    assert "is reachable" in preflight["detail"] and "marker commit" in preflight["detail"], preflight
+    assert datetime.fromisoformat(preflight["data"]["newestRecoverableTime"]) > target
+    assert time.monotonic() - started < 120
+    assert restore_clusters(home) == []
+
+
+def test_recent_target_on_a_busy_source(api: httpx.Client, home: Path, cluster: dict[str, Any]) -> None:
+    """A writer commits every 20 ms throughout; restore to 2 s ago: nothing after the target, everything
+    half a second before it."""
+    with app_connection(home, "it-bk", "read-write", NS) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS busy (id bigserial PRIMARY KEY, "
+                     "at timestamptz NOT NULL DEFAULT clock_timestamp())")
+        conn.commit()
+    stop = threading.Event()
+
+    def write() -> None:
+        with app_connection(home, "it-bk", "read-write", NS) as writer:
+            writer.autocommit = True
+            while not stop.wait(0.02):
+                writer.execute("INSERT INTO busy DEFAULT VALUES")
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        time.sleep(4.0)
+        with app_connection(home, "it-bk", "read-write", NS) as conn:
+            target = conn.execute("SELECT now() - interval '2 seconds'").fetchone()[0]
+            before = conn.execute("SELECT count(*) FROM busy WHERE at <= %s - interval '0.5 seconds'",
+                                  (target,)).fetchone()[0]
+        done = run(api, "POST", f"/api/clusters/it-bk/restores?namespace={NS}", json={
+            "targetTime": target.isoformat(), "checks": [
+                {"name": "nothing after the target", "query": f"SELECT count(*) FROM busy WHERE at > '{target}'",
+                 "expected": 0},
+                {"name": "everything well before it",
+                 "query": f"SELECT count(*) FROM busy WHERE at <= '{target}'::timestamptz - interval '0.5 seconds'",
+                 "expected": before}]})
+    finally:
+        stop.set()
+        writer.join(10)
+    assert done.status_code == 200, done.text
+    assert before >= 20  # the writer ran for 1.5 s before the target's margin
+    assert restore_clusters(home) == []
+
+
+def test_recent_lsn_target_and_unreachable_targets(api: httpx.Client, home: Path, cluster: dict[str, Any]) -> None:
+    url = f"/api/clusters/it-bk/restores?namespace={NS}"
+    insert(home, (50, "lsn-before"), switch=False)
+    with app_connection(home, "it-bk", "read-write", NS) as conn:
+        expected = conn.execute(COUNT).fetchone()[0]
+        lsn = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+    insert(home, (51, "lsn-after"), switch=False)
+    done = run(api, "POST", url, json={"targetLsn": lsn, "checks": [
+        {"name": "rows to the LSN", "query": COUNT, "expected": expected}]})
+    assert done.status_code == 200, done.text
+    assert "targetLsn" in step(done.json(), "recovery pre-flight")["detail"]
+
+    future = datetime.now(UTC) + timedelta(minutes=5)
+    ahead = run(api, "POST", url, json={"targetTime": future.isoformat()})
+    assert ahead.status_code == 422
+    refusal = step(report_of(ahead), "recovery pre-flight")
+    assert "in the future" in refusal["detail"] and "newest recoverable time is 20" in refusal["detail"], refusal
+    beyond = run(api, "POST", url, json={"targetLsn": "FF/0"})
+    assert beyond.status_code == 422
+    assert "beyond the source's WAL" in step(report_of(beyond), "recovery pre-flight")["detail"]
+    assert [s["name"] for s in report_of(beyond)["steps"]][-1] == "recovery pre-flight"  # nothing was made
+    assert restore_clusters(home) == []
+
+
 def test_wrong_expectation_fails_naming_the_check_and_cleans_up(api: httpx.Client, home: Path,
                                                                  cluster: dict[str, Any]) -> None:
     done = run(api, "POST", f"/api/clusters/it-bk/restores?namespace={NS}", json={
@@ -146,7 +230,7 @@ def test_bad_restore_requests(api: httpx.Client, home: Path, cluster: dict[str, 
     early = run(api, "POST", url, json={"targetTime": "2001-01-01T00:00:00Z"})
     assert early.status_code == 422
     detail = step(report_of(early), "recovery pre-flight")["detail"]
-    assert "outside the recoverable window" in detail
+    assert "before the oldest completed backup ended" in detail and "recoverable from" in detail
     assert restore_clusters(home) == []
 
 

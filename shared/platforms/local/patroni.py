@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 
 from shared import status as st
+from shared.logs import redact
 from shared.platforms.local import processes
 from shared.spec import ClusterSpec
 
@@ -45,6 +47,10 @@ class Member:
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.rest_port}"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "patroni.log"
 
 
 def postgres_parameters(spec: ClusterSpec, archive_command: str) -> dict[str, Any]:
@@ -241,3 +247,57 @@ def cluster_status(
         name=name, namespace=namespace, phase=phase, instances=len(expected), ready_instances=ready_count,
         current_primary=primary, target_primary=primary, instances_status=instances,
     )
+
+
+# Patroni's PostgresqlState values (patroni/postgresql/misc.py, 4.x) after which it does not go on by itself:
+# a failed initdb or custom bootstrap ends in PatroniFatalException (ha.py, cancel_initialization), and a
+# start that failed is where a member stays while PostgreSQL cannot start
+FAILED_STATES = ("initdb failed", "custom bootstrap failed", "start failed", "restart failed", "stop failed")
+# what a member's log says when it cannot go on: PostgreSQL's FATAL and PANIC lines, the postmaster's word on
+# a startup process that exited (recovery gave up), Patroni's own errors
+TELLING = re.compile(
+    r"(?:FATAL|PANIC):\s+.*|startup process \(PID \d+\) (?:exited|was terminated).*|Failed to bootstrap cluster.*"
+    r"|(?:ERROR|CRITICAL): .*"
+)
+# FATAL lines every healthy cluster writes: a server starting or stopping, sessions a switchover or a shutdown
+# ended, a standby that lost or has not yet found its primary; a rejoin. They never end a wait.
+ROUTINE = re.compile(
+    r"the database system is (?:starting up|shutting down|not yet accepting connections|in recovery mode)"
+    r"|terminating connection due to administrator command|terminating walreceiver"
+    r"|could not (?:receive data from WAL stream|connect to the primary server|send end-of-streaming)"
+    r"|the database system is not accepting connections|canceling statement due to conflict with recovery"
+    r"|Error when fetching backup|Error communicating with|failed to update leader lock|Request to server"
+    r"|requested timeline \d+ is not a child|password authentication failed|no pg_hba.conf entry",
+    re.IGNORECASE,
+)
+
+
+def failure_reason(log: Path, lines: int = 300) -> str:
+    """The last few telling lines of a member's log, redacted, oldest first; empty when it says nothing."""
+    try:
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    found: list[str] = []
+    for line in tail:
+        match = TELLING.search(line)
+        if match and not ROUTINE.search(line):
+            text = redact(match.group(0).strip())[:300]
+            if text not in found:
+                found.append(text)
+    return "; ".join(found[-3:])
+
+
+def member_failure(member: Member, running: bool, state: str | None, paused: bool) -> str | None:
+    """Why this member cannot become ready again by itself, or None: Patroni gone (nothing restarts it here,
+    as a pod would be), a failed bootstrap or start, or PostgreSQL down under a paused Patroni."""
+    if not running:
+        why = "Patroni has exited and nothing restarts it"
+    elif state in FAILED_STATES:
+        why = f"Patroni reports {state!r}"
+    elif paused and state in ("stopped", "crashed"):
+        why = f"PostgreSQL is {state} and Patroni is paused (maintenance mode), so nothing starts it"
+    else:
+        return None
+    said = failure_reason(member.log)
+    return f"instance {member.name}: {why}" + (f": {said}" if said else "")

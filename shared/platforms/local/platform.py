@@ -47,12 +47,14 @@ from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, Stack
 from shared.secrets import generate_password, scram_verifier
 from shared.settings import Settings
 from shared.spec import ClusterSpec
+from shared.walarchive import MARKER_COMMIT, SWITCH_WAL
 
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat()
 
 
+ARCHIVE_WAIT_SECONDS = 60
 AZURE_ONLY = "Azure-only step, skipped on the local platform"
 
 
@@ -380,11 +382,22 @@ class LocalPlatform:
         status = patroni.cluster_status(
             namespace, name, spec.instance_names, topology, positions, spec.synchronous_replicas, replication
         )
+        failure = self._failure(members, topology, status)
+        if failure:
+            status = status.model_copy(update={"phase": st.UNRECOVERABLE, "phase_reason": failure, "failure": failure})
         return status.model_copy(update={
             "conditions": [archiving_condition(archiver, status.current_primary)],
             "synchronous_standby_names": standby_names,
             "replication_slots": slots,
         })
+
+    @staticmethod
+    def _failure(members: list[Member], topology: dict[str, Any] | None, status: st.ClusterStatus) -> str | None:
+        """The first member that cannot come back by itself (CNPG's unrecoverable phase stands for it)."""
+        paused = bool((topology or {}).get("pause"))
+        states = {i.name: i.state for i in status.instances_status}
+        reasons = [patroni.member_failure(m, m.patroni.running, states.get(m.name), paused) for m in members]
+        return next((r for r in reasons if r), None)
 
     def _primary_view(
         self, spec: ClusterSpec, primary: str
@@ -465,20 +478,26 @@ class LocalPlatform:
         )
 
     def switch_wal_and_find_segment(self, spec: ClusterSpec) -> Outcome:
+        """A marker commit on the primary, a WAL switch, and that segment found in the object store: the proof
+        archiving works, and a commit stamped now in the archive (a time-targeted recovery ends only at one)."""
         status = self.cluster_status(spec.namespace, spec.name)
         if not status.current_primary:
             raise RuntimeError("no primary to switch WAL on")
         with psycopg.connect(self._superuser_dsn(spec, status.current_primary), autocommit=True) as conn:
-            conn.execute("SELECT pg_logical_emit_message(false, 'pgha', 'archive check')")
-            row = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
-            assert row is not None
-            segment = row[0]
-            conn.execute("SELECT pg_switch_wal()")
+            marker = conn.execute(MARKER_COMMIT).fetchone()
+            switched = conn.execute(SWITCH_WAL).fetchone()
+        assert marker is not None and switched is not None
+        return self._archived(spec, switched[0], f"marker commit xid {marker[0]} at {marker[1].isoformat()}",
+                              markerXid=int(marker[0]), markerAt=marker[1].isoformat(), switchedAt=switched[1])
+
+    def _archived(self, spec: ClusterSpec, segment: str, what: str, **data: Any) -> Outcome:
         client = objectstore.container(self.stack.require().connection_string, spec.backup.container)
         prefix = f"{spec.server_name}/wals/{segment[:16]}/{segment}"
-        if not objectstore.wait_for(client, prefix, 60, every=0.1):
-            raise RuntimeError(f"WAL segment {segment} not found in {spec.backup.container}/ within 60s")
-        return done(f"WAL segment {segment} archived to {spec.backup.container}/{prefix}", segment=segment)
+        if not objectstore.wait_for(client, prefix, ARCHIVE_WAIT_SECONDS, every=0.1):
+            raise RuntimeError(f"WAL segment {segment} ({what}) not found in {spec.backup.container}/ within "
+                               f"{ARCHIVE_WAIT_SECONDS}s")
+        return done(f"{what}; WAL segment {segment} archived to {spec.backup.container}/{prefix}",
+                    segment=segment, **data)
 
     def ensure_scheduled_backup(self, spec: ClusterSpec) -> Outcome:
         if not spec.backup.schedule:
