@@ -31,7 +31,7 @@ def drill_preflight(payload: dict[str, Any]) -> dict[str, Any]:
     if not spec.drills.enabled:
         problems.append("the cluster has not opted in to drills (drills.enabled is false)")
     if status.phase != "Cluster in healthy state":
-        problems.append(f"phase is {status.phase!r}")
+        problems.append(f"phase is {status.phase!r}" + (f" ({status.phase_reason})" if status.phase_reason else ""))
     if status.ready_instances != status.instances:
         down = [i.name for i in status.instances_status if not i.ready]
         problems.append(f"{status.ready_instances}/{status.instances} instances ready ({', '.join(down)} not)")

@@ -14,7 +14,7 @@ from typing import Any
 import azure.functions as func
 from durabletask import client as dtc
 from durabletask import worker as dtw
-from durabletask.testing import create_test_backend
+from durabletask.testing.in_memory_backend import InMemoryOrchestrationBackend
 
 from devhost.context import drive
 from shared.platforms.local.processes import free_ports
@@ -81,6 +81,26 @@ def _activity(name: str, user_fn: Any, input_name: str) -> Any:
     return activity
 
 
+class Backend(InMemoryOrchestrationBackend):
+    """durabletask's in-memory backend with one fix. Its sub-orchestration watcher asks to wait with no
+    timeout, which the backend turns into 30 s (in_memory_backend.py, _wait_for_state, durabletask 1.12.0);
+    the watcher then drops the completion, and the parent waits for ever. A restore test as a sub-run of a
+    verification takes longer than that. Here "no timeout" waits as long as the instance exists."""
+
+    slice_seconds = 30.0
+
+    def _wait_for_state(self, instance_id: str, predicate: Any, timeout: float | None) -> Any:
+        if timeout is not None:
+            return super()._wait_for_state(instance_id, predicate, timeout)
+        while True:
+            found = super()._wait_for_state(instance_id, predicate, self.slice_seconds)
+            if found is not None:
+                return found
+            with self._lock:
+                if instance_id not in self._instances:
+                    return None
+
+
 class Engine:
     """Backend + worker + client, on a free port of its own."""
 
@@ -93,7 +113,8 @@ class Engine:
 
     def start(self) -> None:
         (port,) = free_ports(1)
-        self.backend = create_test_backend(port=port)
+        self.backend = Backend(port=port)
+        self.backend.start()
         address = f"localhost:{port}"
         quiet = logging.getLogger("pgha.durabletask")
         quiet.setLevel(logging.ERROR)  # the worker warns on every normal stop

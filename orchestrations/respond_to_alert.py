@@ -15,7 +15,7 @@ import azure.durable_functions as df
 
 from orchestrations.deploy_cluster import describe
 from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed
-from orchestrations.verify_backups import backup_done, describe_backup
+from orchestrations.verify_backups import take_backup
 from shared.backups import backup_name
 
 bp = df.Blueprint()
@@ -92,15 +92,12 @@ def wal_archiving_failing(run: Runbook, spec: dict[str, Any], result: dict[str, 
     if not (yield from permitted(run, "take a backup")):
         result["outcome"] = "notApproved"
         return
-    name = backup_name(spec["name"], run.input["operationId"])
-    yield from run.step("take backup", "start_backup", {"spec": spec, "backupName": name})
-    backup = yield from run.wait_until(
-        "wait backup", "get_backup", {**run.report["cluster"], "backupName": name}, backup_done, describe_backup,
-        run.options.get("backupTimeoutSeconds", 1800),
-    )
-    result.update(action="take a backup", backup=backup)
-    if backup["phase"] != "completed":
-        raise StepFailed("wait backup", f"backup {name} ended {backup['phase']}: {backup.get('error')}")
+    result["action"] = "take a backup"
+    try:
+        result["backup"] = yield from take_backup(run, spec, backup_name(spec["name"], run.input["operationId"]))
+    except StepFailed as failed:
+        result["backup"] = failed.answer
+        raise
     result["outcome"] = "recovered"
 
 

@@ -18,10 +18,11 @@ Step = Generator[Any, Any, Any]
 class StepFailed(Exception):
     """A step failed after its retries, or a wait passed its deadline; the report names the step."""
 
-    def __init__(self, step: str, message: str) -> None:
+    def __init__(self, step: str, message: str, answer: Any = None) -> None:
         super().__init__(f"{step}: {message}")
         self.step = step
         self.message = message
+        self.answer = answer  # a wait's last answer
 
 
 class Interrupted(StepFailed):
@@ -177,14 +178,14 @@ class Runbook:
                                          if trouble and held >= patience_seconds else None)
             if reason:
                 self.record(name, "failed", started, f"cannot succeed: {reason}", {"polls": polls})
-                raise StepFailed(name, f"cannot succeed: {reason}")
+                raise StepFailed(name, f"cannot succeed: {reason}", result)
             if self.now >= deadline:
                 message = f"not ready after {timeout_seconds:g}s: {describe(result)}"
                 if trouble:
                     message += f"; {trouble}"
                 self.record(name, "failed" if required else "timed out", started, message)
                 if required:
-                    raise StepFailed(name, message)
+                    raise StepFailed(name, message, result)
                 return result
             # the first 20 polls are quick; a long wait backs off (to 10x), so its history stays short
             poll = timedelta(seconds=base * min(10.0, 1.5 ** max(0, polls - 20)))

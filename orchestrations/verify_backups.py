@@ -14,13 +14,44 @@ bp = df.Blueprint()
 
 
 def backup_done(backup: dict[str, Any]) -> bool:
-    return backup["phase"] in ("completed", "failed", "walArchivingFailing")
+    return backup["phase"] in ("completed", "failed")
+
+
+def backup_trouble(backup: dict[str, Any]) -> str | None:
+    """What holds a Backup back while it is not done: WAL archiving failing (CNPG retries it), the object
+    store not answering. Neither is final by itself; held past the patience, it ends the wait."""
+    if backup["phase"] == "walArchivingFailing":
+        return f"walArchivingFailing: {backup.get('error') or 'the instance manager finds WAL archiving failing'}"
+    if backup_done(backup) or not backup.get("error"):
+        return None
+    return f"{backup['phase']}: {backup['error']}"
 
 
 def describe_backup(backup: dict[str, Any]) -> str:
     where = f" of {backup['instance']}" if backup.get("instance") else ""
     ids = f" {backup['backupId']} ({backup['beginWal']} .. {backup['endWal']})" if backup.get("backupId") else ""
-    return f"Backup {backup['name']}{where}: {backup['phase']}{ids}"
+    trouble = f" ({backup_trouble(backup)})" if backup_trouble(backup) else ""
+    return f"Backup {backup['name']}{where}: {backup['phase']}{ids}{trouble}"
+
+
+def take_backup(run: Runbook, spec: dict[str, Any], name: str, patience_seconds: float | None = None) -> Step:
+    """CNPG's on-demand Backup, awaited. One held back past the patience is released (its record deleted; a
+    local backup process stopped): CNPG counts a Backup stuck in walArchivingFailing as running, and it would
+    hold back the cluster's next Backups and its ScheduledBackup (backup_controller.go)."""
+    ref = {**run.report["cluster"], "backupName": name}
+    yield from run.step("take backup", "start_backup", {"spec": spec, "backupName": name})
+    patience = run.options.get("backupPatienceSeconds", 120) if patience_seconds is None else patience_seconds
+    try:
+        backup = yield from run.wait_until(
+            "wait backup", "get_backup", ref, backup_done, describe_backup,
+            run.options.get("backupTimeoutSeconds", 1800), stalled=backup_trouble, patience_seconds=patience,
+        )
+    except StepFailed:
+        yield from run.step("release stuck backup", "delete_backup", ref)
+        raise
+    if backup["phase"] != "completed":
+        raise StepFailed("wait backup", f"backup {name} ended {backup['phase']}: {backup.get('error')}", backup)
+    return backup
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -44,21 +75,14 @@ def verify_backups(context: df.DurableOrchestrationContext) -> Step:
         inventory_request: dict[str, Any] = {"spec": spec}
         if mode == "new":
             name = backup_name(spec["name"], run.input["operationId"])
-            backup_ref = {**run.report["cluster"], "backupName": name}
-            yield from run.step("take backup", "start_backup", {"spec": spec, "backupName": name})
-            backup = yield from run.wait_until(
-                "wait backup", "get_backup", backup_ref, backup_done, describe_backup,
-                run.options.get("backupTimeoutSeconds", 1800),
-            )
+            try:  # with archiving known broken, the first walArchivingFailing confirms it: no patience then
+                backup = yield from take_backup(run, spec, name, 0 if archiving_error else None)
+            except StepFailed as failed:
+                result["backup"] = failed.answer
+                raise archiving_error or failed from None
             result["backup"] = backup
-            if backup["phase"] == "walArchivingFailing":
-                # CNPG leaves such a Backup where it is, and counts it as pending: it would hold back the
-                # cluster's next Backups and its ScheduledBackup (backup_controller.go) until removed
-                yield from run.step("release stuck backup", "delete_backup", backup_ref)
             if archiving_error is not None:
                 raise archiving_error
-            if backup["phase"] != "completed":
-                raise StepFailed("wait backup", f"backup {name} ended {backup['phase']}: {backup.get('error')}")
             inventory_request["backupId"] = backup["backupId"]
         elif mode == "random":
             inventory_request.update(choose="random", windowHours=request.get("windowHours", 168),

@@ -12,7 +12,7 @@ from shared.walarchive import Continuity, Listing, check_continuity, parse_histo
 
 PENDING, STARTED, RUNNING, FINALIZING = "pending", "started", "running", "finalizing"
 COMPLETED, FAILED, WAL_ARCHIVING_FAILING = "completed", "failed", "walArchivingFailing"
-DONE_PHASES = {COMPLETED, FAILED, WAL_ARCHIVING_FAILING}
+DONE_PHASES = {COMPLETED, FAILED}  # walArchivingFailing is retried (CNPG: the instance manager asks again)
 
 Phase = Literal["pending", "started", "running", "finalizing", "completed", "failed", "walArchivingFailing"]
 

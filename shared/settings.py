@@ -23,6 +23,8 @@ SETTINGS_DOC: dict[str, str] = {
     "PGHA_ACTIVITY_RETRY_SECONDS": "first retry interval of a failing activity",
     "PGHA_MAX_RECOVERY_POINT_AGE_SECONDS": "backup verification fails when the newest archived WAL is older",
     "PGHA_BACKUP_TIMEOUT_SECONDS": "how long a backup may take before its verification fails",
+    "PGHA_BACKUP_PATIENCE_SECONDS": "how long a backup may stay held back (WAL archiving failing, the object store "
+    "not answering) before its run fails and the Backup is released",
     "PGHA_RESTORE_TIMEOUT_SECONDS": "how long a restore may take to be ready before it fails",
     "PGHA_DRILL_MAX_LAG_BYTES": "a failover drill is refused while an in-sync standby lags more than this",
     "PGHA_LOG_LEVEL": "devhost: `debug`, `info`, `warning` or `error`; the Azure SDK's HTTP logging shows only at "
@@ -72,6 +74,8 @@ SETTINGS_DOC.update({
     "PGHA_CA_BUNDLE": "aks: a CA bundle the Azure clients verify TLS with (a proxy's, or a test's)",
     "PGHA_OUTBOUND_ADDRESSES": "aks: pgha's own outbound IPs, comma-separated (the Function App's), which the "
     "doctor checks against endpoints.sourceRanges when PGHA_SQL_ACCESS is loadBalancer",
+    "PGHA_CRASHLOOP_RESTARTS": "aks: an instance container in CrashLoopBackOff after this many restarts ends a "
+    "run's wait for the cluster as failed, quoting its last exit (fewer restarts are routine)",
 })
 
 
@@ -130,6 +134,7 @@ class Settings:
     activity_retry_seconds: int = 2
     max_recovery_point_age_seconds: int = 900
     backup_timeout_seconds: int = 1800
+    backup_patience_seconds: int = 120
     restore_timeout_seconds: int = 1800
     drill_max_lag_bytes: int = 16 * 1024 * 1024
     drills_enabled: bool = False
@@ -140,6 +145,7 @@ class Settings:
     alert_callback_url: str = ""
     callback_hosts: tuple[str, ...] = ("*.logic.azure.com",)
     cancel_timeout_seconds: int = 300
+    crashloop_restarts: int = 3
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -159,6 +165,7 @@ class Settings:
             activity_retry_seconds=_int("PGHA_ACTIVITY_RETRY_SECONDS", 2),
             max_recovery_point_age_seconds=_int("PGHA_MAX_RECOVERY_POINT_AGE_SECONDS", 900),
             backup_timeout_seconds=_int("PGHA_BACKUP_TIMEOUT_SECONDS", 1800),
+            backup_patience_seconds=_int("PGHA_BACKUP_PATIENCE_SECONDS", 120),
             restore_timeout_seconds=_int("PGHA_RESTORE_TIMEOUT_SECONDS", 1800),
             drill_max_lag_bytes=_number("PGHA_DRILL_MAX_LAG_BYTES", 16 * 1024 * 1024, int, 0, 1 << 40),
             drills_enabled=env.get("PGHA_DRILLS_ENABLED", "false").lower() in ("1", "true", "yes"),
@@ -168,6 +175,7 @@ class Settings:
             alert_recovery_timeout_seconds=_int("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", 300),
             alert_callback_url=env.get("PGHA_ALERT_CALLBACK_URL", ""),
             cancel_timeout_seconds=_int("PGHA_CANCEL_TIMEOUT_SECONDS", 300),
+            crashloop_restarts=_int("PGHA_CRASHLOOP_RESTARTS", 3),
             callback_hosts=tuple(
                 h.strip().lower() for h in env.get("PGHA_CALLBACK_HOSTS", "").split(",") if h.strip()
             ) or DEFAULT_CALLBACK_HOSTS[env.get("PGHA_PLATFORM", "local") == "local"],
@@ -185,6 +193,7 @@ class Settings:
             "activityAttempts": self.activity_attempts,
             "activityRetrySeconds": self.activity_retry_seconds,
             "backupTimeoutSeconds": self.backup_timeout_seconds,
+            "backupPatienceSeconds": self.backup_patience_seconds,
             "restoreTimeoutSeconds": self.restore_timeout_seconds,
             "approvalTimeoutSeconds": self.alert_approval_timeout_seconds,
             "alertGraceSeconds": self.alert_grace_seconds,

@@ -81,3 +81,12 @@ def report_of(response: httpx.Response) -> dict[str, Any]:
 def step(report: dict[str, Any], name: str) -> dict[str, Any]:
     return next(s for s in report["steps"] if s["name"] == name)
 
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault-injection table, when fault tests ran (tests/integration/faults.py)."""
+    from tests.integration import faults
+
+    if faults.TABLE:
+        terminalreporter.write_sep("-", "faults injected")
+        terminalreporter.write_line(faults.markdown())

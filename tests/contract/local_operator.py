@@ -74,13 +74,13 @@ class LocalBackedOperator:
     def exec(self, api: FakeKubeApi, namespace: str, pod: str, container: str,
              command: list[str]) -> tuple[str, str, int]:
         """`kubectl cnpg psql` in the instance's postgres container: each `-c` statement on the real member,
-        as the superuser over its local socket; psql -XAt prints one row per line."""
+        as the superuser over its local socket; psql -XAt prints one row per line, its columns joined by `|`."""
         cluster = pod.rsplit("-", 1)[0]
         spec = self._spec(namespace, cluster)
         statements = [command[i + 1] for i, arg in enumerate(command[:-1]) if arg == "-c"]
         try:
             with psycopg.connect(self.local._superuser_dsn(spec, pod), autocommit=True) as conn:
-                lines = [str(conn.execute(sql).fetchone()[0]) for sql in statements]  # type: ignore[index]
+                lines = ["|".join(map(str, conn.execute(sql).fetchone() or ())) for sql in statements]
         except psycopg.Error as err:
             return "", f"ERROR:  {err}\n", 1
         return "".join(f"{line}\n" for line in lines), "", 0

@@ -18,14 +18,38 @@ plugin-barman-cloud v0.14.0):
   "A backup is already in progress or waiting to be started, retrying"); in-tree, with archiving
   broken, `started` while the instance manager retries, then `walArchivingFailing`, where it stays
   (pkg/management/postgres/backup.go; the controller only requeues it); the plugin's fails instead.
-- `kubectl cnpg psql` (pods/exec, container `postgres`): `pg_walfile_name(…)` answers the current
-  segment, `pg_switch_wal()` closes it and it is archived — into `archive`, the object store's blob
-  names, unless the cluster's archiving is broken (`broken_archiving`).
+- `kubectl cnpg psql` (pods/exec, container `postgres`): pgha's marker commit answers `xid|timestamp`, and
+  `pg_walfile_name(pg_switch_wal())` the closed segment and the switch's LSN; the segment is archived —
+  into `archive`, the object store's blob names, unless the cluster's archiving is broken
+  (`broken_archiving`). A standby refuses the marker as PostgreSQL does (varsup.c GetNewTransactionId).
+
+What a test can make go wrong for good (`failing_bootstrap`, `crashlooping`, `unrecoverable`):
+
+- A bootstrap Job that fails: CNPG creates the first instance's PVC and a Job `<cluster>-1-<role>`
+  labelled cnpg.io/cluster, cnpg.io/instanceName and cnpg.io/jobRole (initdb, import, full-recovery,
+  snapshot-recovery, pgbasebackup: pkg/specs/jobs.go CreatePrimaryJob) with no backoffLimit of its own,
+  so Kubernetes' default 6 applies; its pods (restartPolicy Never, no cnpg.io/podRole) fail one per
+  reconciliation here, and after the 7th the Job controller sets FailureTarget and Failed, reason
+  BackoffLimitExceeded, "Job has reached the specified backoff limit" (k8s.io/api batch/v1 types.go
+  v0.36.3; kubernetes pkg/controller/job). CNPG waits while the Job runs and, on its next reconciliation
+  after the Job failed, registers the unrecoverable phase naming it (internal/controller/
+  cluster_controller.go reconcileResources, cluster_status.go failedJobNames: v1.29.2 and v1.30.0).
+  No instance pod is made: the pod comes only after its Job completed.
+- An instance that crash-loops: the first instance's `postgres` container exits 1 each time; the pod
+  stays Running and not Ready, and the kubelet reports the container waiting in CrashLoopBackOff with
+  restartCount one higher and lastState.terminated (reason Error, exit code 1; no message: CNPG sets no
+  terminationMessagePolicy, so only /dev/termination-log would give one) on each reconciliation here
+  (k8s.io/api core/v1 ContainerStatus, v0.36.3; kubelet kuberuntime's "back-off … restarting failed
+  container"). The cluster stays "Setting up primary".
+- The unrecoverable phase: CNPG's RegisterPhase(PhaseUnrecoverable, reason) sets status.phase and
+  status.phaseReason and the Ready condition False, ClusterIsNotReady (pkg/resources/status/
+  transactions.go SetPhase, SetClusterReadyCondition) and the cluster stays there until a person acts.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 from typing import Any
 
@@ -40,6 +64,13 @@ ARCHIVING = {"type": "ContinuousArchiving", "status": "True", "reason": "Continu
              "message": "Continuous archiving is working", "lastTransitionTime": SINCE}
 ARCHIVING_FAILING = {**ARCHIVING, "status": "False", "reason": "ContinuousArchivingFailing",
                      "message": "unexpected failure invoking barman-cloud-wal-archive: exit status 4"}
+UNRECOVERABLE = "Cluster is unrecoverable and needs manual intervention"  # api/v1 cluster_types.go PhaseUnrecoverable
+NOT_READY = {"type": "Ready", "status": "False", "reason": "ClusterIsNotReady", "message": "Cluster Is Not Ready",
+             "lastTransitionTime": SINCE}
+NO_POD_ALIVE = "No pods are active, the cluster needs manual intervention "  # cluster_controller.go, v1.30.0
+JOB_BACKOFF_LIMIT = 6  # batch/v1 JobSpec.backoffLimit's default; CNPG's instance Jobs set none (pkg/specs/jobs.go)
+BACKOFF_LIMIT_EXCEEDED = {"reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}
+JOBS = "/apis/batch/v1/namespaces"
 
 
 def pod(namespace: str, cluster: str, name: str, role: str, ready: bool, zone: int) -> dict[str, Any]:
@@ -58,11 +89,30 @@ def server_name(cluster: dict[str, Any]) -> str:
     return ((spec.get("backup") or {}).get("barmanObjectStore") or {}).get("serverName") or cluster["metadata"]["name"]
 
 
+def bootstrap_role(cluster: dict[str, Any]) -> str:
+    """The cnpg.io/jobRole of the Job that makes the first instance (pkg/specs/jobs.go, v1.30.0)."""
+    bootstrap = cluster["spec"].get("bootstrap") or {}
+    if "recovery" in bootstrap:
+        return "snapshot-recovery" if bootstrap["recovery"].get("volumeSnapshots") else "full-recovery"
+    if "pg_basebackup" in bootstrap:
+        return "pgbasebackup"
+    return "import" if (bootstrap.get("initdb") or {}).get("import") else "initdb"
+
+
+def job_failed(job: dict[str, Any]) -> bool:
+    """pkg/utils/job_conditions.go JobHasFailed: the condition Failed=True, never the failed-pod count."""
+    return any(c.get("type") == "Failed" and c.get("status") == "True"
+               for c in (job.get("status") or {}).get("conditions") or [])
+
+
 class ScriptedOperator:
     def __init__(self, api: FakeKubeApi, zones: int = 3) -> None:
         self.api = api
         self.archive: list[str] = []  # blob names in the object store
         self.broken_archiving: set[str] = set()  # cluster names whose WAL archiving fails
+        self.failing_bootstrap: set[str] = set()  # cluster names whose first instance's Job fails for good
+        self.crashlooping: set[str] = set()  # cluster names whose first instance's postgres container crash-loops
+        self.unrecoverable: dict[str, str] = {}  # cluster name -> the phaseReason CNPG registers next
         self.stalled: set[str] = set()  # cluster paths whose reconciliation a plugin hook stopped
         self.segments = itertools.count(3)
         api.on_write.append(self.written)
@@ -97,6 +147,9 @@ class ScriptedOperator:
             self.stalled.add(f"{CNPG}/{namespace}/clusters/{name}")
             return
         count = int(cluster["spec"]["instances"])
+        if name in self.failing_bootstrap:
+            self._bootstrap_job(namespace, name, cluster, count)
+            return
         names = [f"{name}-{n}" for n in range(1, count + 1)]
         for n, pod_name in enumerate(names, start=1):
             self.api.objects[f"/api/v1/namespaces/{namespace}/pods/{pod_name}"] = pod(
@@ -111,6 +164,64 @@ class ScriptedOperator:
                 "metadata": {"name": name, "namespace": namespace}}
         cluster["status"] = {"phase": "Setting up primary", "instances": count, "readyInstances": 0,
                              "instanceNames": names, "targetPrimary": names[0], "conditions": []}
+
+    def _bootstrap_job(self, namespace: str, name: str, cluster: dict[str, Any], count: int) -> None:
+        """The first instance's PVC and Job, and the Cluster waiting on it (CreatePrimaryJob, v1.30.0)."""
+        instance, role = f"{name}-1", bootstrap_role(cluster)
+        self.api.objects[f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{instance}"] = {
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": instance, "namespace": namespace, "labels": {"cnpg.io/cluster": name}}}
+        labels = {"cnpg.io/instanceName": instance, "cnpg.io/cluster": name, "cnpg.io/jobRole": role,
+                  "app.kubernetes.io/name": "postgresql", "app.kubernetes.io/instance": name,
+                  "app.kubernetes.io/component": "database", "app.kubernetes.io/managed-by": "cloudnative-pg"}
+        job = f"{instance}-{role}"
+        self.api.objects[f"{JOBS}/{namespace}/jobs/{job}"] = {
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": job, "namespace": namespace, "labels": labels, "ownerReferences": [
+                {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "name": name, "controller": True}]},
+            "spec": {"backoffLimit": JOB_BACKOFF_LIMIT, "completions": 1, "parallelism": 1,  # as defaulted
+                     "template": {"metadata": {"labels": labels}, "spec": {"restartPolicy": "Never"}}},
+            "status": {"active": 1, "startTime": SINCE}}
+        cluster["status"] = {"phase": "Setting up primary", "instances": count, "readyInstances": 0,
+                             "instanceNames": [instance], "targetPrimary": instance, "conditions": []}
+
+    def _jobs(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        return [o for k, o in sorted(self.api.objects.items()) if k.startswith(f"{JOBS}/{namespace}/jobs/")
+                and o["metadata"]["labels"].get("cnpg.io/cluster") == name]
+
+    def _run_job_pod(self, namespace: str, job: dict[str, Any]) -> None:
+        """The Job controller's step: one more pod of the Job fails; past backoffLimit the Job has failed."""
+        status, name = job["status"], job["metadata"]["name"]
+        status["failed"] = int(status.get("failed") or 0) + 1
+        attempt = hashlib.sha256(f"{name}/{status['failed']}".encode()).hexdigest()[:5]
+        self.api.objects[f"/api/v1/namespaces/{namespace}/pods/{name}-{attempt}"] = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"{name}-{attempt}", "namespace": namespace,
+                         "labels": {**job["spec"]["template"]["metadata"]["labels"], "job-name": name,
+                                    "batch.kubernetes.io/job-name": name}},
+            "status": {"phase": "Failed", "containerStatuses": [{
+                "name": job["metadata"]["labels"]["cnpg.io/jobRole"], "ready": False, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}}
+        if status["failed"] > job["spec"]["backoffLimit"]:
+            status["active"] = 0
+            status["conditions"] = [{"type": kind, "status": "True", **BACKOFF_LIMIT_EXCEEDED,
+                                     "lastProbeTime": SINCE, "lastTransitionTime": SINCE}
+                                    for kind in ("FailureTarget", "Failed")]
+
+    @staticmethod
+    def _crash(found: dict[str, Any]) -> None:
+        """The kubelet's report of a container that exited again and waits to be restarted."""
+        before = (found["status"].get("containerStatuses") or [{}])[0]
+        restarts = int(before.get("restartCount") or 0) + 1
+        pod, namespace = found["metadata"]["name"], found["metadata"]["namespace"]
+        delay = min(10 * 2 ** (restarts - 1), 300)  # the kubelet's back-off: 10s doubling, at most 5 min
+        found["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+        found["status"]["containerStatuses"] = [{
+            "name": "postgres", "ready": False, "started": False, "restartCount": restarts,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {delay}s restarting failed "
+                                  f"container=postgres pod={pod}_{namespace}(uid)"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": SINCE,
+                                         "finishedAt": SINCE}}}]
 
     def _cluster_deleted(self, namespace: str, name: str) -> None:
         for key in list(self.api.objects):
@@ -170,23 +281,41 @@ class ScriptedOperator:
             return "", f"unexpected exec: {container} {command}", 126
         found = api.objects[f"/api/v1/namespaces/{namespace}/pods/{pod}"]
         if found["metadata"]["labels"].get("cnpg.io/instanceRole") != "primary":
-            return "", "ERROR:  recovery is in progress\nHINT:  WAL control functions cannot be executed during " \
-                       "recovery.\n", 1
+            return "", "ERROR:  cannot assign TransactionIds during recovery\n", 1
         cluster = api.objects[f"{CNPG}/{namespace}/clusters/{found['metadata']['labels']['cnpg.io/cluster']}"]
         segment = f"{1:08X}{0:08X}{next(self.segments):08X}"
         if cluster["metadata"]["name"] not in self.broken_archiving:
             self.archive.append(f"{server_name(cluster)}/wals/{segment[:16]}/{segment}")
-        return f"{segment}\n0/{int(segment[-8:], 16) + 1:X}000000\n", "", 0
+        # psql -XAt: the marker's row (its xid, clock_timestamp() as PostgreSQL prints a timestamptz), then
+        # the switch's (pg_walfile_name of the switch's answer, which is the closed segment's end + 1)
+        xid = 1000 + int(segment[-8:], 16)
+        return (f"{xid}|2026-11-26 03:00:0{int(segment[-1], 16) % 10}.123456+00\n"
+                f"{segment}|0/{int(segment[-8:], 16) + 1:X}000000\n"), "", 0
 
     def _pods(self, namespace: str, names: list[str]) -> dict[str, dict[str, Any]]:
         return {n: self.api.objects[f"/api/v1/namespaces/{namespace}/pods/{n}"] for n in names
                 if f"/api/v1/namespaces/{namespace}/pods/{n}" in self.api.objects}
 
     def _reconcile(self, namespace: str, cluster: dict[str, Any]) -> None:
-        status = cluster["status"]
+        status, name = cluster["status"], cluster["metadata"]["name"]
         names = status["instanceNames"]
         pods = self._pods(namespace, names)
-        if status["phase"] == "Setting up primary":
+        jobs = [j for j in self._jobs(namespace, name) if j["metadata"]["labels"].get("cnpg.io/jobRole")]
+        failed = [j["metadata"]["name"] for j in jobs if job_failed(j)]
+        if status["phase"] == UNRECOVERABLE:
+            pass  # until a person acts
+        elif name in self.unrecoverable:
+            self._register_unrecoverable(status, self.unrecoverable.pop(name))
+        elif failed:  # reconcileResources, after the major upgrade's own Jobs
+            self._register_unrecoverable(status, f"Instance creation failed for the following jobs: "
+                                                 f"{', '.join(failed)}. Check the job logs to investigate the "
+                                                 "cause of the failure.")
+        elif running := [j for j in jobs if not int((j.get("status") or {}).get("succeeded") or 0)]:
+            for job in running:  # "A job is currently running. Waiting"; the Job controller runs it
+                self._run_job_pod(namespace, job)
+        elif status["phase"] == "Setting up primary" and name in self.crashlooping:
+            self._crash(pods[names[0]])
+        elif status["phase"] == "Setting up primary":
             self._ready(pods[names[0]])
             status.update(phase="Creating a new replica" if len(names) > 1 else "Cluster in healthy state",
                           currentPrimary=names[0], readyInstances=1)
@@ -210,6 +339,11 @@ class ScriptedOperator:
             broken = cluster["metadata"]["name"] in self.broken_archiving
             status["conditions"] = [READY, ARCHIVING_FAILING if broken else ARCHIVING]
         cluster["metadata"]["resourceVersion"] = str(int(cluster["metadata"]["resourceVersion"]) + 1)
+
+    @staticmethod
+    def _register_unrecoverable(status: dict[str, Any], reason: str) -> None:
+        status.update(phase=UNRECOVERABLE, phaseReason=reason)
+        status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "Ready"] + [NOT_READY]
 
     @staticmethod
     def _ready(found: dict[str, Any]) -> None:

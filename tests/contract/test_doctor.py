@@ -152,7 +152,8 @@ def test_a_missing_verb_fails_naming_it(doctor: AksPlatform, kube_api: FakeKubeA
     assert f"get, create pods/exec in {NS}" in found.detail
     assert f"patch clusters/status.postgresql.cnpg.io in {NS}" in found.detail
     teardown = checks(doctor, purpose="teardown")["Kubernetes RBAC"]
-    assert teardown.verdict == "PASS", "a teardown uses neither"
+    assert teardown.verdict == "FAIL" and "pods/exec" in teardown.detail  # it archives the last WAL first
+    assert "clusters/status" not in teardown.detail  # a teardown never promotes
 
 
 def test_every_runbook_permission_is_in_the_table() -> None:

@@ -43,11 +43,14 @@ def archived_segments(home: Path, server: str, container: str = "backups") -> li
 class ServedDevhost:
     """`pgha serve` in a process of its own, its stdout and stderr kept in files, as an operator runs it."""
 
-    def __init__(self, logs: Path) -> None:
+    def __init__(self, logs: Path, home: Path | None = None) -> None:
+        """With `home`, a stack of its own (its own etcd and Azurite), not the session's."""
+        import os
         import sys
 
         from shared.platforms.local.processes import free_ports
 
+        self.home = home or Path(os.environ["PGHA_HOME"])
         (self.port,) = free_ports(1)
         self.url = f"http://127.0.0.1:{self.port}"
         self.stdout, self.stderr = logs / "devhost.out", logs / "devhost.err"
@@ -61,7 +64,8 @@ class ServedDevhost:
         from shared.platforms.local.processes import wait_for_port
 
         with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
-            self.process = subprocess.Popen(self.argv, stdout=out, stderr=err, env=os.environ.copy(),
+            self.process = subprocess.Popen(self.argv, stdout=out, stderr=err,
+                                            env={**os.environ, "PGHA_HOME": str(self.home)},
                                             cwd=Path(__file__).parents[2])
         wait_for_port(self.port, 60, "pgha serve", self.process.pid, self.stderr)
         return self
@@ -72,12 +76,55 @@ class ServedDevhost:
 
     def client(self, **options: Any) -> Any:
         """A client carrying the devhost's function key, read where `pgha serve` keeps it."""
-        import os
-
         from devhost.host import keyed_client
         from devhost.keys import function_key
 
-        return keyed_client(self.url, function_key(Path(os.environ["PGHA_HOME"])), **options)
+        return keyed_client(self.url, function_key(self.home), **options)
+
+    def down(self) -> None:
+        """`pgha down` for its home: every member, etcd and Azurite it started."""
+        import os
+        import subprocess
+        import sys
+
+        subprocess.run([sys.executable, "-m", "devhost.cli", "down"], env={**os.environ, "PGHA_HOME": str(self.home)},
+                       cwd=Path(__file__).parents[2], check=True, capture_output=True, timeout=120)
 
     def output(self) -> str:
         return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
+
+
+def processes_under(path: Path | str) -> list[str]:
+    """Live processes whose command line names `path` (a cluster's members, their PostgreSQL, a backup)."""
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/stat") as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if str(path) in argv and not zombie:
+            found.append(f"{entry} {argv[:200]}")
+    return found
+
+
+def wait_for_member(home: Path, namespace: str, prefix: str, timeout: float = 60) -> tuple[str, Path]:
+    """The first cluster named `prefix…` in `namespace` whose first member's Patroni runs: its name and dir."""
+    import time
+
+    from shared.platforms.local import processes
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for cluster in sorted((home / "clusters" / namespace).glob(f"{prefix}*")):
+            pids = sorted((cluster / "pids").glob("*.pid")) if (cluster / "pids").exists() else []
+            if pids and processes.alive(processes.read_pid(pids[0])):
+                return cluster.name, cluster
+        time.sleep(0.1)
+    raise AssertionError(f"no member of {namespace}/{prefix}* started within {timeout}s")

@@ -17,6 +17,7 @@ from shared.platforms.local import processes
 from shared.platforms.local.patroni import Member
 from tests.alert_payloads import PROMETHEUS, alert
 from tests.conftest import follow, step
+from tests.integration.faults import record_fault
 from tests.integration.helpers import app_connection, cluster_state, superuser
 
 pytestmark = pytest.mark.integration
@@ -129,3 +130,30 @@ def test_archiving_failing_waits_for_archiving_then_takes_a_backup(
     assert step(report, "wait for archiving to work again")["outcome"] == "done"
     assert report["result"]["backup"]["phase"] == "completed"
     assert report["result"]["outcome"] == "recovered" and report["result"]["action"] == "take a backup"
+
+
+def test_an_activity_that_raises_fails_the_response_with_its_reason(
+    api: httpx.Client, home: Path, cluster: None
+) -> None:
+    """A fault inside an activity: the cluster's internal passwords file is gone, so every activity that asks
+    the primary for its status raises. The response ends failed, quoting the error, after its retries."""
+    passwords = home / "clusters" / NS / NAME / "internal-passwords.json"
+    hidden = passwords.with_name("hidden-passwords.json")
+    passwords.rename(hidden)
+    try:
+        started = api.post("/api/alerts", json=alert(PROMETHEUS, "it-raises", NAME, NS))
+        assert started.status_code == 202, started.text
+        begun = time.monotonic()
+        done = follow(api, started.headers["Location"], timeout=120)
+        took = time.monotonic() - begun
+    finally:
+        hidden.rename(passwords)
+    assert done.status_code == 422, done.text
+    report = done.json()["report"]
+    failed = step(report, "confirm")
+    assert failed["outcome"] == "failed" and "internal-passwords.json" in failed["detail"], failed
+    assert report["result"]["outcome"] == "failed"
+    assert took < 30, took
+    record_fault("respond_to_alert", "an activity raises (the cluster's internal passwords file removed)",
+                 "failed at confirm quoting the error, after 3 attempts", took)
+    assert writes_work(home)

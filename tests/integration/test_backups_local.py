@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,10 +13,13 @@ import httpx
 import pytest
 
 from shared import locks, objectstore, schedules
+from shared.platforms.local import processes
+from shared.platforms.local.patroni import Member
 from shared.platforms.local.stack import Stack
 from shared.settings import Settings
 from tests.conftest import follow, report_of, step
-from tests.integration.helpers import app_connection, cluster_state, superuser
+from tests.integration.faults import record_fault
+from tests.integration.helpers import app_connection, cluster_state, processes_under, superuser, wait_for_member
 
 pytestmark = pytest.mark.integration
 NS = "bk"
@@ -364,3 +368,86 @@ def test_unsubscribe_cancels_a_running_restore_and_removes_its_cluster(
         assert posted["operationId"] == subscribed.json()["id"] and posted["status"] == "canceled"
     finally:
         receiver.shutdown()
+
+
+# ---- faults injected mid-run: each ends in a failed report, quickly, with nothing left behind ----------
+def start(api: httpx.Client, url: str, **kwargs: Any) -> str:
+    started = api.post(url, **kwargs)
+    assert started.status_code == 202, started.text
+    return started.headers["Location"]
+
+
+def test_a_member_killed_during_a_restore_ends_it_within_a_minute(api: httpx.Client, home: Path,
+                                                                  cluster: dict[str, Any]) -> None:
+    location = start(api, f"/api/clusters/it-bk/restores?namespace={NS}", json={})
+    name, where = wait_for_member(home, NS, "it-bk-r")
+    member = Member(f"{name}-1", 0, 0, where / "members" / f"{name}-1")
+    time.sleep(0.5)
+    processes.stop_all([member.patroni, member.postmaster], timeout=5, sig=signal.SIGKILL)
+    killed = time.monotonic()
+    done = follow(api, location)
+    took = time.monotonic() - killed
+    assert done.status_code == 422, done.text
+    failed = step(report_of(done), "wait ready")
+    assert failed["outcome"] == "failed" and "cannot succeed" in failed["detail"], failed
+    assert f"instance {name}-1: Patroni has exited" in failed["detail"]
+    assert step(report_of(done), "delete cluster")["outcome"] == "done"
+    assert took < 60, took
+    assert restore_clusters(home) == [] and processes_under(where) == []
+    record_fault("restore_cluster", "the restore's member killed (SIGKILL) during its bootstrap",
+                   "failed at wait ready; restore cluster removed", took)
+
+
+def test_a_damaged_base_backup_fails_the_restore_bootstrap_within_a_minute(api: httpx.Client, home: Path,
+                                                                           cluster: dict[str, Any]) -> None:
+    taken = run(api, "POST", f"/api/clusters/it-bk/backups?namespace={NS}", json={"backup": "new"})
+    assert taken.status_code == 200, taken.text
+    backup_id = taken.json()["result"]["backup"]["backupId"]
+    client = objectstore.container(Stack(home).require().connection_string, "bkstore")
+    prefix = f"it-bk/base/{backup_id}/"
+    (data,) = [n for n in objectstore.list_names(client, prefix) if n.rsplit("/", 1)[1].startswith("data.tar")]
+    client.upload_blob(data, b"not a tar archive" * 64, overwrite=True)
+    try:
+        started = time.monotonic()
+        done = run(api, "POST", f"/api/clusters/it-bk/restores?namespace={NS}", json={})
+        took = time.monotonic() - started
+        assert done.status_code == 422, done.text
+        failed = step(report_of(done), "wait ready")
+        assert failed["outcome"] == "failed" and "cannot succeed" in failed["detail"], failed
+        assert "Failed to bootstrap cluster" in failed["detail"] or "bootstrap failed" in failed["detail"], failed
+        assert took < 60, took
+        assert restore_clusters(home) == []
+        record_fault("restore_cluster", "the newest base backup's data.tar overwritten (bootstrap fails)",
+                       "failed at wait ready quoting Patroni and barman; restore cluster removed", took)
+    finally:
+        objectstore.delete_prefix(client, prefix)  # the tests after this one restore the backups before it
+
+
+def test_azurite_stopped_during_a_backup_fails_the_verification(api: httpx.Client, home: Path,
+                                                                cluster: dict[str, Any],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """barman-cloud-backup retries an unreachable store for minutes: the run's patience ends it, and the
+    release stops the backup process."""
+    monkeypatch.setenv("PGHA_BACKUP_PATIENCE_SECONDS", "10")
+    stack = Stack(home)
+    location = start(api, f"/api/clusters/it-bk/backups?namespace={NS}", json={"backup": "new"})
+    deadline = time.monotonic() + 30
+    while not list((home / "clusters" / NS / "it-bk").glob("backups/*.pid")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    processes.stop(stack.daemon("azurite"), timeout=10)
+    stopped = time.monotonic()
+    try:
+        done = follow(api, location)
+        took = time.monotonic() - stopped
+    finally:
+        stack.up()  # Azurite alone comes back, on its port; etcd was never touched
+    assert done.status_code == 422, done.text
+    report = report_of(done)
+    failed = step(report, "wait backup")
+    assert failed["outcome"] == "failed" and "the object store does not answer" in failed["detail"], failed
+    assert "stopped" in step(report, "release stuck backup")["detail"]
+    assert took < 60, took
+    assert processes_under(report["result"]["backup"]["name"]) == []
+    record_fault("verify_backups", "Azurite stopped while barman-cloud-backup runs",
+                 "failed at wait backup (object store not answering for 10 s, the patience set); backup "
+                 "process stopped, Backup released", took)

@@ -92,6 +92,16 @@ def all_in_order(context: df.DurableOrchestrationContext) -> Any:
     return {"results": results, "event": event, "input": context.get_input()}
 
 
+@app.orchestration_trigger(context_name="context")
+def parent_of_slow(context: df.DurableOrchestrationContext) -> Any:
+    return (yield context.call_sub_orchestrator("slow_child", 1.5, f"{context.instance_id}-child"))
+
+
+@app.orchestration_trigger(context_name="context")
+def slow_child(context: df.DurableOrchestrationContext) -> Any:
+    return (yield context.call_activity("slow", context.get_input()))
+
+
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Engine]:
     engine = Engine(collect(app))
@@ -153,3 +163,13 @@ def test_task_all_keeps_order_and_events_arrive(engine: Engine) -> None:
 def test_unknown_orchestrator_is_refused(engine: Engine) -> None:
     with pytest.raises(KeyError):
         engine.start_new("nope", None, None)
+
+
+def test_a_sub_orchestration_longer_than_the_watchers_slice_still_reaches_its_parent(engine: Engine) -> None:
+    """Upstream's watcher gave up after 30 s and the parent waited for ever (a verification whose restore test
+    took 30 s hung): the watch now goes on in slices, here shortened below the child's run."""
+    engine.backend.slice_seconds = 0.3
+    try:
+        assert run(engine, "parent_of_slow", timeout=20)["output"] == "slept 1.5"
+    finally:
+        engine.backend.slice_seconds = 30.0

@@ -28,6 +28,8 @@ def used_by(*runbooks: str) -> frozenset[str]:
 
 EVERY = used_by(*RUNBOOKS)
 RUNNING = used_by("deploy", "restore", "verify", "drill", "alert")  # the runbooks that read a running cluster
+# the runbooks that read a cluster's status: those above, and teardown before it archives the last WAL
+STATUS = RUNNING | used_by("teardown")
 MAKE = used_by("deploy", "restore")
 # what removes: teardown, a restore's clean-up and a failed deploy's compensation (remove_cluster)
 REMOVE = used_by("deploy", "restore", "teardown")
@@ -67,17 +69,22 @@ PERMISSIONS: tuple[Permission, ...] = (
         "delete": used_by("verify", "deploy", "restore", "teardown")}),
     *_rows(CNPG, "scheduledbackups", "namespace", {"create": used_by("deploy"), "patch": used_by("deploy"),
                                                    "delete": REMOVE}),
-    *_rows(PLUGIN, "objectstores", "namespace", {"get": RUNNING, "create": MAKE, "patch": MAKE, "delete": REMOVE}),
+    *_rows(PLUGIN, "objectstores", "namespace", {"get": STATUS, "create": MAKE, "patch": MAKE, "delete": REMOVE}),
     *(row for group in MONITORING for row in _rows(group, "podmonitors", "namespace", {
         "get": used_by("deploy"), "create": used_by("deploy"), "patch": used_by("deploy"), "delete": REMOVE})),
     *_rows("", "secrets", "namespace", {"get": RUNNING, "create": MAKE, "delete": REMOVE}),
     *_rows("", "configmaps", "namespace", {  # pgha-retained-<cluster>: the spec of backups kept
         "get": REMOVE, "create": REMOVE, "patch": REMOVE, "delete": REMOVE}),
     *_rows("", "services", "namespace", {"get": RUNNING, "create": MAKE, "patch": MAKE, "delete": REMOVE}),
-    *_rows("", "pods", "namespace", {"get": RUNNING, "list": RUNNING, "delete": used_by("drill")}),
-    *_rows("", "pods/exec", "namespace", {  # `kubectl cnpg psql`: switch WAL on the primary
-        "get": used_by("deploy", "restore", "verify"), "create": used_by("deploy", "restore", "verify")}),
+    *_rows("", "pods", "namespace", {"get": RUNNING, "list": STATUS, "delete": used_by("drill")}),
+    # `kubectl cnpg psql`: a marker commit and a WAL switch on the primary (deploy's archive check, a recent
+    # restore target, the last WAL before a teardown keeping backups)
+    *_rows("", "pods/exec", "namespace", {
+        "get": used_by("deploy", "restore", "verify", "teardown"),
+        "create": used_by("deploy", "restore", "verify", "teardown")}),
     *_rows("", "persistentvolumeclaims", "namespace", {"list": REMOVE}),
+    # CNPG's instance-creation Jobs (initdb, full-recovery, join, …): cluster_status reads one that failed
+    *_rows("batch", "jobs", "namespace", {"list": STATUS}),
     # around the cluster
     *_rows("", "namespaces", "cluster", {"create": used_by("deploy")}),
     *_rows("", "nodes", "cluster", {"get": MAKE}),  # the zones instances landed in

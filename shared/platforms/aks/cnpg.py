@@ -7,6 +7,9 @@ min/maxSyncReplicas and for `method: any`, so every listed standby is `quorum`; 
 `method: first`, its names sorted as strings, so the first n ready standbys in that order are `sync`
 and the rest `potential` (PostgreSQL's pg_stat_replication semantics). Only ready standbys of a cluster
 the operator reports healthy count.
+
+`failure` is set only on a sign that the cluster cannot get where a run waits for it to go without a
+person (see `failure`); routine states (pods pending, a restart or two, failing over) never set it.
 """
 
 from __future__ import annotations
@@ -15,8 +18,15 @@ from typing import Any
 
 from shared import status as st
 from shared.backups import Backup
+from shared.logs import redact
 
 PENDING_FAILOVER = "pending"  # CNPG's targetPrimary while it elects a new primary
+CRASHLOOP_RESTARTS = 3  # PGHA_CRASHLOOP_RESTARTS' default
+CLUSTER_LABEL = "cnpg.io/cluster"  # pkg/utils/labels_annotations.go ClusterLabelName (v1.30.0)
+JOB_ROLE_LABEL = "cnpg.io/jobRole"  # JobRoleLabelName: initdb, import, full-recovery, snapshot-recovery, …
+# its Job is the in-place major upgrade's (pkg/reconciler/majorupgrade/job.go, v1.30.0): CNPG handles its
+# failure itself (a rollback of the image) and leaves it out of its own failed-job check
+MAJOR_UPGRADE_ROLE = "major-upgrade"
 
 
 def pod_ready(pod: dict[str, Any]) -> bool:
@@ -25,8 +35,10 @@ def pod_ready(pod: dict[str, Any]) -> bool:
 
 
 def cluster_status(namespace: str, name: str, cluster: dict[str, Any] | None,
-                   pods: list[dict[str, Any]] | None = None) -> st.ClusterStatus:
-    """A Cluster (and its pods, for roles and readiness) as pgha's ClusterStatus."""
+                   pods: list[dict[str, Any]] | None = None, jobs: list[dict[str, Any]] | None = None,
+                   crashloop_restarts: int = CRASHLOOP_RESTARTS) -> st.ClusterStatus:
+    """A Cluster (and its instance pods, for roles and readiness; its Jobs, for a bootstrap that failed) as
+    pgha's ClusterStatus."""
     if cluster is None:
         return st.ClusterStatus(name=name, namespace=namespace, phase=st.NOT_FOUND)
     spec, status = cluster.get("spec") or {}, cluster.get("status") or {}
@@ -62,7 +74,8 @@ def cluster_status(namespace: str, name: str, cluster: dict[str, Any] | None,
             state=((pod or {}).get("status") or {}).get("phase") or ("healthy" if pod_name in healthy else None),
         ))
     return st.ClusterStatus(
-        name=name, namespace=namespace, phase=phase, instances=expected,
+        name=name, namespace=namespace, phase=phase, phase_reason=status.get("phaseReason") or "",
+        failure=failure(cluster, pods or [], jobs or [], crashloop_restarts), instances=expected,
         ready_instances=int(status.get("readyInstances") or 0),
         current_primary=primary if primary and primary != PENDING_FAILOVER else None,
         target_primary=status.get("targetPrimary"),
@@ -70,6 +83,62 @@ def cluster_status(namespace: str, name: str, cluster: dict[str, Any] | None,
         first_recoverability_point=status.get("firstRecoverabilityPoint"),
         last_successful_backup=status.get("lastSuccessfulBackup"),
     )
+
+
+def failure(cluster: dict[str, Any], pods: list[dict[str, Any]], jobs: list[dict[str, Any]],
+            crashloop_restarts: int = CRASHLOOP_RESTARTS) -> str | None:
+    """Why the cluster cannot become ready without a person, quoting each final sign; None when there is none.
+
+    1. The Cluster's phase is CNPG's unrecoverable one: CNPG sets it with a phaseReason (RegisterPhase, or
+       status.phase/phaseReason directly) when instance creation Jobs failed, when no pod is alive, when
+       an initialized cluster has no PVCs left, or on a bad promotion token (internal/controller/
+       cluster_controller.go reconcileResources, cluster_create.go createPrimaryInstance at v1.30.0); it
+       stays there until a person acts.
+    2. An instance pod's container waits in CrashLoopBackOff (the kubelet's reason while it backs off a
+       restart: by default 10s, doubling, up to 5 min) with restartCount at `crashloop_restarts` or more: the
+       container keeps failing the same way (k8s.io/api core/v1 ContainerStatus: state.waiting,
+       lastState.terminated, restartCount, v0.36.3). Init containers count as CNPG's IsPodAlive counts them
+       (pkg/utils/pod_conditions.go, v1.30.0).
+    3. A Job CNPG made to create an instance (labels cnpg.io/cluster and cnpg.io/jobRole, pkg/specs/jobs.go
+       CreatePrimaryJob, v1.30.0) has the condition Failed=True: the Job controller gave up (its
+       backoffLimit, which CNPG leaves at Kubernetes' default of 6, is exceeded; k8s.io/api batch/v1
+       JobSpec and JobCondition, v0.36.3). CNPG's own check is the same (pkg/utils/job_conditions.go
+       JobHasFailed, from v1.29.2 and in v1.30.0); CNPG then registers sign 1 on its next reconciliation,
+       and before v1.29.2 it never did: the Cluster stayed "Setting up primary".
+    """
+    signs = []
+    status = cluster.get("status") or {}
+    if status.get("phase") == st.UNRECOVERABLE:
+        signs.append(f"CNPG: {st.UNRECOVERABLE}: {(status.get('phaseReason') or 'no reason given').strip()}")
+    for job in jobs:
+        labels = (job.get("metadata") or {}).get("labels") or {}
+        role = labels.get(JOB_ROLE_LABEL)
+        if not role or role == MAJOR_UPGRADE_ROLE:
+            continue
+        for condition in (job.get("status") or {}).get("conditions") or []:
+            if condition.get("type") == "Failed" and condition.get("status") == "True":
+                said = ": ".join(t for t in (condition.get("reason"), condition.get("message")) if t)
+                signs.append(f"{role} job {job['metadata']['name']} failed: {said or 'no reason given'}")
+                break
+    for found in pods:
+        pod_status = found.get("status") or {}
+        for container in (pod_status.get("initContainerStatuses") or []) + (pod_status.get("containerStatuses") or []):
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            restarts = int(container.get("restartCount") or 0)
+            if waiting.get("reason") == "CrashLoopBackOff" and restarts >= crashloop_restarts:
+                signs.append(f"pod {found['metadata']['name']} container {container.get('name')} in "
+                             f"CrashLoopBackOff after {restarts} restarts; {_last_exit(container)}")
+    return redact("; ".join(signs))[:1000] or None  # a container's message may quote a connection string
+
+
+def _last_exit(container: dict[str, Any]) -> str:
+    """`lastState.terminated`: the reason, exit code and message of the container's last run."""
+    ended = (container.get("lastState") or {}).get("terminated")
+    if not ended:
+        return "no last termination recorded"
+    text = f"last exit: {ended.get('reason') or 'unknown reason'} (exit code {ended.get('exitCode', '?')})"
+    message = " ".join(str(ended.get("message") or "").split())
+    return f"{text}: {message[:300]}" if message else text
 
 
 def _synchronous(spec: dict[str, Any]) -> str | None:

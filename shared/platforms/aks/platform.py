@@ -42,8 +42,11 @@ from shared.platforms.aks.config import AksSettings
 from shared.platforms.aks.kube import Kube, KubeError
 from shared.platforms.aks.operator import OBJECT_STORE_CRD, PLUGIN, PLUGIN_LABEL, Operator, operator_from
 from shared.secrets import generate_password
+from shared.settings import Settings
 from shared.spec import ClusterSpec
+from shared.walarchive import MARKER_COMMIT, SWITCH_WAL
 
+JOB = ("batch/v1", "Job")
 SPEC_ANNOTATION = "pgha.io/spec"
 CREATED_BY = "pgha.io/created-by"
 RETAINED_LABEL = "pgha.io/retained-backups"
@@ -53,9 +56,7 @@ MANAGED_POD_MONITOR_CRD = "podmonitors.azmonitoring.coreos.com"
 ARCHIVE_WAIT_SECONDS = 60
 # `kubectl cnpg psql` runs psql in the instance's `postgres` container, which reaches PostgreSQL as the
 # postgres superuser over the local socket (internal/cmd/plugin/psql): no superuser secret needed
-SWITCH_WAL = ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1",
-              "-c", "SELECT pg_walfile_name(pg_logical_emit_message(false, 'pgha', 'archive check'))",
-              "-c", "SELECT pg_switch_wal()"]
+MARK_AND_SWITCH = ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", MARKER_COMMIT, "-c", SWITCH_WAL]
 
 
 class AksPlatform:
@@ -100,13 +101,20 @@ class AksPlatform:
         if found is None:
             return cnpg.cluster_status(namespace, name, None)
         pods = self.kube.list("v1", "Pod", namespace, f"cnpg.io/cluster={name},cnpg.io/podRole=instance")
-        status = cnpg.cluster_status(namespace, name, found, pods)
-        spec = self.stored_spec(namespace, name)
+        status = cnpg.cluster_status(namespace, name, found, pods, self._jobs(namespace, name),
+                                     Settings.from_env().crashloop_restarts)
+        raw = (found.get("metadata") or {}).get("annotations", {}).get(SPEC_ANNOTATION)  # no second GET
+        spec = ClusterSpec.model_validate(json.loads(raw)) if raw else None
         if spec is not None and spec.backup.method == "plugin":
             store = self.kube.get(manifests.OBJECT_STORE_API, "ObjectStore", namespace,
                                   manifests.object_store_name(spec))
             status = cnpg.with_recovery_window(status, store, spec.server_name)
         return status
+
+    def _jobs(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The Jobs CNPG made for the cluster's instances (labelled cnpg.io/cluster, pkg/specs/jobs.go at v1.30.0;
+        cnpg.cluster_status keeps those with a cnpg.io/jobRole)."""
+        return self.kube.list(*JOB, namespace, f"{cnpg.CLUSTER_LABEL}={name}")
 
     def operator(self) -> tuple[Operator, dict[str, Any] | None]:
         """The running CNPG operator (version from its image, the Barman Cloud plugin beside it), and its
@@ -279,8 +287,9 @@ class AksPlatform:
         return ingress[0].get("ip") or ingress[0]["hostname"], int(reported[0]["port"])
 
     def switch_wal_and_find_segment(self, spec: ClusterSpec) -> Outcome:
-        """The operator's word first (`kubectl cnpg status`: "Working WAL archiving"), then the proof: a WAL
-        switch on the primary (psql in its pod, as `kubectl cnpg psql`) and the segment in the object store."""
+        """The operator's word first (`kubectl cnpg status`: "Working WAL archiving"), then the proof: a marker
+        commit and a WAL switch on the primary (psql in its pod, as `kubectl cnpg psql`), and the segment in the
+        object store."""
         status = self.cluster_status(spec.namespace, spec.name)
         condition = status.condition("ContinuousArchiving")
         if condition is None or condition.status != "True":
@@ -288,17 +297,20 @@ class AksPlatform:
         if not status.current_primary:
             raise RuntimeError("no primary to switch WAL on")
         try:
-            answer = self.kube.exec(spec.namespace, status.current_primary, "postgres", SWITCH_WAL)
+            answer = self.kube.exec(spec.namespace, status.current_primary, "postgres", MARK_AND_SWITCH)
         except KubeError as err:
             raise RuntimeError(f"switching WAL on {status.current_primary}: {err}") from None
-        segment = answer.split()[0] if answer.split() else ""
-        if len(segment) != 24:
+        rows = [line.split("|") for line in answer.strip().splitlines()]  # psql -At: one row a line, `|` between
+        if len(rows) != 2 or len(rows[0]) != 2 or len(rows[1]) != 2 or len(rows[1][0]) != 24:
             raise RuntimeError(f"switching WAL on {status.current_primary}: unexpected answer {answer[:100]!r}")
+        (xid, at), (segment, switched) = rows
         prefix = f"{spec.server_name}/wals/{segment[:16]}/{segment}"
         if not objectstore.wait_for(self.backup_container(spec), prefix, ARCHIVE_WAIT_SECONDS):
             raise RuntimeError(f"WAL segment {segment} not found in {spec.backup.container}/ within "
                                f"{ARCHIVE_WAIT_SECONDS}s (the operator reports: {condition.message})")
-        return done(f"WAL segment {segment} archived to {spec.backup.container}/{prefix}", segment=segment)
+        return done(f"marker commit xid {xid} at {at}; WAL segment {segment} archived to "
+                    f"{spec.backup.container}/{prefix}", segment=segment, markerXid=int(xid), markerAt=at,
+                    switchedAt=switched)
 
     def ensure_scheduled_backup(self, spec: ClusterSpec) -> Outcome:
         if not spec.backup.schedule:

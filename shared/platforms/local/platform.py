@@ -385,6 +385,10 @@ class LocalPlatform:
         failure = self._failure(members, topology, status)
         if failure:
             status = status.model_copy(update={"phase": st.UNRECOVERABLE, "phase_reason": failure, "failure": failure})
+        elif (stack := self.stack.state()) and not processes.port_open(stack.etcd_port):
+            # not final (etcd may come back), but the reason no leader is elected or kept
+            status = status.model_copy(update={"phase_reason": f"etcd, Patroni's DCS, does not answer on "
+                                                               f"127.0.0.1:{stack.etcd_port}"})
         return status.model_copy(update={
             "conditions": [archiving_condition(archiver, status.current_primary)],
             "synchronous_standby_names": standby_names,
@@ -538,20 +542,25 @@ class LocalPlatform:
         path = self._backup_path(spec.namespace, spec.name, name)
         if path.exists():
             return self.get_backup(spec.namespace, spec.name, name)
-        record = Backup(name=name, cluster=spec.name, namespace=spec.namespace, phase=backups.PENDING,
-                        target="prefer-standby", started_at=utcnow())
+        return self._begin_backup(spec, Backup(name=name, cluster=spec.name, namespace=spec.namespace,
+                                               phase=backups.PENDING, target="prefer-standby", started_at=utcnow()))
+
+    def _begin_backup(self, spec: ClusterSpec, record: Backup) -> Backup:
+        """Refused while WAL archiving fails (walArchivingFailing, asked again at each look, as CNPG's instance
+        manager retries), else barman-cloud-backup started in the background."""
         status = self.cluster_status(spec.namespace, spec.name)
         archiving = status.condition("ContinuousArchiving")
         if archiving is None or archiving.status != "True":
             reason = archiving.message if archiving else "no primary"
             return self._save_backup(record.model_copy(update={
-                "phase": backups.WAL_ARCHIVING_FAILING, "stopped_at": utcnow(),
+                "phase": backups.WAL_ARCHIVING_FAILING,
                 "error": f"WAL archiving is not working ({reason}); CNPG refuses a backup then",
             }))
+        name = record.name
         standbys = [i.name for i in status.instances_status if i.role == "standby" and i.ready]
         instance = standbys[0] if standbys else status.current_primary
         member = next(m for m in self._members(spec.namespace, spec.name) if m.name == instance)
-        workdir = path.parent
+        workdir = self._backup_path(spec.namespace, spec.name, name).parent
         rundir = workdir / "run"  # the only place the backup process itself writes (its exit code)
         processes.chown_to(rundir, self.account, mode=0o755)
         rc_file = rundir / f"{name}.rc"
@@ -563,15 +572,19 @@ class LocalPlatform:
         processes.spawn(["/bin/sh", "-c", command], workdir / f"{name}.log", self._backup_daemon(workdir, name),
                         env=self._barman_env(), account=self.account, cwd=rundir)
         return self._save_backup(record.model_copy(update={
-            "phase": backups.RUNNING, "instance": instance,
+            "phase": backups.RUNNING, "instance": instance, "error": None,
         }))
 
     def delete_backup(self, namespace: str, cluster: str, name: str) -> Outcome:
+        """The record goes, and a barman-cloud-backup still running for it is stopped (its partial upload
+        stays in the object store, as barman-cloud leaves a failed backup: status FAILED or no backup.info)."""
         path = self._backup_path(namespace, cluster, name)
         if not path.exists():
             return unchanged(f"Backup {namespace}/{name} was gone")
+        stopped = processes.stop(self._backup_daemon(path.parent, name), timeout=10, group=True)
         path.unlink()
-        return done(f"Backup {namespace}/{name} deleted (its files, if any, stay in the object store)")
+        return done(f"Backup {namespace}/{name} deleted" + ("; its barman-cloud-backup stopped" if stopped else "")
+                    + " (its files, if any, stay in the object store)")
 
     @staticmethod
     def _backup_daemon(workdir: Path, name: str) -> processes.Daemon:
@@ -585,13 +598,16 @@ class LocalPlatform:
             raise LookupError(f"no backup {name} of cluster {namespace}/{cluster}") from None
         if record.done:
             return record
+        if record.phase == backups.WAL_ARCHIVING_FAILING:
+            spec = self.stored_spec(namespace, cluster)
+            return self._begin_backup(spec, record) if spec is not None else record
         if record.phase == backups.FINALIZING:
             return self._finish_backup(record)
         workdir = path.parent
         daemon = self._backup_daemon(workdir, name)
         processes.reap(processes.read_pid(daemon.pidfile))
         if daemon.running:
-            return record
+            return record.model_copy(update={"error": self._store_unreachable(namespace, cluster)})
         try:
             code = int((workdir / "run" / f"{name}.rc").read_text().strip())
         except (FileNotFoundError, ValueError):
@@ -614,6 +630,17 @@ class LocalPlatform:
                 conn.execute("SELECT pg_switch_wal()")
             return self._save_backup(record.model_copy(update={"phase": backups.FINALIZING, "wait_for_wal": segment}))
         return self._complete_backup(spec, record)
+
+    def _store_unreachable(self, namespace: str, cluster: str) -> str | None:
+        """Why the object store a running backup writes to does not answer, or None when it does."""
+        spec = self.stored_spec(namespace, cluster)
+        if spec is None:
+            return None
+        try:
+            objectstore.container_exists(self.backup_container(spec), **objectstore.QUICK)
+        except Exception as err:  # azure-core's ServiceRequestError and friends: no answer at all
+            return f"the object store does not answer ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
+        return None
 
     def _finish_backup(self, record: Backup) -> Backup:
         spec = self.stored_spec(record.namespace, record.cluster)

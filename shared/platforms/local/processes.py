@@ -136,17 +136,20 @@ def reap(pid: int | None) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def stop(daemon: Daemon, timeout: float = 30.0, sig: int = signal.SIGTERM) -> bool:
+def stop(daemon: Daemon, timeout: float = 30.0, sig: int = signal.SIGTERM, group: bool = False) -> bool:
     """Signal the daemon, wait up to `timeout`, then SIGKILL. True if it was running."""
-    return bool(stop_all([daemon], timeout, sig))
+    return bool(stop_all([daemon], timeout, sig, group))
 
 
-def stop_all(daemons: list[Daemon], timeout: float = 30.0, sig: int = signal.SIGTERM) -> list[Daemon]:
-    """Signal every running daemon at once, wait for all up to `timeout`, SIGKILL what is left."""
+def stop_all(daemons: list[Daemon], timeout: float = 30.0, sig: int = signal.SIGTERM,
+             group: bool = False) -> list[Daemon]:
+    """Signal every running daemon at once, wait for all up to `timeout`, SIGKILL what is left. With `group`,
+    its whole session (spawn made it a session leader): a shell's children go with it."""
     running = [(d, pid) for d in daemons if (pid := d.pid())]
+    kill = os.killpg if group else os.kill
     for _, pid in running:
         with suppress(ProcessLookupError):
-            os.kill(pid, sig)
+            kill(pid, sig)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(alive(pid) for _, pid in running):
         for _, pid in running:
@@ -155,7 +158,7 @@ def stop_all(daemons: list[Daemon], timeout: float = 30.0, sig: int = signal.SIG
     for _, pid in running:
         if alive(pid):
             with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                kill(pid, signal.SIGKILL)
     for _ in range(100):
         for _, pid in running:
             reap(pid)
