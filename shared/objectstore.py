@@ -9,6 +9,12 @@ import time
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
+# pgha's blobs are small control-plane records (locks, reports, claims, the archive's listing): a store that
+# does not answer fails a call in seconds, and the caller decides (an HTTP 503, an activity's own retries).
+# The SDK's default (ExponentialRetry: 3 retries from 15 s) holds each call for about a minute instead.
+RETRY = {"retry_total": 2, "retry_connect": 2, "initial_backoff": 1, "increment_base": 2, "random_jitter_range": 0.5,
+         "connection_timeout": 10}
+
 
 @functools.lru_cache(maxsize=8)
 def service(connection: str) -> BlobServiceClient:
@@ -19,8 +25,8 @@ def service(connection: str) -> BlobServiceClient:
     if connection.startswith("https://"):
         from azure.identity import DefaultAzureCredential
 
-        return BlobServiceClient(connection, credential=DefaultAzureCredential())
-    return BlobServiceClient.from_connection_string(connection)
+        return BlobServiceClient(connection, credential=DefaultAzureCredential(), **RETRY)
+    return BlobServiceClient.from_connection_string(connection, **RETRY)
 
 
 def container(connection: str, name: str, create: bool = False) -> ContainerClient:

@@ -111,13 +111,15 @@ def test_restore_latest_replays_wal_after_the_backup(api: httpx.Client, home: Pa
 
 
 def test_point_in_time_restore(api: httpx.Client, home: Path, cluster: dict[str, Any]) -> None:
+    """The issue's sequence, as a client sends it: a row at T1, the target at T1+2 s, a row at T1+4 s, no WAL
+    switch by anyone (it hung for 30 minutes once: recovery never found a commit past the target)."""
     insert(home, (20, "before-target"), switch=False)
     with app_connection(home, "it-bk", "read-write", NS) as conn:
         expected = conn.execute(COUNT).fetchone()[0]
-        time.sleep(1.0)
+        time.sleep(2.0)
         target = conn.execute("SELECT now()").fetchone()[0]
-        time.sleep(1.0)
-    insert(home, (21, "after-target"))
+        time.sleep(2.0)
+    insert(home, (21, "after-target"), switch=False)
     done = run(api, "POST", f"/api/clusters/it-bk/restores?namespace={NS}", json={
         "targetTime": target.isoformat(),
         "checks": [{"name": "rows before the target", "query": COUNT, "expected": expected},
@@ -401,8 +403,9 @@ def test_a_member_killed_during_a_restore_ends_it_within_a_minute(api: httpx.Cli
 def test_a_damaged_base_backup_fails_the_restore_bootstrap_within_a_minute(api: httpx.Client, home: Path,
                                                                            cluster: dict[str, Any]) -> None:
     taken = run(api, "POST", f"/api/clusters/it-bk/backups?namespace={NS}", json={"backup": "new"})
-    assert taken.status_code == 200, taken.text
-    backup_id = taken.json()["result"]["backup"]["backupId"]
+    backup = (taken.json().get("report") or taken.json())["result"]["backup"]  # the gap test's hole may fail it
+    assert backup["phase"] == "completed", taken.text
+    backup_id = backup["backupId"]
     client = objectstore.container(Stack(home).require().connection_string, "bkstore")
     prefix = f"it-bk/base/{backup_id}/"
     (data,) = [n for n in objectstore.list_names(client, prefix) if n.rsplit("/", 1)[1].startswith("data.tar")]
@@ -432,15 +435,19 @@ def test_azurite_stopped_during_a_backup_fails_the_verification(api: httpx.Clien
     stack = Stack(home)
     location = start(api, f"/api/clusters/it-bk/backups?namespace={NS}", json={"backup": "new"})
     deadline = time.monotonic() + 30
-    while not list((home / "clusters" / NS / "it-bk").glob("backups/*.pid")) and time.monotonic() < deadline:
+    while (api.get(location).json().get("customStatus") or {}).get("step") != "wait backup":
+        assert time.monotonic() < deadline, "the backup never started"
         time.sleep(0.05)
     processes.stop(stack.daemon("azurite"), timeout=10)
     stopped = time.monotonic()
-    try:
-        done = follow(api, location)
+    try:  # locally the reports live in Azurite too (on Azure, the Functions storage is another account)
+        while (api.get(location).json().get("customStatus") or {}).get("step") == "wait backup":
+            assert time.monotonic() - stopped < 60, "the wait never gave up on the object store"
+            time.sleep(0.5)
         took = time.monotonic() - stopped
     finally:
         stack.up()  # Azurite alone comes back, on its port; etcd was never touched
+    done = follow(api, location)
     assert done.status_code == 422, done.text
     report = report_of(done)
     failed = step(report, "wait backup")

@@ -135,13 +135,18 @@ class LocalPlatform:
             f"{self._destination(spec)} {spec.server_name} %p"
         )
 
-    def _passwords(self, namespace: str, name: str) -> dict[str, str]:
+    def _passwords(self, namespace: str, name: str, create: bool = False) -> dict[str, str]:
+        """The superuser's and replication's passwords, made once when the cluster is first applied. A file
+        lost later is an error: a new random password would not be the one the cluster has."""
         path = self.cluster_dir(namespace, name) / "internal-passwords.json"
-        if not path.exists():
+        if create and not path.exists():
             processes.write_private(path, json.dumps({
                 "superuser": generate_password(), "replication": generate_password(),
             }))
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RuntimeError(f"the internal passwords of cluster {namespace}/{name} are missing ({path})") from None
 
     def _read_secret(self, namespace: str, secret_name: str) -> dict[str, str]:
         try:
@@ -263,7 +268,7 @@ class LocalPlatform:
             post_bootstrap = self._write_bootstrap(spec)
         else:
             recovery = patroni.recovery_bootstrap(spec, self._write_restore_script(spec), self._restore_command(spec))
-        passwords = self._passwords(spec.namespace, spec.name)
+        passwords = self._passwords(spec.namespace, spec.name, create=True)
         archive = self._archive_command(spec)
         _, cert, key = tls.ensure_certificates(base, spec.namespace, spec.name, self.account)
         started = []
