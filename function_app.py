@@ -34,6 +34,11 @@ import triggers.subscriptions
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
+# Runs the devhost ends as "interrupted" after a restart instead of resuming: a drill holds its write probe
+# and deletes primaries, so replaying its steps blind would be wrong; it compensates instead. Every other
+# runbook resumes (its activities are idempotent).
+INTERRUPT_ON_RESTART = frozenset({"failover_drill"})
+
 RUNBOOKS = (
     orchestrations.deploy_cluster, orchestrations.teardown_cluster, orchestrations.verify_backups,
     orchestrations.restore_cluster, orchestrations.failover_drill, orchestrations.respond_to_alert,

@@ -10,8 +10,9 @@ import azure.durable_functions as df
 
 from activities import platform, spec_of, stored_inventory
 from shared.backups import Inventory
+from shared.logs import said
 from shared.platform import Outcome, PreflightFailed, done
-from shared.recoverable import ArchiveEnd, archive_end
+from shared.recoverable import LOOK_BACK, ArchiveEnd, archive_end
 from shared.requests import SqlCheck
 from shared.spec import ClusterSpec
 from shared.walarchive import format_lsn, parse_lsn
@@ -37,7 +38,7 @@ def check_recovery_target(payload: dict[str, Any]) -> dict[str, Any]:
         return reach.time(datetime.fromisoformat(payload["targetTime"]), completed[0].end_time).to_dict()
     if payload.get("targetLsn"):
         return reach.lsn(payload["targetLsn"], completed[0].end_lsn).to_dict()
-    end = reach.end()
+    end = reach.end(look_back=1)  # no target: the newest segment says enough for the report
     return done(f"{len(completed)} completed backup(s); recoverable from {completed[0].end_time} to "
                 f"{end.newest_time()} (newest archived commit), WAL to {end.newest_lsn()}",
                 firstRecoverabilityPoint=completed[0].end_time, newestRecoverableTime=_time(end),
@@ -52,9 +53,9 @@ class Reach:
         self.container = platform().backup_container(spec)
         self.marker: dict[str, Any] | None = None
 
-    def end(self) -> ArchiveEnd:
+    def end(self, look_back: int = LOOK_BACK) -> ArchiveEnd:
         if self._end is None:
-            self._end = archive_end(self.container, self.stored)
+            self._end = archive_end(self.container, self.stored, look_back)
         return self._end
 
     def time(self, target: datetime, earliest: str | None) -> Outcome:
@@ -87,7 +88,9 @@ class Reach:
         if end.last_lsn is None or end.last_lsn < wanted:
             switched = self._write_marker(f"targetLsn {target} is after the newest archived record "
                                           f"({end.newest_lsn()})")
-            if wanted >= parse_lsn(switched):
+            # recovery stops at a record that starts at or after the target: the switch record is the last
+            last = self.end().last_lsn
+            if wanted > parse_lsn(switched) or last is None or last < wanted:
                 raise PreflightFailed(f"targetLsn {target} is beyond the source's WAL ({switched}); the newest "
                                       f"recoverable LSN is {self.end().newest_lsn()}")
         return self._reached(f"targetLsn {target} is reachable: the archive's WAL runs to {self.end().newest_lsn()}",
@@ -104,8 +107,9 @@ class Reach:
                                   f"LSN {self.end().newest_lsn()}")
         try:
             outcome = platform().switch_wal_and_find_segment(self.spec)
-        except RuntimeError as err:
-            raise PreflightFailed(f"{why}; writing a marker commit on the source: {err}") from None
+        except Exception as err:  # no connection, no store, no segment in time: still a refusal with the limit
+            raise PreflightFailed(f"{why}; writing a marker commit on the source failed ({said(err)}); the newest "
+                                  f"recoverable time is {self.end().newest_time()}") from None
         self.marker = {"detail": outcome.detail, **(outcome.data or {})}
         self.stored = stored_inventory(self.spec)
         self._end = None

@@ -9,13 +9,14 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 from durabletask import client as dtc
 from durabletask import worker as dtw
-from durabletask.testing.in_memory_backend import InMemoryOrchestrationBackend
 
+from devhost.backend import Backend, DiskBackend
 from devhost.context import drive
 from shared.platforms.local.processes import free_ports
 
@@ -81,39 +82,25 @@ def _activity(name: str, user_fn: Any, input_name: str) -> Any:
     return activity
 
 
-class Backend(InMemoryOrchestrationBackend):
-    """durabletask's in-memory backend with one fix. Its sub-orchestration watcher asks to wait with no
-    timeout, which the backend turns into 30 s (in_memory_backend.py, _wait_for_state, durabletask 1.12.0);
-    the watcher then drops the completion, and the parent waits for ever. A restore test as a sub-run of a
-    verification takes longer than that. Here "no timeout" waits as long as the instance exists."""
-
-    slice_seconds = 30.0
-
-    def _wait_for_state(self, instance_id: str, predicate: Any, timeout: float | None) -> Any:
-        if timeout is not None:
-            return super()._wait_for_state(instance_id, predicate, timeout)
-        while True:
-            found = super()._wait_for_state(instance_id, predicate, self.slice_seconds)
-            if found is not None:
-                return found
-            with self._lock:
-                if instance_id not in self._instances:
-                    return None
-
-
 class Engine:
     """Backend + worker + client, on a free port of its own."""
 
-    def __init__(self, functions: AppFunctions, workers: int = 32) -> None:
+    def __init__(self, functions: AppFunctions, workers: int = 32, store: Path | None = None,
+                 interrupt_on_restart: frozenset[str] = frozenset(), restart_event: str = "") -> None:
+        """With `store`, the engine's state is kept there (devhost/backend.py) and survives a restart."""
         self.functions = functions
         self.workers = workers
+        self.store = store
+        self.interrupt_on_restart = interrupt_on_restart
+        self.restart_event = restart_event
         self.backend: Any = None
         self.worker: dtw.TaskHubGrpcWorker | None = None
         self.client: dtc.TaskHubGrpcClient | None = None
 
     def start(self) -> None:
         (port,) = free_ports(1)
-        self.backend = Backend(port=port)
+        self.backend = (DiskBackend(self.store, self.interrupt_on_restart, self.restart_event, port=port)
+                        if self.store else Backend(port=port))
         self.backend.start()
         address = f"localhost:{port}"
         quiet = logging.getLogger("pgha.durabletask")
@@ -136,6 +123,8 @@ class Engine:
             self.client.close()
         if self.backend is not None:
             self.backend.stop()
+            if isinstance(self.backend, DiskBackend):
+                self.backend.close()
         self.worker = self.client = self.backend = None
 
     # ---- what the Functions RPC routes need ------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import threading
 from typing import Any
 
@@ -14,6 +15,7 @@ from devhost.engine import Engine, collect
 from devhost.keys import function_key
 from devhost.server import DevServer
 from devhost.timers import Timers
+from orchestrations.runbook import HOST_RESTARTED
 from shared.platforms.local import processes
 from shared.platforms.local.stack import Stack
 from shared.settings import Settings
@@ -40,9 +42,14 @@ class DevHost:
             state = Stack(settings.home).up()
             # The Functions host's own storage is Azurite here, as `UseDevelopmentStorage=true` would be.
             os.environ.setdefault("AzureWebJobsStorage", state.connection_string)
-        app = importlib.import_module(self.app_module).app
-        functions = collect(app)
-        self.engine = Engine(functions)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}", settings.task_hub):
+            raise ValueError(f"PGHA_TASK_HUB {settings.task_hub!r}: letters, digits and '-', at most 63")
+        module = importlib.import_module(self.app_module)
+        functions = collect(module.app)
+        # the task hub's local stand-in: runs survive a restart of the devhost (devhost/backend.py)
+        self.engine = Engine(functions, store=settings.home / "devhost" / "hubs" / f"{settings.task_hub}.sqlite",
+                             interrupt_on_restart=getattr(module, "INTERRUPT_ON_RESTART", frozenset()),
+                             restart_event=HOST_RESTARTED)
         self.engine.start()
         self.key = function_key(settings.home)
         self.server = DevServer(self.engine, functions.http, self.key, port=self.port)

@@ -90,6 +90,7 @@ def deploy_cluster(context: df.DurableOrchestrationContext) -> Step:
 
 def compensate(run: Runbook, spec: dict[str, Any], made: dict[str, bool]) -> Step:
     """Remove what this run made, so a failed deploy leaves nothing half-made behind."""
+    run.stop_listening()
     try:
         if made["cluster"]:
             # a cluster born in this run archived nothing anyone needs; its WAL would block a redeploy

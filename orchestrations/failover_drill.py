@@ -9,7 +9,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrations.deploy_cluster import describe, healthy
-from orchestrations.runbook import Runbook, Step, StepFailed
+from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
 
 bp = df.Blueprint()
 
@@ -39,12 +39,15 @@ def windows_between(windows: list[list[str]], start: datetime, end: datetime | N
 
 @bp.orchestration_trigger(context_name="context")
 def failover_drill(context: df.DurableOrchestrationContext) -> Step:
-    run = Runbook(context, "failover_drill")
+    # a host restart interrupts a drill instead of resuming it: its probe's process is gone, and replaying a
+    # primary's deletion blind would be wrong (devhost: function_app.INTERRUPT_ON_RESTART)
+    run = Runbook(context, "failover_drill", interruptions=("cancel", HOST_RESTARTED))
     drill: dict[str, Any] = run.input.get("drill", {})
     mode = drill.get("mode", "graceful")
     error: Exception | None = None
     result: dict[str, Any] = {"mode": mode}
-    probe_started = False
+    probe_started = deleted = False
+    original: str | None = None
     spec: dict[str, Any] | None = None
     try:
         spec = yield from run.step("read cluster spec", "get_stored_spec", run.report["cluster"])
@@ -65,6 +68,7 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
             probe_started = True
             yield context.create_timer(run.now + timedelta(seconds=1))  # a baseline of acknowledged writes
             failover_at = run.now
+            deleted = True  # from here on, a drill cut short puts the original primary back if it can
             yield from run.step("delete primary", "delete_primary", {"spec": spec, "mode": mode})
             new = yield from run.wait_until(
                 "wait new primary", "get_cluster_status", names,
@@ -88,6 +92,7 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
             result["rolesAfter"] = {i["name"]: i["role"] for i in after["instancesStatus"]}
             yield from run.step("verify writes after switch-back", "verify_writes", with_ids)
             yield from run.step("stop probe", "stop_probe", with_ids)
+            deleted = False
             measured = yield probe
             probe_started = False
             lost = yield from run.step(
@@ -108,9 +113,12 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
     except Exception as err:
         error = err
     if spec is not None and not drill.get("dryRun") and "rolesBefore" in result:
+        run.stop_listening()
         try:
             if probe_started:
                 yield from run.step("stop probe", "stop_probe", {"spec": spec, "operationId": run.input["operationId"]})
+            if error is not None and deleted and original:
+                yield from put_original_back(run, spec, original, result)
             yield from run.step("drop probe", "drop_probe", spec)
         except StepFailed as cleanup:
             error = error or cleanup
@@ -118,3 +126,24 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
     if error is not None:
         raise StepFailed("failover_drill", report["error"])
     return report
+
+
+def put_original_back(run: Runbook, spec: dict[str, Any], original: str, result: dict[str, Any]) -> Step:
+    """A drill cut short after deleting the primary (a failed step, a host restart): the original primary is
+    promoted back when it is a ready standby, and the report says what state the cluster was left in."""
+    names = run.report["cluster"]
+    status = yield from run.wait_until("cluster settles", "get_cluster_status", names, healthy, describe,
+                                       run.options.get("drillTimeoutSeconds", 120), required=False)
+    ready = {i["name"] for i in status["instancesStatus"] if i["ready"]}
+    if status.get("currentPrimary") not in (None, original) and original in ready and status.get("healthy"):
+        yield from run.step("put the original primary back", "promote_instance", {"spec": spec, "instance": original})
+        status = yield from run.wait_until(
+            "original primary back", "get_cluster_status", names,
+            lambda s: s.get("currentPrimary") == original and bool(s.get("healthy")), describe,
+            run.options.get("drillTimeoutSeconds", 120), required=False,
+        )
+    else:
+        run.note("put the original primary back", "skipped",
+                 f"{original} is the primary" if status.get("currentPrimary") == original
+                 else f"{original} is not a ready standby of a healthy cluster: left as it is")
+    result["leftWith"] = describe(status)

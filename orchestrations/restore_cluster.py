@@ -75,6 +75,7 @@ def restore_cluster(context: df.DurableOrchestrationContext) -> Step:
     except Exception as err:
         error = err
     if target is not None and made:
+        run.stop_listening()
         if request.get("keep"):
             run.note("clean up", "skipped", f"keep: true; {target.namespace}/{target.name} stays")
         else:

@@ -13,6 +13,8 @@ from typing import Any
 import azure.durable_functions as df
 
 Step = Generator[Any, Any, Any]
+# raised by the devhost to a run that must not resume blind after a host restart (function_app.py names them)
+HOST_RESTARTED = "hostRestarted"
 
 
 class StepFailed(Exception):
@@ -47,6 +49,7 @@ class Runbook:
         self.context = context
         self.interruptions = interruptions
         self._events: dict[str, Any] = {}
+        self._heard: set[str] = set()  # interruptions that already ended a wait
         self._pending_approval: dict[str, Any] | None = None
         self.input: dict[str, Any] = context.get_input()
         self.options: dict[str, float] = self.input.get("options", {})
@@ -147,13 +150,15 @@ class Runbook:
         self, name: str, activity: str, payload: Any, ready: Callable[[Any], bool],
         describe: Callable[[Any], str], timeout_seconds: float, required: bool = True,
         stalled: Callable[[Any], str | None] | None = None, patience_seconds: float = 0,
+        watch_failure: bool = True,
     ) -> Step:
         """Poll `activity` on a durable timer until `ready`; at the deadline fail the step, or when not
         `required` record it as timed out and return the last answer.
 
         The wait also ends, failed, as soon as an answer carries a `failure` (the platform's sign that success
-        is impossible), and when `stalled` has named the same kind of trouble for `patience_seconds` on end
-        (a state the platform retries, such as WAL archiving failing): each quoted in the step."""
+        is impossible; unless `watch_failure` is off, for a wait that needs less than the whole cluster), and
+        when `stalled` has named trouble on every answer for `patience_seconds` (a state the platform
+        retries, such as WAL archiving failing): each quoted in the step."""
         started = self.now
         deadline = started + timedelta(seconds=timeout_seconds)
         base = self.options.get("pollSeconds", 2)
@@ -174,8 +179,9 @@ class Runbook:
             trouble = stalled(result) if stalled else None
             stalled_since = (stalled_since or self.now) if trouble else None
             held = (self.now - stalled_since).total_seconds() if stalled_since else 0.0
-            reason = failure(result) or (f"{trouble} (for {held:.0f}s, patience {patience_seconds:g}s)"
-                                         if trouble and held >= patience_seconds else None)
+            reason = (failure(result) if watch_failure else None) or (
+                f"{trouble} (for {held:.0f}s, patience {patience_seconds:g}s)"
+                if trouble and held >= patience_seconds else None)
             if reason:
                 self.record(name, "failed", started, f"cannot succeed: {reason}", {"polls": polls})
                 raise StepFailed(name, f"cannot succeed: {reason}", result)
@@ -219,12 +225,19 @@ class Runbook:
         """The Interrupted a winning event task stands for, if it is one of the run's interruptions."""
         for name in self.interruptions:
             if winner is self.event(name):
+                self._heard.add(name)
                 return Interrupted(step, name, event_data(winner.result))
         return None
 
+    def stop_listening(self) -> None:
+        """From here on no interruption ends a wait: a compensation under way finishes what it undoes."""
+        self._heard.update(self.interruptions)
+
     def sleep(self, step: str, until: datetime) -> Step:
-        """A durable timer that the run's interruptions (cancel, resolved) end early with Interrupted."""
-        winner = yield from self._race(until, [self.event(name) for name in self.interruptions])
+        """A durable timer that the run's interruptions (cancel, resolved) end early with Interrupted; one already
+        heard ends nothing more, so the compensation it started can wait for what it undoes."""
+        listening = [self.event(name) for name in self.interruptions if name not in self._heard]
+        winner = yield from self._race(until, listening)
         if winner is not None:
             raise self._interrupted(step, winner) or StepFailed(step, "ended by an unknown event")
 
@@ -260,6 +273,8 @@ class Runbook:
         """Close the report, store it, release the cluster's lock, then post it to the caller's callback;
         runs at the end of every run."""
         canceled = isinstance(error, Interrupted) and error.event == "cancel"
+        if isinstance(error, Interrupted) and error.event == HOST_RESTARTED:
+            error = StepFailed(error.step, "interrupted by a host restart")
         self.report["status"] = "canceled" if canceled else "failed" if error else "succeeded"
         self.report["error"] = (str(error) if isinstance(error, StepFailed) else first_line(error)) if error else None
         if result:

@@ -3,6 +3,7 @@ with continuous WAL and a fresh recovery point, and (optionally) it restores int
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import azure.durable_functions as df
@@ -30,7 +31,7 @@ def backup_trouble(backup: dict[str, Any]) -> str | None:
 def describe_backup(backup: dict[str, Any]) -> str:
     where = f" of {backup['instance']}" if backup.get("instance") else ""
     ids = f" {backup['backupId']} ({backup['beginWal']} .. {backup['endWal']})" if backup.get("backupId") else ""
-    trouble = f" ({backup_trouble(backup)})" if backup_trouble(backup) else ""
+    trouble = f" ({said})" if (said := backup_trouble(backup)) else ""
     return f"Backup {backup['name']}{where}: {backup['phase']}{ids}{trouble}"
 
 
@@ -47,7 +48,9 @@ def take_backup(run: Runbook, spec: dict[str, Any], name: str, patience_seconds:
             run.options.get("backupTimeoutSeconds", 1800), stalled=backup_trouble, patience_seconds=patience,
         )
     except StepFailed:
-        yield from run.step("release stuck backup", "delete_backup", ref)
+        # a release that fails is recorded in the report; the run ends with the wait's own error (or its cancel)
+        with contextlib.suppress(StepFailed):
+            yield from run.step("release stuck backup", "delete_backup", ref)
         raise
     if backup["phase"] != "completed":
         raise StepFailed("wait backup", f"backup {name} ended {backup['phase']}: {backup.get('error')}", backup)

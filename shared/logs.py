@@ -7,7 +7,7 @@ import re
 
 SECRETS = re.compile(
     r"(AccountKey=|SharedAccessSignature=|[?&]sig=|[?&]code=|password=|PGPASSWORD=|Authorization: Bearer "
-    r"|x-functions-key['\"]?:\s*['\"]?)[^;&\s\"']+",
+    r"|x-functions-key['\"]?:\s*['\"]?|://[^:/@\s]+:)[^;&\s\"'@]+",
     re.IGNORECASE,
 )
 LEVELS = ("debug", "info", "warning", "error")
@@ -15,6 +15,12 @@ LEVELS = ("debug", "info", "warning", "error")
 
 def redact(line: str) -> str:
     return SECRETS.sub(lambda m: f"{m.group(1)}<redacted>", line)
+
+
+def said(error: BaseException, limit: int = 300) -> str:
+    """An error as a report quotes it: its first line (or its type), redacted."""
+    text = str(error).strip()
+    return redact(text.splitlines()[0][:limit] if text else type(error).__name__)
 
 
 class Redacting(logging.Filter):

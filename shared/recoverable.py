@@ -15,7 +15,8 @@ from shared.backups import Inventory
 from shared.walarchive import DEFAULT_SEGMENT_SIZE, SEGMENT, Segment, format_lsn
 from shared.walrecords import TransactionEnd, WalFormatError, decompress, last_record_lsn, transaction_ends
 
-LOOK_BACK = 4  # segments read at most when the newest hold no commit
+# segments read at most when the newest hold no commit (an idle cluster's switches, backups' own segments)
+LOOK_BACK = 16
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ SETTINGS_DOC: dict[str, str] = {
     "escalates",
     "PGHA_FUNCTION_KEY": "devhost: the function key every route but /api/health wants (x-functions-key header or "
     "?code=); unset, one is made in PGHA_HOME/devhost/function-key and `pgha serve` prints it",
+    "PGHA_TASK_HUB": "devhost: the task hub whose runs it keeps, in PGHA_HOME/devhost/hubs/<name>.sqlite, and "
+    "resumes after a restart (on Azure, host.json's hubName); one devhost at a time per hub",
     "PGHA_CANCEL_TIMEOUT_SECONDS": "how long a cancelled run may take to stop by itself before the periodic timer "
     "terminates it and compensates",
     "PGHA_CALLBACK_HOSTS": "hosts a request's callbackUrl may name, comma-separated, `*` wildcards (default: "
@@ -124,6 +126,7 @@ def _policy(raw: str) -> tuple[tuple[str, str], ...]:
 class Settings:
     platform: str = "local"
     home: Path = Path("/var/lib/pgha")
+    task_hub: str = "pgha"
     service_user: str = "postgres"
     default_namespace: str = "default"
     storage_connection: str = ""
@@ -153,6 +156,7 @@ class Settings:
         return cls(
             platform=env.get("PGHA_PLATFORM", "local"),
             home=Path(env.get("PGHA_HOME") or default_home()),
+            task_hub=env.get("PGHA_TASK_HUB") or "pgha",
             service_user=env.get("PGHA_SERVICE_USER", "postgres"),
             default_namespace=env.get("PGHA_DEFAULT_NAMESPACE", "default"),
             storage_connection=env.get("PGHA_STORAGE_CONNECTION") or env.get("AzureWebJobsStorage", ""),

@@ -16,6 +16,9 @@ DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
 # The second closes the segment holding it, which the archiver then ships; pg_walfile_name of the switch's
 # answer (the segment's end + 1) names that very segment.
 MARKER_COMMIT = "SELECT txid_current(), clock_timestamp()"
+# around it, in one transaction: a degraded synchronous source must not hold the marker's commit (it
+# carries no data), and nothing may hang the step
+MARKER_SETTINGS = ("SET LOCAL synchronous_commit = local", "SET LOCAL statement_timeout = '30s'")
 SWITCH_WAL = "SELECT pg_walfile_name(switched), switched::text FROM pg_switch_wal() AS switched"
 COMPRESSION = r"(?:\.(?:gz|bz2|snappy|lz4|xz|zst))?"
 SEGMENT = re.compile(rf"(?:^|/)([0-9A-F]{{24}}){COMPRESSION}$")

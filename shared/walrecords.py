@@ -143,6 +143,8 @@ class _Pages:
             return LONG_HEADER
         pos, left = LONG_HEADER, remaining
         while left > 0:
+            if pos >= len(self.segment):
+                return None  # the record runs on into the next segment
             room = self.block - pos % self.block
             if room == self.block:
                 try:

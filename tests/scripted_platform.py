@@ -37,6 +37,7 @@ class ScriptedPlatform:
         self.polls = 0
         self.delays: dict[str, float] = {}
         self.primary_up = True  # False: no primary, as after losing it with failover off
+        self.failure: str | None = None  # the platform's sign that the cluster cannot become ready
         self.ha_paused = False  # the HA manager cannot fail over (Patroni paused, CNPG operator down)
         self.recover_on_resume = True  # the HA manager brings a primary back once it runs again
         self.ha_fixable = True  # False: fenced or hibernated on purpose, a person's to undo
@@ -117,7 +118,7 @@ class ScriptedPlatform:
         return st.ClusterStatus(
             name=name, namespace=namespace, phase=st.HEALTHY if ready else st.CREATING_REPLICA,
             instances=spec.instances, ready_instances=count,
-            current_primary=f"{name}-1" if self.primary_up else None,
+            current_primary=f"{name}-1" if self.primary_up else None, failure=self.failure,
             instances_status=[st.InstanceStatus(name=n, role="primary" if i == 0 else "standby", ready=i < count,
                                                 sync_state="primary" if i == 0 else "quorum")
                               for i, n in enumerate(spec.instance_names)],

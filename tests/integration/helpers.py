@@ -43,8 +43,9 @@ def archived_segments(home: Path, server: str, container: str = "backups") -> li
 class ServedDevhost:
     """`pgha serve` in a process of its own, its stdout and stderr kept in files, as an operator runs it."""
 
-    def __init__(self, logs: Path, home: Path | None = None) -> None:
-        """With `home`, a stack of its own (its own etcd and Azurite), not the session's."""
+    def __init__(self, logs: Path, home: Path | None = None, hub: str | None = None) -> None:
+        """With `home`, a stack of its own (its own etcd and Azurite), not the session's; `hub`, the task hub it
+        keeps its runs in (one of its own unless named: the session's in-process devhost holds `pgha`)."""
         import os
         import sys
 
@@ -52,23 +53,35 @@ class ServedDevhost:
 
         self.home = home or Path(os.environ["PGHA_HOME"])
         (self.port,) = free_ports(1)
+        self.hub = hub or f"served{self.port}"
         self.url = f"http://127.0.0.1:{self.port}"
         self.stdout, self.stderr = logs / "devhost.out", logs / "devhost.err"
         self.argv = [sys.executable, "-m", "devhost.cli", "serve", "--port", str(self.port)]
         self.process: Any = None
 
     def __enter__(self) -> ServedDevhost:
+        return self.start()
+
+    def start(self) -> ServedDevhost:
         import os
         import subprocess
 
         from shared.platforms.local.processes import wait_for_port
 
-        with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
+        with open(self.stdout, "ab") as out, open(self.stderr, "ab") as err:
             self.process = subprocess.Popen(self.argv, stdout=out, stderr=err,
-                                            env={**os.environ, "PGHA_HOME": str(self.home)},
+                                            env={**os.environ, "PGHA_HOME": str(self.home),
+                                                 "PGHA_TASK_HUB": self.hub},
                                             cwd=Path(__file__).parents[2])
         wait_for_port(self.port, 60, "pgha serve", self.process.pid, self.stderr)
         return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed host: nothing of it runs its shutdown (the members it started go on)."""
+        import signal
+
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
 
     def __exit__(self, *exc: Any) -> None:
         self.process.terminate()

@@ -43,7 +43,10 @@ def test_a_member_killed_during_a_deploy_fails_it_and_compensation_removes_every
     spec = {"name": "it-fault", **SMALL, "instances": 2, "synchronousReplicas": 1}
     location = start(api, "POST", "/api/clusters", json=spec)
     name, where = wait_for_member(home, NS, "it-fault")
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while (api.get(location).json().get("customStatus") or {}).get("step") != "wait ready":
+        assert time.monotonic() < deadline, "the deploy never reached its wait"
+        time.sleep(0.05)
     member = Member(f"{name}-1", 0, 0, where / "members" / f"{name}-1")
     processes.stop_all([member.patroni, member.postmaster], timeout=5, sig=signal.SIGKILL)
     killed = time.monotonic()
@@ -99,7 +102,9 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDevhost]:
             yield host
         finally:
             host.down()
+            left = processes_under(home)
             shutil.rmtree(home, ignore_errors=True)
+            assert left == [], left
 
 
 def test_etcd_stopped_at_a_drills_preflight_refuses_it_and_loses_no_acknowledged_write(
@@ -153,6 +158,8 @@ def test_etcd_stopped_at_a_drills_preflight_refuses_it_and_loses_no_acknowledged
         assert refusal["outcome"] == "failed" and "drill refused" in refusal["detail"], refusal
         assert "etcd" in refusal["detail"], refusal
         assert [s["name"] for s in report["steps"]][-1] == "pre-flight"  # no primary was deleted
+        assert took < 30, took
+        assert not writer.is_alive()
         stored = read_acked(own.home)
         lost = [n for n in acknowledged if n not in stored]
         assert acknowledged and lost == [], f"{len(lost)} acknowledged write(s) lost"

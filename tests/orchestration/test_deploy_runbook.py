@@ -49,6 +49,21 @@ def test_deploy_runs_every_step_in_order(api: httpx.Client, scripted: ScriptedPl
     assert ("default", "scripted") in scripted.clusters
 
 
+def test_a_wait_ends_on_the_first_answer_that_says_success_is_impossible_and_compensates(
+    api: httpx.Client, scripted: ScriptedPlatform
+) -> None:
+    scripted.polls_until_ready = None  # never ready by itself: without the sign, the wait would run 600 s
+    scripted.failure = "instance doomed-1: Patroni has exited and nothing restarts it: FATAL:  disk full"
+    done = deploy(api, {**SPEC, "name": "doomed", "instances": 2})
+    assert done.status_code == 422, done.text
+    report = done.json()["report"]
+    wait = step(report, "wait ready")
+    assert wait["outcome"] == "failed" and wait["data"] == {"polls": 1}, wait
+    assert wait["detail"] == f"cannot succeed: {scripted.failure}"
+    assert step(report, "delete cluster")["outcome"] == "done"  # what the run made is removed
+    assert ("default", "doomed") not in scripted.clusters
+
+
 def test_step_failing_after_retries_fails_the_run_and_names_the_step(
     api: httpx.Client, scripted: ScriptedPlatform
 ) -> None:

@@ -68,13 +68,13 @@ ROUTINE = {
     "two restarts": ([pod(containers=[container(2, last=CRASHED)])], []),
     "restarted often, running again": ([pod(containers=[container(9, waiting=None, last=CRASHED)])], []),
     "job running": ([], [job("pg-1-initdb", active=1, startTime=SINCE)]),
-    "job retrying within its backoffLimit": ([], [job("pg-1-initdb", active=1, failed=3)]),
+    "job retrying, fewer failed pods than the threshold": ([], [job("pg-1-initdb", active=1, failed=2)]),
     "job complete": ([], [job("pg-1-initdb", succeeded=1, conditions=[
         condition("SuccessCriteriaMet", reason="CompletionsReached", message="Reached expected number of "
                   "succeeded pods"), condition("Complete", reason="CompletionsReached", message="")])]),
     "job failed, condition False": ([], [job("pg-1-initdb", conditions=[condition("Failed", "False")])]),
-    "job about to fail, pods still terminating": ([], [job("pg-1-initdb", failed=7, conditions=[
-        condition("FailureTarget")])]),
+    "a failed job of an instance that runs now": ([{**pod(), "status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True"}]}}], [job("pg-1-initdb", conditions=[condition("Failed")])]),
     "job without a jobRole": ([], [job("pg-backup-probe", role=None, conditions=[condition("Failed")])]),
     "major upgrade job failed (CNPG rolls it back)": ([], [job("pg-1-major-upgrade", role="major-upgrade",
                                                                  conditions=[condition("Failed")])]),
@@ -150,6 +150,14 @@ def test_a_failed_instance_job_quotes_its_condition(role: str) -> None:
     status = cnpg.cluster_status("db", "pg", cluster(), [], jobs)
     assert status.failure == (f"{role} job pg-1-{role} failed: BackoffLimitExceeded: Job has reached the specified "
                               "backoff limit")
+
+
+def test_a_job_whose_pods_failed_as_often_as_the_threshold_is_final_before_its_backoff_limit() -> None:
+    """The Job controller would retry to backoffLimit 6 with a back-off doubling from 10 s (about 10 minutes
+    before Failed); the threshold's worth of failed pods already says the same, within a minute."""
+    status = cnpg.cluster_status("db", "pg", cluster(), [], [job("pg-1-full-recovery", role="full-recovery",
+                                                                     active=1, failed=3)])
+    assert status.failure == "full-recovery job pg-1-full-recovery: 3 pods failed"
 
 
 def test_a_job_past_its_deadline_says_so() -> None:

@@ -50,10 +50,17 @@ def test_routine_fatal_lines_are_never_a_reason_and_a_running_member_is_no_failu
 
 def test_failed_states_and_a_paused_manager_are_final(tmp_path: Path) -> None:
     quiet = member(tmp_path, ROUTINE)
-    for state in ("custom bootstrap failed", "initdb failed", "start failed"):
+    for state in ("custom bootstrap failed", "initdb failed"):
         assert f"Patroni reports {state!r}" in str(member_failure(quiet, running=True, state=state, paused=False))
+    for state in ("start failed", "restart failed"):  # Patroni's next loop starts PostgreSQL again
+        assert member_failure(quiet, running=True, state=state, paused=False) is None
     paused = member_failure(quiet, running=True, state="stopped", paused=True)
     assert paused is not None and "paused" in paused
+
+
+def test_only_lines_since_the_members_last_start_are_quoted(tmp_path: Path) -> None:
+    again = member(tmp_path, FAILED_RECOVERY + "2026-12-02 00:30:00.000000+00:00 pgha: starting Patroni\n" + ROUTINE)
+    assert failure_reason(again.log) == ""
 
 
 def test_a_quoted_line_is_redacted(tmp_path: Path) -> None:

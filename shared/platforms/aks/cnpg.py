@@ -23,6 +23,7 @@ from shared.logs import redact
 PENDING_FAILOVER = "pending"  # CNPG's targetPrimary while it elects a new primary
 CRASHLOOP_RESTARTS = 3  # PGHA_CRASHLOOP_RESTARTS' default
 CLUSTER_LABEL = "cnpg.io/cluster"  # pkg/utils/labels_annotations.go ClusterLabelName (v1.30.0)
+INSTANCE_LABEL = "cnpg.io/instanceName"  # on CNPG's instance Jobs and pods (pkg/utils/labels_annotations.go)
 JOB_ROLE_LABEL = "cnpg.io/jobRole"  # JobRoleLabelName: initdb, import, full-recovery, snapshot-recovery, …
 # its Job is the in-place major upgrade's (pkg/reconciler/majorupgrade/job.go, v1.30.0): CNPG handles its
 # failure itself (a rollback of the image) and leaves it out of its own failed-job check
@@ -110,16 +111,22 @@ def failure(cluster: dict[str, Any], pods: list[dict[str, Any]], jobs: list[dict
     status = cluster.get("status") or {}
     if status.get("phase") == st.UNRECOVERABLE:
         signs.append(f"CNPG: {st.UNRECOVERABLE}: {(status.get('phaseReason') or 'no reason given').strip()}")
+    ready = {p["metadata"]["name"] for p in pods if pod_ready(p)}
     for job in jobs:
         labels = (job.get("metadata") or {}).get("labels") or {}
         role = labels.get(JOB_ROLE_LABEL)
-        if not role or role == MAJOR_UPGRADE_ROLE:
-            continue
-        for condition in (job.get("status") or {}).get("conditions") or []:
-            if condition.get("type") == "Failed" and condition.get("status") == "True":
-                said = ": ".join(t for t in (condition.get("reason"), condition.get("message")) if t)
-                signs.append(f"{role} job {job['metadata']['name']} failed: {said or 'no reason given'}")
-                break
+        if not role or role == MAJOR_UPGRADE_ROLE or labels.get(INSTANCE_LABEL) in ready:
+            continue  # a Job whose instance runs now is history (Jobs live as long as their Cluster)
+        job_status = job.get("status") or {}
+        failed = next((c for c in job_status.get("conditions") or []
+                       if c.get("type") == "Failed" and c.get("status") == "True"), None)
+        if failed is not None:
+            said = ": ".join(t for t in (failed.get("reason"), failed.get("message")) if t)
+            signs.append(f"{role} job {job['metadata']['name']} failed: {said or 'no reason given'}")
+        elif int(job_status.get("failed") or 0) >= crashloop_restarts:
+            # the Job controller retries a failed pod up to backoffLimit (6) with a back-off doubling from 10 s:
+            # some 10 minutes before Failed; this many failed pods already say the same
+            signs.append(f"{role} job {job['metadata']['name']}: {job_status['failed']} pods failed")
     for found in pods:
         pod_status = found.get("status") or {}
         for container in (pod_status.get("initContainerStatuses") or []) + (pod_status.get("containerStatuses") or []):
@@ -183,7 +190,7 @@ def backup_record(obj: dict[str, Any]) -> Backup:
     if phase not in ("pending", "started", "running", "finalizing", "completed", "failed", "walArchivingFailing"):
         phase, error = "failed", f"{phase}: {status.get('error') or 'the operator refused the Backup'}"
     else:
-        error = status.get("error") or None
+        error = redact(status["error"]) if status.get("error") else None  # barman's stderr, as CNPG keeps it
     return Backup(
         name=obj["metadata"]["name"], cluster=spec["cluster"]["name"], namespace=obj["metadata"]["namespace"],
         phase=phase, method=spec.get("method") or status.get("method") or "barmanObjectStore",

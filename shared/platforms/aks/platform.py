@@ -44,7 +44,7 @@ from shared.platforms.aks.operator import OBJECT_STORE_CRD, PLUGIN, PLUGIN_LABEL
 from shared.secrets import generate_password
 from shared.settings import Settings
 from shared.spec import ClusterSpec
-from shared.walarchive import MARKER_COMMIT, SWITCH_WAL
+from shared.walarchive import MARKER_COMMIT, MARKER_SETTINGS, SWITCH_WAL
 
 JOB = ("batch/v1", "Job")
 SPEC_ANNOTATION = "pgha.io/spec"
@@ -56,7 +56,9 @@ MANAGED_POD_MONITOR_CRD = "podmonitors.azmonitoring.coreos.com"
 ARCHIVE_WAIT_SECONDS = 60
 # `kubectl cnpg psql` runs psql in the instance's `postgres` container, which reaches PostgreSQL as the
 # postgres superuser over the local socket (internal/cmd/plugin/psql): no superuser secret needed
-MARK_AND_SWITCH = ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", MARKER_COMMIT, "-c", SWITCH_WAL]
+MARK_AND_SWITCH = ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", "BEGIN",
+                   *(arg for setting in MARKER_SETTINGS for arg in ("-c", setting)),
+                   "-c", MARKER_COMMIT, "-c", "COMMIT", "-c", SWITCH_WAL]
 
 
 class AksPlatform:
@@ -80,9 +82,7 @@ class AksPlatform:
         return self.kube.get(CNPG_API, "Cluster", namespace, name)
 
     def stored_spec(self, namespace: str, name: str) -> ClusterSpec | None:
-        found = self._cluster(namespace, name)
-        raw = ((found or {}).get("metadata") or {}).get("annotations", {}).get(SPEC_ANNOTATION)
-        return ClusterSpec.model_validate(json.loads(raw)) if raw else None
+        return spec_of(self._cluster(namespace, name))
 
     def list_clusters(self) -> Iterator[ClusterSpec]:
         """The Clusters pgha made (its spec annotation); one whose annotation does not read is reported and
@@ -103,8 +103,7 @@ class AksPlatform:
         pods = self.kube.list("v1", "Pod", namespace, f"cnpg.io/cluster={name},cnpg.io/podRole=instance")
         status = cnpg.cluster_status(namespace, name, found, pods, self._jobs(namespace, name),
                                      Settings.from_env().crashloop_restarts)
-        raw = (found.get("metadata") or {}).get("annotations", {}).get(SPEC_ANNOTATION)  # no second GET
-        spec = ClusterSpec.model_validate(json.loads(raw)) if raw else None
+        spec = spec_of(found)  # no second GET
         if spec is not None and spec.backup.method == "plugin":
             store = self.kube.get(manifests.OBJECT_STORE_API, "ObjectStore", namespace,
                                   manifests.object_store_name(spec))
@@ -113,8 +112,14 @@ class AksPlatform:
 
     def _jobs(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """The Jobs CNPG made for the cluster's instances (labelled cnpg.io/cluster, pkg/specs/jobs.go at v1.30.0;
-        cnpg.cluster_status keeps those with a cnpg.io/jobRole)."""
-        return self.kube.list(*JOB, namespace, f"{cnpg.CLUSTER_LABEL}={name}")
+        cnpg.cluster_status keeps those with a cnpg.io/jobRole). A Role made before pgha read Jobs answers
+        403: then there is no Job signal, and the doctor names the missing verb."""
+        try:
+            return self.kube.list(*JOB, namespace, f"{cnpg.CLUSTER_LABEL}={name}")
+        except KubeError as err:
+            if err.status != 403:
+                raise
+            return []
 
     def operator(self) -> tuple[Operator, dict[str, Any] | None]:
         """The running CNPG operator (version from its image, the Barman Cloud plugin beside it), and its
@@ -513,3 +518,8 @@ class AksPlatform:
                 self.kube.delete("v1", "ConfigMap", spec.namespace, f"pgha-retained-{spec.name}")
         return done(f"deleted {deleted} blobs under {spec.backup.container}/{spec.server_name}/", deleted=deleted)
 
+
+def spec_of(cluster: dict[str, Any] | None) -> ClusterSpec | None:
+    """The spec pgha stored on the Cluster it made (its annotation), or None."""
+    raw = (((cluster or {}).get("metadata") or {}).get("annotations") or {}).get(SPEC_ANNOTATION)
+    return ClusterSpec.model_validate(json.loads(raw)) if raw else None

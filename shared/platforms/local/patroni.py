@@ -250,9 +250,10 @@ def cluster_status(
 
 
 # Patroni's PostgresqlState values (patroni/postgresql/misc.py, 4.x) after which it does not go on by itself:
-# a failed initdb or custom bootstrap ends in PatroniFatalException (ha.py, cancel_initialization), and a
-# start that failed is where a member stays while PostgreSQL cannot start
-FAILED_STATES = ("initdb failed", "custom bootstrap failed", "start failed", "restart failed", "stop failed")
+# a failed initdb or custom bootstrap ends in PatroniFatalException (ha.py, cancel_initialization; Patroni then
+# exits). `start failed` and `restart failed` are not among them: Patroni's next HA loop calls recover() and
+# starts PostgreSQL again (ha.py, _run_cycle), so a wait sees them as trouble, not as the end.
+FAILED_STATES = ("initdb failed", "custom bootstrap failed")
 # what a member's log says when it cannot go on: PostgreSQL's FATAL and PANIC lines, the postmaster's word on
 # a startup process that exited (recovery gave up), Patroni's own errors
 TELLING = re.compile(
@@ -272,12 +273,18 @@ ROUTINE = re.compile(
 )
 
 
+START_MARK = "pgha: starting Patroni"  # written to the member's log before each start (platform._start_member)
+
+
 def failure_reason(log: Path, lines: int = 300) -> str:
-    """The last few telling lines of a member's log, redacted, oldest first; empty when it says nothing."""
+    """The last few telling lines of a member's log since its last start, redacted, oldest first; empty when
+    it says nothing (an earlier incident is not today's reason)."""
     try:
         tail = log.read_text(errors="replace").splitlines()[-lines:]
     except OSError:
         return ""
+    starts = [n for n, line in enumerate(tail) if START_MARK in line]
+    tail = tail[starts[-1] + 1:] if starts else tail
     found: list[str] = []
     for line in tail:
         match = TELLING.search(line)

@@ -30,7 +30,7 @@ from shared import backups, objectstore
 from shared import status as st
 from shared.backups import Backup
 from shared.doctor import Check, Purpose
-from shared.logs import redact
+from shared.logs import redact, said
 from shared.platform import (
     Outcome,
     PreflightFailed,
@@ -47,7 +47,7 @@ from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, Stack
 from shared.secrets import generate_password, scram_verifier
 from shared.settings import Settings
 from shared.spec import ClusterSpec
-from shared.walarchive import MARKER_COMMIT, SWITCH_WAL
+from shared.walarchive import MARKER_COMMIT, MARKER_SETTINGS, SWITCH_WAL
 
 
 def utcnow() -> str:
@@ -337,6 +337,8 @@ class LocalPlatform:
     def _start_member(self, member: Member, delay: float = 0) -> int:
         """Start a member's Patroni; with `delay`, after it (the shell execs Patroni, keeping the PID)."""
         command = [f"{TOOLS_BIN}/patroni", str(member.dir / "patroni.yml")]
+        with open(member.log, "a") as log:  # where failure_reason starts reading
+            log.write(f"{utcnow()} {patroni.START_MARK}\n")
         if delay:
             command = ["/bin/sh", "-c", f"sleep {delay}; exec {command[0]} {command[1]}"]
         return processes.spawn(
@@ -357,6 +359,8 @@ class LocalPlatform:
         else:
             stopped = processes.stop_all([m.patroni for m in members], timeout=5, sig=signal.SIGKILL)
             processes.stop_all([m.postmaster for m in members], timeout=10, sig=signal.SIGQUIT)
+        for member in members:  # what a killed Patroni left running in its session: initdb, a restore, a clone
+            processes.stop_session(member.patroni, str(member.dir))
         return [m.name for m in members if m.patroni in stopped]
 
     def _patch_dynamic_config(self, spec: ClusterSpec) -> None:
@@ -493,7 +497,10 @@ class LocalPlatform:
         if not status.current_primary:
             raise RuntimeError("no primary to switch WAL on")
         with psycopg.connect(self._superuser_dsn(spec, status.current_primary), autocommit=True) as conn:
-            marker = conn.execute(MARKER_COMMIT).fetchone()
+            with conn.transaction():
+                for setting in MARKER_SETTINGS:
+                    conn.execute(setting)  # type: ignore[arg-type]
+                marker = conn.execute(MARKER_COMMIT).fetchone()
             switched = conn.execute(SWITCH_WAL).fetchone()
         assert marker is not None and switched is not None
         return self._archived(spec, switched[0], f"marker commit xid {marker[0]} at {marker[1].isoformat()}",
@@ -607,6 +614,9 @@ class LocalPlatform:
             spec = self.stored_spec(namespace, cluster)
             return self._begin_backup(spec, record) if spec is not None else record
         if record.phase == backups.FINALIZING:
+            unreachable = self._store_unreachable(namespace, cluster)
+            if unreachable:  # held back, not failed: the segment it waits for may still arrive
+                return record.model_copy(update={"error": unreachable})
             return self._finish_backup(record)
         workdir = path.parent
         daemon = self._backup_daemon(workdir, name)
@@ -644,7 +654,7 @@ class LocalPlatform:
         try:
             objectstore.container_exists(self.backup_container(spec), **objectstore.QUICK)
         except Exception as err:  # azure-core's ServiceRequestError and friends: no answer at all
-            return f"the object store does not answer ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
+            return f"the object store does not answer ({type(err).__name__}: {said(err, 200)})"
         return None
 
     def _finish_backup(self, record: Backup) -> Backup:

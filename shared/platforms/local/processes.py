@@ -168,6 +168,37 @@ def stop_all(daemons: list[Daemon], timeout: float = 30.0, sig: int = signal.SIG
     return [d for d, _ in running]
 
 
+def stop_session(daemon: Daemon, match: str, timeout: float = 10.0) -> list[int]:
+    """SIGKILL what is left in a dead daemon's session (spawn made it the session leader) and names `match`
+    in its command line: a killed Patroni's initdb, barman-cloud-restore or pg_basebackup go on otherwise.
+    (PostgreSQL's postmaster makes a session of its own, and is stopped by its own pid file.)"""
+    leader = read_pid(daemon.pidfile)
+    if not leader:
+        return []
+    left = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(fields[3]) == leader and match in argv and fields[0] != "Z":  # field 6 of stat: the session
+            left.append(int(entry))
+    for pid in left:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(pid) for pid in left):
+        for pid in left:
+            reap(pid)
+        time.sleep(0.05)
+    return left
+
+
 def free_ports(count: int, avoid: set[int] | None = None) -> list[int]:
     """Ports free on loopback now, distinct from each other and from `avoid`."""
     chosen: list[int] = []

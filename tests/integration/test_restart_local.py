@@ -1,0 +1,96 @@
+"""Runs survive a devhost crash: `pgha serve` SIGKILLed at a chosen step and started again on the same task
+hub resumes a deploy where it was, and ends a drill as interrupted, compensated."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import follow, report_of, step
+from tests.integration.helpers import ServedDevhost, app_connection
+
+pytestmark = pytest.mark.integration
+NS = "restart"
+SPEC = {"name": "it-crash", "namespace": NS, "instances": 2, "synchronousReplicas": 1,
+        "drills": {"enabled": True}, "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDevhost]:
+    with ServedDevhost(tmp_path_factory.mktemp("restart"), hub="restart") as host:
+        yield host
+
+
+def at_step(api: httpx.Client, location: str, *wanted: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = api.get(location).json()
+        if (status.get("customStatus") or {}).get("step") in wanted:
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"never reached {wanted!r}: {status}")
+
+
+def crash_and_restart(served: ServedDevhost) -> float:
+    served.kill()
+    started = time.monotonic()
+    served.start()
+    return time.monotonic() - started
+
+
+def test_a_deploy_resumes_after_the_devhost_is_killed(served: ServedDevhost, home: Path) -> None:
+    with served.client(timeout=30) as api:
+        started = api.post("/api/clusters", json=SPEC)
+        assert started.status_code == 202, started.text
+        location = started.headers["Location"]
+        at_step(api, location, "wait ready")
+        restart = crash_and_restart(served)
+        answer = api.get(location)
+        assert answer.status_code == 202, answer.text  # its true state: still running, never a 404
+        done = follow(api, location)
+        assert done.status_code == 200, done.text
+        report = done.json()
+        assert report["status"] == "succeeded" and step(report, "wait ready")["outcome"] == "done"
+        assert [s["name"] for s in report["steps"]].count("apply cluster") == 1  # resumed, not started over
+        assert api.get(f"/api/clusters/it-crash?namespace={NS}").json()["phase"] == "Cluster in healthy state"
+    assert restart < 30, restart
+
+
+def test_a_drill_killed_mid_failover_ends_interrupted_with_the_original_primary_back(
+    served: ServedDevhost, home: Path
+) -> None:
+    with served.client(timeout=30) as api:
+        original = api.get(f"/api/clusters/it-crash?namespace={NS}").json()["currentPrimary"]
+        started = api.post(f"/api/clusters/it-crash/drills/failover?namespace={NS}", json={"mode": "graceful"})
+        assert started.status_code == 202, started.text
+        location = started.headers["Location"]
+        at_step(api, location, "old primary rejoins")
+        crash_and_restart(served)
+        done = follow(api, location, timeout=240)
+        assert done.status_code == 422, done.text
+        report = report_of(done)
+        assert report["status"] == "failed" and "interrupted by a host restart" in report["error"], report["error"]
+        assert step(report, "drop probe")["outcome"] == "done"
+        assert report["result"]["leftWith"].startswith("phase 'Cluster in healthy state'")
+        status = api.get(f"/api/clusters/it-crash?namespace={NS}").json()
+        assert status["currentPrimary"] == original and status["phase"] == "Cluster in healthy state"
+        with app_connection(home, "it-crash", "read-write", NS) as conn:
+            probes = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'pgha_%'").fetchone()[0]
+        assert probes == 0
+
+
+
+def test_a_teardown_killed_midway_resumes_and_leaves_nothing(served: ServedDevhost, home: Path) -> None:
+    with served.client(timeout=30) as api:
+        location = api.delete(f"/api/clusters/it-crash?namespace={NS}&deleteBackups=true").headers["Location"]
+        at_step(api, location, "remove endpoints", "remove scheduled backups", "delete cluster", "volumes released")
+        crash_and_restart(served)
+        teardown = follow(api, location)
+        assert teardown.status_code == 200, teardown.text
+        assert teardown.json()["status"] == "succeeded"
+    assert not (home / "clusters" / NS / "it-crash").exists()
