@@ -80,7 +80,11 @@ class LocalBackedOperator:
         statements = [command[i + 1] for i, arg in enumerate(command[:-1]) if arg == "-c"]
         try:
             with psycopg.connect(self.local._superuser_dsn(spec, pod), autocommit=True) as conn:
-                lines = ["|".join(map(str, conn.execute(sql).fetchone() or ())) for sql in statements]
+                lines = []
+                for sql in statements:  # psql -q prints rows only: BEGIN, SET and COMMIT print nothing
+                    cursor = conn.execute(sql)
+                    if cursor.description is not None:
+                        lines.append("|".join(map(str, cursor.fetchone() or ())))
         except psycopg.Error as err:
             return "", f"ERROR:  {err}\n", 1
         return "".join(f"{line}\n" for line in lines), "", 0

@@ -43,7 +43,8 @@ def archived_segments(home: Path, server: str, container: str = "backups") -> li
 class ServedDevhost:
     """`pgha serve` in a process of its own, its stdout and stderr kept in files, as an operator runs it."""
 
-    def __init__(self, logs: Path, home: Path | None = None, hub: str | None = None) -> None:
+    def __init__(self, logs: Path, home: Path | None = None, hub: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         """With `home`, a stack of its own (its own etcd and Azurite), not the session's; `hub`, the task hub it
         keeps its runs in (one of its own unless named: the session's in-process devhost holds `pgha`)."""
         import os
@@ -54,6 +55,7 @@ class ServedDevhost:
         self.home = home or Path(os.environ["PGHA_HOME"])
         (self.port,) = free_ports(1)
         self.hub = hub or f"served{self.port}"
+        self.env = env or {}
         self.url = f"http://127.0.0.1:{self.port}"
         self.stdout, self.stderr = logs / "devhost.out", logs / "devhost.err"
         self.argv = [sys.executable, "-m", "devhost.cli", "serve", "--port", str(self.port)]
@@ -71,7 +73,7 @@ class ServedDevhost:
         with open(self.stdout, "ab") as out, open(self.stderr, "ab") as err:
             self.process = subprocess.Popen(self.argv, stdout=out, stderr=err,
                                             env={**os.environ, "PGHA_HOME": str(self.home),
-                                                 "PGHA_TASK_HUB": self.hub},
+                                                 "PGHA_TASK_HUB": self.hub, **self.env},
                                             cwd=Path(__file__).parents[2])
         wait_for_port(self.port, 60, "pgha serve", self.process.pid, self.stderr)
         return self

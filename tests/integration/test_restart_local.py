@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.alert_payloads import PROMETHEUS, alert
 from tests.conftest import follow, report_of, step
 from tests.integration.helpers import ServedDevhost, app_connection
 
@@ -22,7 +23,8 @@ SPEC = {"name": "it-crash", "namespace": NS, "instances": 2, "synchronousReplica
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDevhost]:
-    with ServedDevhost(tmp_path_factory.mktemp("restart"), hub="restart") as host:
+    with ServedDevhost(tmp_path_factory.mktemp("restart"), hub="restart",
+                       env={"PGHA_ALERT_POLICY": "backupStale=approval"}) as host:
         yield host
 
 
@@ -83,6 +85,41 @@ def test_a_drill_killed_mid_failover_ends_interrupted_with_the_original_primary_
             probes = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'pgha_%'").fetchone()[0]
         assert probes == 0
 
+
+
+def test_a_verification_killed_during_its_restore_test_resumes_and_removes_the_restore(
+    served: ServedDevhost, home: Path
+) -> None:
+    with served.client(timeout=30) as api:
+        started = api.post(f"/api/clusters/it-crash/backups?namespace={NS}", json={"restoreTest": True})
+        assert started.status_code == 202, started.text
+        at_step(api, f"/api/operations/{started.json()['id']}-restore", "wait ready")
+        crash_and_restart(served)
+        done = follow(api, started.headers["Location"])
+        assert done.status_code == 200, done.text
+        assert done.json()["result"]["restoreTest"]["checks"][0]["ok"]
+    assert sorted(p.name for p in (home / "clusters" / NS).iterdir()) == ["it-crash"]  # the restore is gone
+
+
+def test_an_alert_response_waiting_for_approval_still_waits_and_honours_it(served: ServedDevhost) -> None:
+    body = alert(PROMETHEUS, "it-restart-stale", "it-crash", NS)
+    body["data"]["essentials"]["alertRule"] = "CNPGClusterLastBackupTooOld"
+    body["data"]["alertContext"]["labels"]["alertname"] = "CNPGClusterLastBackupTooOld"
+    with served.client(timeout=30) as api:
+        started = api.post("/api/alerts", json=body)
+        assert started.status_code == 202 and started.json()["playbook"] == "backupStale", started.text
+        location = started.headers["Location"]
+        deadline = time.monotonic() + 30
+        while not (api.get(location).json().get("customStatus") or {}).get("pendingApproval"):
+            assert time.monotonic() < deadline, "the response never asked for an approval"
+            time.sleep(0.2)
+        crash_and_restart(served)
+        assert (api.get(location).json().get("customStatus") or {}).get("pendingApproval"), "still waiting"
+        assert api.post(f"{location}/approve", json={"by": "oncall@example.com"}).status_code == 202
+        done = follow(api, location)
+        assert done.status_code == 200, done.text
+        assert step(done.json(), "approval")["outcome"] == "approved"
+        assert done.json()["result"]["outcome"] == "recovered"
 
 
 def test_a_teardown_killed_midway_resumes_and_leaves_nothing(served: ServedDevhost, home: Path) -> None:
