@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from shared import locks
+from shared.platforms.local.stack import Stack
 from tests.alert_payloads import PROMETHEUS, alert
 from tests.conftest import follow, report_of, step
 from tests.integration.helpers import ServedDevhost, app_connection
@@ -54,12 +56,17 @@ def test_a_deploy_resumes_after_the_devhost_is_killed(served: ServedDevhost, hom
         restart = crash_and_restart(served)
         answer = api.get(location)
         assert answer.status_code == 202, answer.text  # its true state: still running, never a 404
+        storage = Stack(home).require().connection_string
+        held = locks.holder(storage, NS, "it-crash")
+        assert held is not None and held.operation_id == started.json()["id"], "the resumed run keeps its lock"
+        assert api.post("/api/clusters", json=SPEC).status_code == 409  # and a second deploy still waits
         done = follow(api, location)
         assert done.status_code == 200, done.text
         report = done.json()
         assert report["status"] == "succeeded" and step(report, "wait ready")["outcome"] == "done"
         assert [s["name"] for s in report["steps"]].count("apply cluster") == 1  # resumed, not started over
         assert api.get(f"/api/clusters/it-crash?namespace={NS}").json()["phase"] == "Cluster in healthy state"
+        assert locks.holder(storage, NS, "it-crash") is None
     assert restart < 30, restart
 
 
@@ -79,6 +86,7 @@ def test_a_drill_killed_mid_failover_ends_interrupted_with_the_original_primary_
         assert report["status"] == "failed" and "interrupted by a host restart" in report["error"], report["error"]
         assert step(report, "drop probe")["outcome"] == "done"
         assert report["result"]["leftWith"].startswith("phase 'Cluster in healthy state'")
+        assert locks.holder(Stack(home).require().connection_string, NS, "it-crash") is None  # released
         status = api.get(f"/api/clusters/it-crash?namespace={NS}").json()
         assert status["currentPrimary"] == original and status["phase"] == "Cluster in healthy state"
         with app_connection(home, "it-crash", "read-write", NS) as conn:
