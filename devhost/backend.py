@@ -6,9 +6,9 @@ it is; this subclass writes every instance the engine changed before the gRPC ca
 (so before a worker or a client is acknowledged, and before a 202 goes out), and on start reads them back:
 a running instance's unfinished activities are dispatched again (at least once: each activity is
 idempotent), its timers re-armed (those due fire at once), its undelivered events delivered, its
-sub-orchestrations watched again. Runs named in `interrupt_on_restart` are not replayed blind: their
-unfinished activities fail with "interrupted by a host restart" and `restart_event` is raised to them, so
-they run their own compensation.
+sub-orchestrations watched again. Runs named in `interrupt_on_restart` are not replayed blind: the
+activities they left open stay open, and `restart_event` is raised to them; the orchestration races it
+against every step and wait (orchestrations/runbook.py) and compensates.
 
 Read from durabletask 1.12.0's testing/in_memory_backend.py: the instance fields (OrchestrationInstance),
 the RPCs that change state (MUTATING), timers as one sleeping thread each (_process_create_timer_action),
@@ -21,7 +21,6 @@ import fcntl
 import json
 import sqlite3
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,7 +84,7 @@ class DiskBackend(Backend):
         self._db.execute("PRAGMA synchronous=NORMAL")  # a commit survives the process being killed
         self._db.executescript(SCHEMA)
         self._dirty: set[str] = set()
-        self._saved: dict[str, tuple[int, int]] = {}  # instance -> (id of its history list, rows on disk)
+        self._saved: dict[str, tuple[list[Any], int]] = {}  # instance -> (its history list, rows on disk)
         self._closed = False
         self._interrupt, self._restart_event = interrupt_on_restart, restart_event
         self.resumed: list[str] = []
@@ -107,7 +106,7 @@ class DiskBackend(Backend):
         if self._closed or not self._dirty:
             return
         dirty, self._dirty = self._dirty, set()
-        saved: dict[str, tuple[int, int] | None] = {}
+        saved: dict[str, tuple[list[Any], int] | None] = {}
         cursor = self._db.cursor()
         cursor.execute("BEGIN IMMEDIATE")
         try:
@@ -124,15 +123,15 @@ class DiskBackend(Backend):
             else:
                 self._saved[instance_id] = rows
 
-    def _write(self, cursor: sqlite3.Cursor, instance_id: str) -> tuple[int, int] | None:
+    def _write(self, cursor: sqlite3.Cursor, instance_id: str) -> tuple[list[Any], int] | None:
         instance = self._instances.get(instance_id)
         if instance is None:  # purged, or replaced by a restart of the same id
             cursor.execute("DELETE FROM instances WHERE instance_id = ?", (instance_id,))
             cursor.execute("DELETE FROM history WHERE instance_id = ?", (instance_id,))
             return None
         history = instance.history
-        list_id, start = self._saved.get(instance_id, (id(history), 0))
-        if list_id != id(history) or len(history) < start:  # continue-as-new cleared it, a rewind replaced it
+        written, start = self._saved.get(instance_id, (history, 0))
+        if written is not history or len(history) < start:  # continue-as-new cleared it, a rewind replaced it
             cursor.execute("DELETE FROM history WHERE instance_id = ?", (instance_id,))
             start = 0
         cursor.executemany("INSERT INTO history VALUES (?, ?, ?)",
@@ -145,7 +144,7 @@ class DiskBackend(Backend):
             instance.failure_details.SerializeToString() if instance.failure_details else None,
             json.dumps(instance.tags) if instance.tags else None, undelivered.SerializeToString(),
         ))
-        return id(history), len(history)
+        return history, len(history)
 
     # ---- timers: upstream's, but re-armable after a restart and written when they fire
     def _process_create_timer_action(self, instance: OrchestrationInstance, action: pb.OrchestratorAction) -> None:
@@ -157,7 +156,8 @@ class DiskBackend(Backend):
 
     def _arm_timer(self, instance_id: str, timer_id: int, fire_at: datetime) -> None:
         def fire() -> None:
-            time.sleep(max(0.0, (fire_at - datetime.now(UTC)).total_seconds()))
+            if self._shutdown_event.wait(max(0.0, (fire_at - datetime.now(UTC)).total_seconds())):
+                return  # the backend stopped: the next one re-arms this timer from the store
             with self._lock:
                 instance = self._instances.get(instance_id)
                 if self._closed or instance is None or instance.status in TERMINAL:
@@ -179,7 +179,7 @@ class DiskBackend(Backend):
             for row in self._db.execute("SELECT * FROM instances").fetchall():
                 instance = self._instance(row, histories.get(row[0], []))
                 self._instances[instance.instance_id] = instance
-                self._saved[instance.instance_id] = (id(instance.history), len(instance.history))
+                self._saved[instance.instance_id] = (instance.history, len(instance.history))
             for instance in list(self._instances.values()):
                 if instance.status not in TERMINAL:
                     self._resume(instance)
@@ -189,6 +189,7 @@ class DiskBackend(Backend):
     def _instance(self, row: tuple[Any, ...], history: list[pb.HistoryEvent]) -> OrchestrationInstance:
         (instance_id, name, version, status, given, output, custom, created, updated, completed, failure, tags,
          undelivered) = row
+        token = self._next_completion_token
         self._next_completion_token += 1
         return OrchestrationInstance(
             instance_id=instance_id, name=name, status=status, version=version, input=given, output=output,
@@ -196,7 +197,7 @@ class DiskBackend(Backend):
             completed_at=_time(completed),
             failure_details=pb.TaskFailureDetails.FromString(failure) if failure else None,
             history=history, pending_events=list(pb.HistoryChunk.FromString(undelivered).events),
-            completion_token=self._next_completion_token, tags=json.loads(tags) if tags else None,
+            completion_token=token, tags=json.loads(tags) if tags else None,
         )
 
     def _resume(self, instance: OrchestrationInstance) -> None:
@@ -208,18 +209,29 @@ class DiskBackend(Backend):
                          | {e.subOrchestrationInstanceFailed.taskScheduledId for e in seen
                             if e.HasField("subOrchestrationInstanceFailed")})
         fired = {e.timerFired.timerId for e in seen if e.HasField("timerFired")}
-        interrupt = instance.name in self._interrupt
-        for event in instance.history:
+        # A run to interrupt gets the restart event once; the steps it left open before that event stay open
+        # (what they did is unknown), the ones its compensation opened after it run again. One that never
+        # started just starts.
+        def restart(event: pb.HistoryEvent) -> bool:
+            return event.HasField("eventRaised") and event.eventRaised.name.casefold() == self._restart_event.casefold()
+
+        applies = (instance.name in self._interrupt and bool(self._restart_event)
+                   and any(e.HasField("executionStarted") for e in instance.history))
+        heard_at = next((n for n, e in enumerate(instance.history) if restart(e)), None)
+        pending = any(restart(e) for e in instance.pending_events)
+        interrupt = applies and heard_at is None and not pending
+        left_open_before = (len(instance.history) if interrupt or (applies and pending)
+                            else heard_at if applies and heard_at is not None else 0)
+        for n, event in enumerate(instance.history):
             kind = event.WhichOneof("eventType")
             if kind == "taskScheduled" and event.eventId not in answered:
-                if interrupt:  # what the step did is unknown: it fails, and the run compensates
-                    instance.pending_events.append(_failed(event.eventId))
-                else:
-                    scheduled = event.taskScheduled
-                    self._activity_queue.append(ActivityWorkItem(
-                        instance_id=instance.instance_id, name=scheduled.name, task_id=event.eventId,
-                        input=_optional(scheduled, "input"), completion_token=instance.completion_token,
-                        version=_optional(scheduled, "version")))
+                if n < left_open_before:
+                    continue
+                scheduled = event.taskScheduled
+                self._activity_queue.append(ActivityWorkItem(
+                    instance_id=instance.instance_id, name=scheduled.name, task_id=event.eventId,
+                    input=_optional(scheduled, "input"), completion_token=instance.completion_token,
+                    version=_optional(scheduled, "version")))
             elif kind == "timerCreated" and event.eventId not in fired:
                 self._arm_timer(instance.instance_id, event.eventId, event.timerCreated.fireAt.ToDatetime(tzinfo=UTC))
             elif kind == "subOrchestrationInstanceCreated" and event.eventId not in children_done:
@@ -228,7 +240,7 @@ class DiskBackend(Backend):
                     self._create_instance_internal(child.instanceId, child.name, _optional(child, "input"),
                                                    version=_optional(child, "version"))
                 self._watch_sub_orchestration(instance.instance_id, child.instanceId, event.eventId)
-        if interrupt and self._restart_event:
+        if interrupt:
             instance.pending_events.append(helpers.new_event_raised_event(self._restart_event,
                                                                           json.dumps(RESTARTED_ERROR)))
         wakes = any(e.HasField("executionResumed") or e.HasField("executionTerminated")
@@ -269,12 +281,6 @@ def _hold(path: Path) -> Any:
         raise RuntimeError(f"another devhost holds the task hub {path.stem} ({path.parent}); stop it, or set "
                            "PGHA_TASK_HUB to another name") from None
     return handle
-
-
-def _failed(task_id: int) -> pb.HistoryEvent:
-    return pb.HistoryEvent(eventId=-1, timestamp=helpers.new_timestamp(datetime.now(UTC)),
-                           taskFailed=pb.TaskFailedEvent(taskScheduledId=task_id, failureDetails=pb.TaskFailureDetails(
-                               errorType="HostRestarted", errorMessage=RESTARTED_ERROR, isNonRetriable=True)))
 
 
 def _optional(message: Any, field: str) -> str | None:

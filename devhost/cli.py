@@ -170,6 +170,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     configure("warning")
     (port,) = processes.free_ports(1)
+    # a task hub of its own: it runs beside a `pgha serve` of the same PGHA_HOME, and leaves it no runs
+    os.environ.setdefault("PGHA_TASK_HUB", "demo")
     say("pgha demo: deploy a 3-instance PostgreSQL cluster (sync standby, WAL archived to Azurite) through the API,")
     say("prove its backups by restoring one into a new cluster, rehearse a failover, answer an Azure Monitor alert,")
     say("then tear everything down")

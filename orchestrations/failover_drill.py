@@ -66,7 +66,7 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
             yield from run.step("prepare probe", "prepare_probe", spec)
             probe = context.call_activity("write_probe", {**with_ids, "maxSeconds": 180})
             probe_started = True
-            yield context.create_timer(run.now + timedelta(seconds=1))  # a baseline of acknowledged writes
+            yield from run.sleep("probe baseline", run.now + timedelta(seconds=1))  # acknowledged writes before
             failover_at = run.now
             deleted = True  # from here on, a drill cut short puts the original primary back if it can
             yield from run.step("delete primary", "delete_primary", {"spec": spec, "mode": mode})
@@ -114,14 +114,21 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
         error = err
     if spec is not None and not drill.get("dryRun") and "rolesBefore" in result:
         run.stop_listening()
-        try:
-            if probe_started:
-                yield from run.step("stop probe", "stop_probe", {"spec": spec, "operationId": run.input["operationId"]})
-            if error is not None and deleted and original:
-                yield from put_original_back(run, spec, original, result)
-            yield from run.step("drop probe", "drop_probe", spec)
-        except StepFailed as cleanup:
-            error = error or cleanup
+        # each clean-up step on its own: one that fails leaves the others to run
+        cleanup: list[tuple[bool, Any]] = [
+            (error is not None and deleted and original is not None,
+             lambda: put_original_back(run, spec, original, result)),
+            (probe_started, lambda: run.step("stop probe", "stop_probe", {
+                "spec": spec, "operationId": run.input["operationId"]})),
+            (True, lambda: run.step("drop probe", "drop_probe", spec)),
+        ]
+        for wanted, undo in cleanup:
+            if not wanted:
+                continue
+            try:
+                yield from undo()
+            except StepFailed as failed:
+                error = error or failed
     report = yield from run.finish(error, result)
     if error is not None:
         raise StepFailed("failover_drill", report["error"])

@@ -105,17 +105,33 @@ class Runbook:
         """Run one activity as a runbook step; its Outcome lands in the report."""
         started = self.now
         self._publish(name)
+        task = (self.context.call_activity_with_retry(activity, self.retry, payload) if retry
+                else self.context.call_activity(activity, payload))
         try:
-            if retry:
-                result = yield self.context.call_activity_with_retry(activity, self.retry, payload)
-            else:
-                result = yield self.context.call_activity(activity, payload)
+            result = yield from self._until_restarted(name, started, task)
+        except Interrupted:
+            raise
         except Exception as err:
             message = first_line(err)
             self.record(name, "failed", started, message)
             raise StepFailed(name, message) from None
         self._record_result(name, started, result)
         return result
+
+    def _until_restarted(self, name: str, started: datetime, task: Any) -> Step:
+        """A task's result; for a run the host interrupts after a restart (HOST_RESTARTED), the restart wins
+        over the step it left open (the devhost does not run that step again: what it did is unknown)."""
+        if HOST_RESTARTED not in self.interruptions or HOST_RESTARTED in self._heard:
+            return (yield task)
+        restarted = self.event(HOST_RESTARTED)
+        winner = yield self.context.task_any([task, restarted])
+        if winner is restarted:
+            stop = self._interrupted(name, winner)
+            self.record(name, "interrupted", started, "interrupted by a host restart")
+            raise stop or StepFailed(name, "interrupted by a host restart")
+        if faulted(task):
+            raise task.result if isinstance(task.result, BaseException) else RuntimeError(str(task.result))
+        return task.result
 
     def _record_result(self, name: str, started: datetime, result: Any) -> None:
         if isinstance(result, dict) and "outcome" in result:
@@ -167,7 +183,10 @@ class Runbook:
         stalled_since: datetime | None = None
         while True:
             try:
-                result = yield self.context.call_activity_with_retry(activity, self.retry, payload)
+                result = yield from self._until_restarted(
+                    name, started, self.context.call_activity_with_retry(activity, self.retry, payload))
+            except Interrupted:
+                raise
             except Exception as err:
                 message = first_line(err)
                 self.record(name, "failed", started, message)

@@ -16,6 +16,7 @@ from shared.platforms.local.stack import Stack
 from tests.alert_payloads import PROMETHEUS, alert
 from tests.conftest import follow, report_of, step
 from tests.integration.helpers import ServedDevhost, app_connection
+from tests.receiver import Receiver
 
 pytestmark = pytest.mark.integration
 NS = "restart"
@@ -84,6 +85,12 @@ def test_a_drill_killed_mid_failover_ends_interrupted_with_the_original_primary_
         assert done.status_code == 422, done.text
         report = report_of(done)
         assert report["status"] == "failed" and "interrupted by a host restart" in report["error"], report["error"]
+        outcomes = [(s["name"], s["outcome"]) for s in report["steps"]]
+        interrupted = [n for n, (_, outcome) in enumerate(outcomes) if outcome == "interrupted"]
+        assert len(interrupted) == 1, outcomes  # the step the crash left open, and nothing after it ran blind
+        assert outcomes[interrupted[0]][0] in ("old primary rejoins", "switch back", "original primary back")
+        assert ("switch back", "done") not in outcomes[interrupted[0]:], outcomes
+        assert step(report, "put the original primary back")["outcome"] in ("done", "skipped")
         assert step(report, "drop probe")["outcome"] == "done"
         assert report["result"]["leftWith"].startswith("phase 'Cluster in healthy state'")
         assert locks.holder(Stack(home).require().connection_string, NS, "it-crash") is None  # released
@@ -94,18 +101,26 @@ def test_a_drill_killed_mid_failover_ends_interrupted_with_the_original_primary_
         assert probes == 0
 
 
-
 def test_a_verification_killed_during_its_restore_test_resumes_and_removes_the_restore(
     served: ServedDevhost, home: Path
 ) -> None:
-    with served.client(timeout=30) as api:
-        started = api.post(f"/api/clusters/it-crash/backups?namespace={NS}", json={"restoreTest": True})
-        assert started.status_code == 202, started.text
-        at_step(api, f"/api/operations/{started.json()['id']}-restore", "wait ready")
-        crash_and_restart(served)
-        done = follow(api, started.headers["Location"])
-        assert done.status_code == 200, done.text
-        assert done.json()["result"]["restoreTest"]["checks"][0]["ok"]
+    receiver = Receiver()
+    try:
+        with served.client(timeout=30) as api:
+            started = api.post(f"/api/clusters/it-crash/backups?namespace={NS}", json={
+                "restoreTest": True, "callbackUrl": f"{receiver.url}/logic-app/callback"})
+            assert started.status_code == 202, started.text
+            at_step(api, f"/api/operations/{started.json()['id']}-restore", "wait ready")
+            crash_and_restart(served)
+            done = follow(api, started.headers["Location"])
+            assert done.status_code == 200, done.text
+            assert done.json()["result"]["restoreTest"]["checks"][0]["ok"]
+        (posted,) = receiver.wait_for(1)
+        time.sleep(2.0)
+        assert len(receiver.bodies) == 1, "the callback owed is delivered once"
+        assert posted["operationId"] == started.json()["id"] and posted["status"] == "succeeded"
+    finally:
+        receiver.shutdown()
     assert sorted(p.name for p in (home / "clusters" / NS).iterdir()) == ["it-crash"]  # the restore is gone
 
 
@@ -123,6 +138,8 @@ def test_an_alert_response_waiting_for_approval_still_waits_and_honours_it(serve
             time.sleep(0.2)
         crash_and_restart(served)
         assert (api.get(location).json().get("customStatus") or {}).get("pendingApproval"), "still waiting"
+        again = api.post("/api/alerts", json=body)  # Azure Monitor's retry: the same run, by its claim
+        assert again.status_code == 202 and again.headers["Location"] == location, again.text
         assert api.post(f"{location}/approve", json={"by": "oncall@example.com"}).status_code == 202
         done = follow(api, location)
         assert done.status_code == 200, done.text
