@@ -51,6 +51,10 @@ class DevHost:
                              interrupt_on_restart=getattr(module, "INTERRUPT_ON_RESTART", frozenset()),
                              restart_event=HOST_RESTARTED)
         self.engine.start()
+        resumed = getattr(self.engine.backend, "resumed", [])
+        if resumed:
+            log.info("task hub %s: %d run(s) picked up after a restart: %s", settings.task_hub, len(resumed),
+                     ", ".join(resumed[:20]))
         self.key = function_key(settings.home)
         self.server = DevServer(self.engine, functions.http, self.key, port=self.port)
         self.server.start()

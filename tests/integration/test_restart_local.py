@@ -69,6 +69,7 @@ def test_a_deploy_resumes_after_the_devhost_is_killed(served: ServedDevhost, hom
         assert api.get(f"/api/clusters/it-crash?namespace={NS}").json()["phase"] == "Cluster in healthy state"
         assert locks.holder(storage, NS, "it-crash") is None
     assert restart < 30, restart
+    assert f"picked up after a restart: {started.json()['id']}" in served.output()
 
 
 def test_a_drill_killed_mid_failover_ends_interrupted_with_the_original_primary_back(
