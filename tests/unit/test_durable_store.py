@@ -93,13 +93,18 @@ def test_a_run_goes_on_in_a_new_engine_on_the_same_store(tmp_path: Path) -> None
         assert instance in second.backend.resumed
         until(lambda: runs.get(instance) == 2)  # at least once: run again
         gate.set()
-        time.sleep(1.5)  # past the timer
-        crash(second)  # now waiting for the event (the timer fired, on disk)
+        until(lambda: (second.status(instance) or {}).get("runtimeStatus") == "Running" and bool(
+            second.history(instance)) and any("Timer" in type(e).__name__ for e in second.history(instance)))
+        second.raise_event(instance, "Approve", {"by": "me"})  # before the crash, while the timer runs
+        time.sleep(0.3)
+        crash(second)
+        time.sleep(1.2)  # the timer comes due while no engine runs
         third = engine(tmp_path / "hub.sqlite")
         try:
-            third.raise_event(instance, "Approve", {"by": "me"})
+            begun = time.monotonic()
             done = wait(third, instance, "Completed")
             assert done["output"] == {"first": f"ran {instance}", "approval": {"by": "me"}}
+            assert time.monotonic() - begun < 3, "a timer due during the crash fires at once"
         finally:
             third.stop()
     finally:
