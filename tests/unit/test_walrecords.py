@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -48,8 +49,10 @@ def wal() -> Iterator[Path]:
             "-c", "BEGIN; INSERT INTO t VALUES (1); ROLLBACK", "-c", "SELECT txid_current()",
             "-c", "SELECT pg_switch_wal()", "-c", "INSERT INTO t VALUES (2)")
         yield data / "pg_wal"
-    finally:
-        run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+    finally:  # immediate, and no waiting on pg_ctl's own checks: the directory goes with it
+        run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-W", "stop")
+        postmaster = processes.Daemon(data / "postmaster.pid", str(data))
+        processes.stop(postmaster, timeout=5, sig=signal.SIGQUIT)
         shutil.rmtree(base, ignore_errors=True)
 
 
