@@ -10,6 +10,7 @@ import azure.durable_functions as df
 import psycopg
 
 from activities import platform, spec_of
+from shared.logs import said
 from shared.platform import done
 from shared.status import ClusterStatus
 
@@ -29,7 +30,7 @@ def check_primary(payload: dict[str, Any]) -> dict[str, Any]:
     try:
         commit_a_write(status)
     except (psycopg.Error, RuntimeError, OSError) as err:
-        reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        reason = said(err)
         return done(f"primary {status.current_primary} does not take writes: {reason}", writable=False,
                     primary=status.current_primary, phase=status.phase).to_dict()
     return done(f"primary {status.current_primary} takes writes ({status.phase})", writable=True,

@@ -15,7 +15,7 @@ from shared.platform import Outcome, PreflightFailed, done
 from shared.recoverable import LOOK_BACK, ArchiveEnd, archive_end
 from shared.requests import SqlCheck
 from shared.spec import ClusterSpec
-from shared.walarchive import format_lsn, parse_lsn
+from shared.walarchive import parse_lsn
 
 bp = df.Blueprint()
 
@@ -41,8 +41,8 @@ def check_recovery_target(payload: dict[str, Any]) -> dict[str, Any]:
     end = reach.end(look_back=1)  # no target: the newest segment says enough for the report
     return done(f"{len(completed)} completed backup(s); recoverable from {completed[0].end_time} to "
                 f"{end.newest_time()} (newest archived commit), WAL to {end.newest_lsn()}",
-                firstRecoverabilityPoint=completed[0].end_time, newestRecoverableTime=_time(end),
-                newestLsn=_lsn(end)).to_dict()
+                firstRecoverabilityPoint=completed[0].end_time, newestRecoverableTime=end.commit_at,
+                newestLsn=end.lsn).to_dict()
 
 
 class Reach:
@@ -119,19 +119,11 @@ class Reach:
         end = self.end()
         if self.marker:
             detail += f" (written for it: {self.marker['detail']})"
-        return done(detail, firstRecoverabilityPoint=earliest, newestRecoverableTime=_time(end),
-                    newestLsn=_lsn(end), marker=self.marker)
+        return done(detail, firstRecoverabilityPoint=earliest, newestRecoverableTime=end.commit_at,
+                    newestLsn=end.lsn, marker=self.marker)
 
 
 MARKERS = 2  # a second marker when the source's clock stamped the first one at or before the target
-
-
-def _time(end: ArchiveEnd) -> str | None:
-    return end.commit.at.isoformat() if end.commit else None
-
-
-def _lsn(end: ArchiveEnd) -> str | None:
-    return format_lsn(end.last_lsn) if end.last_lsn is not None else None
 
 
 def _matches(check: SqlCheck, rows: list[tuple[Any, ...]]) -> tuple[bool, Any]:

@@ -25,11 +25,19 @@ class ArchiveEnd:
     last_lsn: int | None  # where the newest whole record starts: an LSN target up to it is reachable
     segments_read: int
 
+    @property
+    def commit_at(self) -> str | None:
+        return self.commit.at.isoformat() if self.commit else None
+
+    @property
+    def lsn(self) -> str | None:
+        return format_lsn(self.last_lsn) if self.last_lsn is not None else None
+
     def newest_time(self) -> str:
-        return self.commit.at.isoformat() if self.commit else "unknown (no commit in the newest segments)"
+        return self.commit_at or "unknown (no commit in the newest segments)"
 
     def newest_lsn(self) -> str:
-        return format_lsn(self.last_lsn) if self.last_lsn is not None else "unknown (no archived WAL)"
+        return self.lsn or "unknown (no archived WAL)"
 
 
 def newest_segments(inventory: Inventory) -> list[tuple[Segment, str]]:

@@ -26,6 +26,11 @@ PARTIAL = re.compile(rf"(?:^|/)([0-9A-F]{{24}})\.partial{COMPRESSION}$")
 HISTORY = re.compile(rf"(?:^|/)([0-9A-F]{{8}})\.history{COMPRESSION}$")
 
 
+def segment_blob(server: str, segment: str) -> str:
+    """Where barman-cloud-wal-archive puts a segment: `<server>/wals/<timeline+log>/<segment>`."""
+    return f"{server}/wals/{segment[:16]}/{segment}"
+
+
 def parse_lsn(text: str) -> int:
     high, low = text.split("/")
     return (int(high, 16) << 32) | int(low, 16)

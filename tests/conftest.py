@@ -61,6 +61,25 @@ def api(devhost: Any) -> Iterator[httpx.Client]:
         yield client
 
 
+def start(client: httpx.Client, method: str, url: str, **kwargs: Any) -> str:
+    """Ask for a run: its 202 and the Location to follow."""
+    started = client.request(method, url, **kwargs)
+    assert started.status_code == 202, started.text
+    return started.headers["Location"]
+
+
+def at_step(client: httpx.Client, location: str, *steps: str, timeout: float = 90) -> dict[str, Any]:
+    """Poll an operation until its custom status says it is at one of `steps` (to act at a chosen moment)."""
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = client.get(location).json()
+        if (status.get("customStatus") or {}).get("step") in steps:
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"never reached {steps!r}: {status}")
+
+
 def follow(client: httpx.Client, location: str, timeout: float = 300) -> httpx.Response:
     """Poll an operation's Location as a client would, until it stops answering 202."""
     deadline = time.monotonic() + timeout

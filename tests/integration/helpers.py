@@ -111,22 +111,9 @@ class ServedDevhost:
 
 def processes_under(path: Path | str) -> list[str]:
     """Live processes whose command line names `path` (a cluster's members, their PostgreSQL, a backup)."""
-    import os
+    from shared.platforms.local.processes import naming
 
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{entry}/stat") as f:
-                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
-        except OSError:
-            continue
-        if str(path) in argv and not zombie:
-            found.append(f"{entry} {argv[:200]}")
-    return found
+    return [f"{pid} {argv[:200]}" for pid, argv in naming(str(path))]
 
 
 def wait_for_member(home: Path, namespace: str, prefix: str, timeout: float = 60) -> tuple[str, Path]:

@@ -17,7 +17,8 @@ from shared.platforms.local import processes
 from shared.platforms.local.patroni import Member
 from shared.platforms.local.stack import Stack
 from shared.settings import Settings
-from tests.conftest import follow, report_of, step
+from shared.walarchive import segment_blob
+from tests.conftest import at_step, follow, report_of, start, step
 from tests.integration.faults import record_fault
 from tests.integration.helpers import app_connection, cluster_state, processes_under, superuser, wait_for_member
 
@@ -57,7 +58,7 @@ def primary_wal_switch(home: Path) -> None:
 def wait_archived(home: Path, container: str, server: str, segment: str) -> None:
     client = objectstore.container(Stack(home).require().connection_string, container)
     deadline = time.monotonic() + 60
-    while not objectstore.list_names(client, f"{server}/wals/{segment[:16]}/{segment}"):
+    while not objectstore.list_names(client, segment_blob(server, segment)):
         assert time.monotonic() < deadline, f"{segment} never archived"
         time.sleep(0.2)
 
@@ -375,15 +376,9 @@ def test_unsubscribe_cancels_a_running_restore_and_removes_its_cluster(
 
 
 # ---- faults injected mid-run: each ends in a failed report, quickly, with nothing left behind ----------
-def start(api: httpx.Client, url: str, **kwargs: Any) -> str:
-    started = api.post(url, **kwargs)
-    assert started.status_code == 202, started.text
-    return started.headers["Location"]
-
-
 def test_a_member_killed_during_a_restore_ends_it_within_a_minute(api: httpx.Client, home: Path,
                                                                   cluster: dict[str, Any]) -> None:
-    location = start(api, f"/api/clusters/it-bk/restores?namespace={NS}", json={})
+    location = start(api, "POST", f"/api/clusters/it-bk/restores?namespace={NS}", json={})
     name, where = wait_for_member(home, NS, "it-bk-r")
     member = Member(f"{name}-1", 0, 0, where / "members" / f"{name}-1")
     deadline = time.monotonic() + 30  # inside the bootstrap: barman-cloud-restore, or PostgreSQL replaying
@@ -438,11 +433,8 @@ def test_azurite_stopped_during_a_backup_fails_the_verification(api: httpx.Clien
     release stops the backup process."""
     monkeypatch.setenv("PGHA_BACKUP_PATIENCE_SECONDS", "10")
     stack = Stack(home)
-    location = start(api, f"/api/clusters/it-bk/backups?namespace={NS}", json={"backup": "new"})
-    deadline = time.monotonic() + 30
-    while (api.get(location).json().get("customStatus") or {}).get("step") != "wait backup":
-        assert time.monotonic() < deadline, "the backup never started"
-        time.sleep(0.05)
+    location = start(api, "POST", f"/api/clusters/it-bk/backups?namespace={NS}", json={"backup": "new"})
+    at_step(api, location, "wait backup", timeout=30)
     processes.stop(stack.daemon("azurite"), timeout=10)
     stopped = time.monotonic()
     try:  # locally the reports live in Azurite too (on Azure, the Functions storage is another account)

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
@@ -22,7 +21,7 @@ import pytest
 from shared.platforms.local import processes
 from shared.platforms.local.patroni import Member
 from shared.platforms.local.stack import Stack
-from tests.conftest import follow, report_of, step
+from tests.conftest import at_step, follow, report_of, start, step
 from tests.integration.faults import record_fault
 from tests.integration.helpers import ServedDevhost, app_connection, archived_segments, processes_under, wait_for_member
 
@@ -31,22 +30,13 @@ NS = "fault"
 SMALL = {"namespace": NS, "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
 
 
-def start(api: httpx.Client, method: str, url: str, **kwargs: Any) -> str:
-    started = api.request(method, url, **kwargs)
-    assert started.status_code == 202, started.text
-    return started.headers["Location"]
-
-
 def test_a_member_killed_during_a_deploy_fails_it_and_compensation_removes_everything(
     api: httpx.Client, home: Path
 ) -> None:
     spec = {"name": "it-fault", **SMALL, "instances": 2, "synchronousReplicas": 1}
     location = start(api, "POST", "/api/clusters", json=spec)
     name, where = wait_for_member(home, NS, "it-fault")
-    deadline = time.monotonic() + 60
-    while (api.get(location).json().get("customStatus") or {}).get("step") != "wait ready":
-        assert time.monotonic() < deadline, "the deploy never reached its wait"
-        time.sleep(0.05)
+    at_step(api, location, "wait ready", timeout=60)
     member = Member(f"{name}-1", 0, 0, where / "members" / f"{name}-1")
     processes.stop_all([member.patroni, member.postmaster], timeout=5, sig=signal.SIGKILL)
     killed = time.monotonic()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import follow, report_of, step
-from tests.integration.helpers import archived_segments
+from tests.integration.helpers import app_connection, archived_segments
 
 pytestmark = pytest.mark.integration
 SMALL = {"namespace": "life", "instances": 2, "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
@@ -66,13 +66,18 @@ def test_a_torn_down_cluster_is_restored_from_the_backups_it_kept(api: httpx.Cli
     spec = {"name": "it-dr", **SMALL, "instances": 1, "synchronousReplicas": 0, "sampleData": True}
     assert run(api, "POST", "/api/clusters", json=spec).status_code == 200
     assert run(api, "POST", "/api/clusters/it-dr/backups", params={"namespace": "life"}, json={}).status_code == 200
-    assert run(api, "DELETE", "/api/clusters/it-dr", params={"namespace": "life"}).status_code == 200
+    with app_connection(home, "it-dr", "read-write", "life") as conn:  # after the backup; nobody switches WAL
+        conn.execute("INSERT INTO datasample (id, name) VALUES (99, 'last words')")
+        conn.commit()
+    gone = run(api, "DELETE", "/api/clusters/it-dr", params={"namespace": "life"})
+    assert gone.status_code == 200
+    assert step(gone.json(), "archive the last WAL")["outcome"] == "done"  # the teardown shipped it
     assert api.get("/api/clusters/it-dr", params={"namespace": "life"}).status_code == 404
 
     wrong = api.post("/api/clusters/it-dr/restores", params={"namespace": "life"}, json={"sourceServerName": "nope"})
     assert wrong.status_code == 404 and wrong.json()["field"] == "sourceServerName"
     restored = run(api, "POST", "/api/clusters/it-dr/restores", params={"namespace": "life"}, json={
-        "checks": [{"name": "rows", "query": "SELECT count(*) FROM datasample", "expected": 3}]})
+        "checks": [{"name": "rows", "query": "SELECT count(*) FROM datasample", "expected": 4}]})
     assert restored.status_code == 200, restored.text
     report = restored.json()
     assert "was torn down; restoring from the backups it kept" in step(report, "read source spec")["detail"]

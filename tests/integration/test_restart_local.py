@@ -6,15 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from shared import locks
 from shared.platforms.local.stack import Stack
 from tests.alert_payloads import PROMETHEUS, alert
-from tests.conftest import follow, report_of, step
+from tests.conftest import at_step, follow, report_of, step
 from tests.integration.helpers import ServedDevhost, app_connection
 from tests.receiver import Receiver
 
@@ -29,16 +27,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDevhost]:
     with ServedDevhost(tmp_path_factory.mktemp("restart"), hub="restart",
                        env={"PGHA_ALERT_POLICY": "backupStale=approval"}) as host:
         yield host
-
-
-def at_step(api: httpx.Client, location: str, *wanted: str, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = api.get(location).json()
-        if (status.get("customStatus") or {}).get("step") in wanted:
-            return status
-        time.sleep(0.02)
-    raise AssertionError(f"never reached {wanted!r}: {status}")
 
 
 def crash_and_restart(served: ServedDevhost) -> float:

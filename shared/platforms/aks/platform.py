@@ -44,7 +44,7 @@ from shared.platforms.aks.operator import OBJECT_STORE_CRD, PLUGIN, PLUGIN_LABEL
 from shared.secrets import generate_password
 from shared.settings import Settings
 from shared.spec import ClusterSpec
-from shared.walarchive import MARKER_COMMIT, MARKER_SETTINGS, SWITCH_WAL
+from shared.walarchive import MARKER_COMMIT, MARKER_SETTINGS, SWITCH_WAL, segment_blob
 
 JOB = ("batch/v1", "Job")
 SPEC_ANNOTATION = "pgha.io/spec"
@@ -309,7 +309,7 @@ class AksPlatform:
         if len(rows) != 2 or len(rows[0]) != 2 or len(rows[1]) != 2 or len(rows[1][0]) != 24:
             raise RuntimeError(f"switching WAL on {status.current_primary}: unexpected answer {answer[:100]!r}")
         (xid, at), (segment, switched) = rows
-        prefix = f"{spec.server_name}/wals/{segment[:16]}/{segment}"
+        prefix = segment_blob(spec.server_name, segment)
         if not objectstore.wait_for(self.backup_container(spec), prefix, ARCHIVE_WAIT_SECONDS):
             raise RuntimeError(f"WAL segment {segment} not found in {spec.backup.container}/ within "
                                f"{ARCHIVE_WAIT_SECONDS}s (the operator reports: {condition.message})")

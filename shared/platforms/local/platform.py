@@ -47,7 +47,7 @@ from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, Stack
 from shared.secrets import generate_password, scram_verifier
 from shared.settings import Settings
 from shared.spec import ClusterSpec
-from shared.walarchive import MARKER_COMMIT, MARKER_SETTINGS, SWITCH_WAL
+from shared.walarchive import MARKER_COMMIT, MARKER_SETTINGS, SWITCH_WAL, segment_blob
 
 
 def utcnow() -> str:
@@ -508,7 +508,7 @@ class LocalPlatform:
 
     def _archived(self, spec: ClusterSpec, segment: str, what: str, **data: Any) -> Outcome:
         client = objectstore.container(self.stack.require().connection_string, spec.backup.container)
-        prefix = f"{spec.server_name}/wals/{segment[:16]}/{segment}"
+        prefix = segment_blob(spec.server_name, segment)
         if not objectstore.wait_for(client, prefix, ARCHIVE_WAIT_SECONDS, every=0.1):
             raise RuntimeError(f"WAL segment {segment} ({what}) not found in {spec.backup.container}/ within "
                                f"{ARCHIVE_WAIT_SECONDS}s")
@@ -661,7 +661,7 @@ class LocalPlatform:
         spec = self.stored_spec(record.namespace, record.cluster)
         assert spec is not None and record.wait_for_wal is not None
         segment = record.wait_for_wal
-        prefix = f"{spec.server_name}/wals/{segment[:16]}/{segment}"
+        prefix = segment_blob(spec.server_name, segment)
         if not objectstore.list_names(self.backup_container(spec), prefix):
             return record
         return self._complete_backup(spec, record)

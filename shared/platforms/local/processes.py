@@ -175,19 +175,7 @@ def stop_session(daemon: Daemon, match: str, timeout: float = 10.0) -> list[int]
     leader = read_pid(daemon.pidfile)
     if not leader:
         return []
-    left = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                argv = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if int(fields[3]) == leader and match in argv and fields[0] != "Z":  # field 6 of stat: the session
-            left.append(int(entry))
+    left = [pid for pid, _ in naming(match, session=leader)]
     for pid in left:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -197,6 +185,24 @@ def stop_session(daemon: Daemon, match: str, timeout: float = 10.0) -> list[int]
             reap(pid)
         time.sleep(0.05)
     return left
+
+
+def naming(match: str, session: int | None = None) -> list[tuple[int, str]]:
+    """Live processes (zombies aside) whose command line names `match`, with it; with `session`, in that one."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, …
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if match in argv and fields[0] != "Z" and (session is None or int(fields[3]) == session):
+            found.append((int(entry), argv))
+    return found
 
 
 def free_ports(count: int, avoid: set[int] | None = None) -> list[int]:
