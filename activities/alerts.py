@@ -11,7 +11,7 @@ import psycopg
 
 from activities import platform, spec_of
 from shared.logs import said
-from shared.platform import done
+from shared.outcome import done
 from shared.status import ClusterStatus
 
 bp = df.Blueprint()

@@ -11,7 +11,7 @@ import azure.durable_functions as df
 from activities import platform, spec_of, stored_inventory
 from shared import objectstore
 from shared.logs import said
-from shared.platform import done, skipped
+from shared.outcome import done, skipped
 from shared.settings import Settings
 
 bp = df.Blueprint()

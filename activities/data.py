@@ -8,7 +8,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import platform, spec_of
-from shared.platform import done, skipped
+from shared.outcome import done, skipped
 
 bp = df.Blueprint()
 

@@ -12,7 +12,8 @@ import azure.durable_functions as df
 import psycopg
 
 from activities import platform, spec_of
-from shared.platform import PreflightFailed, done
+from shared.outcome import done
+from shared.platform import PreflightFailed
 from shared.settings import Settings
 
 bp = df.Blueprint()

@@ -7,7 +7,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared import callbacks, locks, reports
-from shared.platform import done, skipped
+from shared.outcome import done, skipped
 from shared.settings import Settings
 
 bp = df.Blueprint()

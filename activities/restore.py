@@ -11,7 +11,8 @@ import azure.durable_functions as df
 from activities import platform, spec_of, stored_inventory
 from shared.backups import Inventory
 from shared.logs import said
-from shared.platform import Outcome, PreflightFailed, done
+from shared.outcome import Outcome, done
+from shared.platform import PreflightFailed
 from shared.recoverable import LOOK_BACK, ArchiveEnd, archive_end
 from shared.requests import SqlCheck
 from shared.spec import ClusterSpec

@@ -232,7 +232,8 @@ def load_spec(path: str) -> Any:
     """A ClusterSpec from a JSON or YAML file, or Refused naming the file (and the field)."""
     import yaml
 
-    from shared.spec import SpecError, parse_spec
+    from shared.model import SpecError
+    from shared.spec import parse_spec
 
     try:
         with open(path) as source:

@@ -9,50 +9,51 @@ left and named in the report, with the request that removes it.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 import azure.durable_functions as df
 
 from orchestrations.runbook import Runbook, Step, StepFailed
-from orchestrations.teardown_cluster import remove_cluster
+from orchestrations.steps import read_spec, remove_cluster
+from shared.runs import CompensateInput
+from shared.spec import ClusterRef
 
 bp = df.Blueprint()
 
 
 @bp.orchestration_trigger(context_name="context")
 def compensate_run(context: df.DurableOrchestrationContext) -> Step:
-    run = Runbook(context, "compensate_run", interruptions=())
-    terminated: dict[str, Any] = run.input["terminated"]
-    names = run.report["cluster"]
+    run = Runbook(context, "compensate_run", CompensateInput, interruptions=())
+    terminated = run.input.terminated
+    names = run.report.cluster
     error: Exception | None = None
-    run.note("terminated run", "done", f"{terminated['runbook']} {terminated['operationId']} did not stop within "
-                                       f"{terminated['timeoutSeconds']}s of its cancel request and was terminated")
+    run.note("terminated run", "done", f"{terminated.runbook} {terminated.operation_id} did not stop within "
+                                       f"{terminated.timeout_seconds}s of its cancel request and was terminated")
     try:
-        if terminated.get("report"):  # the caller's webhook still waits for the terminated run's report
+        if terminated.report:  # the caller's webhook still waits for the terminated run's report
             with contextlib.suppress(StepFailed):  # recorded in the report; the clean-up matters more
-                yield from run.step("post the canceled report", "post_report", terminated["report"], retry=False)
-        if terminated["runbook"] == "restore_cluster" and terminated.get("restoreCluster"):
-            target = {"namespace": names["namespace"], "name": terminated["restoreCluster"]}
-            spec = yield from run.step("read restore cluster", "get_stored_spec", target)
+                yield from run.step("post the canceled report", "post_report", terminated.report, retry=False)
+        if terminated.runbook == "restore_cluster" and terminated.restore_cluster:
+            target = ClusterRef(namespace=names.namespace, name=terminated.restore_cluster)
+            spec = yield from read_spec(run, "read restore cluster", target)
             if spec is None:
-                run.note("delete cluster", "unchanged", f"restore cluster {target['name']} was never made")
+                run.note("delete cluster", "unchanged", f"restore cluster {target.name} was never made")
             else:
                 yield from remove_cluster(run, spec, delete_backups=True, delete_secret=False)
-        elif terminated["runbook"] == "failover_drill":
-            spec = yield from run.step("read cluster spec", "get_stored_spec", names)
+        elif terminated.runbook == "failover_drill":
+            spec = yield from read_spec(run, "read cluster spec")
             if spec is not None:
                 yield from run.step("drop probe", "drop_probe", spec)
                 run.note("primary", "skipped", "the drill may have ended before its switch-back: GET the cluster "
                                               "and promote the original primary if it matters")
-        elif terminated["runbook"] == "deploy_cluster":
-            run.note("cluster", "skipped", f"whether the deploy made {names['namespace']}/{names['name']} or found "
+        elif terminated.runbook == "deploy_cluster":
+            run.note("cluster", "skipped", f"whether the deploy made {names.namespace}/{names.name} or found "
                                            "it cannot be known here: DELETE /api/clusters/{name}?deleteBackups=true "
                                            "removes it if it is not wanted")
         else:
-            run.note("compensation", "skipped", f"{terminated['runbook']} leaves nothing of its own behind")
+            run.note("compensation", "skipped", f"{terminated.runbook} leaves nothing of its own behind")
     except StepFailed as err:
         error = err
-    report = yield from run.finish(error, {"terminated": terminated["operationId"]})
+    report = yield from run.finish(error, {"terminated": terminated.operation_id})
     if error is not None:
         raise StepFailed("compensate_run", report["error"])
     return report

@@ -7,58 +7,41 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrations.runbook import Runbook, Step, StepFailed
-from orchestrations.teardown_cluster import remove_cluster
+from orchestrations.steps import healthy, instances_ready, remove_cluster, wait_for_status
+from shared.runs import DeployInput
+from shared.spec import ClusterSpec
 
 bp = df.Blueprint()
 
 
-def instances_ready(status: dict[str, Any]) -> bool:
-    """A primary, and every instance up (standbys streaming)."""
-    return bool(status.get("currentPrimary")) and status["readyInstances"] == status["instances"]
-
-
-def healthy(status: dict[str, Any]) -> bool:
-    """CNPG's healthy phase: every instance ready and the synchronous standbys the spec asks for in place."""
-    return bool(status.get("healthy"))
-
-
-def describe(status: dict[str, Any]) -> str:
-    return (
-        f"phase {status['phase']!r}, {status['readyInstances']}/{status['instances']} instances ready, "
-        f"primary {status.get('currentPrimary') or 'none'}, "
-        f"synchronous_standby_names {status.get('synchronousStandbyNames') or 'unset'!r}"
-    )
-
-
 @bp.orchestration_trigger(context_name="context")
 def deploy_cluster(context: df.DurableOrchestrationContext) -> Step:
-    run = Runbook(context, "deploy_cluster")
-    spec: dict[str, Any] = run.input["spec"]
-    names = run.report["cluster"]
+    run = Runbook(context, "deploy_cluster", DeployInput)
+    spec = run.input.spec
     made = {"cluster": False, "secret": False}
     error: Exception | None = None
     result: dict[str, Any] | None = None
     try:
         run.note("validate spec", "done", "ClusterSpec validated by the API before the run started")
         settled = yield from run.step("pre-flight", "preflight", spec, retry=False)
-        spec = settled["data"]["spec"]  # backup.method resolved once, here; the rest of the run uses it
+        spec = ClusterSpec.model_validate(settled.data["spec"])  # backup.method resolved once, here
         preflight = yield from run.step(
             "backup destination pre-flight", "preflight_backup_destination", spec, retry=False
         )
         yield from run.step("namespace", "ensure_namespace", spec)
         secret = yield from run.step("app-user secret", "ensure_app_secret", {
-            "spec": spec, "operationId": run.input["operationId"]})
+            "spec": spec, "operationId": run.input.operation_id})
         # ours if this run made it, even when a redelivered activity answered "exists"
-        made["secret"] = secret.get("data", {}).get("createdBy") == run.input["operationId"]
+        made["secret"] = secret.data.get("createdBy") == run.input.operation_id
         yield from run.step("operator config", "configure_operator", spec)
         yield from run.step("monitoring", "configure_monitoring", spec)
         yield from run.step("backup identity", "ensure_backup_identity", spec)
-        made["cluster"] = preflight["outcome"] == "done"
+        made["cluster"] = preflight.outcome == "done"
         yield from run.step("apply cluster", "apply_cluster", spec)
         # the rw/ro endpoints early: a LoadBalancer takes a while to get its address, and SQL may need it
         endpoints = yield from run.step("endpoints", "expose_endpoints", spec)
-        timeout = run.options.get("readyTimeoutSeconds", 600)
-        yield from run.wait_until("wait ready", "get_cluster_status", names, instances_ready, describe, timeout)
+        timeout = run.options.ready_timeout_seconds
+        yield from wait_for_status(run, "wait ready", instances_ready, timeout)
         # independent checks, fanned out; they overlap the HA manager naming the synchronous standbys
         yield from run.in_parallel([
             ("verify monitoring", "verify_monitoring", spec),
@@ -67,17 +50,13 @@ def deploy_cluster(context: df.DurableOrchestrationContext) -> Step:
             ("sample dataset", "load_sample_dataset", spec),
         ])
         yield from run.step("replica check", "check_replicas", spec)
-        status = yield from run.wait_until(
-            "synchronous standby", "get_cluster_status", names, healthy, describe, timeout
-        )
+        status = yield from wait_for_status(run, "synchronous standby", healthy, timeout)
         yield from run.step("scheduled backup", "ensure_scheduled_backup", spec)
         result = {
-            "phase": status["phase"],
-            "currentPrimary": status["currentPrimary"],
-            "instances": [
-                {"name": i["name"], "role": i["role"], "syncState": i["syncState"]} for i in status["instancesStatus"]
-            ],
-            "endpoints": endpoints.get("data", {}),
+            "phase": status.phase,
+            "currentPrimary": status.current_primary,
+            "instances": [{"name": i.name, "role": i.role, "syncState": i.sync_state} for i in status.instances_status],
+            "endpoints": endpoints.data,
         }
     except Exception as err:
         error = err
@@ -88,7 +67,7 @@ def deploy_cluster(context: df.DurableOrchestrationContext) -> Step:
     return report
 
 
-def compensate(run: Runbook, spec: dict[str, Any], made: dict[str, bool]) -> Step:
+def compensate(run: Runbook, spec: ClusterSpec, made: dict[str, bool]) -> Step:
     """Remove what this run made, so a failed deploy leaves nothing half-made behind."""
     run.stop_listening()
     try:

@@ -8,8 +8,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.deploy_cluster import describe, healthy
 from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
+from orchestrations.steps import describe, healthy, primary_is, read_spec, wait_for_status
+from shared.runs import DrillInput
+from shared.spec import ClusterSpec
+from shared.status import ClusterStatus
 
 bp = df.Blueprint()
 
@@ -41,55 +44,46 @@ def windows_between(windows: list[list[str]], start: datetime, end: datetime | N
 def failover_drill(context: df.DurableOrchestrationContext) -> Step:
     # a host restart interrupts a drill instead of resuming it: its probe's process is gone, and replaying a
     # primary's deletion blind would be wrong (devhost: function_app.INTERRUPT_ON_RESTART)
-    run = Runbook(context, "failover_drill", interruptions=("cancel", HOST_RESTARTED))
-    drill: dict[str, Any] = run.input.get("drill", {})
-    mode = drill.get("mode", "graceful")
+    run = Runbook(context, "failover_drill", DrillInput, interruptions=("cancel", HOST_RESTARTED))
+    mode = run.input.drill.mode
+    dry_run = run.input.drill.dry_run
+    timeout = run.options.drill_timeout_seconds
     error: Exception | None = None
     result: dict[str, Any] = {"mode": mode}
     probe_started = deleted = False
     original: str | None = None
-    spec: dict[str, Any] | None = None
+    spec: ClusterSpec | None = None
     try:
-        spec = yield from run.step("read cluster spec", "get_stored_spec", run.report["cluster"])
+        spec = yield from read_spec(run, "read cluster spec")
         if spec is None:
             raise StepFailed("read cluster spec", "the cluster does not exist")
-        names = run.report["cluster"]
         before = yield from run.step("pre-flight", "drill_preflight", spec, retry=False)
-        original = before["data"]["primary"]
-        result["rolesBefore"] = before["data"]["roles"]
-        if drill.get("dryRun"):
+        original = before.data["primary"]
+        result["rolesBefore"] = before.data["roles"]
+        if dry_run:
             for line in PLAN[1:]:
                 run.note(line.format(mode=mode), "planned", "dry run: nothing done")
             result["dryRun"] = True
         else:
-            with_ids = {"spec": spec, "operationId": run.input["operationId"]}
+            with_ids = {"spec": spec, "operationId": run.input.operation_id}
             yield from run.step("prepare probe", "prepare_probe", spec)
-            probe = context.call_activity("write_probe", {**with_ids, "maxSeconds": 180})
+            probe = context.call_activity("write_probe", {"spec": spec.dump(), "operationId": run.input.operation_id,
+                                                          "maxSeconds": 180})
             probe_started = True
             yield from run.sleep("probe baseline", run.now + timedelta(seconds=1))  # acknowledged writes before
             failover_at = run.now
             deleted = True  # from here on, a drill cut short puts the original primary back if it can
             yield from run.step("delete primary", "delete_primary", {"spec": spec, "mode": mode})
-            new = yield from run.wait_until(
-                "wait new primary", "get_cluster_status", names,
-                lambda s: bool(s.get("currentPrimary")) and s["currentPrimary"] != original,
-                describe, run.options.get("drillTimeoutSeconds", 120),
-            )
-            result["rolesDuring"] = {i["name"]: i["role"] if i["ready"] else "down" for i in new["instancesStatus"]}
-            result["failoverTo"] = new["currentPrimary"]
+            new = yield from wait_for_status(
+                run, "wait new primary", lambda s: bool(s.current_primary) and s.current_primary != original, timeout)
+            result["rolesDuring"] = {i.name: i.role if i.ready else "down" for i in new.instances_status}
+            result["failoverTo"] = new.current_primary
             yield from run.step("verify writes on the new primary", "verify_writes", with_ids)
-            yield from run.wait_until(
-                "old primary rejoins", "get_cluster_status", names, healthy, describe,
-                run.options.get("drillTimeoutSeconds", 120),
-            )
+            yield from wait_for_status(run, "old primary rejoins", healthy, timeout)
             switchback_at = run.now
             yield from run.step("switch back", "promote_instance", {"spec": spec, "instance": original})
-            after = yield from run.wait_until(
-                "original primary back", "get_cluster_status", names,
-                lambda s: s.get("currentPrimary") == original and bool(s.get("healthy")), describe,
-                run.options.get("drillTimeoutSeconds", 120),
-            )
-            result["rolesAfter"] = {i["name"]: i["role"] for i in after["instancesStatus"]}
+            after = yield from wait_for_status(run, "original primary back", primary_is(original), timeout)
+            result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
             yield from run.step("verify writes after switch-back", "verify_writes", with_ids)
             yield from run.step("stop probe", "stop_probe", with_ids)
             deleted = False
@@ -98,28 +92,29 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
             lost = yield from run.step(
                 "RPO", "count_lost_writes", {**with_ids, "acknowledged": measured["acknowledged"]}
             )
+            lost_writes = lost.data["lost"]
             failover = windows_between(measured["windows"], failover_at, switchback_at)
             switchback = windows_between(measured["windows"], switchback_at, None)
             result.update({
                 "rtoSeconds": {"failover": max(failover, default=0.0), "switchback": max(switchback, default=0.0)},
-                "rpoLostWrites": lost["data"]["lost"],
+                "rpoLostWrites": lost_writes,
                 "probe": {"attempted": measured["attempted"], "acknowledged": len(measured["acknowledged"]),
                           "outages": measured["windows"]},
             })
             run.note("RTO", "done", f"clients could not write for {result['rtoSeconds']['failover']}s at the "
                      f"failover and {result['rtoSeconds']['switchback']}s at the switch-back")
-            if lost["data"]["lost"]:
-                raise StepFailed("RPO", f"{lost['data']['lost']} acknowledged writes lost: {lost['data']['lostIds']}")
+            if lost_writes:
+                raise StepFailed("RPO", f"{lost_writes} acknowledged writes lost: {lost.data['lostIds']}")
     except Exception as err:
         error = err
-    if spec is not None and not drill.get("dryRun") and "rolesBefore" in result:
+    if spec is not None and not dry_run and "rolesBefore" in result:
         run.stop_listening()
         # each clean-up step on its own: one that fails leaves the others to run
         cleanup: list[tuple[bool, Any]] = [
             (error is not None and deleted and original is not None,
              lambda: put_original_back(run, spec, original, result)),
             (probe_started, lambda: run.step("stop probe", "stop_probe", {
-                "spec": spec, "operationId": run.input["operationId"]})),
+                "spec": spec, "operationId": run.input.operation_id})),
             (True, lambda: run.step("drop probe", "drop_probe", spec)),
         ]
         for wanted, undo in cleanup:
@@ -135,22 +130,18 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
     return report
 
 
-def put_original_back(run: Runbook, spec: dict[str, Any], original: str, result: dict[str, Any]) -> Step:
+def put_original_back(run: Runbook, spec: ClusterSpec, original: str, result: dict[str, Any]) -> Step:
     """A drill cut short after deleting the primary (a failed step, a host restart): the original primary is
     promoted back when it is a ready standby, and the report says what state the cluster was left in."""
-    names = run.report["cluster"]
-    status = yield from run.wait_until("cluster settles", "get_cluster_status", names, healthy, describe,
-                                       run.options.get("drillTimeoutSeconds", 120), required=False)
-    ready = {i["name"] for i in status["instancesStatus"] if i["ready"]}
-    if status.get("currentPrimary") not in (None, original) and original in ready and status.get("healthy"):
+    timeout = run.options.drill_timeout_seconds
+    status: ClusterStatus = yield from wait_for_status(run, "cluster settles", healthy, timeout, required=False)
+    ready = {i.name for i in status.instances_status if i.ready}
+    if status.current_primary not in (None, original) and original in ready and status.healthy:
         yield from run.step("put the original primary back", "promote_instance", {"spec": spec, "instance": original})
-        status = yield from run.wait_until(
-            "original primary back", "get_cluster_status", names,
-            lambda s: s.get("currentPrimary") == original and bool(s.get("healthy")), describe,
-            run.options.get("drillTimeoutSeconds", 120), required=False,
-        )
+        status = yield from wait_for_status(run, "original primary back", primary_is(original), timeout,
+                                            required=False)
     else:
         run.note("put the original primary back", "skipped",
-                 f"{original} is the primary" if status.get("currentPrimary") == original
+                 f"{original} is the primary" if status.current_primary == original
                  else f"{original} is not a ready standby of a healthy cluster: left as it is")
     result["leftWith"] = describe(status)

@@ -13,81 +13,89 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.deploy_cluster import describe
-from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed
-from orchestrations.verify_backups import take_backup
+from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed, first_line, wire
+from orchestrations.steps import cluster_status, describe, read_spec, take_backup, wait_for_status
 from shared.backups import backup_name
+from shared.outcome import Outcome
+from shared.runs import AlertInput, VerifyInput
+from shared.spec import ClusterSpec
+from shared.status import ClusterStatus
 
 bp = df.Blueprint()
 
 
-def writable(answer: dict[str, Any]) -> bool:
-    return bool(answer["data"]["writable"])
+Alerted = Runbook[AlertInput]
 
 
-def said(answer: dict[str, Any]) -> str:
-    return str(answer["detail"])
+def writable(answer: Outcome) -> bool:
+    return bool(answer.data["writable"])
 
 
-def archiving_works(status: dict[str, Any]) -> bool:
-    return any(c["type"] == "ContinuousArchiving" and c["status"] == "True" for c in status.get("conditions", []))
+def said(answer: Outcome) -> str:
+    return answer.detail
 
 
-def permitted(run: Runbook, action: str) -> Step:
+def archiving_works(status: ClusterStatus) -> bool:
+    archiving = status.condition("ContinuousArchiving")
+    return archiving is not None and archiving.status == "True"
+
+
+def permitted(run: Alerted, action: str) -> Step:
     """The playbook's policy: `auto` acts, `approval` waits for a person (no approval, no action)."""
-    if run.input.get("policy", "auto") == "auto":
+    if run.input.policy == "auto":
         run.note("policy", "auto", f"{action}: allowed by policy auto")
         return True
-    return (yield from run.approval(action, run.options.get("approvalTimeoutSeconds", 900)))
+    return (yield from run.approval(action, run.options.approval_timeout_seconds))
 
 
-def primary_unavailable(run: Runbook, spec: dict[str, Any], result: dict[str, Any]) -> Step:
-    names = run.report["cluster"]
-    now = yield from run.step("confirm", "check_primary", names)
+def check_primary(run: Alerted, step: str, timeout_seconds: float) -> Step:
+    """Whether the primary takes a write, polled until it does or the time is up (not a failure: the
+    playbook decides what comes next)."""
+    return (yield from run.wait_until(step, "check_primary", run.names, writable, said, timeout_seconds,
+                                      required=False, answer=Outcome))
+
+
+def primary_unavailable(run: Alerted, spec: ClusterSpec, result: dict[str, Any]) -> Step:
+    now = yield from run.step("confirm", "check_primary", run.names)
     if writable(now):
         result["outcome"] = "noActionNeeded"
         return
-    recovered = yield from run.wait_until(
-        "grace period for the HA manager", "check_primary", names, writable, said,
-        run.options.get("alertGraceSeconds", 30), required=False,
-    )
+    recovered = yield from check_primary(run, "grace period for the HA manager", run.options.alert_grace_seconds)
     if not writable(recovered):
         manager = yield from run.step("check the HA manager", "check_ha_manager", spec)
-        if manager["data"]["healthy"]:
+        remedy = manager.data.get("remedy")
+        if manager.data["healthy"]:
             run.note("remedy", "skipped", "the HA manager runs: waiting for it to promote, never promoting behind it")
-        elif not manager["data"].get("actionable"):
+        elif not manager.data.get("actionable"):
             result["outcome"] = "escalated"
-            raise StepFailed("escalate", f"{manager['detail']}: not pgha's to fix; an operator must look")
-        elif (yield from permitted(run, manager["data"]["remedy"])):
+            raise StepFailed("escalate", f"{manager.detail}: not pgha's to fix; an operator must look")
+        elif (yield from permitted(run, remedy)):
             yield from run.step("restore the HA manager", "restore_ha_manager", spec)
-            result["action"] = manager["data"]["remedy"]
+            result["action"] = remedy
         else:
             result["outcome"] = "notApproved"
-            raise StepFailed("approval", f"{manager['data']['remedy']!r} not approved: the cluster has no primary")
-        recovered = yield from run.wait_until(
-            "wait for a writable primary", "check_primary", names, writable, said,
-            run.options.get("alertRecoveryTimeoutSeconds", 300), required=False,
-        )
+            raise StepFailed("approval", f"{remedy!r} not approved: the cluster has no primary")
+        recovered = yield from check_primary(run, "wait for a writable primary",
+                                             run.options.alert_recovery_timeout_seconds)
     if not writable(recovered):
         result["outcome"] = "escalated"
         raise StepFailed("escalate", f"no writable primary after the HA manager's chance: {said(recovered)}; "
                                      "an operator must look (pgha does not promote behind the HA manager)")
-    status = yield from run.step("cluster status", "get_cluster_status", names)
+    status = yield from cluster_status(run, "cluster status")
     run.note("verify", "done", describe(status))
-    result.update(outcome="recovered", primary=recovered["data"]["primary"])
+    result.update(outcome="recovered", primary=recovered.data["primary"])
 
 
-def replication_lag(run: Runbook, spec: dict[str, Any], result: dict[str, Any]) -> Step:
-    diagnosis = yield from run.step("diagnose replication", "diagnose_replication", run.report["cluster"])
-    result.update(outcome="diagnosed", diagnosis=diagnosis["data"])
+def replication_lag(run: Alerted, spec: ClusterSpec, result: dict[str, Any]) -> Step:
+    diagnosis = yield from run.step("diagnose replication", "diagnose_replication", run.names)
+    result.update(outcome="diagnosed", diagnosis=diagnosis.data)
 
 
-def wal_archiving_failing(run: Runbook, spec: dict[str, Any], result: dict[str, Any]) -> Step:
+def wal_archiving_failing(run: Alerted, spec: ClusterSpec, result: dict[str, Any]) -> Step:
     diagnosis = yield from run.step("diagnose archiving", "diagnose_archiving", spec)
-    result["diagnosis"] = diagnosis["data"]
-    yield from run.wait_until(
-        "wait for archiving to work again", "get_cluster_status", run.report["cluster"], archiving_works,
-        describe, run.options.get("alertRecoveryTimeoutSeconds", 300),
+    result["diagnosis"] = diagnosis.data
+    yield from wait_for_status(
+        run, "wait for archiving to work again", archiving_works, run.options.alert_recovery_timeout_seconds,
         watch_failure=False,  # archiving needs the primary alone: a standby that is gone does not end it
     )
     if not (yield from permitted(run, "take a backup")):
@@ -95,27 +103,25 @@ def wal_archiving_failing(run: Runbook, spec: dict[str, Any], result: dict[str, 
         return
     result["action"] = "take a backup"
     try:
-        result["backup"] = yield from take_backup(run, spec, backup_name(spec["name"], run.input["operationId"]))
+        result["backup"] = yield from take_backup(run, spec, backup_name(spec.name, run.input.operation_id))
     except StepFailed as failed:
         result["backup"] = failed.answer
         raise
     result["outcome"] = "recovered"
 
 
-def backup_stale(run: Runbook, spec: dict[str, Any], result: dict[str, Any]) -> Step:
+def backup_stale(run: Alerted, spec: ClusterSpec, result: dict[str, Any]) -> Step:
     if not (yield from permitted(run, "verify backups (take a new one)")):
         result["outcome"] = "notApproved"
         return
     started = run.now
-    verification = f"{run.input['operationId']}-verify"
+    verification = f"{run.input.operation_id}-verify"
+    sub = VerifyInput(**run.names, operation_id=verification, options=run.options, owns_lock=False,
+                      lock_id=run.input.operation_id, requested_at=run.now.isoformat())
     try:
-        yield run.context.call_sub_orchestrator("verify_backups", {
-            **run.report["cluster"], "operationId": verification, "verify": {"backup": "new"},
-            "options": run.options, "ownsLock": False, "lockId": run.input["operationId"],
-            "requestedAt": run.now.isoformat(),
-        }, verification)
+        yield run.context.call_sub_orchestrator("verify_backups", wire(sub), verification)
     except Exception as err:  # its own report says why
-        run.record("verify backups", "failed", started, str(err).splitlines()[0][:500])
+        run.record("verify backups", "failed", started, first_line(err))
         if (yield from run.canceled(verification)):  # cancelled with its parent
             raise Interrupted("verify backups", "cancel", None) from None
         raise StepFailed("verify backups", f"see report {verification}") from None
@@ -123,7 +129,7 @@ def backup_stale(run: Runbook, spec: dict[str, Any], result: dict[str, Any]) -> 
     result.update(outcome="recovered", action="verify backups", verification=verification)
 
 
-PLAYBOOKS: dict[str, Callable[[Runbook, dict[str, Any], dict[str, Any]], Step]] = {
+PLAYBOOKS: dict[str, Callable[[Alerted, ClusterSpec, dict[str, Any]], Step]] = {
     "primaryUnavailable": primary_unavailable,
     "replicationLag": replication_lag,
     "walArchivingFailing": wal_archiving_failing,
@@ -133,31 +139,29 @@ PLAYBOOKS: dict[str, Callable[[Runbook, dict[str, Any], dict[str, Any]], Step]] 
 
 @bp.orchestration_trigger(context_name="context")
 def respond_to_alert(context: df.DurableOrchestrationContext) -> Step:
-    run = Runbook(context, "respond_to_alert", interruptions=("cancel", "resolved"))
-    alert: dict[str, Any] = run.input["alert"]
-    playbook: str = run.input["playbook"]
-    result: dict[str, Any] = {"alert": alert, "playbook": playbook, "policy": run.input.get("policy", "auto"),
+    run = Runbook(context, "respond_to_alert", AlertInput, interruptions=("cancel", "resolved"))
+    alert = run.input.alert
+    playbook = run.input.playbook
+    result: dict[str, Any] = {"alert": alert, "playbook": playbook, "policy": run.input.policy,
                               "action": None, "outcome": None}
     error: Exception | None = None
-    run.note("alert", "done", f"{alert['rule']} (severity {alert['severity']}, {alert['monitoringService']}) "
-                              f"fired at {alert['firedAt']}: playbook {playbook}")
+    run.note("alert", "done", f"{alert.rule} (severity {alert.severity}, {alert.monitoring_service}) "
+                              f"fired at {alert.fired_at}: playbook {playbook}")
     try:
-        spec = None
-        if run.report["cluster"]["name"]:
-            spec = yield from run.step("find cluster", "get_stored_spec", run.report["cluster"])
-        busy = run.input.get("busyWith")
+        where = run.report.cluster
+        spec = (yield from read_spec(run, "find cluster")) if where.name else None
+        busy = run.input.busy_with
         if spec is None:
-            where = run.report["cluster"]
-            run.note("cluster", "skipped", f"no cluster {where['namespace']}/{where['name']}: no action"
-                     if where["name"] else "the alert names no cluster (labels cluster/namespace or a "
-                                            "configuration item): no action")
+            run.note("cluster", "skipped", f"no cluster {where.namespace}/{where.name}: no action"
+                     if where.name else "the alert names no cluster (labels cluster/namespace or a "
+                                        "configuration item): no action")
             result["outcome"] = "unknownCluster"
         elif playbook not in PLAYBOOKS:
-            run.note("playbook", "skipped", f"no playbook for alert rule {alert['rule']!r}: reported only")
+            run.note("playbook", "skipped", f"no playbook for alert rule {alert.rule!r}: reported only")
             result["outcome"] = "reported"
         elif busy and playbook != "replicationLag":
-            status = yield from run.step("cluster status", "get_cluster_status", run.report["cluster"])
-            run.note("remedy", "skipped", f"{busy['runbook']} {busy['operationId']} is running on this cluster: "
+            status = yield from cluster_status(run, "cluster status")
+            run.note("remedy", "skipped", f"{busy.runbook} {busy.operation_id} is running on this cluster: "
                      f"pgha does not act beside another run (a drill deletes primaries on purpose); "
                      f"{describe(status)}")
             result["outcome"] = "deferred"

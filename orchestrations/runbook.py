@@ -8,11 +8,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import azure.durable_functions as df
+from pydantic import BaseModel
+
+from shared.outcome import Outcome
+from shared.reports import Report, Status, StepRecord
+from shared.runs import RunInput
 
 Step = Generator[Any, Any, Any]
+In = TypeVar("In", bound=RunInput)
 # raised by the devhost to a run that must not resume blind after a host restart (function_app.py names them)
 HOST_RESTARTED = "hostRestarted"
 
@@ -42,29 +48,27 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0][:500]
 
 
-class Runbook:
+class Runbook(Generic[In]):
+    """One run: its typed input (parsed once, at the start of each replay), its steps, its report."""
+
     def __init__(
-        self, context: df.DurableOrchestrationContext, runbook: str, interruptions: tuple[str, ...] = ("cancel",)
+        self, context: df.DurableOrchestrationContext, runbook: str, kind: type[In],
+        interruptions: tuple[str, ...] = ("cancel",),
     ) -> None:
         self.context = context
         self.interruptions = interruptions
         self._events: dict[str, Any] = {}
         self._heard: set[str] = set()  # interruptions that already ended a wait
         self._pending_approval: dict[str, Any] | None = None
-        self.input: dict[str, Any] = context.get_input()
-        self.options: dict[str, float] = self.input.get("options", {})
-        cluster = {"namespace": self.input["namespace"], "name": self.input["name"]}
-        self.report: dict[str, Any] = {
-            "operationId": self.input["operationId"],
-            "runbook": runbook,
-            "cluster": cluster,
-            "status": "running",
-            "startedAt": self.now.isoformat(),
-            "endedAt": None,
-            "durationSeconds": None,
-            "steps": [],
-            "error": None,
-        }
+        self.input: In = kind.model_validate(context.get_input())
+        self.options = self.input.options
+        self.report = Report(operation_id=self.input.operation_id, runbook=runbook, cluster=self.input.cluster,
+                             started_at=self.now.isoformat())
+
+    @property
+    def names(self) -> dict[str, str]:
+        """The run's cluster, as the payload of the activities that need only its names."""
+        return self.report.cluster.dump()
 
     @property
     def now(self) -> datetime:
@@ -73,25 +77,21 @@ class Runbook:
     @property
     def retry(self) -> df.RetryOptions:
         return df.RetryOptions(
-            first_retry_interval_in_milliseconds=int(1000 * self.options.get("activityRetrySeconds", 2)),
-            max_number_of_attempts=int(self.options.get("activityAttempts", 3)),
+            first_retry_interval_in_milliseconds=int(1000 * self.options.activity_retry_seconds),
+            max_number_of_attempts=self.options.activity_attempts,
         )
 
     def record(self, name: str, outcome: str, started: datetime, detail: str = "", data: Any = None) -> None:
-        step: dict[str, Any] = {
-            "name": name, "outcome": outcome, "startedAt": started.isoformat(),
-            "durationSeconds": round((self.now - started).total_seconds(), 3), "detail": detail,
-        }
-        if data:
-            step["data"] = data
-        self.report["steps"].append(step)
+        self.report.steps.append(StepRecord(
+            name=name, outcome=outcome, started_at=started.isoformat(),
+            duration_seconds=round((self.now - started).total_seconds(), 3), detail=detail, data=data or None))
         self._publish(None)
 
     def _publish(self, current: str | None) -> None:
         status: dict[str, Any] = {
-            "runbook": self.report["runbook"],
+            "runbook": self.report.runbook,
             "step": current,
-            "stepsDone": [f"{s['name']}: {s['outcome']}" for s in self.report["steps"]],
+            "stepsDone": [f"{s.name}: {s.outcome}" for s in self.report.steps],
         }
         if self._pending_approval and current:
             status["pendingApproval"] = self._pending_approval
@@ -101,10 +101,12 @@ class Runbook:
         """A step the orchestrator decides by itself (no activity), recorded like the others."""
         self.record(name, outcome, self.now, detail)
 
-    def step(self, name: str, activity: str, payload: Any, retry: bool = True) -> Step:
-        """Run one activity as a runbook step; its Outcome lands in the report."""
+    def step(self, name: str, activity: str, payload: Any, retry: bool = True, answer: type | None = None) -> Step:
+        """Run one activity as a runbook step: its Outcome lands in the report and comes back typed (or the
+        answer read as `answer`, for an activity that answers data, not an Outcome)."""
         started = self.now
         self._publish(name)
+        payload = wire(payload)
         task = (self.context.call_activity_with_retry(activity, self.retry, payload) if retry
                 else self.context.call_activity(activity, payload))
         try:
@@ -115,8 +117,7 @@ class Runbook:
             message = first_line(err)
             self.record(name, "failed", started, message)
             raise StepFailed(name, message) from None
-        self._record_result(name, started, result)
-        return result
+        return self._record_result(name, started, result, answer)
 
     def _until_restarted(self, name: str, started: datetime, task: Any) -> Step:
         """A task's result; for a run the host interrupts after a restart (HOST_RESTARTED), the restart wins
@@ -133,17 +134,20 @@ class Runbook:
             raise task.result if isinstance(task.result, BaseException) else RuntimeError(str(task.result))
         return task.result
 
-    def _record_result(self, name: str, started: datetime, result: Any) -> None:
-        if isinstance(result, dict) and "outcome" in result:
-            self.record(name, result["outcome"], started, result.get("detail", ""), result.get("data"))
-        else:
-            self.record(name, "done", started)
+    def _record_result(self, name: str, started: datetime, result: Any, answer: type | None = None) -> Any:
+        if answer is None and isinstance(result, dict) and "outcome" in result:
+            outcome = Outcome.model_validate(result)
+            self.record(name, outcome.outcome, started, outcome.detail, outcome.data)
+            return outcome
+        self.record(name, "done", started)
+        return typed(result, answer)
 
     def in_parallel(self, steps: list[tuple[str, str, Any]]) -> Step:
         """Independent steps fanned out at once; each lands in the report, the first failure fails the run."""
         started = self.now
         self._publish(" + ".join(name for name, _, _ in steps))
-        tasks = [self.context.call_activity_with_retry(activity, self.retry, payload) for _, activity, payload in steps]
+        tasks = [self.context.call_activity_with_retry(activity, self.retry, wire(payload))
+                 for _, activity, payload in steps]
         try:
             results = yield self.context.task_all(tasks)
         except Exception as err:
@@ -158,15 +162,13 @@ class Runbook:
                     self.record(name, "not finished", started, "stopped when another step of its group failed")
             name, message = failed or (steps[0][0], first_line(err))
             raise StepFailed(name, message) from None
-        for (name, _, _), result in zip(steps, results, strict=True):
-            self._record_result(name, started, result)
-        return results
+        return [self._record_result(name, started, result) for (name, _, _), result in zip(steps, results, strict=True)]
 
     def wait_until(
         self, name: str, activity: str, payload: Any, ready: Callable[[Any], bool],
         describe: Callable[[Any], str], timeout_seconds: float, required: bool = True,
         stalled: Callable[[Any], str | None] | None = None, patience_seconds: float = 0,
-        watch_failure: bool = True,
+        watch_failure: bool = True, answer: type | None = None,
     ) -> Step:
         """Poll `activity` on a durable timer until `ready`; at the deadline fail the step, or when not
         `required` record it as timed out and return the last answer.
@@ -174,17 +176,18 @@ class Runbook:
         The wait also ends, failed, as soon as an answer carries a `failure` (the platform's sign that success
         is impossible; unless `watch_failure` is off, for a wait that needs less than the whole cluster), and
         when `stalled` has named trouble on every answer for `patience_seconds` (a state the platform
-        retries, such as WAL archiving failing): each quoted in the step."""
+        retries, such as WAL archiving failing): each quoted in the step. Answers are read as `answer`."""
         started = self.now
         deadline = started + timedelta(seconds=timeout_seconds)
-        base = self.options.get("pollSeconds", 2)
+        base = self.options.poll_seconds
+        payload = wire(payload)
         self._publish(name)
         polls = 0
         stalled_since: datetime | None = None
         while True:
             try:
-                result = yield from self._until_restarted(
-                    name, started, self.context.call_activity_with_retry(activity, self.retry, payload))
+                result = typed((yield from self._until_restarted(
+                    name, started, self.context.call_activity_with_retry(activity, self.retry, payload))), answer)
             except Interrupted:
                 raise
             except Exception as err:
@@ -268,8 +271,8 @@ class Runbook:
         deadline = started + timedelta(seconds=timeout_seconds)
         self._pending_approval = {
             "action": action, "deadline": deadline.isoformat(),
-            "approve": f"/api/operations/{self.input['operationId']}/approve",
-            "reject": f"/api/operations/{self.input['operationId']}/reject",
+            "approve": f"/api/operations/{self.input.operation_id}/approve",
+            "reject": f"/api/operations/{self.input.operation_id}/reject",
         }
         self._publish(f"waiting for approval: {action}")
         approve, reject = self.event("approve"), self.event("reject")
@@ -290,44 +293,40 @@ class Runbook:
 
     def finish(self, error: BaseException | None, result: dict[str, Any] | None = None) -> Step:
         """Close the report, store it, release the cluster's lock, then post it to the caller's callback;
-        runs at the end of every run."""
-        canceled = isinstance(error, Interrupted) and error.event == "cancel"
+        runs at the end of every run. The report, as plain JSON."""
         if isinstance(error, Interrupted) and error.event == HOST_RESTARTED:
             error = StepFailed(error.step, "interrupted by a host restart")
-        self.report["status"] = "canceled" if canceled else "failed" if error else "succeeded"
-        self.report["error"] = (str(error) if isinstance(error, StepFailed) else first_line(error)) if error else None
-        if result:
-            self.report["result"] = result
-        self.report["endedAt"] = self.now.isoformat()
-        started = datetime.fromisoformat(self.report["startedAt"])
-        self.report["durationSeconds"] = round((self.now - started).total_seconds(), 3)
+        canceled = isinstance(error, Interrupted) and error.event == "cancel"
+        status: Status = "canceled" if canceled else "failed" if error else "succeeded"
+        said = (str(error) if isinstance(error, StepFailed) else first_line(error)) if error else None
+        self.report.close(status, said, self.now, wire(result) if result else None)
         self._publish("store report")
         stored: Exception | None = None
         try:
-            self.report["location"] = yield self.context.call_activity_with_retry(
-                "store_report", self.retry, self.report
+            self.report.location = yield self.context.call_activity_with_retry(
+                "store_report", self.retry, self.report.dump()
             )
         except Exception as err:  # not `finally`: a replay's abandoned generator must not yield again
             stored = err
-        if self.input.get("ownsLock", True):  # a sub-orchestration runs under its parent's lock
+        if self.input.owns_lock:  # a sub-orchestration runs under its parent's lock
             yield self.context.call_activity_with_retry("release_lock", self.retry, {
-                **self.report["cluster"], "operationId": self.input.get("lockId", self.report["operationId"]),
+                **self.names, "operationId": self.input.lock_holder,
             })
-        if self.input.get("callback") and stored is None:
+        if self.input.callback and stored is None:
             # last: whoever the callback wakes finds the report stored and the cluster free
             yield from self._post_callback()
-            yield self.context.call_activity_with_retry("store_report", self.retry, self.report)
+            yield self.context.call_activity_with_retry("store_report", self.retry, self.report.dump())
         self._publish(None)
         if stored is not None:
             raise stored
-        return self.report
+        return self.report.dump()
 
     def _post_callback(self) -> Step:
         """The caller's webhook gets the report; a dead receiver is reported, it does not fail the run."""
         started = self.now
         self._publish("post report to callback")
         try:
-            answer = yield self.context.call_activity("post_report", self.report)
+            answer = yield self.context.call_activity("post_report", self.report.dump())
             self.record("post report to callback", answer["outcome"], started, answer["detail"])
         except Exception as err:
             self.record("post report to callback", "failed", started, first_line(err))
@@ -335,7 +334,29 @@ class Runbook:
 
 def failure(answer: Any) -> str | None:
     """The platform's sign, in a polled answer (a ClusterStatus), that what the wait waits for cannot happen."""
-    return answer.get("failure") if isinstance(answer, dict) else None
+    if isinstance(answer, dict):
+        return answer.get("failure")
+    return getattr(answer, "failure", None)
+
+
+def wire(value: Any) -> Any:
+    """A payload as the durable runtime carries it: models (in lists and dicts too) as plain JSON."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True, mode="json")
+    if isinstance(value, dict):
+        return {key: wire(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [wire(item) for item in value]
+    return value
+
+
+def typed(answer: Any, kind: type | None) -> Any:
+    """An activity's JSON answer read as the model the step expects (None stays None: nothing found)."""
+    if kind is None or answer is None or not issubclass(kind, BaseModel):
+        return answer
+    if isinstance(answer, list):
+        return [kind.model_validate(item) for item in answer]
+    return kind.model_validate(answer)
 
 
 def faulted(task: Any) -> bool:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from azure.storage.blob import ContainerClient
 
-from shared.spec import Model
+from shared.model import Model
 from shared.walarchive import Continuity, Listing, check_continuity, parse_history
 
 PENDING, STARTED, RUNNING, FINALIZING = "pending", "started", "running", "finalizing"

@@ -1,12 +1,14 @@
-"""One operation per cluster: a lock record per cluster in blob container `locks/`.
+"""One winner: a lock per cluster in blob container `locks/`, a claim per alert in `alerts/`.
 
-A starter takes the lock before it starts a run (create-if-absent, so two starters cannot both win);
-the run releases it at its end. A lock whose run is no longer going is stale and is taken over,
-guarded by the blob's ETag so that only one starter can take it over.
+A starter takes the cluster's lock before it starts a run (create-if-absent, so two starters cannot both
+win); the run releases it at its end. A lock whose run is no longer going is stale and is taken over,
+guarded by the blob's ETag so that only one starter can take it over. The first delivery of an alert
+claims it the same create-if-absent way, so copies of it start no second run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from azure.storage.blob import BlobClient
 from shared import objectstore
 
 CONTAINER = "locks"
+CLAIMS = "alerts"
 
 
 @dataclass(frozen=True)
@@ -68,3 +71,32 @@ def release(connection: str, namespace: str, name: str, operation_id: str) -> bo
         return True
     except (ResourceNotFoundError, ResourceModifiedError):
         return False
+
+
+def claim(connection: str, key: str) -> bool:
+    """True for the first delivery of this alert and condition (create-if-absent: one winner)."""
+    blob = objectstore.container(connection, CLAIMS).get_blob_client(f"{key}.json")
+    body = json.dumps({"operationId": key, "claimedAt": time.time()})
+    try:
+        try:
+            blob.upload_blob(body, overwrite=False)
+        except ResourceNotFoundError:  # the first alert ever: make the container, once
+            objectstore.container(connection, CLAIMS, create=True)
+            blob.upload_blob(body, overwrite=False)
+        return True
+    except ResourceExistsError:
+        return False
+
+
+def claimed_at(connection: str, key: str) -> float:
+    try:
+        blob = objectstore.container(connection, CLAIMS).get_blob_client(f"{key}.json")
+        return float(json.loads(blob.download_blob().readall())["claimedAt"])
+    except (ResourceNotFoundError, ValueError, KeyError):
+        return 0.0
+
+
+def unclaim(connection: str, key: str) -> None:
+    """Give a claim back (its run did not start), so the sender's retry starts it."""
+    with contextlib.suppress(ResourceNotFoundError):
+        objectstore.container(connection, CLAIMS).delete_blob(f"{key}.json")

@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import psycopg
 from azure.storage.blob import ContainerClient
@@ -19,37 +18,14 @@ from azure.storage.blob import ContainerClient
 from shared.backups import Backup
 from shared.doctor import Check, Diagnosis, Purpose
 from shared.logs import redact
+from shared.outcome import Outcome, OutcomeKind, done, skipped, unchanged
 from shared.spec import ClusterSpec
 from shared.status import ClusterStatus
 
+# the adapters still import these from here
+__all__ = ["Outcome", "OutcomeKind", "Platform", "PreflightFailed", "done", "preflight_outcome", "skipped",
+           "unchanged"]
 log = logging.getLogger("pgha.platform")
-OutcomeKind = Literal["done", "unchanged", "skipped"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one runbook step did, in words an operator reads in the report."""
-
-    outcome: OutcomeKind
-    detail: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def done(detail: str, **data: Any) -> Outcome:
-    return Outcome("done", detail, data)
-
-
-def unchanged(detail: str, **data: Any) -> Outcome:
-    return Outcome("unchanged", detail, data)
-
-
-def skipped(detail: str, **data: Any) -> Outcome:
-    return Outcome("skipped", detail, data)
-
-
 class PreflightFailed(RuntimeError):
     """A pre-flight check refused the request before anything was made."""
 

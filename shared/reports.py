@@ -3,14 +3,70 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContentSettings
+from pydantic import ConfigDict, Field
 
 from shared import objectstore
+from shared.model import Model
+from shared.spec import ClusterRef
 
 CONTAINER = "reports"
+Status = Literal["running", "succeeded", "failed", "canceled"]
+
+
+class StepRecord(Model):
+    name: str
+    outcome: str
+    started_at: str
+    duration_seconds: float
+    detail: str = ""
+    data: Any = None  # kept only when the step said something more than its detail
+
+    def dump(self) -> dict[str, Any]:
+        body = super().dump()
+        if not self.data:
+            del body["data"]
+        return body
+
+
+class Report(Model):
+    """A run's report, as it is stored and answered; built up step by step while the run goes."""
+
+    model_config = ConfigDict(frozen=False)
+
+    operation_id: str
+    runbook: str
+    cluster: ClusterRef
+    status: Status = "running"
+    started_at: str
+    ended_at: str | None = None
+    duration_seconds: float | None = None
+    steps: list[StepRecord] = Field(default_factory=list)
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    location: dict[str, str] | None = None
+
+    def close(self, status: Status, error: str | None, ended_at: datetime, result: dict[str, Any] | None = None
+              ) -> Report:
+        """How every report ends, a run's own or one written for a run that was terminated."""
+        self.status, self.error = status, error
+        if result:
+            self.result = result
+        self.ended_at = ended_at.isoformat()
+        self.duration_seconds = round((ended_at - datetime.fromisoformat(self.started_at)).total_seconds(), 3)
+        return self
+
+    def dump(self) -> dict[str, Any]:
+        body = super().dump()
+        body["steps"] = [step.dump() for step in self.steps]
+        for optional in ("result", "location"):
+            if body[optional] is None:
+                del body[optional]
+        return body
 
 
 def render_markdown(report: dict[str, Any]) -> str:

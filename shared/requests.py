@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from shared.spec import Identifier, Model, Name, SpecError
+from shared.model import Model
+from shared.spec import Identifier, Name
 
 LSN = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")]
 READ_ONLY_START = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
@@ -57,33 +58,15 @@ class RestoreRequest(Model):
         return self
 
 
+class DrillRequest(Model):
+    # `graceful` like a pod deleted with a grace period, `crash` like a lost node; a dry run only plans
+    # (no docstring: it would become the schema's description in openapi.json)
+    mode: Literal["graceful", "crash"] = "graceful"
+    dry_run: bool = False
+
+
 class VerifyRequest(Model):
     backup: Literal["new", "latest", "random"] = "new"
     window_hours: int = Field(24 * 7, ge=1, le=24 * 365)
     restore_test: bool = False
     checks: list[SqlCheck] = Field(default_factory=list, max_length=50)
-
-
-def parse_model(kind: type[Model], body: object) -> Any:
-    """Validate a body, or raise SpecError naming the field (`checks.1.query`) as the client spelled it."""
-    from pydantic import ValidationError
-
-    if not isinstance(body, dict):
-        raise SpecError("body", "must be a JSON object")
-    try:
-        return kind.model_validate(body)
-    except ValidationError as err:
-        first = err.errors()[0]
-        loc = [str(part) for part in first["loc"]]
-        field = ".".join(loc) or "body"
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = f"is not a field of {kind.__name__}"
-        if loc[:1] == ["checks"] and len(loc) >= 2 and isinstance(body.get("checks"), list):
-            try:
-                name = body["checks"][int(loc[1])].get("name")
-            except (ValueError, IndexError, AttributeError):
-                name = None
-            if name:
-                message = f"check {name!r}: {message}"
-        raise SpecError(field, message) from None

@@ -14,17 +14,15 @@ from typing import Annotated, Literal
 from croniter import croniter
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from shared.cron import check_schedule
+from shared.model import Model, parse_model
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, StringConstraints(pattern=DNS_LABEL, min_length=1, max_length=50)]
@@ -60,11 +58,11 @@ HBA = re.compile(
 )
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+class ClusterRef(Model):
+    """A cluster by its names: what runs, locks and the activities that need no more are given."""
 
-    def dump(self) -> dict:
-        return self.model_dump(by_alias=True, mode="json")
+    namespace: str
+    name: str
 
 
 class ReplicationSlots(Model):
@@ -234,6 +232,10 @@ class ClusterSpec(Model):
         return sync
 
     @property
+    def ref(self) -> ClusterRef:
+        return ClusterRef(namespace=self.namespace, name=self.name)
+
+    @property
     def server_name(self) -> str:
         return self.backup.server_name or self.name
 
@@ -242,17 +244,6 @@ class ClusterSpec(Model):
         return [f"{self.name}-{n}" for n in range(1, self.instances + 1)]
 
 
-class SpecError(ValueError):
-    """A spec was refused; `field` names the offending field as the client spelled it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
 def parse_spec(body: object) -> ClusterSpec:
     """Validate a request body into a ClusterSpec, or raise SpecError naming the first bad field."""
-    from shared.requests import parse_model
-
     return parse_model(ClusterSpec, body)

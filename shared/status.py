@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from shared.spec import Model
+from shared.model import Model
 
 HEALTHY = "Cluster in healthy state"
 SETTING_UP_PRIMARY = "Setting up primary"
@@ -66,6 +66,14 @@ class ClusterStatus(Model):
     last_successful_backup: str | None = None
     synchronous_standby_names: str | None = None
     replication_slots: list[ReplicationSlot] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_healthy(cls, data: Any) -> Any:
+        """`healthy` travels beside the status (the API and the status activity add it); it is derived here."""
+        if isinstance(data, dict) and "healthy" in data:
+            data = {k: v for k, v in data.items() if k != "healthy"}
+        return data
 
     @property
     def exists(self) -> bool:

@@ -8,8 +8,6 @@ the same operation's Location. A Resolved alert ends the matching Fired run with
 
 from __future__ import annotations
 
-import contextlib
-import json
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -17,54 +15,37 @@ from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-from shared import locks, objectstore
+from shared import locks
 from shared.alerts import Alert, AlertError, cluster_for, dedupe_key, parse_alert, playbook_for
+from shared.runs import AlertSummary, BusyWith
 from shared.settings import ACTING_PLAYBOOKS, Settings
+from shared.spec import ClusterRef
 from triggers.operations import raise_while_running
 from triggers.responses import ApiError, json_response, read_json, unexpected
-from triggers.starting import RUNNING, STARTING_GRACE_SECONDS, ClusterBusy, operation_location, start_run, take_lock
+from triggers.starting import (
+    RUNNING,
+    STARTING_GRACE_SECONDS,
+    ClusterBusy,
+    Plan,
+    lock_cluster,
+    operation_location,
+    start_run,
+)
 
 bp = df.Blueprint()
 
-CLAIMS = "alerts"
-
-
-def summary(alert: Alert) -> dict[str, Any]:
+def summary(alert: Alert) -> AlertSummary:
     """What the run and its report keep of the alert (bounded: labels are the sender's to fill)."""
-    return {
-        "alertId": alert.alert_id[:300], "rule": alert.rule[:200], "severity": alert.severity[:20],
-        "signalType": alert.signal_type[:40], "condition": alert.condition,
-        "monitoringService": alert.monitoring_service[:60], "firedAt": alert.fired_at[:40],
-        "targets": [t[:300] for t in alert.target_ids[:5]],
-        "labels": {k[:60]: v[:200] for k, v in list(alert.labels.items())[:30]},
-        "expression": (alert.expression or "")[:1000] or None, "value": (alert.value or "")[:100] or None,
-        "metrics": [m[:100] for m in alert.metrics[:10]],
-    }
-
-
-def claim(connection: str, key: str) -> bool:
-    """True for the first delivery of this alert and condition (create-if-absent: one winner)."""
-    blob = objectstore.container(connection, CLAIMS).get_blob_client(f"{key}.json")
-    body = json.dumps({"operationId": key, "claimedAt": time.time()})
-    try:
-        try:
-            blob.upload_blob(body, overwrite=False)
-        except ResourceNotFoundError:  # the first alert ever: make the container, once
-            objectstore.container(connection, CLAIMS, create=True)
-            blob.upload_blob(body, overwrite=False)
-        return True
-    except ResourceExistsError:
-        return False
-
-
-def claimed_at(connection: str, key: str) -> float:
-    try:
-        blob = objectstore.container(connection, CLAIMS).get_blob_client(f"{key}.json")
-        return float(json.loads(blob.download_blob().readall())["claimedAt"])
-    except (ResourceNotFoundError, ValueError, KeyError):
-        return 0.0
+    return AlertSummary(
+        alert_id=alert.alert_id[:300], rule=alert.rule[:200], severity=alert.severity[:20],
+        signal_type=alert.signal_type[:40], condition=alert.condition,
+        monitoring_service=alert.monitoring_service[:60], fired_at=alert.fired_at[:40],
+        targets=[t[:300] for t in alert.target_ids[:5]],
+        labels={k[:60]: v[:200] for k, v in list(alert.labels.items())[:30]},
+        expression=(alert.expression or "")[:1000] or None, value=(alert.value or "")[:100] or None,
+        metrics=[m[:100] for m in alert.metrics[:10]],
+    )
 
 
 def accepted(req: func.HttpRequest, operation_id: str | None, body: dict[str, Any]) -> func.HttpResponse:
@@ -97,8 +78,8 @@ async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     settings = Settings.from_env()
     key = dedupe_key(alert)
     playbook = playbook_for(alert)
-    if not claim(settings.storage_connection, key):
-        if time.time() - claimed_at(settings.storage_connection, key) < STARTING_GRACE_SECONDS:
+    if not locks.claim(settings.storage_connection, key):
+        if time.time() - locks.claimed_at(settings.storage_connection, key) < STARTING_GRACE_SECONDS:
             return accepted(req, key, {"duplicate": True, "playbook": playbook})
         status = await client.get_status(key)
         if status is not None and status.runtime_status is not None:
@@ -106,29 +87,27 @@ async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
         # claimed by a delivery that never started its run (a crash in between): this one starts it
     target = cluster_for(alert, settings.default_namespace)
     namespace, name = target or (settings.default_namespace, "")
-    payload: dict[str, Any] = {
-        "alert": summary(alert), "playbook": playbook, "policy": settings.policy_for(playbook), "ownsLock": False,
-    }
+    fields: dict[str, Any] = {"alert": summary(alert), "playbook": playbook, "policy": settings.policy_for(playbook),
+                              "owns_lock": False}
+    plan = Plan("respond_to_alert", ClusterRef(namespace=namespace, name=name), fields)
     try:
         if name and playbook in ACTING_PLAYBOOKS:
             try:
-                await take_lock(client, settings, "respond_to_alert", namespace, name, key)
-                payload["ownsLock"] = True
+                await lock_cluster(client, settings, plan, key)
+                fields["owns_lock"] = True
             except ClusterBusy as busy:  # the run diagnoses and reports; it does not act beside another run
                 holder = busy.holder
-                payload["busyWith"] = {"operationId": holder.operation_id if holder else "unknown",
-                                       "runbook": holder.runbook if holder else "unknown"}
-        await start_run(client, settings, "respond_to_alert", namespace, name, payload, key,
-                        settings.alert_callback_url or None)
+                fields["busy_with"] = BusyWith(operation_id=holder.operation_id if holder else "unknown",
+                                               runbook=holder.runbook if holder else "unknown")
+        await start_run(client, settings, plan, key, settings.alert_callback_url or None)
     except Exception:
         # nothing half-made: the lock and the claim go, so the action group's retry starts the run
-        if payload["ownsLock"]:
+        if fields["owns_lock"]:
             locks.release(settings.storage_connection, namespace, name, key)
         status = await client.get_status(key)
         if status is not None and status.runtime_status is not None:  # another delivery started it first
             return accepted(req, key, {"duplicate": True, "playbook": playbook})
-        with contextlib.suppress(ResourceNotFoundError):
-            objectstore.container(settings.storage_connection, CLAIMS).delete_blob(f"{key}.json")
+        locks.unclaim(settings.storage_connection, key)
         raise  # 503: the action group retries, and the retry starts it
     return accepted(req, key, {"duplicate": False, "playbook": playbook,
                                "cluster": {"namespace": namespace, "name": name or None}})

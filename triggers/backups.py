@@ -26,7 +26,7 @@ async def start_backup_verification(req: func.HttpRequest, client: df.DurableOrc
 def plan_verify(namespace: str, name: str, body: dict[str, Any]) -> Plan:
     spec = stored_spec(namespace, name)
     verify = parse_request(VerifyRequest, body)
-    return Plan("verify_backups", spec.namespace, spec.name, {"verify": verify.dump()})
+    return Plan("verify_backups", spec.ref, {"verify": verify})
 
 
 @bp.route(route="clusters/{name}/restores", methods=["POST"])
@@ -42,7 +42,7 @@ def plan_restore(namespace: str, name: str, body: dict[str, Any]) -> Plan:
     body = dict(body)
     server_name = body.pop("sourceServerName", None)
     restore = parse_request(RestoreRequest, body)
-    payload: dict[str, Any] = {"restore": restore.dump()}
+    fields: dict[str, Any] = {"restore": restore}
     live = platform_for().stored_spec(namespace, name)
     if live is not None and server_name is None:
         spec = live
@@ -54,7 +54,7 @@ def plan_restore(namespace: str, name: str, body: dict[str, Any]) -> Plan:
             raise ApiError(404, "ClusterNotFound", f"cluster {namespace}/{name} does not exist and has no {what}",
                            "sourceServerName" if server_name else "name")
         spec = kept[-1]
-        payload["keptSource"] = spec.dump()
+        fields["kept_source"] = spec
     if restore.name == spec.name:
         raise ApiError(400, "InvalidRequest", "a restore needs a new cluster name, not the source's", "name")
-    return Plan("restore_cluster", spec.namespace, spec.name, payload)
+    return Plan("restore_cluster", spec.ref, fields)

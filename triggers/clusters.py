@@ -10,11 +10,12 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared import locks
+from shared.model import SpecError
 from shared.platforms import platform_for
 from shared.settings import Settings
-from shared.spec import DNS_LABEL, ClusterSpec, SpecError, parse_spec
+from shared.spec import DNS_LABEL, ClusterRef, ClusterSpec, parse_spec
 from triggers.responses import ApiError, json_response, query_flag, unexpected
-from triggers.starting import Plan, operation_body, operation_location, refuse_if_busy, start_runbook
+from triggers.starting import Plan, operation_body, operation_location, refuse_if_busy, start_operation
 
 bp = df.Blueprint()
 
@@ -61,8 +62,8 @@ async def start_deploy(req: func.HttpRequest, client: df.DurableOrchestrationCli
             body["namespace"] = namespace_of(req)
         plan = plan_deploy(body)
         if query_flag(req, "dryRun"):
-            return dry_run("deploy", ClusterSpec.model_validate(plan.payload["spec"]))
-        return await start_runbook(req, client, plan, callback)
+            return dry_run("deploy", plan.fields["spec"])
+        return await start_operation(req, client, plan, callback)
     except ApiError as err:
         return err.response()
     except Exception as err:  # storage or runtime failed: a 503, one error shape
@@ -94,7 +95,7 @@ async def start_on_cluster(
     error in the one shape."""
     try:
         body, callback = operation_body(req)
-        return await start_runbook(req, client, planner(namespace_of(req), name_of(req), body), callback)
+        return await start_operation(req, client, planner(namespace_of(req), name_of(req), body), callback)
     except ApiError as err:
         return err.response()
     except Exception as err:  # storage or runtime failed: a 503, one error shape
@@ -111,7 +112,7 @@ def spec_of_body(body: object) -> ClusterSpec:
 
 def plan_deploy(body: dict[str, Any]) -> Plan:
     spec = spec_of_body(body)
-    return Plan("deploy_cluster", spec.namespace, spec.name, {"spec": spec.dump()})
+    return Plan("deploy_cluster", spec.ref, {"spec": spec})
 
 
 @bp.route(route="clusters/{name}", methods=["GET"])
@@ -142,7 +143,7 @@ async def start_teardown(req: func.HttpRequest, client: df.DurableOrchestrationC
         if "deleteBackups" not in body:
             body["deleteBackups"] = query_flag(req, "deleteBackups")
         plan = await plan_teardown(req, client, namespace_of(req), name_of(req), body)
-        return await start_runbook(req, client, plan, callback)
+        return await start_operation(req, client, plan, callback)
     except ApiError as err:
         return err.response()
     except Exception as err:  # storage or runtime failed: a 503, one error shape
@@ -160,7 +161,8 @@ async def plan_teardown(
         raise ApiError(400, "InvalidRequest", "deleteBackups must be a boolean", "deleteBackups")
     platform = platform_for()
     known = platform.stored_spec(namespace, name) or (delete_backups and platform.retained_specs(namespace, name))
+    cluster = ClusterRef(namespace=namespace, name=name)
     if not known:
-        await refuse_if_busy(req, client, namespace, name)
+        await refuse_if_busy(req, client, cluster)
         raise ApiError(404, "ClusterNotFound", f"cluster {namespace}/{name} does not exist", "name")
-    return Plan("teardown_cluster", namespace, name, {"deleteBackups": delete_backups})
+    return Plan("teardown_cluster", cluster, {"delete_backups": delete_backups})

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.spec import Model
+from shared.requests import DrillRequest
 from triggers.clusters import start_on_cluster, stored_spec
 from triggers.responses import parse_request
 from triggers.starting import Plan
 
 bp = df.Blueprint()
-
-
-class DrillRequest(Model):
-    mode: Literal["graceful", "crash"] = "graceful"
-    dry_run: bool = False
 
 
 @bp.route(route="clusters/{name}/drills/failover", methods=["POST"])
@@ -30,4 +25,4 @@ async def start_failover_drill(req: func.HttpRequest, client: df.DurableOrchestr
 def plan_drill(namespace: str, name: str, body: dict[str, Any]) -> Plan:
     spec = stored_spec(namespace, name)
     drill = parse_request(DrillRequest, body)
-    return Plan("failover_drill", spec.namespace, spec.name, {"drill": drill.dump()})
+    return Plan("failover_drill", spec.ref, {"drill": drill})

@@ -17,10 +17,9 @@ import azure.functions as func
 from pydantic import BaseModel
 
 from shared.doctor import Check
-from shared.requests import RestoreRequest, VerifyRequest
+from shared.requests import DrillRequest, RestoreRequest, VerifyRequest
 from shared.spec import ClusterSpec
 from shared.status import ClusterStatus
-from triggers.drills import DrillRequest
 from triggers.operations import Decision
 from triggers.responses import json_response
 

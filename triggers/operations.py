@@ -12,8 +12,8 @@ from pydantic import Field
 
 from shared import cancels, reports
 from shared.ids import is_operation_id
+from shared.model import Model
 from shared.settings import Settings
-from shared.spec import Model
 from triggers.responses import ApiError, json_response, request_model, unexpected
 from triggers.starting import RUNNING, operation_location
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.model import SpecError, parse_model
+
 log = logging.getLogger("pgha.http")
 MAX_BODY_BYTES = 256 * 1024
 
@@ -31,9 +33,16 @@ class ApiError(Exception):
 def unexpected(err: Exception) -> func.HttpResponse:
     """A failure of storage or of the durable runtime: logged, and answered 503 in the one error shape
     (callers such as Azure Monitor's action groups retry a 503)."""
-    log.exception("request failed: %s", type(err).__name__)
-    return ApiError(503, "Unavailable", f"pgha could not complete the request ({type(err).__name__}); "
-                    "try again").response()
+    return unavailable(None, err).response()
+
+
+def unavailable(doing: str | None, err: Exception) -> ApiError:
+    """The 503 for a failure of storage or of the runtime, saying what pgha was doing (never the error's text:
+    it may quote a connection string)."""
+    log.error("request failed%s: %s", f" while {doing}" if doing else "", type(err).__name__, exc_info=err)
+    where = f" while {doing}" if doing else ""
+    return ApiError(503, "Unavailable", f"pgha could not complete the request{where} ({type(err).__name__}); "
+                    "try again")
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -82,9 +91,6 @@ def request_model(req: func.HttpRequest, kind: type[Any]) -> Any:
 
 
 def parse_request(kind: type[Any], body: object) -> Any:
-    from shared.requests import parse_model
-    from shared.spec import SpecError
-
     try:
         return parse_model(kind, body)
     except SpecError as err:

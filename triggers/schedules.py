@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -18,26 +17,28 @@ import azure.functions as func
 from shared import schedules
 from shared.logs import redact
 from shared.platforms import platform_for
+from shared.requests import DrillRequest, VerifyRequest
 from shared.settings import Settings
 from shared.spec import ClusterSpec
-from triggers.starting import ClusterBusy, begin_runbook
+from triggers.starting import ClusterBusy, Plan, begin
 from triggers.terminations import terminate_overdue
 
 bp = df.Blueprint()
 log = logging.getLogger("pgha.schedules")
 
 
-def due_runs(spec: ClusterSpec, platform_name: str, drills: bool) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """(kind, schedule, runbook, input) for every schedule this cluster's spec carries."""
+def due_runs(spec: ClusterSpec, platform_name: str, drills: bool) -> list[tuple[str, str, Plan]]:
+    """(kind, schedule, plan) for every schedule this cluster's spec carries."""
     runs = []
     if spec.backup.schedule and platform_name == "local":
-        runs.append(("ScheduledBackup", spec.backup.schedule, "verify_backups", {"verify": {"backup": "new"}}))
+        runs.append(("ScheduledBackup", spec.backup.schedule,
+                     Plan("verify_backups", spec.ref, {"verify": VerifyRequest(backup="new")})))
     if spec.schedules.backup_verification:
-        runs.append(("backupVerification", spec.schedules.backup_verification, "verify_backups",
-                     {"verify": {"backup": "latest", "restoreTest": True}}))
+        runs.append(("backupVerification", spec.schedules.backup_verification,
+                     Plan("verify_backups", spec.ref, {"verify": VerifyRequest(backup="latest", restore_test=True)})))
     if spec.schedules.failover_drill and spec.drills.enabled and drills:
-        runs.append(("failoverDrill", spec.schedules.failover_drill, "failover_drill",
-                     {"drill": {"mode": "graceful"}}))
+        runs.append(("failoverDrill", spec.schedules.failover_drill,
+                     Plan("failover_drill", spec.ref, {"drill": DrillRequest(mode="graceful")})))
     return runs
 
 
@@ -62,11 +63,11 @@ async def start_due(client: df.DurableOrchestrationClient, settings: Settings, p
     if since is None:
         return []  # first look at this cluster: its schedules count from now
     started = []
-    for kind, schedule, runbook, payload in due_runs(spec, platform_name, settings.drills_enabled):
+    for kind, schedule, plan in due_runs(spec, platform_name, settings.drills_enabled):
         if not schedules.fire_times(schedule, since, now):
             continue
         try:
-            operation = await begin_runbook(client, runbook, spec.namespace, spec.name, payload)
+            operation = await begin(client, settings, plan)
         except ClusterBusy as busy:
             log.warning("%s of %s/%s skipped: cluster busy with %s", kind, spec.namespace, spec.name, busy)
             continue

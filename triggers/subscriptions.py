@@ -21,7 +21,7 @@ from triggers.clusters import checked_name, checked_namespace, plan_deploy, plan
 from triggers.drills import plan_drill
 from triggers.operations import request_cancel
 from triggers.responses import ApiError, base_url, json_response, unexpected
-from triggers.starting import RUNNING, Plan, accepted, operation_body, start_planned
+from triggers.starting import RUNNING, Plan, operation_body, start_operation
 
 bp = df.Blueprint()
 
@@ -63,10 +63,7 @@ async def subscribe(req: func.HttpRequest, client: df.DurableOrchestrationClient
         if callback is None:
             raise ApiError(400, "InvalidRequest", "callbackUrl is required (Logic Apps: listCallbackUrl())",
                            "callbackUrl")
-        plan = await plan_for(req, client, body)
-        operation_id = await start_planned(req, client, plan, callback)
-        return accepted(req, plan, operation_id, status=201,
-                        location=f"{base_url(req)}/api/subscriptions/{operation_id}")
+        return await start_operation(req, client, await plan_for(req, client, body), callback, subscription=True)
     except ApiError as err:
         return err.response()
     except Exception as err:  # storage or runtime failed: a 503, one error shape

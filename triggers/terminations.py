@@ -11,9 +11,12 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared import cancels, locks, reports
+from shared.reports import Report
 from shared.restore import restore_name
+from shared.runs import Terminated
 from shared.settings import Settings
-from triggers.starting import RUNNING, start_run
+from shared.spec import ClusterRef
+from triggers.starting import RUNNING, Plan, start_run
 
 log = logging.getLogger("pgha.cancels")
 CHILDREN = ("-restore", "-verify")  # the sub-runs a runbook starts under its own id
@@ -67,21 +70,25 @@ async def terminate(
     log.warning("terminated %s (%s): %s", operation_id, runbook, reason)
     namespace, name = run_input.get("namespace", settings.default_namespace), run_input.get("name", "")
     compensation = f"{operation_id}-compensate"
-    report = {
-        "operationId": operation_id, "runbook": runbook, "cluster": {"namespace": namespace, "name": name},
-        "status": "canceled", "startedAt": str(status.created_time), "endedAt": datetime.now(UTC).isoformat(),
-        "durationSeconds": None, "steps": [], "error": f"terminated: {reason}; compensation {compensation}",
-    }
+    report = Report(operation_id=operation_id, runbook=runbook, cluster=ClusterRef(namespace=namespace, name=name),
+                    started_at=started_at(status.created_time)).close(
+        "canceled", f"terminated: {reason}; compensation {compensation}", datetime.now(UTC)).dump()
     reports.store(settings.storage_connection, report)
-    details: dict[str, Any] = {"operationId": operation_id, "runbook": runbook,
-                               "timeoutSeconds": settings.cancel_timeout_seconds, "report": report}
-    if runbook == "restore_cluster" and name:
-        details["restoreCluster"] = restore_cluster_of(operation_id, run_input)
+    terminated = Terminated(
+        operation_id=operation_id, runbook=runbook, timeout_seconds=settings.cancel_timeout_seconds, report=report,
+        restore_cluster=restore_cluster_of(operation_id, run_input) if runbook == "restore_cluster" and name else None)
     # the compensation of the run holding the cluster's lock runs under it and releases it at its end
     holder = locks.holder(settings.storage_connection, namespace, name) if name else None
     owns = holder is not None and holder.operation_id == lock_id and operation_id == lock_id
     return {"id": compensation, "namespace": namespace, "name": name,
-            "payload": {"terminated": details, "ownsLock": owns, "lockId": lock_id}}
+            "payload": {"terminated": terminated.dump(), "ownsLock": owns, "lockId": lock_id}}
+
+
+def started_at(created: object) -> str:
+    """The durable client's creation time, as the report's ISO time (with its zone: UTC when it has none)."""
+    if isinstance(created, datetime):
+        return (created if created.tzinfo else created.replace(tzinfo=UTC)).isoformat()
+    return str(created)
 
 
 async def start_compensations(client: df.DurableOrchestrationClient, settings: Settings,
@@ -92,8 +99,10 @@ async def start_compensations(client: df.DurableOrchestrationClient, settings: S
         if await client.get_status(compensation["id"]):
             continue
         try:
-            await start_run(client, settings, "compensate_run", compensation["namespace"], compensation["name"],
-                            compensation["payload"], compensation["id"])
+            # kept in the cancel record between ticks, in the input's own (camelCase) words
+            plan = Plan("compensate_run", ClusterRef(namespace=compensation["namespace"], name=compensation["name"]),
+                        compensation["payload"])
+            await start_run(client, settings, plan, compensation["id"])
         except Exception:
             log.exception("compensation %s did not start; the next tick tries again", compensation["id"])
             started_all = False

@@ -10,6 +10,7 @@ import azure.durable_functions as df
 
 import function_app
 from devhost.engine import collect
+from shared.spec import ClusterSpec
 
 HTTP_ROUTES = {
     "start_deploy": ("clusters", ["POST"]),
@@ -81,7 +82,8 @@ def test_function_json_is_what_the_host_reads() -> None:
 # ---- the real azure-functions-durable executor, fed host-style history ---------------------------
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-SPEC = {"name": "db", "namespace": "default", "instances": 3}
+# the spec as the starter writes it into the run's input: validated, every field dumped
+SPEC = ClusterSpec.model_validate({"name": "db", "namespace": "default", "instances": 3}).dump()
 INPUT = {"operationId": "deploy-default-db-x", "namespace": "default", "name": "db", "spec": SPEC,
          "options": {"activityAttempts": 3, "activityRetrySeconds": 2, "pollSeconds": 2, "readyTimeoutSeconds": 60}}
 
@@ -140,7 +142,7 @@ def test_executor_emits_the_first_steps_of_deploy() -> None:
     assert json.loads(preflight["input"]) == SPEC
     assert first["customStatus"]["step"] == "pre-flight"
 
-    settled = {**SPEC, "backup": {**SPEC.get("backup", {}), "method": "plugin"}}
+    settled = {**SPEC, "backup": {**SPEC["backup"], "method": "plugin"}}
     complete(history, 0, "preflight", {"outcome": "done", "detail": "CNPG 1.30.0", "data": {"spec": settled}}, START)
     second = execute(history)
     destination = actions(second)[-1]

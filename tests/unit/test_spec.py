@@ -2,7 +2,8 @@
 
 import pytest
 
-from shared.spec import ClusterSpec, SpecError, parse_spec
+from shared.model import SpecError
+from shared.spec import ClusterSpec, parse_spec
 
 
 def test_defaults_follow_the_runbook() -> None:

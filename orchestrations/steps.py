@@ -1,0 +1,111 @@
+"""Runbook steps more than one runbook takes: reading a cluster's status, taking a Backup, removing a
+cluster. Each reads like its line in the runbook; the Runbook machinery is in runbook.py."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from orchestrations.runbook import Runbook, Step, StepFailed
+from shared.backups import DONE_PHASES, WAL_ARCHIVING_FAILING, Backup
+from shared.spec import ClusterRef, ClusterSpec
+from shared.status import ClusterStatus
+
+
+def instances_ready(status: ClusterStatus) -> bool:
+    """A primary, and every instance up (standbys streaming)."""
+    return bool(status.current_primary) and status.ready_instances == status.instances
+
+
+def healthy(status: ClusterStatus) -> bool:
+    """CNPG's healthy phase: every instance ready and the synchronous standbys the spec asks for in place."""
+    return status.healthy
+
+
+def describe(status: ClusterStatus) -> str:
+    return (
+        f"phase {status.phase!r}, {status.ready_instances}/{status.instances} instances ready, "
+        f"primary {status.current_primary or 'none'}, "
+        f"synchronous_standby_names {status.synchronous_standby_names or 'unset'!r}"
+    )
+
+
+def primary_is(instance: str | None) -> Callable[[ClusterStatus], bool]:
+    """Ready when `instance` is the primary of a healthy cluster (a switch-back done)."""
+    return lambda status: status.current_primary == instance and status.healthy
+
+
+def cluster_status(run: Runbook, step: str) -> Step:
+    """The run's cluster as CNPG would show it, one read."""
+    return (yield from run.step(step, "get_cluster_status", run.names, answer=ClusterStatus))
+
+
+def wait_for_status(run: Runbook, step: str, ready: Callable[[ClusterStatus], bool], timeout_seconds: float,
+                    cluster: ClusterRef | None = None, **wait: bool) -> Step:
+    """Poll the cluster's status until `ready`: every wait of every runbook on a cluster reads the same way."""
+    names = (cluster or run.report.cluster).dump()
+    return (yield from run.wait_until(step, "get_cluster_status", names, ready, describe, timeout_seconds,
+                                      answer=ClusterStatus, **wait))
+
+
+def backup_trouble(backup: Backup) -> str | None:
+    """What holds a Backup back while it is not done: WAL archiving failing (CNPG retries it), the object
+    store not answering. Neither is final by itself; held past the patience, it ends the wait."""
+    if backup.phase == WAL_ARCHIVING_FAILING:
+        return f"walArchivingFailing: {backup.error or 'the instance manager finds WAL archiving failing'}"
+    if backup.phase in DONE_PHASES or not backup.error:
+        return None
+    return f"{backup.phase}: {backup.error}"
+
+
+def describe_backup(backup: Backup) -> str:
+    where = f" of {backup.instance}" if backup.instance else ""
+    ids = f" {backup.backup_id} ({backup.begin_wal} .. {backup.end_wal})" if backup.backup_id else ""
+    trouble = f" ({said})" if (said := backup_trouble(backup)) else ""
+    return f"Backup {backup.name}{where}: {backup.phase}{ids}{trouble}"
+
+
+def take_backup(run: Runbook, spec: ClusterSpec, name: str, patience_seconds: float | None = None) -> Step:
+    """CNPG's on-demand Backup, awaited. One held back past the patience is released (its record deleted; a
+    local backup process stopped): CNPG counts a Backup stuck in walArchivingFailing as running, and it would
+    hold back the cluster's next Backups and its ScheduledBackup (backup_controller.go)."""
+    ref = {**run.names, "backupName": name}
+    yield from run.step("take backup", "start_backup", {"spec": spec, "backupName": name})
+    patience = run.options.backup_patience_seconds if patience_seconds is None else patience_seconds
+    try:
+        backup = yield from run.wait_until(
+            "wait backup", "get_backup", ref, lambda b: b.phase in DONE_PHASES, describe_backup,
+            run.options.backup_timeout_seconds, stalled=backup_trouble, patience_seconds=patience, answer=Backup,
+        )
+    except StepFailed:
+        # a release that fails is recorded in the report; the run ends with the wait's own error (or its cancel)
+        with contextlib.suppress(StepFailed):
+            yield from run.step("release stuck backup", "delete_backup", ref)
+        raise
+    if backup.phase != "completed":
+        raise StepFailed("wait backup", f"backup {name} ended {backup.phase}: {backup.error}", backup)
+    return backup
+
+
+def remove_cluster(run: Runbook, spec: ClusterSpec, delete_backups: bool, delete_secret: bool = True) -> Step:
+    """Every removal step, in the reverse order deploy made them; shared by teardown and compensation."""
+    names = {"namespace": spec.namespace, "name": spec.name}
+    yield from run.step("remove endpoints", "remove_endpoints", names)
+    yield from run.step("remove scheduled backups", "remove_scheduled_backups", names)
+    # a cluster whose archive is deleted with it has nothing left to flush: it may stop at once
+    yield from run.step("delete cluster", "delete_cluster", {**names, "graceful": not delete_backups})
+    yield from run.wait_until("volumes released", "count_volumes", names, lambda left: left == 0,
+                              lambda left: f"{left} volume(s) left", run.options.ready_timeout_seconds)
+    if delete_secret:
+        yield from run.step("delete app-user secret", "delete_app_secret", spec)
+    yield from run.step("remove backup identity", "remove_backup_identity", spec)
+    if delete_backups:
+        yield from run.step("delete backups", "delete_backups", spec)
+    else:
+        run.note("delete backups", "skipped", "backups kept (deleteBackups is false)")
+
+
+def read_spec(run: Runbook, step: str, cluster: ClusterRef | None = None) -> Step:
+    """The cluster's stored spec, or None when there is no such cluster."""
+    names = (cluster or run.report.cluster).dump()
+    return (yield from run.step(step, "get_stored_spec", names, answer=ClusterSpec))
