@@ -247,12 +247,11 @@ def load_spec(path: str) -> Any:
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print every object and Azure call the runbook's first run would make on AKS; touch nothing."""
     from shared.platform import PreflightFailed
-    from shared.platforms.aks.config import AksSettings
-    from shared.platforms.aks.plan import plan, render
+    from triggers.plans import plan, render
 
     spec = load_spec(args.spec)
     try:
-        entries = plan(args.runbook, spec, AksSettings.from_env())
+        entries = plan(args.runbook, spec)
     except PreflightFailed as err:
         raise Refused(f"refused by the pre-flight: {err}") from None
     sys.stdout.write(render(entries))
@@ -290,10 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="deploy a cluster through the API, show it, tear it down")
     demo.add_argument("--keep", action="store_true", help="leave the cluster and the stack running")
     demo.set_defaults(fn=cmd_demo)
-    from shared.platforms.aks.plan import RUNBOOKS
-
     planning = sub.add_parser("plan", help="print what a runbook would apply on AKS (YAML), touching nothing")
-    planning.add_argument("runbook", choices=RUNBOOKS)
+    planning.add_argument("runbook", choices=["deploy", "teardown", "restore", "verify", "drill"])
     planning.add_argument("--platform", choices=["aks"], default="aks")
     planning.add_argument("--spec", required=True, help="a ClusterSpec, JSON or YAML")
     planning.set_defaults(fn=cmd_plan)

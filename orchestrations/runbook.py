@@ -145,9 +145,11 @@ class Runbook(Generic[In]):
     def in_parallel(self, steps: list[tuple[str, str, Any]]) -> Step:
         """Independent steps fanned out at once; each lands in the report, the first failure fails the run."""
         started = self.now
+        tasks = []
+        for name, activity, payload in steps:
+            self._publish(name)  # each task made under its own step's name (what a plan of the run lists)
+            tasks.append(self.context.call_activity_with_retry(activity, self.retry, wire(payload)))
         self._publish(" + ".join(name for name, _, _ in steps))
-        tasks = [self.context.call_activity_with_retry(activity, self.retry, wire(payload))
-                 for _, activity, payload in steps]
         try:
             results = yield self.context.task_all(tasks)
         except Exception as err:

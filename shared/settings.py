@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from shared.runs import RunOptions
+
 SETTINGS_DOC: dict[str, str] = {
     "PGHA_PLATFORM": "where PostgreSQL runs: `local` (Patroni on this machine) or `aks` (CNPG on AKS)",
     "PGHA_HOME": "local platform: state directory (clusters, secrets, logs); must be reachable by the "
@@ -26,6 +28,8 @@ SETTINGS_DOC: dict[str, str] = {
     "PGHA_BACKUP_PATIENCE_SECONDS": "how long a backup may stay held back (WAL archiving failing, the object store "
     "not answering) before its run fails and the Backup is released",
     "PGHA_RESTORE_TIMEOUT_SECONDS": "how long a restore may take to be ready before it fails",
+    "PGHA_DRILL_TIMEOUT_SECONDS": "how long each wait of a failover drill (a new primary, the old one back) may take "
+    "before the drill fails and puts the original primary back",
     "PGHA_DRILL_MAX_LAG_BYTES": "a failover drill is refused while an in-sync standby lags more than this",
     "PGHA_LOG_LEVEL": "devhost: `debug`, `info`, `warning` or `error`; the Azure SDK's HTTP logging shows only at "
     "`debug`",
@@ -49,6 +53,7 @@ SETTINGS_DOC: dict[str, str] = {
     "trigger); a secret, never written to history or reports",
 }
 
+OPTIONS = RunOptions()  # the defaults of the settings a run is given
 DEFAULT_CALLBACK_HOSTS = {False: ("*.logic.azure.com",), True: ("*.logic.azure.com", "localhost", "127.0.0.1")}
 ACTING_PLAYBOOKS = ("primaryUnavailable", "walArchivingFailing", "backupStale")
 
@@ -131,20 +136,21 @@ class Settings:
     default_namespace: str = "default"
     storage_connection: str = ""
     retry_after_seconds: int = 2
-    ready_timeout_seconds: int = 600
+    ready_timeout_seconds: int = OPTIONS.ready_timeout_seconds
     poll_seconds: float = 1.0
-    activity_attempts: int = 3
-    activity_retry_seconds: int = 2
+    activity_attempts: int = OPTIONS.activity_attempts
+    activity_retry_seconds: int = OPTIONS.activity_retry_seconds
     max_recovery_point_age_seconds: int = 900
-    backup_timeout_seconds: int = 1800
-    backup_patience_seconds: int = 120
-    restore_timeout_seconds: int = 1800
+    backup_timeout_seconds: int = OPTIONS.backup_timeout_seconds
+    backup_patience_seconds: int = OPTIONS.backup_patience_seconds
+    restore_timeout_seconds: int = OPTIONS.restore_timeout_seconds
+    drill_timeout_seconds: int = OPTIONS.drill_timeout_seconds
     drill_max_lag_bytes: int = 16 * 1024 * 1024
     drills_enabled: bool = False
     alert_policy: tuple[tuple[str, str], ...] = ()
-    alert_approval_timeout_seconds: int = 900
-    alert_grace_seconds: int = 30
-    alert_recovery_timeout_seconds: int = 300
+    alert_approval_timeout_seconds: int = OPTIONS.approval_timeout_seconds
+    alert_grace_seconds: int = OPTIONS.alert_grace_seconds
+    alert_recovery_timeout_seconds: int = OPTIONS.alert_recovery_timeout_seconds
     alert_callback_url: str = ""
     callback_hosts: tuple[str, ...] = ("*.logic.azure.com",)
     cancel_timeout_seconds: int = 300
@@ -161,22 +167,25 @@ class Settings:
             default_namespace=env.get("PGHA_DEFAULT_NAMESPACE", "default"),
             storage_connection=env.get("PGHA_STORAGE_CONNECTION") or env.get("AzureWebJobsStorage", ""),
             retry_after_seconds=_int("PGHA_RETRY_AFTER_SECONDS", 2),
-            ready_timeout_seconds=_int("PGHA_READY_TIMEOUT_SECONDS", 600),
+            ready_timeout_seconds=_int("PGHA_READY_TIMEOUT_SECONDS", OPTIONS.ready_timeout_seconds),
             poll_seconds=_number(
                 "PGHA_POLL_SECONDS", 0.5 if env.get("PGHA_PLATFORM", "local") == "local" else 5.0, float, 0.1, 3600.0
             ),
-            activity_attempts=_int("PGHA_ACTIVITY_ATTEMPTS", 3),
-            activity_retry_seconds=_int("PGHA_ACTIVITY_RETRY_SECONDS", 2),
+            activity_attempts=_int("PGHA_ACTIVITY_ATTEMPTS", OPTIONS.activity_attempts),
+            activity_retry_seconds=_int("PGHA_ACTIVITY_RETRY_SECONDS", OPTIONS.activity_retry_seconds),
             max_recovery_point_age_seconds=_int("PGHA_MAX_RECOVERY_POINT_AGE_SECONDS", 900),
-            backup_timeout_seconds=_int("PGHA_BACKUP_TIMEOUT_SECONDS", 1800),
-            backup_patience_seconds=_int("PGHA_BACKUP_PATIENCE_SECONDS", 120),
-            restore_timeout_seconds=_int("PGHA_RESTORE_TIMEOUT_SECONDS", 1800),
+            backup_timeout_seconds=_int("PGHA_BACKUP_TIMEOUT_SECONDS", OPTIONS.backup_timeout_seconds),
+            backup_patience_seconds=_int("PGHA_BACKUP_PATIENCE_SECONDS", OPTIONS.backup_patience_seconds),
+            restore_timeout_seconds=_int("PGHA_RESTORE_TIMEOUT_SECONDS", OPTIONS.restore_timeout_seconds),
+            drill_timeout_seconds=_int("PGHA_DRILL_TIMEOUT_SECONDS", OPTIONS.drill_timeout_seconds),
             drill_max_lag_bytes=_number("PGHA_DRILL_MAX_LAG_BYTES", 16 * 1024 * 1024, int, 0, 1 << 40),
             drills_enabled=env.get("PGHA_DRILLS_ENABLED", "false").lower() in ("1", "true", "yes"),
             alert_policy=_policy(env.get("PGHA_ALERT_POLICY", "")),
-            alert_approval_timeout_seconds=_int("PGHA_ALERT_APPROVAL_TIMEOUT_SECONDS", 900),
-            alert_grace_seconds=_int("PGHA_ALERT_GRACE_SECONDS", 30),
-            alert_recovery_timeout_seconds=_int("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", 300),
+            alert_approval_timeout_seconds=_int("PGHA_ALERT_APPROVAL_TIMEOUT_SECONDS",
+                                                OPTIONS.approval_timeout_seconds),
+            alert_grace_seconds=_int("PGHA_ALERT_GRACE_SECONDS", OPTIONS.alert_grace_seconds),
+            alert_recovery_timeout_seconds=_int("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS",
+                                                OPTIONS.alert_recovery_timeout_seconds),
             alert_callback_url=env.get("PGHA_ALERT_CALLBACK_URL", ""),
             cancel_timeout_seconds=_int("PGHA_CANCEL_TIMEOUT_SECONDS", 300),
             crashloop_restarts=_int("PGHA_CRASHLOOP_RESTARTS", 3),
@@ -189,17 +198,13 @@ class Settings:
         """`approval` or `auto`: whether an alert response waits for a person before it acts."""
         return dict(self.alert_policy).get(playbook, "auto")
 
-    def run_options(self) -> dict[str, float]:
+    def run_options(self) -> RunOptions:
         """The knobs an orchestration needs, passed in its input so it never reads the environment."""
-        return {
-            "readyTimeoutSeconds": self.ready_timeout_seconds,
-            "pollSeconds": self.poll_seconds,
-            "activityAttempts": self.activity_attempts,
-            "activityRetrySeconds": self.activity_retry_seconds,
-            "backupTimeoutSeconds": self.backup_timeout_seconds,
-            "backupPatienceSeconds": self.backup_patience_seconds,
-            "restoreTimeoutSeconds": self.restore_timeout_seconds,
-            "approvalTimeoutSeconds": self.alert_approval_timeout_seconds,
-            "alertGraceSeconds": self.alert_grace_seconds,
-            "alertRecoveryTimeoutSeconds": self.alert_recovery_timeout_seconds,
-        }
+        return RunOptions(
+            ready_timeout_seconds=self.ready_timeout_seconds, poll_seconds=self.poll_seconds,
+            activity_attempts=self.activity_attempts, activity_retry_seconds=self.activity_retry_seconds,
+            backup_timeout_seconds=self.backup_timeout_seconds, backup_patience_seconds=self.backup_patience_seconds,
+            restore_timeout_seconds=self.restore_timeout_seconds, drill_timeout_seconds=self.drill_timeout_seconds,
+            approval_timeout_seconds=self.alert_approval_timeout_seconds, alert_grace_seconds=self.alert_grace_seconds,
+            alert_recovery_timeout_seconds=self.alert_recovery_timeout_seconds,
+        )

@@ -11,9 +11,11 @@ import azure.functions as func
 
 from shared import locks
 from shared.model import SpecError
+from shared.platform import PreflightFailed
 from shared.platforms import platform_for
 from shared.settings import Settings
 from shared.spec import DNS_LABEL, ClusterRef, ClusterSpec, parse_spec
+from triggers.plans import plan
 from triggers.responses import ApiError, json_response, query_flag, unexpected
 from triggers.starting import Plan, operation_body, operation_location, refuse_if_busy, start_operation
 
@@ -77,12 +79,8 @@ def dry_run(runbook: str, spec: ClusterSpec) -> func.HttpResponse:
         return json_response(200, {"runbook": runbook, "platform": settings.platform, "plan": [],
                                    "note": "the local platform makes Patroni members, not Kubernetes objects: "
                                            "`pgha plan` shows what the same request would apply on AKS"})
-    from shared.platform import PreflightFailed
-    from shared.platforms.aks.config import AksSettings
-    from shared.platforms.aks.plan import plan
-
     try:
-        entries = plan(runbook, spec, AksSettings.from_env())
+        entries = plan(runbook, spec)
     except PreflightFailed as err:  # what the run's own pre-flight would refuse, before anything is made
         raise ApiError(422, "PreflightFailed", str(err)) from None
     return json_response(200, {"runbook": runbook, "platform": "aks", "plan": entries})

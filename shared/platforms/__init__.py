@@ -5,16 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from typing import TYPE_CHECKING
 
 from shared.platform import Platform
 from shared.settings import Settings
+from shared.spec import ClusterSpec
+
+if TYPE_CHECKING:
+    from shared.platforms.aks.plan import PlanWorld
 
 _installed: list[Platform] = []
 
 
 @cache
 def _platform(kind: str, home: str, service_user: str) -> Platform:
-    if kind == "local":
+    if kind == "local":  # each adapter's own libraries load only where it runs
         from shared.platforms.local.platform import LocalPlatform
 
         return LocalPlatform(Settings.from_env())
@@ -23,6 +28,15 @@ def _platform(kind: str, home: str, service_user: str) -> Platform:
 
         return AksPlatform.from_env()
     raise ValueError(f"PGHA_PLATFORM={kind!r}: use `local` (Patroni on this machine) or `aks` (CNPG on AKS)")
+
+
+def plan_world(existing: ClusterSpec | None = None) -> PlanWorld:
+    """The AKS adapter on recorders that touch nothing (`pgha plan`, `?dryRun=true`); `existing` is the
+    cluster a runbook other than deploy acts on."""
+    from shared.platforms.aks.config import AksSettings  # the AKS SDKs load only when a plan is asked for
+    from shared.platforms.aks.plan import PlanWorld
+
+    return PlanWorld(AksSettings.from_env(), existing)
 
 
 def platform_for(settings: Settings | None = None) -> Platform:

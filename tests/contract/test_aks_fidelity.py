@@ -14,7 +14,6 @@ from shared import status as st
 from shared.platform import PreflightFailed
 from shared.platforms.aks import cnpg, manifests
 from shared.platforms.aks.operator import SUPPORTED, image_version
-from shared.platforms.aks.plan import plan
 from shared.platforms.aks.platform import SPEC_ANNOTATION, AksPlatform
 from shared.restore import restore_name, restore_spec
 from shared.spec import ClusterSpec, parse_spec
@@ -24,6 +23,7 @@ from tests.contract.conftest import CNPG_RELEASES, settings
 from tests.contract.fake_kube import FakeKubeApi
 from tests.contract.installed import CRD_PATH, install
 from tests.contract.scripted_operator import ScriptedOperator
+from triggers.plans import plan
 
 NS = "aks-e2e"
 CNPG = f"/apis/postgresql.cnpg.io/v1/namespaces/{NS}"
@@ -113,11 +113,18 @@ def test_a_restore_whose_source_store_is_gone_brings_it_back(aks: AksPlatform, k
 # ---- 3. names within Kubernetes' limits -----------------------------------------------------------
 
 @pytest.mark.parametrize("runbook", ["deploy", "restore"])
-def test_a_47_character_cluster_plans_only_valid_names(runbook: str, kube_api: FakeKubeApi) -> None:
+def test_a_47_character_cluster_plans_only_valid_names(runbook: str, kube_api: FakeKubeApi,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    aks = settings()
+    for setting, value in {"PGHA_AKS_SUBSCRIPTION_ID": aks.subscription_id,
+                           "PGHA_AKS_RESOURCE_GROUP": aks.resource_group, "PGHA_AKS_CLUSTER": aks.cluster,
+                           "PGHA_AKS_IDENTITY_NAME": aks.identity_name,
+                           "PGHA_AKS_IDENTITY_CLIENT_ID": aks.identity_client_id}.items():
+        monkeypatch.setenv(setting, value)
     name = "p" * 47
     spec = parse_spec(body(name, endpoints={"enabled": True, "sourceRanges": ["203.0.113.10/32"],
                                             "dnsLabel": "a3f9c2e71b0"}))
-    objects = [e["object"] for e in plan(runbook, spec, settings()) if "object" in e]
+    objects = [e["object"] for e in plan(runbook, spec) if "object" in e]
     assert {o["kind"] for o in objects} >= {"Cluster", "Service"} if runbook == "deploy" else {"Cluster"}
     for obj in objects:
         admit(obj, "Strict", kube_api.cnpg_version)  # raises Invalid, naming the field, on any bad name

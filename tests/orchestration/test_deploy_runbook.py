@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,10 +13,12 @@ import pytest
 from shared import locks, reports
 from shared.platforms import installed
 from shared.settings import Settings
+from shared.spec import parse_spec
 from tests.conftest import follow, step
 from tests.scripted_platform import ScriptedPlatform
 
 SPEC = {"name": "scripted", "instances": 1, "synchronousReplicas": 0}
+PLAN_SPEC = Path(__file__).parents[1] / "contract" / "fixtures" / "runbook" / "spec.json"
 
 
 @pytest.fixture()
@@ -162,3 +166,21 @@ def test_second_request_for_a_busy_cluster_is_409(api: httpx.Client, scripted: S
     assert follow(api, first.headers["Location"]).status_code == 422
     scripted.polls_until_ready = 1
     assert deploy(api, {**SPEC, "name": "busy"}).status_code == 200  # the lock was released
+
+
+def test_the_plan_lists_the_steps_the_run_takes(
+    api: httpx.Client, scripted: ScriptedPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pgha plan deploy` walks the runbook itself: the steps it lists are the steps a deploy runs, in order."""
+    from triggers.plans import plan
+
+    # the scripted platform runs no SQL: no sample data, and one instance (no replica to read)
+    spec = {**json.loads(PLAN_SPEC.read_text()), "sampleData": False, "instances": 1, "synchronousReplicas": 0}
+    report = deploy(api, spec).json()
+    ran = [s["name"] for s in report["steps"] if s["name"] != "validate spec"]  # decided without an activity
+    for name, value in {"PGHA_AKS_SUBSCRIPTION_ID": "sub-1", "PGHA_AKS_RESOURCE_GROUP": "rg",
+                        "PGHA_AKS_CLUSTER": "aks", "PGHA_AKS_IDENTITY_NAME": "mi",
+                        "PGHA_AKS_IDENTITY_CLIENT_ID": "9e3b7c1a-5d2f-4a8e-b6c4-2f1d8e7a9b30"}.items():
+        monkeypatch.setenv(name, value)
+    planned = [entry["step"] for entry in plan("deploy", parse_spec(spec))]
+    assert [name for n, name in enumerate(planned) if n == 0 or planned[n - 1] != name] == ran

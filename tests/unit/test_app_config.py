@@ -34,7 +34,7 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings.from_env()
     assert settings.ready_timeout_seconds == 42
     assert settings.storage_connection == "UseDevelopmentStorage=true"
-    assert settings.run_options()["readyTimeoutSeconds"] == 42
+    assert settings.run_options().dump()["readyTimeoutSeconds"] == 42  # as the run's input carries it
     monkeypatch.setenv("PGHA_POLL_SECONDS", "0.25")
     assert Settings.from_env().poll_seconds == 0.25
     monkeypatch.setenv("PGHA_POLL_SECONDS", "soon")

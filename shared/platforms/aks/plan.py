@@ -1,37 +1,43 @@
-"""Plan before acting: every Kubernetes object and every Azure call a runbook's first run would make,
-found by running the adapter's own steps against recorders that touch nothing.
+"""Plan before acting: every Kubernetes object and every Azure call a runbook's first run would make.
 
-The recorders answer as an empty cluster set up as docs/azure.md says would (the newest CNPG pgha
-supports with the Barman Cloud plugin, both PodMonitor CRDs, nothing of pgha's yet), so the plan is the
-full first run; the deploy's pre-flight reads the real ones. A password is shown as `<generated in the
-activity>`, never made.
+The runbook itself is walked (orchestrations/planning.py); each step's activity runs the adapter's own
+code against recorders that touch nothing, and what needs SQL or the object store is answered as a
+run that goes through would find it, with a note. The recorders answer as an AKS cluster set up as
+docs/azure.md says would (the newest CNPG pgha supports with the Barman Cloud plugin, both PodMonitor
+CRDs, nothing of pgha's yet, or the one cluster the runbook acts on), so the plan is the full first run;
+the run's own pre-flight reads the real ones. A password is shown as `<generated in the activity>`,
+never made.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-import yaml
-
+from shared.backups import Backup
+from shared.outcome import done
 from shared.platforms.aks import kube as kube_paths
 from shared.platforms.aks.azure import AUDIENCE, credential_name, service_account_subject
 from shared.platforms.aks.config import AksSettings
 from shared.platforms.aks.operator import PLUGIN, PLUGIN_LABEL, SUPPORTED
 from shared.platforms.aks.platform import AksPlatform
-from shared.restore import restore_name, restore_spec
 from shared.spec import ClusterSpec
+from shared.status import HEALTHY, NOT_FOUND, ClusterStatus, Condition, InstanceStatus
 
 GENERATED = "<generated in the activity>"
-RUNBOOKS = ("deploy", "teardown", "restore", "verify", "drill")
 
 
 class RecordingKube:
-    """The Kube verbs, recorded instead of sent."""
+    """The Kube verbs, recorded instead of sent; what a run made (or the cluster it acts on) reads back."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.made: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+
+    def keep(self, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        self.made[(obj["kind"], meta.get("namespace"), meta["name"])] = obj
+        return obj
 
     def _record(self, method: str, path: str, note: str, obj: dict[str, Any] | None = None) -> None:
         entry: dict[str, Any] = {"call": f"{method} {path}", "note": note}
@@ -43,7 +49,7 @@ class RecordingKube:
         meta = obj["metadata"]
         self._record("PATCH", kube_paths.path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"]),
                      "server-side apply (fieldManager pgha)", obj)
-        return obj
+        return self.keep(obj)
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
@@ -51,7 +57,7 @@ class RecordingKube:
             obj = {**obj, "data": {**obj.get("data", {}), "password": GENERATED}}
         self._record("POST", kube_paths.path(obj["apiVersion"], obj["kind"], meta.get("namespace")),
                      "create if absent", obj)
-        return obj
+        return self.keep(obj)
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         if kind == "Deployment":  # the operator, as its release manifest installs it
@@ -59,7 +65,7 @@ class RecordingKube:
             return {"spec": {"template": {"spec": {"containers": [
                 {"name": "manager", "image": f"ghcr.io/cloudnative-pg/cloudnative-pg:{newest}.0"}]}}},
                 "status": {"availableReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]}}
-        return None  # nothing of pgha's exists yet
+        return self.made.get((kind, namespace, name))  # what the run made, or the cluster it acts on
 
     def list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
         if kind == "Service" and selector.startswith(PLUGIN_LABEL):
@@ -76,12 +82,26 @@ class RecordingKube:
                grace_seconds: int | None = None) -> bool:
         note = "delete" + (f" (grace {grace_seconds}s)" if grace_seconds is not None else "")
         self._record("DELETE", kube_paths.path(api_version, kind, namespace, name), note)
+        self.made.pop((kind, namespace, name), None)
         return True
 
-    def merge_patch(self, *args: Any) -> dict[str, Any]:
-        raise NotImplementedError
+    def merge_patch(self, api_version: str, kind: str, namespace: str | None, name: str,
+                    body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append({"call": f"PATCH {kube_paths.path(api_version, kind, namespace, name)}",
+                           "note": "merge patch", "body": body})
+        return body
 
-    strategic_patch = patch_status = merge_patch
+    def strategic_patch(self, api_version: str, kind: str, namespace: str | None, name: str,
+                        body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append({"call": f"PATCH {kube_paths.path(api_version, kind, namespace, name)}",
+                           "note": "strategic merge patch", "body": body})
+        return body
+
+    def patch_status(self, api_version: str, kind: str, namespace: str | None, name: str,
+                     body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append({"call": f"PATCH {kube_paths.path(api_version, kind, namespace, name)}/status",
+                           "note": "merge patch of the status subresource", "body": body})
+        return body
 
 
 class RecordingAzure:
@@ -115,84 +135,130 @@ class RecordingAzure:
         raise NotImplementedError
 
 
-def steps(runbook: str, spec: ClusterSpec) -> list[tuple[str, Callable[[AksPlatform], Any]]]:
-    """The runbook's platform steps, in its order (reads and SQL steps leave nothing to review)."""
-    if runbook == "deploy":
-        return [
-            ("namespace", lambda p: p.ensure_namespace(spec)),
-            ("app-user secret", lambda p: p.ensure_app_secret(spec, "<operation id>")),
-            ("operator config", lambda p: p.configure_operator(spec)),
-            ("monitoring", lambda p: p.configure_monitoring(spec)),
-            ("backup identity", lambda p: p.ensure_backup_identity(spec)),
-            ("apply cluster", lambda p: p.apply_cluster(spec)),
-            ("endpoints", lambda p: p.expose_endpoints(spec)),
-            ("scheduled backup", lambda p: p.ensure_scheduled_backup(spec)),
-        ]
-    if runbook == "teardown":
-        return [
-            ("remove endpoints", lambda p: p.remove_endpoints(spec.namespace, spec.name)),
-            ("remove scheduled backups", lambda p: p.remove_scheduled_backups(spec.namespace, spec.name)),
-            ("delete cluster", lambda p: p.delete_cluster(spec.namespace, spec.name)),
-            ("delete app-user secret", lambda p: p.delete_app_secret(spec)),
-            ("remove backup identity", lambda p: p.remove_backup_identity(spec)),
-        ]
-    if runbook == "restore":
-        target = restore_spec(spec, restore_name(spec.name, "<operation id>"), 1, None, None)
-        return [
-            ("backup identity", lambda p: p.ensure_backup_identity(target)),
-            ("apply recovery cluster", lambda p: p.apply_cluster(target)),
-            ("delete cluster (clean-up)", lambda p: p.delete_cluster(target.namespace, target.name)),
-            ("remove backup identity", lambda p: p.remove_backup_identity(target)),
-        ]
-    if runbook == "verify":
-        return [("take backup", lambda p: p.kube.create(_backup(spec)))]
-    if runbook == "drill":
-        return [
-            ("delete primary (graceful)", lambda p: p.kube.delete("v1", "Pod", spec.namespace, f"{spec.name}-1", 1)),
-            ("switch back", lambda p: p.kube.calls.append({
-                "call": f"PATCH {kube_paths.path('postgresql.cnpg.io/v1', 'Cluster', spec.namespace, spec.name)}"
-                        "/status",
-                "note": "merge patch with metadata.resourceVersion (as kubectl cnpg promote)",
-                "body": {"status": {"targetPrimary": f"{spec.name}-1", "phase": "Switchover in progress"}}})),
-        ]
-    raise ValueError(f"runbook must be one of {', '.join(RUNBOOKS)}")
+
+# What needs SQL, the object store or a metrics query is not sent: the plan says what the run checks there.
+AT_RUN_TIME = {
+    "preflight_backup_destination": "the object store must hold no WAL for the server name (read at run time)",
+    "verify_monitoring": "the instances' metrics must be scraped (read at run time)",
+    "check_zone_spread": "the instances' nodes must spread over zones when zoneSpread asks (read at run time)",
+    "check_wal_archiving": "a WAL switch on the primary, its segment found in the object store (at run time)",
+    "archive_last_wal": "a WAL switch on the primary, so the archive holds the last commits (at run time)",
+    "load_sample_dataset": "the sample table written through the rw service (at run time)",
+    "check_replicas": "rw answers as primary, ro as standby, with the same rows (at run time)",
+    "check_archiving": "the ContinuousArchiving condition and pg_stat_archiver (read at run time)",
+    "inventory_backups": "backup.info, the base backup and WAL continuity in the object store (read at run time)",
+    "check_recovery_target": "the target against the newest archived commit (read at run time)",
+    "run_checks": "the read-only SQL checks on the restored cluster (at run time)",
+    "apply_owner_secret": "the owner's password set from the restore's own secret (SQL, at run time)",
+    "drill_preflight": "healthy, an in-sync standby under the lag limit, drills opted in (read at run time)",
+    "prepare_probe": "the probe's tables made on the primary (SQL, at run time)",
+    "write_probe": "numbered synchronous writes through the rw service for the whole drill (at run time)",
+    "verify_writes": "a write through the rw service (at run time)",
+    "stop_probe": "the probe told to stop (SQL, at run time)",
+    "count_lost_writes": "acknowledged writes looked up on the primary (at run time)",
+    "drop_probe": "the probe's tables dropped (SQL, at run time)",
+    "check_primary": "a write on the primary (at run time)",
+    "diagnose_replication": "lag, slots and sync states read (at run time)",
+    "diagnose_archiving": "the archiver's errors read (at run time)",
+    "check_ha_manager": "the operator's deployment read (at run time)",
+    "delete_backups": "every blob under the server name deleted from the object store (at run time)",
+    "get_backup": "the Backup polled until completed (at run time)",
+    "restore_cluster": "restore_cluster runs as a sub-run: see `pgha plan restore`",
+}
+BOOKKEEPING = {"store_report", "release_lock", "post_report", "report_status"}
 
 
-def _backup(spec: ClusterSpec) -> dict[str, Any]:
-    from shared.platforms.aks import manifests
+class PlanWorld:
+    """The recorders, the cluster a runbook acts on (as its Cluster object with CNPG's healthy status), and
+    each activity's answer: its own code on the recording adapter, or what a run that goes through finds."""
 
-    body = manifests.backup(spec, f"{spec.name}-<operation id>")
-    body["metadata"]["labels"] = {"cnpg.io/cluster": spec.name}
-    return body
+    def __init__(self, aks: AksSettings, existing: ClusterSpec | None = None) -> None:
+        self.aks = aks
+        self.kube = RecordingKube()
+        self.platform = AksPlatform(aks, self.kube, RecordingAzure(aks, self.kube))  # type: ignore[arg-type]
+        self.entries: list[dict[str, Any]] = []
+        self.primaries: dict[tuple[str, str], str] = {}
+        if existing is not None:  # the cluster as the adapter's own deploy made it; its calls are not this plan's
+            settled = self.platform.preflight(existing, "plan").data["spec"]
+            self.platform.apply_cluster(ClusterSpec.model_validate(settled))
+            self.kube.calls.clear()
+
+    def answer(self, step: str, activity: str, payload: Any, run: Callable[[str, Any], Any]) -> Any:
+        if activity in BOOKKEEPING:
+            return _bookkeeping(activity, payload)
+        before = len(self.kube.calls)
+        if activity == "preflight":
+            settled = self.platform.preflight(ClusterSpec.model_validate(payload.get("spec", payload)), "plan")
+            answer, note = settled.dump(), settled.detail
+        elif activity == "get_cluster_status":
+            answer, note = self._status(payload["namespace"], payload["name"]), "polled until ready (at run time)"
+        elif activity in ("delete_primary", "promote_instance"):
+            answer, note = self._failover(activity, payload), ""
+        elif activity in AT_RUN_TIME:
+            answer, note = _found(activity, payload), AT_RUN_TIME[activity]
+        else:  # the adapter's own code, on the recorders
+            answer = run(activity, payload)
+            note = (answer.get("detail") if isinstance(answer, dict) else "") or "nothing to send"
+        made = self.kube.calls[before:]
+        self.entries += [{"step": step, **call} for call in made] or [{"step": step, "call": None, "note": note}]
+        return answer
+
+    def _status(self, namespace: str, name: str) -> dict[str, Any]:
+        """CNPG's healthy Cluster status for the cluster the run made or acts on."""
+        spec = self.platform.stored_spec(namespace, name)
+        instances = spec.instance_names if spec else []
+        primary = self.primaries.get((namespace, name), instances[0] if instances else None)
+        standbys = [i for i in instances if i != primary]
+        sync = spec.synchronous_replicas if spec else 0
+        status = ClusterStatus(
+            name=name, namespace=namespace, phase=HEALTHY if spec else NOT_FOUND, instances=len(instances),
+            ready_instances=len(instances), current_primary=primary, target_primary=primary,
+            instances_status=[InstanceStatus(name=i, role="primary" if i == primary else "standby", ready=True,
+                                             sync_state="quorum" if sync and i != primary else None)
+                              for i in instances],
+            conditions=[Condition(type="ContinuousArchiving", status="True", message="planned")],
+            synchronous_standby_names=f"ANY {sync} ({', '.join(standbys)})" if sync else None,
+        )
+        return {**status.dump(), "healthy": status.healthy}
+
+    def _failover(self, activity: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The drill's two acts, as the adapter sends them (the primary pod's delete, `kubectl cnpg promote`'s
+        status patch); the planned cluster's primary moves as CNPG would move it."""
+        spec = ClusterSpec.model_validate(payload["spec"])
+        key = (spec.namespace, spec.name)
+        current = self.primaries.get(key, spec.instance_names[0])
+        if activity == "delete_primary":
+            grace = 1 if payload["mode"] == "graceful" else 0
+            self.kube.delete("v1", "Pod", spec.namespace, current, grace)
+            self.primaries[key] = next(i for i in spec.instance_names if i != current)
+            return done(f"primary pod {current} deleted; the operator recreates it", instance=current).dump()
+        target = payload["instance"]
+        self.kube.calls.append({
+            "call": f"PATCH {kube_paths.path('postgresql.cnpg.io/v1', 'Cluster', spec.namespace, spec.name)}/status",
+            "note": "merge patch with metadata.resourceVersion (as kubectl cnpg promote)",
+            "body": {"status": {"targetPrimary": target, "phase": "Switchover in progress"}}})
+        self.primaries[key] = target
+        return done(f"switchover to {target} requested (status.targetPrimary)").dump()
 
 
-def plan(runbook: str, spec: ClusterSpec, aks: AksSettings) -> list[dict[str, Any]]:
-    """The calls, after the deploy's own pre-flight (PreflightFailed when it refuses, as the run would)."""
-    recorder = RecordingKube()
-    platform = AksPlatform(aks, recorder, RecordingAzure(aks, recorder))  # type: ignore[arg-type]
-    settled = platform.preflight(spec, "plan")
-    spec = ClusterSpec.model_validate(settled.data["spec"])
-    entries: list[dict[str, Any]] = [{"step": "pre-flight", "call": None, "note": settled.detail}]
-    for name, step in steps(runbook, spec):
-        before = len(recorder.calls)
-        outcome = step(platform)
-        made = recorder.calls[before:]
-        if not made:
-            detail = getattr(outcome, "detail", "")
-            entries.append({"step": name, "call": None, "note": detail or "nothing to send"})
-        entries += [{"step": name, **call} for call in made]
-    return entries
+def _found(activity: str, payload: Any) -> Any:
+    """What a run that goes through finds, in the shape the runbook reads."""
+    data: dict[str, Any] = {
+        "count_lost_writes": {"lost": 0, "lostIds": []},
+        "check_ha_manager": {"healthy": True},
+        "run_checks": {"checks": []},
+    }.get(activity, {})
+    if activity == "drill_preflight":
+        spec = ClusterSpec.model_validate(payload)
+        data = {"primary": spec.instance_names[0], "roles": {i: "standby" for i in spec.instance_names[1:]}}
+    if activity == "write_probe":
+        return {"acknowledged": [], "windows": [], "attempted": 0}
+    if activity == "get_backup":
+        return Backup(name=payload["backupName"], cluster=payload["name"], namespace=payload["namespace"],
+                      phase="completed").dump()
+    return done(AT_RUN_TIME[activity], **data).dump()
 
 
-def render(entries: list[dict[str, Any]]) -> str:
-    """One YAML document per call: its step, verb and path as comments, the object (or body) as YAML."""
-    documents = []
-    for entry in entries:
-        head = [f"# step: {entry['step']}"]
-        if entry.get("call"):
-            head.append(f"# {entry['call']}  ({entry['note']})")
-        else:
-            head.append(f"# no call: {entry['note']}")
-        body = entry.get("object") or entry.get("body") or {"noCall": entry["note"]}
-        documents.append("\n".join(head) + "\n" + yaml.safe_dump(json.loads(json.dumps(body)), sort_keys=False))
-    return "---\n".join(documents)
+def _bookkeeping(activity: str, payload: Any) -> Any:
+    return {"store_report": {}, "release_lock": True, "post_report": {"outcome": "skipped", "detail": ""},
+            "report_status": None}[activity]
