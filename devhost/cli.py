@@ -1,4 +1,7 @@
-"""`pgha`: the local stack and the devhost from a shell — up, down, status, serve, demo; plan and doctor."""
+"""`pgha`: the local stack and the devhost from a shell — up, down, status, serve, demo; plan and doctor.
+
+Each command imports the heavier parts it needs when it runs (the devhost, the durable engine, the
+Azure SDKs, the plan's app registry): `pgha status` and `pgha down` answer without loading them."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ from shared.platform import (
 from shared.platforms.aks import cnpg, doctor, manifests
 from shared.platforms.aks.azure import Azure
 from shared.platforms.aks.config import AksSettings
-from shared.platforms.aks.kube import Kube, KubeError
+from shared.platforms.aks.kube import Kube, KubeError, connect
 from shared.platforms.aks.operator import OBJECT_STORE_CRD, PLUGIN, PLUGIN_LABEL, Operator, operator_from
 from shared.secrets import generate_password
 from shared.settings import Settings
@@ -71,8 +71,6 @@ class AksPlatform:
 
     @classmethod
     def from_env(cls) -> AksPlatform:
-        from shared.platforms.aks.kube import connect
-
         aks = AksSettings.from_env()
         azure = Azure(aks)
         return cls(aks, connect(aks, azure.credential), azure)
