@@ -215,6 +215,9 @@ class DevServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body leave in one write, with TCP_NODELAY: two small writes met the client's
+            # delayed ACK and Nagle, and every answer (the app's own RPC calls too) waited 40 ms
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 try:
@@ -238,8 +241,8 @@ class DevServer:
                     if key.lower() != "content-length":
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self._headers_buffer.append(b"\r\n" + payload)  # end_headers' blank line, then the body
+                self.flush_headers()
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
