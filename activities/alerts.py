@@ -7,11 +7,11 @@ import threading
 from typing import Any
 
 import azure.durable_functions as df
-import psycopg
 
 from activities import platform, spec_of
 from shared.logs import said
 from shared.outcome import done
+from shared.sql import SqlError
 from shared.status import ClusterStatus
 
 bp = df.Blueprint()
@@ -29,7 +29,7 @@ def check_primary(payload: dict[str, Any]) -> dict[str, Any]:
         return done(f"no primary ({status.phase})", writable=False, phase=status.phase).to_dict()
     try:
         commit_a_write(status)
-    except (psycopg.Error, RuntimeError, OSError) as err:
+    except (SqlError, RuntimeError, OSError) as err:
         reason = said(err)
         return done(f"primary {status.current_primary} does not take writes: {reason}", writable=False,
                     primary=status.current_primary, phase=status.phase).to_dict()
@@ -41,16 +41,13 @@ def commit_a_write(status: ClusterStatus) -> None:
     """`txid_current()` makes the transaction write a commit record, which waits for the synchronous
     standby like any client's commit; cancelled if it hangs (no quorum), so the check stays bounded."""
     with platform().connect(status.namespace, status.name, "rw") as conn:
-        cancel = getattr(conn, "cancel_safe", None)
-        timer = threading.Timer(WRITE_CHECK_SECONDS, cancel) if cancel else None
-        if timer:
-            timer.start()
+        timer = threading.Timer(WRITE_CHECK_SECONDS, conn.cancel)
+        timer.start()
         try:
             conn.execute("SELECT txid_current()")
             conn.commit()
         finally:
-            if timer:
-                timer.cancel()
+            timer.cancel()
 
 
 @bp.activity_trigger(input_name="payload")
@@ -93,7 +90,7 @@ def diagnose_archiving(payload: dict[str, Any]) -> dict[str, Any]:
     try:
         container = platform().backup_container(spec)
         prefix = f"{spec.server_name}/wals/"
-        segments = sum(1 for _ in container.list_blobs(name_starts_with=prefix))
+        segments = len(container.blobs(prefix))
         storage = f"object store {spec.backup.container}/{prefix} answers: {segments} WAL file(s)"
         reachable = True
     except Exception as err:  # any storage error is the diagnosis itself

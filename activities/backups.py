@@ -9,7 +9,6 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import platform, spec_of, stored_inventory
-from shared import objectstore
 from shared.logs import said
 from shared.outcome import done, skipped
 from shared.settings import Settings
@@ -74,7 +73,7 @@ def check_archiving(payload: dict[str, Any]) -> dict[str, Any]:
     condition = status.condition("ContinuousArchiving")
     if condition is None or condition.status != "True":
         message = condition.message if condition else "no primary"
-        if not objectstore.container_exists(platform().backup_container(spec)):
+        if not platform().backup_container(spec).exists():
             message += f"; the object-store container {spec.backup.container!r} does not exist"
         raise RuntimeError(f"WAL archiving is not working: {message}")
     return done(f"Working WAL archiving: OK ({condition.message})").to_dict()

@@ -26,8 +26,7 @@ def load_sample_dataset(payload: dict[str, Any]) -> dict[str, Any]:
         conn.execute("LOCK TABLE datasample IN SHARE ROW EXCLUSIVE MODE")
         count = conn.execute("SELECT count(*) FROM datasample").fetchone()[0]  # type: ignore[index]
         if count == 0:
-            with conn.cursor() as cur:
-                cur.executemany("INSERT INTO datasample (id, name) VALUES (%s, %s)", SAMPLE_ROWS)
+            conn.executemany("INSERT INTO datasample (id, name) VALUES (%s, %s)", SAMPLE_ROWS)
             count = len(SAMPLE_ROWS)
     return done(f"datasample holds {count} rows", count=count).to_dict()
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
-import psycopg
 
 from activities import platform, spec_of
 from shared.outcome import done
 from shared.platform import PreflightFailed
 from shared.settings import Settings
+from shared.sql import Sql, SqlError
 
 bp = df.Blueprint()
 
@@ -70,12 +70,12 @@ def verify_writes(payload: dict[str, Any]) -> dict[str, Any]:
         create_probe_tables(conn)
         conn.execute(f"INSERT INTO {PROBE} VALUES (%s, -1, now()) ON CONFLICT (operation, id) DO UPDATE "
                      "SET at = now()", (payload["operationId"],))
-        port = conn.info.port
+        port = conn.port
         conn.commit()
     return done(f"write committed on the instance at port {port}").to_dict()
 
 
-def create_probe_tables(conn: psycopg.Connection) -> None:
+def create_probe_tables(conn: Sql) -> None:
     """The probe's rows, and the control table that tells a running probe to stop."""
     conn.execute(f"CREATE TABLE IF NOT EXISTS {PROBE} (operation text, id bigint, at timestamptz, "
                  "PRIMARY KEY (operation, id))")
@@ -97,7 +97,7 @@ def write_probe(payload: dict[str, Any]) -> dict[str, Any]:
     failing_since: str | None = None
     next_id, last_control = 1, 0.0
     session = ExitStack()
-    conn: psycopg.Connection | None = None
+    conn: Sql | None = None
     try:
         while time.monotonic() < deadline:
             try:
@@ -114,9 +114,9 @@ def write_probe(payload: dict[str, Any]) -> dict[str, Any]:
                 if failing_since is not None:
                     windows.append([failing_since, _now()])
                     failing_since = None
-            except (psycopg.Error, RuntimeError):
+            except (SqlError, RuntimeError):
                 failing_since = failing_since or _now()
-                with suppress(psycopg.Error):
+                with suppress(SqlError):
                     session.close()
                 session, conn = ExitStack(), None
                 time.sleep(0.05)

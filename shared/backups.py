@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from azure.storage.blob import ContainerClient
-
 from shared.model import Model
+from shared.objectstore import Container
 from shared.walarchive import Continuity, Listing, check_continuity, parse_history
 
 PENDING, STARTED, RUNNING, FINALIZING = "pending", "started", "running", "finalizing"
@@ -99,19 +98,17 @@ class Inventory(Model):
         return check_continuity(Listing.from_names(self.wal_names), begin_wal, self.histories)
 
 
-def read_inventory(container: ContainerClient, container_name: str, server: str) -> Inventory:
-    """One listing of `<server>/`, plus each backup.info and history file (small), read with azure-storage-blob."""
-    from shared.objectstore import container_exists
-
-    if not container_exists(container):
+def read_inventory(container: Container, container_name: str, server: str) -> Inventory:
+    """One listing of `<server>/`, plus each backup.info and history file (small)."""
+    if not container.exists():
         raise LookupError(f"the object-store container {container_name!r} does not exist")
-    blobs = list(container.list_blobs(name_starts_with=f"{server}/"))
+    blobs = container.blobs(f"{server}/")
     names = [b.name for b in blobs]
     backups = []
     for blob in blobs:
         parts = blob.name.split("/")
         if len(parts) == 4 and parts[1] == "base" and parts[3] == "backup.info":
-            info = parse_backup_info(container.download_blob(blob.name).readall().decode())
+            info = parse_backup_info(container.read(blob.name).decode())
             prefix = f"{server}/base/{parts[2]}/"
             data = [n for n in names if n.startswith(prefix) and n.split("/")[-1].startswith("data.tar")]
             backups.append(StoredBackup(
@@ -127,7 +124,7 @@ def read_inventory(container: ContainerClient, container_name: str, server: str)
     for blob in wal_blobs:
         if blob.name.endswith(".history"):
             timeline = int(blob.name.rsplit("/", 1)[1][:8], 16)
-            histories[timeline] = parse_history(container.download_blob(blob.name).readall().decode())
+            histories[timeline] = parse_history(container.read(blob.name).decode())
     segments = [b for b in wal_blobs if len(b.name.rsplit("/", 1)[1].split(".")[0]) == 24
                 and ".partial" not in b.name and not b.name.endswith(".backup")]
     newest = max((b.last_modified for b in segments), default=None)

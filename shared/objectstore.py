@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient
@@ -77,3 +79,41 @@ def delete_prefix(client: ContainerClient, prefix: str) -> int:
         except ResourceNotFoundError:
             pass
     return deleted
+
+
+@dataclass(frozen=True)
+class Blob:
+    name: str
+    last_modified: datetime | None
+
+
+class Container:
+    """A container as the Platform port hands it out: what pgha's steps do with one, so none of them sees the
+    SDK. Each call goes through this module's functions (and so through a test's replacement of them)."""
+
+    def __init__(self, client: ContainerClient) -> None:
+        self.client = client
+
+    @property
+    def name(self) -> str:
+        return self.client.container_name
+
+    def exists(self, **options: object) -> bool:
+        return container_exists(self.client, **options)
+
+    def names(self, prefix: str) -> list[str]:
+        """The blob names under `prefix`; none when the container is missing."""
+        return list_names(self.client, prefix)
+
+    def blobs(self, prefix: str) -> list[Blob]:
+        """The blobs under `prefix`, with their times; a missing container raises (ResourceNotFoundError)."""
+        return [Blob(b.name, b.last_modified) for b in self.client.list_blobs(name_starts_with=prefix)]
+
+    def read(self, name: str) -> bytes:
+        return self.client.download_blob(name).readall()
+
+    def wait_for(self, prefix: str, seconds: float, every: float = 0.5) -> bool:
+        return wait_for(self.client, prefix, seconds, every)
+
+    def delete_prefix(self, prefix: str) -> int:
+        return delete_prefix(self.client, prefix)

@@ -2,7 +2,8 @@
 
 Activities call this port and nothing below it; `platforms/local` (Patroni on this machine) and
 `platforms/aks` (CNPG on AKS) are its adapters. Every method is idempotent: the durable runtime
-delivers activities at least once.
+delivers activities at least once. It speaks pgha's types only: a SQL session is `shared.sql.Sql`, an
+object-store container `shared.objectstore.Container`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Literal, Protocol
 
-import psycopg
-from azure.storage.blob import ContainerClient
-
 from shared.backups import Backup
 from shared.doctor import Check, Diagnosis, Purpose
 from shared.logs import redact
+from shared.objectstore import Container
 from shared.outcome import Outcome, OutcomeKind, done, skipped, unchanged
 from shared.spec import ClusterSpec
+from shared.sql import Sql
 from shared.status import ClusterStatus
 
 # the adapters still import these from here
@@ -72,7 +72,7 @@ class Platform(Protocol):
     def check_zone_spread(self, spec: ClusterSpec) -> Outcome: ...
     def connect(
         self, namespace: str, name: str, role: Role, database: str | None = None
-    ) -> AbstractContextManager[psycopg.Connection]: ...
+    ) -> AbstractContextManager[Sql]: ...
     def switch_wal_and_find_segment(self, spec: ClusterSpec) -> Outcome: ...
     def ensure_scheduled_backup(self, spec: ClusterSpec) -> Outcome: ...
     def expose_endpoints(self, spec: ClusterSpec) -> Outcome: ...
@@ -84,7 +84,7 @@ class Platform(Protocol):
     def start_backup(self, spec: ClusterSpec, name: str) -> Backup: ...
     def get_backup(self, namespace: str, cluster: str, name: str) -> Backup: ...
     def delete_backup(self, namespace: str, cluster: str, name: str) -> Outcome: ...
-    def backup_container(self, spec: ClusterSpec, source: bool = False) -> ContainerClient: ...
+    def backup_container(self, spec: ClusterSpec, source: bool = False) -> Container: ...
 
     # failover drills
     def delete_primary(self, spec: ClusterSpec, mode: str, recreate_after: float = 3.0) -> Outcome: ...

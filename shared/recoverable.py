@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from azure.storage.blob import ContainerClient
-
 from shared.backups import Inventory
+from shared.objectstore import Container
 from shared.walarchive import DEFAULT_SEGMENT_SIZE, SEGMENT, Segment, format_lsn
 from shared.walrecords import TransactionEnd, WalFormatError, decompress, last_record_lsn, transaction_ends
 
@@ -50,10 +49,10 @@ def newest_segments(inventory: Inventory) -> list[tuple[Segment, str]]:
     return sorted(found, key=lambda item: (item[0].timeline, item[0].number), reverse=True)
 
 
-def archive_end(container: ContainerClient, inventory: Inventory, look_back: int = LOOK_BACK) -> ArchiveEnd:
+def archive_end(container: Container, inventory: Inventory, look_back: int = LOOK_BACK) -> ArchiveEnd:
     commit, last_lsn, read = None, None, 0
     for segment, name in newest_segments(inventory)[:look_back]:
-        data = decompress(name, container.download_blob(name).readall())
+        data = decompress(name, container.read(name))
         read += 1
         start = segment.number * DEFAULT_SEGMENT_SIZE
         try:

@@ -209,7 +209,7 @@ class ScriptedPlatform:
 
 
 class _WriteCheckConnection:
-    """Just enough of a psycopg connection for the alert response's write check."""
+    """Just enough of a SQL session (shared.sql.Sql) for the alert response's write check."""
 
     def __enter__(self) -> _WriteCheckConnection:
         return self
@@ -226,4 +226,7 @@ class _WriteCheckConnection:
         return (1,)
 
     def commit(self) -> None:
+        return None
+
+    def cancel(self) -> None:
         return None

@@ -17,15 +17,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
-from azure.storage.blob import ContainerClient
-
 from shared import backups as bk
-from shared import objectstore
+from shared import sql
 from shared import status as st
 from shared.backups import Backup
 from shared.doctor import Check, Purpose
 from shared.logs import redact
+from shared.objectstore import Container
 from shared.platform import (
     Outcome,
     PreflightFailed,
@@ -146,10 +144,10 @@ class AksPlatform:
         if self._cluster(spec.namespace, spec.name) is not None:
             return unchanged("cluster already exists and archives under this server name")
         container = self.backup_container(spec)
-        if not objectstore.container_exists(container):
+        if not container.exists():
             raise PreflightFailed(f"container {spec.backup.container!r} does not exist in "
                                   f"{spec.backup.destination_path}: create it (the runbook's storage account)")
-        if objectstore.list_names(container, f"{spec.server_name}/wals/"):
+        if container.names(f"{spec.server_name}/wals/"):
             raise PreflightFailed(bk.archive_in_use(spec))
         return done(f"container {spec.backup.container} reachable; archive for {spec.server_name!r} is empty")
 
@@ -251,7 +249,7 @@ class AksPlatform:
     @contextmanager
     def connect(
         self, namespace: str, name: str, role: Role, database: str | None = None
-    ) -> Iterator[psycopg.Connection]:
+    ) -> Iterator[sql.Sql]:
         spec = self.stored_spec(namespace, name)
         if spec is None:
             raise RuntimeError(f"cluster {namespace}/{name} does not exist")
@@ -268,11 +266,11 @@ class AksPlatform:
             root.flush()
             # verify-ca: the server's certificate is checked against the cluster's CA (its names are the
             # services', not a LoadBalancer's IP), so the password goes to this cluster and nowhere else
-            with psycopg.connect(host=host, port=port, user=spec.bootstrap.owner,
-                                 dbname=database or spec.bootstrap.database, connect_timeout=5,
-                                 sslmode="verify-ca", sslrootcert=root.name,
-                                 password=base64.b64decode(data["password"]).decode()) as conn:
-                yield conn
+            with sql.connect(host=host, port=port, user=spec.bootstrap.owner,
+                             dbname=database or spec.bootstrap.database, connect_timeout=5,
+                             sslmode="verify-ca", sslrootcert=root.name,
+                             password=base64.b64decode(data["password"]).decode()) as session:
+                yield session
 
     def endpoint(self, spec: ClusterSpec, role: Role) -> tuple[str, int]:
         """In-cluster service DNS (`<cluster>-rw.<ns>.svc`), or the LoadBalancer's public IP."""
@@ -308,7 +306,7 @@ class AksPlatform:
             raise RuntimeError(f"switching WAL on {status.current_primary}: unexpected answer {answer[:100]!r}")
         (xid, at), (segment, switched) = rows
         prefix = segment_blob(spec.server_name, segment)
-        if not objectstore.wait_for(self.backup_container(spec), prefix, ARCHIVE_WAIT_SECONDS):
+        if not self.backup_container(spec).wait_for(prefix, ARCHIVE_WAIT_SECONDS):
             raise RuntimeError(f"WAL segment {segment} not found in {spec.backup.container}/ within "
                                f"{ARCHIVE_WAIT_SECONDS}s (the operator reports: {condition.message})")
         return done(f"marker commit xid {xid} at {at}; WAL segment {segment} archived to "
@@ -356,9 +354,9 @@ class AksPlatform:
             return done(f"Backup {namespace}/{name} deleted (its files, if any, stay in the object store)")
         return unchanged(f"Backup {namespace}/{name} was gone")
 
-    def backup_container(self, spec: ClusterSpec, source: bool = False) -> ContainerClient:
+    def backup_container(self, spec: ClusterSpec, source: bool = False) -> Container:
         path = spec.recovery.destination_path if source and spec.recovery else spec.backup.destination_path
-        return self.azure.container(path)
+        return Container(self.azure.container(path))
 
     # ---- failover drills -------------------------------------------------------------------------
     def delete_primary(self, spec: ClusterSpec, mode: str, recreate_after: float = 3.0) -> Outcome:
@@ -504,7 +502,7 @@ class AksPlatform:
 
     def delete_backups(self, spec: ClusterSpec) -> Outcome:
         """The backups under the server name, then the ObjectStore that described them (plugin mode)."""
-        deleted = objectstore.delete_prefix(self.backup_container(spec), f"{spec.server_name}/")
+        deleted = self.backup_container(spec).delete_prefix(f"{spec.server_name}/")
         if spec.backup.method == "plugin":
             self.kube.delete(manifests.OBJECT_STORE_API, "ObjectStore", spec.namespace,
                              manifests.object_store_name(spec))

@@ -24,13 +24,13 @@ from typing import Any
 import httpx
 import psycopg
 import yaml
-from azure.storage.blob import ContainerClient
 
-from shared import backups, objectstore
+from shared import backups, objectstore, sql
 from shared import status as st
 from shared.backups import Backup
 from shared.doctor import Check, Purpose
 from shared.logs import redact, said
+from shared.objectstore import Container
 from shared.platform import (
     Outcome,
     PreflightFailed,
@@ -464,16 +464,16 @@ class LocalPlatform:
     @contextmanager
     def connect(
         self, namespace: str, name: str, role: Role, database: str | None = None
-    ) -> Iterator[psycopg.Connection]:
+    ) -> Iterator[sql.Sql]:
         spec = self.stored_spec(namespace, name)
         if spec is None:
             raise RuntimeError(f"cluster {namespace}/{name} does not exist")
         secret = self._read_secret(namespace, spec.bootstrap.secret_name)
         dsn = self.endpoint(spec, role)
-        with psycopg.connect(dsn, password=secret["password"], dbname=database or spec.bootstrap.database,
-                             connect_timeout=5, sslmode="verify-ca",
-                             sslrootcert=str(self.cluster_dir(namespace, name) / "ca.crt")) as conn:
-            yield conn
+        with sql.connect(dsn, password=secret["password"], dbname=database or spec.bootstrap.database,
+                         connect_timeout=5, sslmode="verify-ca",
+                         sslrootcert=str(self.cluster_dir(namespace, name) / "ca.crt")) as session:
+            yield session
 
     def ca_certificate(self, namespace: str, name: str) -> str:
         """The cluster's CA (PEM), as CNPG keeps it in the `<cluster>-ca` Secret."""
@@ -535,10 +535,10 @@ class LocalPlatform:
         )
 
     # ---- backups ---------------------------------------------------------------------------------
-    def backup_container(self, spec: ClusterSpec, source: bool = False) -> ContainerClient:
+    def backup_container(self, spec: ClusterSpec, source: bool = False) -> Container:
         """The object store of the cluster (or, for a recovery cluster with `source`, of its source)."""
         container = spec.recovery.container if source and spec.recovery else spec.backup.container
-        return objectstore.container(self.stack.require().connection_string, container)
+        return Container(objectstore.container(self.stack.require().connection_string, container))
 
     def _backup_path(self, namespace: str, cluster: str, name: str) -> Path:
         return self.cluster_dir(namespace, cluster) / "backups" / f"{name}.json"
@@ -652,7 +652,7 @@ class LocalPlatform:
         if spec is None:
             return None
         try:
-            objectstore.container_exists(self.backup_container(spec), **objectstore.QUICK)
+            self.backup_container(spec).exists(**objectstore.QUICK)
         except Exception as err:  # azure-core's ServiceRequestError and friends: no answer at all
             return f"the object store does not answer ({type(err).__name__}: {said(err, 200)})"
         return None
@@ -662,7 +662,7 @@ class LocalPlatform:
         assert spec is not None and record.wait_for_wal is not None
         segment = record.wait_for_wal
         prefix = segment_blob(spec.server_name, segment)
-        if not objectstore.list_names(self.backup_container(spec), prefix):
+        if not self.backup_container(spec).names(prefix):
             return record
         return self._complete_backup(spec, record)
 
