@@ -79,7 +79,7 @@ class LocalBackedOperator:
         spec = self._spec(namespace, cluster)
         statements = [command[i + 1] for i, arg in enumerate(command[:-1]) if arg == "-c"]
         try:
-            with psycopg.connect(self.local._superuser_dsn(spec, pod), autocommit=True) as conn:
+            with psycopg.connect(self.local.members.superuser_dsn(spec, pod), autocommit=True) as conn:
                 lines = []
                 for sql in statements:  # psql -q prints rows only: BEGIN, SET and COMMIT print nothing
                     cursor = conn.execute(sql)
@@ -98,7 +98,7 @@ class LocalBackedOperator:
         spec = ClusterSpec.model_validate(json.loads(cluster["metadata"]["annotations"][SPEC_ANNOTATION]))
         secret = self.api.objects[f"/api/v1/namespaces/{namespace}/secrets/{spec.bootstrap.secret_name}"]
         password = base64.b64decode(secret["data"]["password"]).decode()
-        path = self.local.secret_file(namespace, spec.bootstrap.secret_name)
+        path = self.local.records.secret_file(namespace, spec.bootstrap.secret_name)
         if not path.exists():  # the instance manager reads the app Secret; the local platform, its file
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"username": spec.bootstrap.owner, "password": password}))
@@ -108,7 +108,7 @@ class LocalBackedOperator:
         self._make_application_secret(namespace, cluster)
         self.api.objects[f"/api/v1/namespaces/{namespace}/secrets/{name}-ca"] = {
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-ca", "namespace": namespace},
-            "data": {"ca.crt": base64.b64encode(self.local.ca_certificate(namespace, name).encode()).decode()}}
+            "data": {"ca.crt": base64.b64encode(self.local.records.ca_certificate(namespace, name).encode()).decode()}}
         if spec.monitoring.enable_pod_monitor:  # the operator's own PodMonitor
             self.api.objects[f"/apis/monitoring.coreos.com/v1/namespaces/{namespace}/podmonitors/{name}"] = {
                 "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
@@ -187,7 +187,7 @@ class LocalBackedOperator:
             return  # CNPG refuses the Secret ("wrong username ... in secret")
         password = base64.b64decode(secret["data"]["password"]).decode()
         spec = self._spec(namespace, cluster["metadata"]["name"])
-        with psycopg.connect(self.local._superuser_dsn(spec, primary), autocommit=True) as conn:
+        with psycopg.connect(self.local.members.superuser_dsn(spec, primary), autocommit=True) as conn:
             conn.execute(f'ALTER ROLE "{owner}" PASSWORD \'{scram_verifier(password)}\'')
         self.applied[(namespace, name)] = secret["metadata"].get("resourceVersion", "")
 
@@ -220,7 +220,7 @@ class LocalBackedOperator:
         }
         if ready and real.current_primary:
             self._reconcile_owner_password(namespace, cluster, real.current_primary)
-        members = {m.name: m for m in self.local._members(namespace, name)}  # the pods' addresses
+        members = {m.name: m for m in self.local.records.members(namespace, name)}  # the pods' addresses
         standby_port = None
         for instance in real.instances_status:
             role = "primary" if instance.role == "primary" and instance.ready else "replica"

@@ -151,7 +151,7 @@ def test_alert_response_restarts_a_down_operator_over_the_aks_adapter(
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "cnpg-controller-manager",
         "namespace": "cnpg-system"}, "status": {"availableReplicas": 0, "conditions": [
             {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"}]}})
-    members = {m.name: m for m in local._members(NS, "pg-aks")}
+    members = {m.name: m for m in local.records.members(NS, "pg-aks")}
     primary = members[local.cluster_status(NS, "pg-aks").current_primary or ""]
     assert httpx.patch(f"{primary.api}/config", json={"pause": True}, timeout=5).status_code == 200
     assert processes.stop(primary.postmaster, timeout=20, sig=signal.SIGINT)

@@ -103,7 +103,7 @@ def test_primary_view_of_replication_wins_over_patroni() -> None:
 def test_archiving_condition() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from shared.platforms.local.platform import archiving_condition
+    from shared.platforms.local.status import archiving_condition
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     ok = archiving_condition(("000000010000000000000003", now, None, None), "pg-1")

@@ -273,7 +273,7 @@ ROUTINE = re.compile(
 )
 
 
-START_MARK = "pgha: starting Patroni"  # written to the member's log before each start (platform._start_member)
+START_MARK = "pgha: starting Patroni"  # written to the member's log before each start (members.Members.start)
 
 
 def failure_reason(log: Path, lines: int = 300) -> str:
