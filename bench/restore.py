@@ -81,12 +81,12 @@ def preflight(platform: LocalPlatform) -> ClusterSpec:
     source = platform.stored_spec(SPEC["namespace"], SPEC["name"])
     assert source is not None, f"the source {SPEC['namespace']}/{SPEC['name']} does not exist"
     store, server = platform.backup_container(source), source.server_name
-    names = [b.name for b in store.list_blobs(name_starts_with=f"{server}/")]
+    names = store.names(f"{server}/")
     completed = []
     for name in names:
         parts = name.split("/")
         if len(parts) == 4 and parts[1] == "base" and parts[3] == "backup.info":
-            info = store.download_blob(name).readall().decode()
+            info = store.read(name).decode()
             data = [n for n in names if n.startswith(f"{server}/base/{parts[2]}/data.tar")]
             if "status=DONE" in info.splitlines() and data:
                 completed.append(parts[2])
@@ -151,9 +151,9 @@ def raw(platform: LocalPlatform, expected: int, round_no: int) -> float:
 def assert_gone(platform: LocalPlatform, target: ClusterSpec) -> None:
     """Outside the clock: (b) left no cluster record, no retained spec and no blob under its server name."""
     assert platform.stored_spec(target.namespace, target.name) is None, "the cluster record is left"
-    assert not platform.cluster_dir(target.namespace, target.name).exists(), "the cluster's directory is left"
+    assert not platform.records.cluster_dir(target.namespace, target.name).exists(), "the cluster's directory is left"
     assert platform.retained_specs(target.namespace, target.name) == [], "a retained spec is left"
-    left = [b.name for b in platform.backup_container(target).list_blobs(name_starts_with=f"{target.server_name}/")]
+    left = platform.backup_container(target).names(f"{target.server_name}/")
     assert not left, f"{len(left)} blob(s) left under {target.backup.container}/{target.server_name}/"
 
 

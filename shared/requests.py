@@ -12,6 +12,7 @@ from shared.model import Model
 from shared.spec import Identifier, Name
 
 LSN = Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$")]
+WINDOW_HOURS = 24 * 7  # a random backup is chosen among those of the last week unless asked otherwise
 READ_ONLY_START = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
 
 
@@ -67,6 +68,6 @@ class DrillRequest(Model):
 
 class VerifyRequest(Model):
     backup: Literal["new", "latest", "random"] = "new"
-    window_hours: int = Field(24 * 7, ge=1, le=24 * 365)
+    window_hours: int = Field(WINDOW_HOURS, ge=1, le=24 * 365)
     restore_test: bool = False
     checks: list[SqlCheck] = Field(default_factory=list, max_length=50)
