@@ -4,13 +4,13 @@ able to fail over (and restarting it when not), what replication and archiving l
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import azure.durable_functions as df
 
-from activities import platform, spec_of
+from activities import platform, typed
 from shared.logs import said
-from shared.outcome import done
+from shared.outcome import Outcome, done
+from shared.spec import ClusterRef, ClusterSpec
 from shared.sql import SqlError
 from shared.status import ClusterStatus
 
@@ -19,22 +19,23 @@ bp = df.Blueprint()
 WRITE_CHECK_SECONDS = 10.0
 
 
-@bp.activity_trigger(input_name="payload")
-def check_primary(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="cluster")
+@typed
+def check_primary(cluster: ClusterRef) -> Outcome:
     """A client's view: does a transaction commit (synchronously replicated) through the rw endpoint?"""
-    status = platform().cluster_status(payload["namespace"], payload["name"])
+    status = platform().cluster_status(cluster.namespace, cluster.name)
     if not status.exists:
-        return done("the cluster does not exist", writable=False, phase=status.phase).to_dict()
+        return done("the cluster does not exist", writable=False, phase=status.phase)
     if status.current_primary is None:
-        return done(f"no primary ({status.phase})", writable=False, phase=status.phase).to_dict()
+        return done(f"no primary ({status.phase})", writable=False, phase=status.phase)
     try:
         commit_a_write(status)
     except (SqlError, RuntimeError, OSError) as err:
         reason = said(err)
         return done(f"primary {status.current_primary} does not take writes: {reason}", writable=False,
-                    primary=status.current_primary, phase=status.phase).to_dict()
+                    primary=status.current_primary, phase=status.phase)
     return done(f"primary {status.current_primary} takes writes ({status.phase})", writable=True,
-                primary=status.current_primary, phase=status.phase).to_dict()
+                primary=status.current_primary, phase=status.phase)
 
 
 def commit_a_write(status: ClusterStatus) -> None:
@@ -50,20 +51,23 @@ def commit_a_write(status: ClusterStatus) -> None:
             timer.cancel()
 
 
-@bp.activity_trigger(input_name="payload")
-def check_ha_manager(payload: dict[str, Any]) -> dict[str, Any]:
-    return platform().ha_manager_status(spec_of(payload)).to_dict()
+@bp.activity_trigger(input_name="spec")
+@typed
+def check_ha_manager(spec: ClusterSpec) -> Outcome:
+    return platform().ha_manager_status(spec)
 
 
-@bp.activity_trigger(input_name="payload")
-def restore_ha_manager(payload: dict[str, Any]) -> dict[str, Any]:
-    return platform().restore_ha_manager(spec_of(payload)).to_dict()
+@bp.activity_trigger(input_name="spec")
+@typed
+def restore_ha_manager(spec: ClusterSpec) -> Outcome:
+    return platform().restore_ha_manager(spec)
 
 
-@bp.activity_trigger(input_name="payload")
-def diagnose_replication(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="cluster")
+@typed
+def diagnose_replication(cluster: ClusterRef) -> Outcome:
     """Lag and state per standby, and the primary's slots: what an on-call engineer looks at first."""
-    status = platform().cluster_status(payload["namespace"], payload["name"])
+    status = platform().cluster_status(cluster.namespace, cluster.name)
     standbys = [
         {"name": i.name, "ready": i.ready, "state": i.state, "syncState": i.sync_state, "lagBytes": i.lag_bytes}
         for i in status.instances_status if i.role != "primary"
@@ -77,13 +81,13 @@ def diagnose_replication(payload: dict[str, Any]) -> dict[str, Any]:
         f"lagging: {', '.join(lagging)}" if lagging else "no standby lags",
         f"inactive slots: {', '.join(idle)}" if idle else f"{len(slots)} slot(s), all active",
     ]
-    return done("; ".join(words), standbys=standbys, slots=slots, primary=status.current_primary).to_dict()
+    return done("; ".join(words), standbys=standbys, slots=slots, primary=status.current_primary)
 
 
-@bp.activity_trigger(input_name="payload")
-def diagnose_archiving(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="spec")
+@typed
+def diagnose_archiving(spec: ClusterSpec) -> Outcome:
     """The primary's archiver (CNPG's ContinuousArchiving condition) and whether the object store answers."""
-    spec = spec_of(payload)
     status = platform().cluster_status(spec.namespace, spec.name)
     condition = status.condition("ContinuousArchiving")
     archiving = condition.status if condition else "Unknown"
@@ -100,4 +104,4 @@ def diagnose_archiving(payload: dict[str, Any]) -> dict[str, Any]:
     errors = platform().archiving_errors(spec)
     seen = f"; newest archiver error: {errors[-1]}" if errors else ""
     return done(f"ContinuousArchiving {archiving} {message}; {storage}{seen}".strip(), archiving=archiving,
-                storageReachable=reachable, recentErrors=errors).to_dict()
+                storageReachable=reachable, recentErrors=errors)

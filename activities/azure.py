@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.durable_functions as df
 
-from activities import platform, spec_of
+from activities import platform, typed
+from shared.outcome import Outcome
+from shared.spec import ClusterSpec
 
 bp = df.Blueprint()
 
 
-@bp.activity_trigger(input_name="payload")
-def configure_operator(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="spec")
+@typed
+def configure_operator(spec: ClusterSpec) -> Outcome:
     """The operator's ConfigMap (ENABLE_AZURE_PVC_UPDATES), as the runbook sets it before the Cluster."""
-    return platform().configure_operator(spec_of(payload)).to_dict()
+    return platform().configure_operator(spec)
 
 
-@bp.activity_trigger(input_name="payload")
-def ensure_backup_identity(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="spec")
+@typed
+def ensure_backup_identity(spec: ClusterSpec) -> Outcome:
     """The federated credential that lets the cluster's service account write backups."""
-    return platform().ensure_backup_identity(spec_of(payload)).to_dict()
+    return platform().ensure_backup_identity(spec)
 
 
-@bp.activity_trigger(input_name="payload")
-def remove_backup_identity(payload: dict[str, Any]) -> dict[str, Any]:
-    return platform().remove_backup_identity(spec_of(payload)).to_dict()
+@bp.activity_trigger(input_name="spec")
+@typed
+def remove_backup_identity(spec: ClusterSpec) -> Outcome:
+    return platform().remove_backup_identity(spec)

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import azure.durable_functions as df
 
-from activities import platform, spec_of
-from shared.outcome import done, skipped
+from activities import platform, typed
+from shared.outcome import Outcome, done, skipped
+from shared.spec import ClusterSpec
 
 bp = df.Blueprint()
 
 SAMPLE_ROWS = [(1, "John"), (2, "Jane"), (3, "Alice")]
 
 
-@bp.activity_trigger(input_name="payload")
-def load_sample_dataset(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="spec")
+@typed
+def load_sample_dataset(spec: ClusterSpec) -> Outcome:
     """The runbook's `datasample` table and its three rows; inserted once, however often this runs."""
-    spec = spec_of(payload)
     if not spec.sample_data:
-        return skipped("sampleData not requested").to_dict()
+        return skipped("sampleData not requested")
     with platform().connect(spec.namespace, spec.name, "rw") as conn, conn.transaction():
         conn.execute("CREATE TABLE IF NOT EXISTS datasample (id INTEGER, name VARCHAR(255))")
         conn.execute("LOCK TABLE datasample IN SHARE ROW EXCLUSIVE MODE")
@@ -28,7 +28,7 @@ def load_sample_dataset(payload: dict[str, Any]) -> dict[str, Any]:
         if count == 0:
             conn.executemany("INSERT INTO datasample (id, name) VALUES (%s, %s)", SAMPLE_ROWS)
             count = len(SAMPLE_ROWS)
-    return done(f"datasample holds {count} rows", count=count).to_dict()
+    return done(f"datasample holds {count} rows", count=count)
 
 
 def _probe(spec_namespace: str, spec_name: str, role: str, count_rows: bool) -> tuple[bool, int | None]:
@@ -38,12 +38,12 @@ def _probe(spec_namespace: str, spec_name: str, role: str, count_rows: bool) -> 
     return in_recovery, count
 
 
-@bp.activity_trigger(input_name="payload")
-def check_replicas(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="spec")
+@typed
+def check_replicas(spec: ClusterSpec) -> Outcome:
     """`pg_is_in_recovery()` false on rw and true on ro, and the same rows on both."""
-    spec = spec_of(payload)
     if spec.instances < 2:
-        return skipped("a single instance has no replica").to_dict()
+        return skipped("a single instance has no replica")
     rw_recovery, rw_count = _probe(spec.namespace, spec.name, "rw", spec.sample_data)
     if rw_recovery:
         raise RuntimeError("the rw endpoint reached an instance in recovery")
@@ -60,4 +60,4 @@ def check_replicas(payload: dict[str, Any]) -> dict[str, Any]:
     rows = f", datasample count {rw_count} on both" if spec.sample_data else ""
     return done(
         f"pg_is_in_recovery() false on rw, true on ro{rows}", rwInRecovery=False, roInRecovery=True, count=rw_count
-    ).to_dict()
+    )

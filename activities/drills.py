@@ -6,14 +6,15 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
-from typing import Any
 
 import azure.durable_functions as df
 
-from activities import platform, spec_of
-from shared.outcome import done
+from activities import platform, typed
+from shared.outcome import Outcome, done
+from shared.payloads import DeletePrimary, LostWrites, OnRun, ProbeRecord, Promote, WriteProbe
 from shared.platform import PreflightFailed
 from shared.settings import Settings
+from shared.spec import ClusterSpec
 from shared.sql import Sql, SqlError
 
 bp = df.Blueprint()
@@ -22,10 +23,10 @@ PROBE = "pgha_drill_probe"
 CONTROL = "pgha_drill_control"
 
 
-@bp.activity_trigger(input_name="payload")
-def drill_preflight(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="spec")
+@typed
+def drill_preflight(spec: ClusterSpec) -> Outcome:
     """Refuse, touching nothing, unless the cluster opted in, is healthy, and has an in-sync standby."""
-    spec = spec_of(payload)
     status = platform().cluster_status(spec.namespace, spec.name)
     limit = Settings.from_env().drill_max_lag_bytes
     problems = []
@@ -46,33 +47,36 @@ def drill_preflight(payload: dict[str, Any]) -> dict[str, Any]:
         raise PreflightFailed("drill refused: " + "; ".join(problems))
     roles = {i.name: i.role for i in status.instances_status}
     return done(f"healthy, primary {status.current_primary}, in-sync standbys "
-                f"{', '.join(i.name for i in in_sync)}", primary=status.current_primary, roles=roles).to_dict()
+                f"{', '.join(i.name for i in in_sync)}", primary=status.current_primary, roles=roles)
 
 
-@bp.activity_trigger(input_name="payload")
-def delete_primary(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="request")
+@typed
+def delete_primary(request: DeletePrimary) -> Outcome:
     """A pod deleted with a grace period comes back in seconds; a lost node's replacement takes longer
     than the leader key's TTL, so the HA manager has to fail over without the old primary's help."""
-    recreate_after = 3.0 if payload["mode"] == "graceful" else 25.0
-    return platform().delete_primary(spec_of(payload), payload["mode"], recreate_after).to_dict()
+    recreate_after = 3.0 if request.mode == "graceful" else 25.0
+    return platform().delete_primary(request.spec, request.mode, recreate_after)
 
 
-@bp.activity_trigger(input_name="payload")
-def promote_instance(payload: dict[str, Any]) -> dict[str, Any]:
-    return platform().promote(spec_of(payload), payload["instance"]).to_dict()
+@bp.activity_trigger(input_name="request")
+@typed
+def promote_instance(request: Promote) -> Outcome:
+    return platform().promote(request.spec, request.instance)
 
 
-@bp.activity_trigger(input_name="payload")
-def verify_writes(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="run")
+@typed
+def verify_writes(run: OnRun) -> Outcome:
     """A committed write through the rw endpoint, and which instance took it."""
-    spec = spec_of(payload)
+    spec = run.spec
     with platform().connect(spec.namespace, spec.name, "rw") as conn:
         create_probe_tables(conn)
         conn.execute(f"INSERT INTO {PROBE} VALUES (%s, -1, now()) ON CONFLICT (operation, id) DO UPDATE "
-                     "SET at = now()", (payload["operationId"],))
+                     "SET at = now()", (run.operation_id,))
         port = conn.port
         conn.commit()
-    return done(f"write committed on the instance at port {port}").to_dict()
+    return done(f"write committed on the instance at port {port}")
 
 
 def create_probe_tables(conn: Sql) -> None:
@@ -86,12 +90,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-@bp.activity_trigger(input_name="payload")
-def write_probe(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="probe")
+@typed
+def write_probe(probe: WriteProbe) -> ProbeRecord:
     """Numbered rows, each committed (synchronous_commit on) through the rw endpoint, until told to stop
     or `maxSeconds` passes; returns the acknowledged ids and the windows when writes failed."""
-    spec = spec_of(payload)
-    operation, deadline = payload["operationId"], time.monotonic() + payload["maxSeconds"]
+    spec = probe.spec
+    operation, deadline = probe.operation_id, time.monotonic() + probe.max_seconds
     acknowledged: list[int] = []
     windows: list[list[str]] = []
     failing_since: str | None = None
@@ -126,45 +131,45 @@ def write_probe(payload: dict[str, Any]) -> dict[str, Any]:
         session.close()
     if failing_since is not None:
         windows.append([failing_since, _now()])
-    return {"acknowledged": acknowledged, "attempted": next_id - 1, "windows": windows}
+    return ProbeRecord(acknowledged=acknowledged, attempted=next_id - 1, windows=windows)
 
 
-@bp.activity_trigger(input_name="payload")
-def prepare_probe(payload: dict[str, Any]) -> dict[str, Any]:
-    spec = spec_of(payload)
+@bp.activity_trigger(input_name="spec")
+@typed
+def prepare_probe(spec: ClusterSpec) -> Outcome:
     with platform().connect(spec.namespace, spec.name, "rw") as conn:
         create_probe_tables(conn)
         conn.commit()
-    return done(f"probe tables {PROBE} and {CONTROL} ready").to_dict()
+    return done(f"probe tables {PROBE} and {CONTROL} ready")
 
 
-@bp.activity_trigger(input_name="payload")
-def stop_probe(payload: dict[str, Any]) -> dict[str, Any]:
-    spec = spec_of(payload)
-    with platform().connect(spec.namespace, spec.name, "rw") as conn:
-        conn.execute(f"INSERT INTO {CONTROL} VALUES (%s) ON CONFLICT DO NOTHING", (payload["operationId"],))
+@bp.activity_trigger(input_name="run")
+@typed
+def stop_probe(run: OnRun) -> Outcome:
+    with platform().connect(run.spec.namespace, run.spec.name, "rw") as conn:
+        conn.execute(f"INSERT INTO {CONTROL} VALUES (%s) ON CONFLICT DO NOTHING", (run.operation_id,))
         conn.commit()
-    return done("probe told to stop").to_dict()
+    return done("probe told to stop")
 
 
-@bp.activity_trigger(input_name="payload")
-def count_lost_writes(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="probe")
+@typed
+def count_lost_writes(probe: LostWrites) -> Outcome:
     """RPO: acknowledged ids that are not in the database now."""
-    spec = spec_of(payload)
-    with platform().connect(spec.namespace, spec.name, "rw") as conn:
+    with platform().connect(probe.spec.namespace, probe.spec.name, "rw") as conn:
         present = {row[0] for row in conn.execute(
-            f"SELECT id FROM {PROBE} WHERE operation = %s AND id > 0", (payload["operationId"],))}
-    acknowledged = payload["acknowledged"]
+            f"SELECT id FROM {PROBE} WHERE operation = %s AND id > 0", (probe.operation_id,))}
+    acknowledged = probe.acknowledged
     lost = sorted(set(acknowledged) - present)
     return done(f"{len(acknowledged)} acknowledged writes, {len(lost)} lost", lost=len(lost),
-                lostIds=lost[:20], acknowledged=len(acknowledged)).to_dict()
+                lostIds=lost[:20], acknowledged=len(acknowledged))
 
 
-@bp.activity_trigger(input_name="payload")
-def drop_probe(payload: dict[str, Any]) -> dict[str, Any]:
-    spec = spec_of(payload)
+@bp.activity_trigger(input_name="spec")
+@typed
+def drop_probe(spec: ClusterSpec) -> Outcome:
     with platform().connect(spec.namespace, spec.name, "rw") as conn:
         conn.execute(f"DROP TABLE IF EXISTS {PROBE}")
         conn.execute(f"DROP TABLE IF EXISTS {CONTROL}")
         conn.commit()
-    return done(f"probe tables {PROBE} and {CONTROL} dropped").to_dict()
+    return done(f"probe tables {PROBE} and {CONTROL} dropped")

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.durable_functions as df
 
-from activities import platform, spec_of
+from activities import platform, typed
+from shared.outcome import Outcome
+from shared.spec import ClusterRef, ClusterSpec
 
 bp = df.Blueprint()
 
 
-@bp.activity_trigger(input_name="payload")
-def expose_endpoints(payload: dict[str, Any]) -> dict[str, Any]:
-    return platform().expose_endpoints(spec_of(payload)).to_dict()
+@bp.activity_trigger(input_name="spec")
+@typed
+def expose_endpoints(spec: ClusterSpec) -> Outcome:
+    return platform().expose_endpoints(spec)
 
 
-@bp.activity_trigger(input_name="payload")
-def remove_endpoints(payload: dict[str, Any]) -> dict[str, Any]:
-    return platform().remove_endpoints(payload["namespace"], payload["name"]).to_dict()
+@bp.activity_trigger(input_name="cluster")
+@typed
+def remove_endpoints(cluster: ClusterRef) -> Outcome:
+    return platform().remove_endpoints(cluster.namespace, cluster.name)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.durable_functions as df
 
-from activities import platform, spec_of
+from activities import platform, typed
+from shared.outcome import Outcome
+from shared.spec import ClusterSpec
 
 bp = df.Blueprint()
 
 
-@bp.activity_trigger(input_name="payload")
-def configure_monitoring(payload: dict[str, Any]) -> dict[str, Any]:
-    return platform().configure_monitoring(spec_of(payload)).to_dict()
+@bp.activity_trigger(input_name="spec")
+@typed
+def configure_monitoring(spec: ClusterSpec) -> Outcome:
+    return platform().configure_monitoring(spec)
 
 
-@bp.activity_trigger(input_name="payload")
-def verify_monitoring(payload: dict[str, Any]) -> dict[str, Any]:
-    return platform().verify_monitoring(spec_of(payload)).to_dict()
+@bp.activity_trigger(input_name="spec")
+@typed
+def verify_monitoring(spec: ClusterSpec) -> Outcome:
+    return platform().verify_monitoring(spec)

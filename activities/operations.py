@@ -6,8 +6,10 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from activities import typed
 from shared import callbacks, locks, reports
 from shared.outcome import done, skipped
+from shared.payloads import ReleaseLock
 from shared.settings import Settings
 
 bp = df.Blueprint()
@@ -18,11 +20,10 @@ def store_report(report: dict[str, Any]) -> dict[str, str]:
     return reports.store(Settings.from_env().storage_connection, report)
 
 
-@bp.activity_trigger(input_name="payload")
-def release_lock(payload: dict[str, Any]) -> bool:
-    return locks.release(
-        Settings.from_env().storage_connection, payload["namespace"], payload["name"], payload["operationId"]
-    )
+@bp.activity_trigger(input_name="lock")
+@typed
+def release_lock(lock: ReleaseLock) -> bool:
+    return locks.release(Settings.from_env().storage_connection, lock.namespace, lock.name, lock.operation_id)
 
 
 @bp.activity_trigger(input_name="report")
@@ -31,10 +32,10 @@ def post_report(report: dict[str, Any]) -> dict[str, Any]:
     connection = Settings.from_env().storage_connection
     url = callbacks.lookup(connection, report["operationId"])
     if url is None:
-        return skipped("no callback registered (or already delivered)").to_dict()
+        return skipped("no callback registered (or already delivered)").dump()
     delivered = callbacks.post(url, report)
     callbacks.forget(connection, report["operationId"], url)
-    return done(delivered).to_dict()
+    return done(delivered).dump()
 
 
 @bp.activity_trigger(input_name="operation")

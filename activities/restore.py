@@ -8,10 +8,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities import platform, spec_of, stored_inventory
+from activities import platform, stored_inventory, typed
 from shared.backups import Inventory
 from shared.logs import said
 from shared.outcome import Outcome, done
+from shared.payloads import RecoveryTarget, SqlChecks
 from shared.platform import PreflightFailed
 from shared.recoverable import LOOK_BACK, ArchiveEnd, archive_end
 from shared.requests import SqlCheck
@@ -21,12 +22,13 @@ from shared.walarchive import parse_lsn
 bp = df.Blueprint()
 
 
-@bp.activity_trigger(input_name="payload")
-def check_recovery_target(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="request")
+@typed
+def check_recovery_target(request: RecoveryTarget) -> Outcome:
     """A target must lie after the end of the oldest completed backup and before the archive's newest commit
     (a time) or record (an LSN), which recovery needs to stop at. A target past those on a running source
     is made reachable: a marker commit, a WAL switch, and the segment awaited in the object store."""
-    spec = spec_of(payload)
+    spec = request.spec
     try:
         stored = stored_inventory(spec)
     except LookupError as err:
@@ -35,15 +37,15 @@ def check_recovery_target(payload: dict[str, Any]) -> dict[str, Any]:
     if not completed:
         raise PreflightFailed(f"no completed backup of {spec.server_name} to restore from")
     reach = Reach(spec, stored)
-    if payload.get("targetTime"):
-        return reach.time(datetime.fromisoformat(payload["targetTime"]), completed[0].end_time).to_dict()
-    if payload.get("targetLsn"):
-        return reach.lsn(payload["targetLsn"], completed[0].end_lsn).to_dict()
+    if request.target_time:
+        return reach.time(datetime.fromisoformat(request.target_time), completed[0].end_time)
+    if request.target_lsn:
+        return reach.lsn(request.target_lsn, completed[0].end_lsn)
     end = reach.end(look_back=1)  # no target: the newest segment says enough for the report
     return done(f"{len(completed)} completed backup(s); recoverable from {completed[0].end_time} to "
                 f"{end.newest_time()} (newest archived commit), WAL to {end.newest_lsn()}",
                 firstRecoverabilityPoint=completed[0].end_time, newestRecoverableTime=end.commit_at,
-                newestLsn=end.lsn).to_dict()
+                newestLsn=end.lsn)
 
 
 class Reach:
@@ -152,13 +154,13 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-@bp.activity_trigger(input_name="payload")
-def run_checks(payload: dict[str, Any]) -> dict[str, Any]:
+@bp.activity_trigger(input_name="request")
+@typed
+def run_checks(request: SqlChecks) -> Outcome:
     """Each check in a read-only transaction on the rw endpoint; every failure named in the message."""
-    checks = [SqlCheck.model_validate(c) for c in payload["checks"]]
     results, failures = [], []
-    for check in checks:
-        with platform().connect(payload["namespace"], payload["name"], "rw", check.database) as conn:
+    for check in request.checks:
+        with platform().connect(request.namespace, request.name, "rw", check.database) as conn:
             conn.read_only = True
             with conn.transaction():
                 conn.execute("SET LOCAL statement_timeout = '30s'")
@@ -170,4 +172,4 @@ def run_checks(payload: dict[str, Any]) -> dict[str, Any]:
             failures.append(f"check {check.name!r}: expected {wanted}, got {got!r}")
     if failures:
         raise RuntimeError("; ".join(failures))
-    return done(f"{len(results)} check(s) passed", checks=results).to_dict()
+    return done(f"{len(results)} check(s) passed", checks=results)

@@ -8,6 +8,7 @@ import azure.durable_functions as df
 
 from orchestrations.runbook import Runbook, Step, StepFailed
 from orchestrations.steps import healthy, instances_ready, remove_cluster, wait_for_status
+from shared.payloads import OnRun
 from shared.runs import DeployInput
 from shared.spec import ClusterSpec
 
@@ -29,8 +30,8 @@ def deploy_cluster(context: df.DurableOrchestrationContext) -> Step:
             "backup destination pre-flight", "preflight_backup_destination", spec, retry=False
         )
         yield from run.step("namespace", "ensure_namespace", spec)
-        secret = yield from run.step("app-user secret", "ensure_app_secret", {
-            "spec": spec, "operationId": run.input.operation_id})
+        secret = yield from run.step("app-user secret", "ensure_app_secret",
+                                     OnRun(spec=spec, operation_id=run.input.operation_id))
         # ours if this run made it, even when a redelivered activity answered "exists"
         made["secret"] = secret.data.get("createdBy") == run.input.operation_id
         yield from run.step("operator config", "configure_operator", spec)

@@ -10,6 +10,8 @@ import azure.durable_functions as df
 
 from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
 from orchestrations.steps import describe, healthy, primary_is, read_spec, wait_for_status
+from shared.model import wire
+from shared.payloads import DeletePrimary, LostWrites, OnRun, ProbeRecord, Promote, WriteProbe
 from shared.runs import DrillInput
 from shared.spec import ClusterSpec
 from shared.status import ClusterStatus
@@ -65,15 +67,15 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
                 run.note(line.format(mode=mode), "planned", "dry run: nothing done")
             result["dryRun"] = True
         else:
-            with_ids = {"spec": spec, "operationId": run.input.operation_id}
+            with_ids = OnRun(spec=spec, operation_id=run.input.operation_id)
             yield from run.step("prepare probe", "prepare_probe", spec)
-            probe = context.call_activity("write_probe", {"spec": spec.dump(), "operationId": run.input.operation_id,
-                                                          "maxSeconds": 180})
+            probe = context.call_activity("write_probe", wire(WriteProbe(
+                spec=spec, operation_id=run.input.operation_id, max_seconds=180)))
             probe_started = True
             yield from run.sleep("probe baseline", run.now + timedelta(seconds=1))  # acknowledged writes before
             failover_at = run.now
             deleted = True  # from here on, a drill cut short puts the original primary back if it can
-            yield from run.step("delete primary", "delete_primary", {"spec": spec, "mode": mode})
+            yield from run.step("delete primary", "delete_primary", DeletePrimary(spec=spec, mode=mode))
             new = yield from wait_for_status(
                 run, "wait new primary", lambda s: bool(s.current_primary) and s.current_primary != original, timeout)
             result["rolesDuring"] = {i.name: i.role if i.ready else "down" for i in new.instances_status}
@@ -81,25 +83,26 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
             yield from run.step("verify writes on the new primary", "verify_writes", with_ids)
             yield from wait_for_status(run, "old primary rejoins", healthy, timeout)
             switchback_at = run.now
-            yield from run.step("switch back", "promote_instance", {"spec": spec, "instance": original})
+            yield from run.step("switch back", "promote_instance", Promote(spec=spec, instance=original))
             after = yield from wait_for_status(run, "original primary back", primary_is(original), timeout)
             result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
             yield from run.step("verify writes after switch-back", "verify_writes", with_ids)
             yield from run.step("stop probe", "stop_probe", with_ids)
             deleted = False
-            measured = yield probe
+            measured = ProbeRecord.model_validate((yield probe))
             probe_started = False
             lost = yield from run.step(
-                "RPO", "count_lost_writes", {**with_ids, "acknowledged": measured["acknowledged"]}
+                "RPO", "count_lost_writes", LostWrites(spec=spec, operation_id=run.input.operation_id,
+                                                       acknowledged=measured.acknowledged)
             )
             lost_writes = lost.data["lost"]
-            failover = windows_between(measured["windows"], failover_at, switchback_at)
-            switchback = windows_between(measured["windows"], switchback_at, None)
+            failover = windows_between(measured.windows, failover_at, switchback_at)
+            switchback = windows_between(measured.windows, switchback_at, None)
             result.update({
                 "rtoSeconds": {"failover": max(failover, default=0.0), "switchback": max(switchback, default=0.0)},
                 "rpoLostWrites": lost_writes,
-                "probe": {"attempted": measured["attempted"], "acknowledged": len(measured["acknowledged"]),
-                          "outages": measured["windows"]},
+                "probe": {"attempted": measured.attempted, "acknowledged": len(measured.acknowledged),
+                          "outages": measured.windows},
             })
             run.note("RTO", "done", f"clients could not write for {result['rtoSeconds']['failover']}s at the "
                      f"failover and {result['rtoSeconds']['switchback']}s at the switch-back")
@@ -113,8 +116,8 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
         cleanup: list[tuple[bool, Any]] = [
             (error is not None and deleted and original is not None,
              lambda: put_original_back(run, spec, original, result)),
-            (probe_started, lambda: run.step("stop probe", "stop_probe", {
-                "spec": spec, "operationId": run.input.operation_id})),
+            (probe_started, lambda: run.step("stop probe", "stop_probe", OnRun(
+                spec=spec, operation_id=run.input.operation_id))),
             (True, lambda: run.step("drop probe", "drop_probe", spec)),
         ]
         for wanted, undo in cleanup:
@@ -137,7 +140,7 @@ def put_original_back(run: Runbook, spec: ClusterSpec, original: str, result: di
     status: ClusterStatus = yield from wait_for_status(run, "cluster settles", healthy, timeout, required=False)
     ready = {i.name for i in status.instances_status if i.ready}
     if status.current_primary not in (None, original) and original in ready and status.healthy:
-        yield from run.step("put the original primary back", "promote_instance", {"spec": spec, "instance": original})
+        yield from run.step("put the original primary back", "promote_instance", Promote(spec=spec, instance=original))
         status = yield from wait_for_status(run, "original primary back", primary_is(original), timeout,
                                             required=False)
     else:

@@ -13,9 +13,10 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed, first_line, wire
+from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed, first_line
 from orchestrations.steps import cluster_status, describe, read_spec, take_backup, wait_for_status
 from shared.backups import backup_name
+from shared.model import wire
 from shared.outcome import Outcome
 from shared.runs import AlertInput, VerifyInput
 from shared.spec import ClusterSpec

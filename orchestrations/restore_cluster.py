@@ -10,6 +10,7 @@ import azure.durable_functions as df
 
 from orchestrations.runbook import Runbook, Step, StepFailed
 from orchestrations.steps import healthy, read_spec, remove_cluster, wait_for_status
+from shared.payloads import OnRun, Preflight, RecoveryTarget, SqlChecks
 from shared.requests import SqlCheck
 from shared.restore import restore_name, restore_spec
 from shared.runs import RestoreInput
@@ -38,21 +39,21 @@ def restore_cluster(context: df.DurableOrchestrationContext) -> Step:
             source = yield from read_spec(run, "read source spec")
         if source is None:
             raise StepFailed("read source spec", "the source cluster does not exist")
-        yield from run.step("recovery pre-flight", "check_recovery_target", {
-            "spec": source, "targetTime": targets["targetTime"], "targetLsn": targets["targetLsn"]}, retry=False)
+        yield from run.step("recovery pre-flight", "check_recovery_target", RecoveryTarget(
+            spec=source, target_time=targets["targetTime"], target_lsn=targets["targetLsn"]), retry=False)
         target = restore_spec(source, request.name or restore_name(source.name, run.input.operation_id),
                               request.instances, targets["targetTime"], targets["targetLsn"], own_secret)
         result["restoreCluster"] = {"namespace": target.namespace, "name": target.name,
                                     "serverName": target.server_name}
         # its clean-up deletes the restore's own archive unless it is kept: that needs blob delete
-        settled = yield from run.step("pre-flight", "preflight", {
-            "spec": target, "purpose": "restore", "deleteBackups": not request.keep}, retry=False)
+        settled = yield from run.step("pre-flight", "preflight", Preflight(
+            spec=target, purpose="restore", delete_backups=not request.keep), retry=False)
         target = ClusterSpec.model_validate(settled.data["spec"])
         yield from run.step("backup destination pre-flight", "preflight_backup_destination", target, retry=False)
         made = True
         if own_secret:
-            yield from run.step("app-user secret", "ensure_app_secret", {
-                "spec": target, "operationId": run.input.operation_id})
+            yield from run.step("app-user secret", "ensure_app_secret",
+                                OnRun(spec=target, operation_id=run.input.operation_id))
         yield from run.step("backup identity", "ensure_backup_identity", target)
         yield from run.step("apply recovery cluster", "apply_cluster", target)
         yield from run.step("endpoints", "expose_endpoints", target)
@@ -61,8 +62,8 @@ def restore_cluster(context: df.DurableOrchestrationContext) -> Step:
         if own_secret:
             yield from run.step("app-user password", "apply_owner_secret", target)
         checks = request.checks or [default_check(target)]
-        outcome = yield from run.step("SQL checks", "run_checks", {**target.ref.dump(), "checks": checks},
-                                      retry=False)
+        outcome = yield from run.step("SQL checks", "run_checks", SqlChecks(
+            namespace=target.namespace, name=target.name, checks=checks), retry=False)
         requested = datetime.fromisoformat(run.input.requested_at or run.report.started_at)
         result["restoreSeconds"] = round((run.now - requested).total_seconds(), 3)
         result["checks"] = outcome.data["checks"]

@@ -13,7 +13,9 @@ from typing import Any, Generic, TypeVar
 import azure.durable_functions as df
 from pydantic import BaseModel
 
+from shared.model import wire
 from shared.outcome import Outcome
+from shared.payloads import ReleaseLock
 from shared.reports import Report, Status, StepRecord
 from shared.runs import RunInput
 
@@ -311,9 +313,8 @@ class Runbook(Generic[In]):
         except Exception as err:  # not `finally`: a replay's abandoned generator must not yield again
             stored = err
         if self.input.owns_lock:  # a sub-orchestration runs under its parent's lock
-            yield self.context.call_activity_with_retry("release_lock", self.retry, {
-                **self.names, "operationId": self.input.lock_holder,
-            })
+            yield self.context.call_activity_with_retry("release_lock", self.retry, wire(ReleaseLock(
+                **self.names, operation_id=self.input.lock_holder)))
         if self.input.callback and stored is None:
             # last: whoever the callback wakes finds the report stored and the cluster free
             yield from self._post_callback()
@@ -339,17 +340,6 @@ def failure(answer: Any) -> str | None:
     if isinstance(answer, dict):
         return answer.get("failure")
     return getattr(answer, "failure", None)
-
-
-def wire(value: Any) -> Any:
-    """A payload as the durable runtime carries it: models (in lists and dicts too) as plain JSON."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(by_alias=True, mode="json")
-    if isinstance(value, dict):
-        return {key: wire(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [wire(item) for item in value]
-    return value
 
 
 def typed(answer: Any, kind: type | None) -> Any:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from orchestrations.runbook import Runbook, Step, StepFailed
 from shared.backups import DONE_PHASES, WAL_ARCHIVING_FAILING, Backup
+from shared.payloads import BackupRef, DeleteCluster, StartBackup
 from shared.spec import ClusterRef, ClusterSpec
 from shared.status import ClusterStatus
 
@@ -69,8 +70,8 @@ def take_backup(run: Runbook, spec: ClusterSpec, name: str, patience_seconds: fl
     """CNPG's on-demand Backup, awaited. One held back past the patience is released (its record deleted; a
     local backup process stopped): CNPG counts a Backup stuck in walArchivingFailing as running, and it would
     hold back the cluster's next Backups and its ScheduledBackup (backup_controller.go)."""
-    ref = {**run.names, "backupName": name}
-    yield from run.step("take backup", "start_backup", {"spec": spec, "backupName": name})
+    ref = BackupRef(**run.names, backup_name=name)
+    yield from run.step("take backup", "start_backup", StartBackup(spec=spec, backup_name=name))
     patience = run.options.backup_patience_seconds if patience_seconds is None else patience_seconds
     try:
         backup = yield from run.wait_until(
@@ -89,11 +90,11 @@ def take_backup(run: Runbook, spec: ClusterSpec, name: str, patience_seconds: fl
 
 def remove_cluster(run: Runbook, spec: ClusterSpec, delete_backups: bool, delete_secret: bool = True) -> Step:
     """Every removal step, in the reverse order deploy made them; shared by teardown and compensation."""
-    names = {"namespace": spec.namespace, "name": spec.name}
+    names = spec.ref
     yield from run.step("remove endpoints", "remove_endpoints", names)
     yield from run.step("remove scheduled backups", "remove_scheduled_backups", names)
     # a cluster whose archive is deleted with it has nothing left to flush: it may stop at once
-    yield from run.step("delete cluster", "delete_cluster", {**names, "graceful": not delete_backups})
+    yield from run.step("delete cluster", "delete_cluster", DeleteCluster(**names.dump(), graceful=not delete_backups))
     yield from run.wait_until("volumes released", "count_volumes", names, lambda left: left == 0,
                               lambda left: f"{left} volume(s) left", run.options.ready_timeout_seconds)
     if delete_secret:

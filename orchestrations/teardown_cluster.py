@@ -7,6 +7,7 @@ import azure.durable_functions as df
 
 from orchestrations.runbook import Runbook, Step, StepFailed
 from orchestrations.steps import read_spec, remove_cluster
+from shared.payloads import Preflight
 from shared.runs import TeardownInput
 from shared.spec import ClusterSpec
 
@@ -15,8 +16,8 @@ bp = df.Blueprint()
 
 def teardown_preflight(run: Runbook, spec: ClusterSpec, delete_backups: bool) -> Step:
     """What removing needs (its Kubernetes verbs; blob deletes with deleteBackups), checked before anything goes."""
-    yield from run.step("pre-flight", "preflight", {"spec": spec, "purpose": "teardown",
-                                                    "deleteBackups": delete_backups}, retry=False)
+    yield from run.step("pre-flight", "preflight", Preflight(spec=spec, purpose="teardown",
+                                                             delete_backups=delete_backups), retry=False)
 
 
 @bp.orchestration_trigger(context_name="context")

@@ -7,9 +7,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed, first_line, wire
+from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed, first_line
 from orchestrations.steps import read_spec, take_backup
 from shared.backups import backup_name
+from shared.model import wire
+from shared.payloads import InventoryRequest
 from shared.requests import RestoreRequest
 from shared.runs import RestoreInput, VerifyInput
 
@@ -33,7 +35,7 @@ def verify_backups(context: df.DurableOrchestrationContext) -> Step:
             if request.backup != "new":
                 raise
             archiving_error = err  # still ask for the backup, as an operator would: it shows what CNPG does
-        inventory_request: dict[str, Any] = {"spec": spec}
+        inventory_request = InventoryRequest(spec=spec)
         if request.backup == "new":
             name = backup_name(spec.name, run.input.operation_id)
             try:  # with archiving known broken, the first walArchivingFailing confirms it: no patience then
@@ -44,10 +46,10 @@ def verify_backups(context: df.DurableOrchestrationContext) -> Step:
             result["backup"] = backup
             if archiving_error is not None:
                 raise archiving_error
-            inventory_request["backupId"] = backup.backup_id
+            inventory_request = InventoryRequest(spec=spec, backup_id=backup.backup_id)
         elif request.backup == "random":
-            inventory_request.update(choose="random", windowHours=request.window_hours,
-                                     seed=run.input.operation_id)
+            inventory_request = InventoryRequest(spec=spec, choose="random", window_hours=request.window_hours,
+                                                 seed=run.input.operation_id)
         inventory = yield from run.step("object-store inventory", "inventory_backups", inventory_request)
         result["inventory"] = inventory.data
         if request.restore_test:

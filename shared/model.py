@@ -53,3 +53,14 @@ def _named_check(body: dict[str, Any], loc: list[str], message: str) -> str:
     except (ValueError, IndexError, AttributeError):
         name = None
     return f"check {name!r}: {message}" if name else message
+
+
+def wire(value: Any) -> Any:
+    """A value as the durable runtime carries it: models (in lists and dicts too) as plain JSON."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True, mode="json")
+    if isinstance(value, dict):
+        return {key: wire(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [wire(item) for item in value]
+    return value
