@@ -34,7 +34,7 @@ def bench_session() -> Iterator[tuple[LocalPlatform, DevHost]]:
 
     from devhost.host import DevHost
     from shared.platforms.local.platform import LocalPlatform
-    from shared.platforms.local.processes import free_ports
+    from shared.ports import free_ports
     from shared.settings import Settings
 
     platform = LocalPlatform(Settings.from_env())

@@ -19,9 +19,14 @@ from typing import Any
 
 import httpx
 
-from shared.platforms.local import processes
-from shared.platforms.local.platform import LocalPlatform
+from shared import ports
+from shared.doctor import PROBE, look
+from shared.logs import configure
+from shared.model import SpecError
+from shared.platform import PreflightFailed
+from shared.platforms import local_platform, platform_for
 from shared.settings import Settings
+from shared.spec import ClusterSpec, parse_spec
 
 STOP_SECONDS = 1.5  # `pgha serve` exits within 2 s of SIGTERM
 DEMO_SPEC: dict[str, Any] = {
@@ -40,8 +45,8 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def local() -> LocalPlatform:
-    return LocalPlatform(Settings.from_env())
+def local() -> Any:
+    return local_platform(Settings.from_env())
 
 
 def cmd_up(_: argparse.Namespace) -> int:
@@ -82,7 +87,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     flight is given what is left of that, then abandoned (the stack and its members keep running)."""
     from devhost.host import DevHost
     from devhost.keys import KEY_SETTING, key_file
-    from shared.logs import configure
 
     try:
         configure(os.environ.get("PGHA_LOG_LEVEL", "info").lower())
@@ -169,10 +173,9 @@ def lag_alert(cluster: str) -> dict[str, Any]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from devhost.host import DevHost
-    from shared.logs import configure
 
     configure("warning")
-    (port,) = processes.free_ports(1)
+    (port,) = ports.free_ports(1)
     # a task hub of its own: it runs beside a `pgha serve` of the same PGHA_HOME, and leaves it no runs
     os.environ.setdefault("PGHA_TASK_HUB", "demo")
     say("pgha demo: deploy a 3-instance PostgreSQL cluster (sync standby, WAL archived to Azurite) through the API,")
@@ -235,8 +238,6 @@ def load_spec(path: str) -> Any:
     """A ClusterSpec from a JSON or YAML file, or Refused naming the file (and the field)."""
     import yaml
 
-    from shared.model import SpecError
-    from shared.spec import parse_spec
 
     try:
         with open(path) as source:
@@ -249,7 +250,6 @@ def load_spec(path: str) -> Any:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print every object and Azure call the runbook's first run would make on AKS; touch nothing."""
-    from shared.platform import PreflightFailed
     from triggers.plans import plan, render
 
     spec = load_spec(args.spec)
@@ -265,9 +265,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the environment read-only; a table (or JSON), exit 1 on any FAIL."""
     import dataclasses
 
-    from shared.doctor import PROBE, look
-    from shared.platforms import platform_for
-    from shared.spec import ClusterSpec
 
     logging.getLogger("azure").setLevel(logging.CRITICAL)  # the doctor says what failed, in one line
     settings = Settings.from_env()

@@ -18,7 +18,7 @@ from durabletask import worker as dtw
 
 from devhost.backend import Backend, DiskBackend
 from devhost.context import drive
-from shared.platforms.local.processes import free_ports
+from shared.ports import free_ports
 
 log = logging.getLogger("pgha.devhost")
 

@@ -16,8 +16,7 @@ from devhost.keys import function_key
 from devhost.server import DevServer
 from devhost.timers import Timers
 from orchestrations.runbook import HOST_RESTARTED
-from shared.platforms.local import processes
-from shared.platforms.local.stack import Stack
+from shared.platforms import local_platform, reap_exited
 from shared.settings import Settings
 
 log = logging.getLogger("pgha.devhost")
@@ -39,7 +38,7 @@ class DevHost:
     def start(self) -> DevHost:
         settings = Settings.from_env()
         if settings.platform == "local":
-            state = Stack(settings.home).up()
+            state = local_platform(settings).stack.up()
             # The Functions host's own storage is Azurite here, as `UseDevelopmentStorage=true` would be.
             os.environ.setdefault("AzureWebJobsStorage", state.connection_string)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}", settings.task_hub):
@@ -69,7 +68,7 @@ class DevHost:
         """Members this host started and that ended (a drill's kill, a crash, a stop) are collected within
         a second or two, never left <defunct> until the host exits."""
         while not self._stopping.wait(REAP_SECONDS):
-            processes.reap_exited()
+            reap_exited()
 
     @property
     def url(self) -> str:

@@ -45,7 +45,7 @@ def local_stack() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def devhost() -> Iterator[Any]:
     from devhost.host import DevHost
-    from shared.platforms.local.processes import free_ports
+    from shared.ports import free_ports
 
     (port,) = free_ports(1)
     host = DevHost(port=port).start()

@@ -1,4 +1,5 @@
-"""Adapters of the Platform port; `platform_for` picks one from the settings."""
+"""Adapters of the Platform port; `platform_for` picks one from the settings. The one way in from outside
+`shared/platforms/`: each adapter (and its SDKs) is imported here, when it is first asked for."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from shared.spec import ClusterSpec
 
 if TYPE_CHECKING:
     from shared.platforms.aks.plan import PlanWorld
+    from shared.platforms.local.platform import LocalPlatform
 
 _installed: list[Platform] = []
 
@@ -37,6 +39,21 @@ def plan_world(existing: ClusterSpec | None = None) -> PlanWorld:
     from shared.platforms.aks.plan import PlanWorld
 
     return PlanWorld(AksSettings.from_env(), existing)
+
+
+def local_platform(settings: Settings | None = None) -> LocalPlatform:
+    """The local platform itself, for what only it has: its stack (`pgha up`, `down`, `status`; the devhost's
+    Azurite) and its members' processes."""
+    from shared.platforms.local.platform import LocalPlatform
+
+    return LocalPlatform(settings or Settings.from_env())
+
+
+def reap_exited() -> None:
+    """Collect the local members that ended (a drill's kill, a crash), so none stays <defunct>."""
+    from shared.platforms.local import processes
+
+    processes.reap_exited()
 
 
 def platform_for(settings: Settings | None = None) -> Platform:

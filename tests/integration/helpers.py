@@ -50,7 +50,7 @@ class ServedDevhost:
         import os
         import sys
 
-        from shared.platforms.local.processes import free_ports
+        from shared.ports import free_ports
 
         self.home = home or Path(os.environ["PGHA_HOME"])
         (self.port,) = free_ports(1)

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from devhost.cli import main
-from shared.platforms.local import doctor, processes
+from shared import ports
+from shared.platforms.local import doctor
 from shared.platforms.local.platform import LocalPlatform
 from shared.platforms.local.stack import StackState
 from shared.settings import Settings
@@ -81,7 +82,7 @@ def test_a_stack_not_running_warns_the_doctor_and_fails_a_runbook(elsewhere: Loc
 
 def test_a_stack_that_does_not_answer_fails(elsewhere: LocalPlatform, etcd_saying: dict[str, Any],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    (closed,) = processes.free_ports(1)  # nothing listens there
+    (closed,) = ports.free_ports(1)  # nothing listens there
     state = StackState(etcd_port=etcd_saying["port"], etcd_peer_port=closed, blob_port=closed)
     monkeypatch.setattr(elsewhere.stack, "state", lambda: state)
     monkeypatch.setattr(elsewhere.stack, "running", lambda: {"etcd": True, "azurite": True})

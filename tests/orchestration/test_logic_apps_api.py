@@ -59,7 +59,7 @@ def test_callback_url_gets_the_report(api: httpx.Client, scripted: ScriptedPlatf
 def test_callback_to_a_dead_receiver_is_reported_and_the_run_still_succeeds(
     api: httpx.Client, scripted: ScriptedPlatform
 ) -> None:
-    from shared.platforms.local.processes import free_ports
+    from shared.ports import free_ports
 
     (port,) = free_ports(1)
     started = api.post("/api/clusters", json={**SPEC, "name": "la-dead", "callbackUrl": f"http://127.0.0.1:{port}/x"})

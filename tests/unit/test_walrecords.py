@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import walrecords
+from shared import ports, walrecords
 from shared.platforms.local import processes
 from shared.platforms.local.stack import PG_BIN
 from shared.walarchive import Segment, format_lsn
@@ -40,7 +40,7 @@ def wal() -> Iterator[Path]:
         return subprocess.run(argv, check=True, capture_output=True, text=True, cwd=base, **user).stdout
 
     run(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "--no-sync")
-    port = str(processes.free_ports(1)[0])
+    port = str(ports.free_ports(1)[0])
     run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
         f"-p {port} -k {base} -c listen_addresses='' -c wal_level=replica -c fsync=off", "start")
     try:

@@ -85,23 +85,20 @@ class RecordingKube:
         self.made.pop((kind, namespace, name), None)
         return True
 
-    def merge_patch(self, api_version: str, kind: str, namespace: str | None, name: str,
-                    body: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append({"call": f"PATCH {kube_paths.path(api_version, kind, namespace, name)}",
-                           "note": "merge patch", "body": body})
+    def _patch(self, note: str, api_version: str, kind: str, namespace: str | None, name: str,
+               body: dict[str, Any], subresource: str = "") -> dict[str, Any]:
+        self.calls.append({"call": f"PATCH {kube_paths.path(api_version, kind, namespace, name)}{subresource}",
+                           "note": note, "body": body})
         return body
 
-    def strategic_patch(self, api_version: str, kind: str, namespace: str | None, name: str,
-                        body: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append({"call": f"PATCH {kube_paths.path(api_version, kind, namespace, name)}",
-                           "note": "strategic merge patch", "body": body})
-        return body
+    def merge_patch(self, *args: Any) -> dict[str, Any]:
+        return self._patch("merge patch", *args)
 
-    def patch_status(self, api_version: str, kind: str, namespace: str | None, name: str,
-                     body: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append({"call": f"PATCH {kube_paths.path(api_version, kind, namespace, name)}/status",
-                           "note": "merge patch of the status subresource", "body": body})
-        return body
+    def strategic_patch(self, *args: Any) -> dict[str, Any]:
+        return self._patch("strategic merge patch", *args)
+
+    def patch_status(self, *args: Any) -> dict[str, Any]:
+        return self._patch("merge patch of the status subresource", *args, subresource="/status")
 
 
 class RecordingAzure:

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from shared import objectstore
+from shared import objectstore, ports
 from shared.doctor import Check, Purpose, fail, guarded, passed, warn
-from shared.platforms.local import processes
 from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, azurite_command
 from shared.spec import ClusterSpec
 
@@ -109,15 +108,15 @@ def ports_check(platform: LocalPlatform, spec: ClusterSpec) -> Check:
     """Each member takes two loopback ports (PostgreSQL, Patroni's REST API); the stack keeps its own."""
     state = platform.stack.state()
     if state is not None and not stack_up(platform.stack.running()):
-        taken = [p for p in (state.etcd_port, state.blob_port) if processes.port_open(p)]
+        taken = [p for p in (state.etcd_port, state.blob_port) if ports.port_open(p)]
         if taken:
             return fail("ports", f"the stack's port(s) {', '.join(map(str, taken))} are taken by another process: "
                                  "free them, then `pgha up`")
     try:
-        ports = processes.free_ports(2 * spec.instances)
+        found = ports.free_ports(2 * spec.instances)
     except OSError as err:
         return fail("ports", f"cannot find {2 * spec.instances} free loopback ports: {err}")
-    return passed("ports", f"{len(ports)} free loopback ports for {spec.instances} member(s)")
+    return passed("ports", f"{len(found)} free loopback ports for {spec.instances} member(s)")
 
 
 def service_user_check(platform: LocalPlatform) -> Check:

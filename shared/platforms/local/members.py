@@ -15,6 +15,7 @@ import httpx
 import psycopg
 import yaml
 
+from shared import ports
 from shared.platform import Outcome, done, unchanged
 from shared.platforms.local import patroni, processes, tls
 from shared.platforms.local.archive import Archive
@@ -47,7 +48,7 @@ class Members:
         used = {p for ports in state["members"].values() for p in ports.values()}
         for member_name in spec.instance_names:
             if member_name not in state["members"]:
-                pg_port, rest_port = processes.free_ports(2, avoid=used)
+                pg_port, rest_port = ports.free_ports(2, avoid=used)
                 used |= {pg_port, rest_port}
                 state["members"][member_name] = {"pgPort": pg_port, "restPort": rest_port}
         removed = [m for m in state["members"] if m not in spec.instance_names]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import pwd
 import signal
-import socket
 import subprocess
 import tempfile
 import time
-from contextlib import closing, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+
+from shared.ports import port_open
 
 
 def service_account(user: str) -> pwd.struct_passwd | None:
@@ -203,25 +204,6 @@ def naming(match: str, session: int | None = None) -> list[tuple[int, str]]:
         if match in argv and fields[0] != "Z" and (session is None or int(fields[3]) == session):
             found.append((int(entry), argv))
     return found
-
-
-def free_ports(count: int, avoid: set[int] | None = None) -> list[int]:
-    """Ports free on loopback now, distinct from each other and from `avoid`."""
-    chosen: list[int] = []
-    avoid = set(avoid or ())
-    while len(chosen) < count:
-        with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in avoid and port not in chosen and port < 60000:
-            chosen.append(port)
-    return chosen
-
-
-def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.settimeout(timeout)
-        return sock.connect_ex((host, port)) == 0
 
 
 def wait_for_port(port: int, timeout: float, what: str, pid: int | None = None, log: Path | None = None) -> None:

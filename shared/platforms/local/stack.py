@@ -86,14 +86,14 @@ class Stack:
             # only what is down restarts: every member of every cluster holds a session with a running etcd
             processes.stop_all([self.daemon(name) for name in missing])
             ports = {"etcd": [state.etcd_port, state.etcd_peer_port], "azurite": [state.blob_port]} if state else {}
-            busy = [p for name in missing for p in ports.get(name, []) if processes.port_open(p)]
+            busy = [p for name in missing for p in ports.get(name, []) if ports.port_open(p)]
             if busy and any((self.home / "clusters").glob("*/*/cluster.json")):
                 # members are configured with these ports: moving them would cut members off etcd and Azurite
                 raise RuntimeError(f"port(s) {', '.join(map(str, busy))} of this stack are taken by another "
                                    "process; free them and run `pgha up` again")
             if state is None or busy:
                 processes.stop_all([self.daemon("etcd"), self.daemon("azurite")])
-                etcd, peer, blob = processes.free_ports(3)
+                etcd, peer, blob = ports.free_ports(3)
                 state = StackState(etcd_port=etcd, etcd_peer_port=peer, blob_port=blob)
                 self.state_file.write_text(json.dumps(state.__dict__))
                 missing = ["etcd", "azurite"]

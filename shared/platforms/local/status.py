@@ -10,9 +10,10 @@ from typing import Any
 
 import psycopg
 
+from shared import ports
 from shared import status as st
 from shared.platform import Outcome, done, skipped
-from shared.platforms.local import patroni, processes
+from shared.platforms.local import patroni
 from shared.platforms.local.members import Members
 from shared.platforms.local.patroni import Member
 from shared.platforms.local.stack import Stack
@@ -46,7 +47,7 @@ class Status:
         failure = first_failure(members, topology, status)
         if failure:
             status = status.model_copy(update={"phase": st.UNRECOVERABLE, "phase_reason": failure, "failure": failure})
-        elif (stack := self.stack.state()) and not processes.port_open(stack.etcd_port):
+        elif (stack := self.stack.state()) and not ports.port_open(stack.etcd_port):
             # not final (etcd may come back), but the reason no leader is elected or kept
             status = status.model_copy(update={"phase_reason": f"etcd, Patroni's DCS, does not answer on "
                                                                f"127.0.0.1:{stack.etcd_port}"})
