@@ -32,7 +32,7 @@ class Lock:
 
 
 def _blob(connection: str, namespace: str, name: str) -> BlobClient:
-    return objectstore.container(connection, CONTAINER, create=True).get_blob_client(f"{namespace}/{name}.json")
+    return objectstore.container(connection, CONTAINER).get_blob_client(f"{namespace}/{name}.json")
 
 
 def holder(connection: str, namespace: str, name: str) -> Lock | None:
@@ -53,7 +53,11 @@ def try_acquire(
     body = json.dumps({"operationId": operation_id, "runbook": runbook, "takenAt": time.time()})
     try:
         if stale is None:
-            blob.upload_blob(body, overwrite=False)
+            try:
+                blob.upload_blob(body, overwrite=False)
+            except ResourceNotFoundError:  # the first lock ever: make the container, once
+                objectstore.container(connection, CONTAINER, create=True)
+                blob.upload_blob(body, overwrite=False)
         else:
             blob.upload_blob(body, overwrite=True, etag=stale.etag, match_condition=MatchConditions.IfNotModified)
         return True

@@ -8,6 +8,7 @@ the same operation's Location. A Resolved alert ends the matching Fired run with
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -78,12 +79,13 @@ async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     settings = Settings.from_env()
     key = dedupe_key(alert)
     playbook = playbook_for(alert)
-    if not locks.claim(settings.storage_connection, key):
-        if time.time() - locks.claimed_at(settings.storage_connection, key) < STARTING_GRACE_SECONDS:
-            return accepted(req, key, {"duplicate": True, "playbook": playbook})
-        status = await client.get_status(key)
-        if status is not None and status.runtime_status is not None:
-            return accepted(req, key, {"duplicate": True, "playbook": playbook})
+    duplicate = accepted(req, key, {"duplicate": True, "playbook": playbook})
+    if await started(client, key):  # a copy of a delivery whose run exists: one lookup, no storage
+        return duplicate
+    if not await asyncio.to_thread(locks.claim, settings.storage_connection, key):
+        claimed = await asyncio.to_thread(locks.claimed_at, settings.storage_connection, key)
+        if time.time() - claimed < STARTING_GRACE_SECONDS or await started(client, key):
+            return duplicate
         # claimed by a delivery that never started its run (a crash in between): this one starts it
     target = cluster_for(alert, settings.default_namespace)
     namespace, name = target or (settings.default_namespace, "")
@@ -103,14 +105,19 @@ async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     except Exception:
         # nothing half-made: the lock and the claim go, so the action group's retry starts the run
         if fields["owns_lock"]:
-            locks.release(settings.storage_connection, namespace, name, key)
-        status = await client.get_status(key)
-        if status is not None and status.runtime_status is not None:  # another delivery started it first
-            return accepted(req, key, {"duplicate": True, "playbook": playbook})
-        locks.unclaim(settings.storage_connection, key)
+            await asyncio.to_thread(locks.release, settings.storage_connection, namespace, name, key)
+        if await started(client, key):  # another delivery started it first
+            return duplicate
+        await asyncio.to_thread(locks.unclaim, settings.storage_connection, key)
         raise  # 503: the action group retries, and the retry starts it
     return accepted(req, key, {"duplicate": False, "playbook": playbook,
                                "cluster": {"namespace": namespace, "name": name or None}})
+
+
+async def started(client: df.DurableOrchestrationClient, key: str) -> bool:
+    """Whether the run of this alert exists (running or ended): the durable runtime's own record."""
+    status = await client.get_status(key)
+    return status is not None and status.runtime_status is not None
 
 
 async def resolve(req: func.HttpRequest, client: df.DurableOrchestrationClient, alert: Alert) -> func.HttpResponse:

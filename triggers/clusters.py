@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from typing import Any
@@ -93,7 +94,9 @@ async def start_on_cluster(
     error in the one shape."""
     try:
         body, callback = operation_body(req)
-        return await start_operation(req, client, planner(namespace_of(req), name_of(req), body), callback)
+        # the planner reads the cluster's record (the Kubernetes API on AKS): off the loop every route shares
+        plan = await asyncio.to_thread(planner, namespace_of(req), name_of(req), body)
+        return await start_operation(req, client, plan, callback)
     except ApiError as err:
         return err.response()
     except Exception as err:  # storage or runtime failed: a 503, one error shape

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +43,7 @@ async def get_operation(req: func.HttpRequest, client: df.DurableOrchestrationCl
             )
         if runtime == "Completed":
             return json_response(200, status.output)
-        report = reports.load(settings.storage_connection, operation_id)
+        report = await asyncio.to_thread(reports.load, settings.storage_connection, operation_id)
         canceled = bool(report) and report.get("status") == "canceled"
         return json_response(422, {
             "code": "OperationCanceled" if canceled else f"Operation{runtime}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,28 +74,32 @@ async def begin(client: df.DurableOrchestrationClient, settings: Settings, plan:
     try:
         return await start_run(client, settings, plan, operation_id, callback_url)
     except Exception as err:
-        locks.release(settings.storage_connection, cluster.namespace, cluster.name, operation_id)
+        await asyncio.to_thread(locks.release, settings.storage_connection, cluster.namespace, cluster.name,
+                                operation_id)
         raise err if isinstance(err, ApiError) else unavailable(f"starting {plan.runbook}", err) from None
 
 
 async def lock_cluster(client: df.DurableOrchestrationClient, settings: Settings, plan: Plan,
                        operation_id: str) -> None:
-    """Take the cluster's lock for `operation_id`, or ClusterBusy with the run holding it."""
+    """Take the cluster's lock for `operation_id`, or ClusterBusy with the run holding it. Storage is called off
+    the event loop: every HTTP function of the host shares that loop, and a blocking call would stall them all."""
     namespace, name = plan.cluster.namespace, plan.cluster.name
+    connection = settings.storage_connection
     for _ in range(3):
-        current = locks.holder(settings.storage_connection, namespace, name)
+        current = await asyncio.to_thread(locks.holder, connection, namespace, name)
         if current is not None and await _is_running(client, current):
             raise ClusterBusy(current)
-        if locks.try_acquire(settings.storage_connection, namespace, name, operation_id, plan.runbook, stale=current):
+        if await asyncio.to_thread(locks.try_acquire, connection, namespace, name, operation_id, plan.runbook,
+                                   current):
             return
-    raise ClusterBusy(locks.holder(settings.storage_connection, namespace, name))
+    raise ClusterBusy(await asyncio.to_thread(locks.holder, connection, namespace, name))
 
 
 async def start_run(client: df.DurableOrchestrationClient, settings: Settings, plan: Plan, operation_id: str,
                     callback_url: str | None = None) -> str:
     """Start the orchestration with its typed input; a callback URL is stored beside it, only a flag goes in."""
     if callback_url:
-        callbacks.register(settings.storage_connection, operation_id, callback_url)
+        await asyncio.to_thread(callbacks.register, settings.storage_connection, operation_id, callback_url)
     run_input = INPUTS[plan.runbook](
         operation_id=operation_id, namespace=plan.cluster.namespace, name=plan.cluster.name,
         options=settings.run_options(), requested_at=datetime.now(UTC).isoformat(), callback=bool(callback_url),
@@ -110,7 +115,8 @@ async def start_run(client: df.DurableOrchestrationClient, settings: Settings, p
 
 async def refuse_if_busy(req: func.HttpRequest, client: df.DurableOrchestrationClient, cluster: ClusterRef) -> None:
     """409 when the cluster has a run going, even one that has not made the cluster yet."""
-    current = locks.holder(Settings.from_env().storage_connection, cluster.namespace, cluster.name)
+    current = await asyncio.to_thread(locks.holder, Settings.from_env().storage_connection, cluster.namespace,
+                                      cluster.name)
     if current is not None and await _is_running(client, current):
         raise_busy(req, cluster, current)
 
