@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared import ports
 from shared.platforms.local import processes
 
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -85,8 +86,8 @@ class Stack:
         if missing:
             # only what is down restarts: every member of every cluster holds a session with a running etcd
             processes.stop_all([self.daemon(name) for name in missing])
-            ports = {"etcd": [state.etcd_port, state.etcd_peer_port], "azurite": [state.blob_port]} if state else {}
-            busy = [p for name in missing for p in ports.get(name, []) if ports.port_open(p)]
+            held = {"etcd": [state.etcd_port, state.etcd_peer_port], "azurite": [state.blob_port]} if state else {}
+            busy = [p for name in missing for p in held.get(name, []) if ports.port_open(p)]
             if busy and any((self.home / "clusters").glob("*/*/cluster.json")):
                 # members are configured with these ports: moving them would cut members off etcd and Azurite
                 raise RuntimeError(f"port(s) {', '.join(map(str, busy))} of this stack are taken by another "
