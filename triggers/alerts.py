@@ -80,8 +80,6 @@ async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     key = dedupe_key(alert)
     playbook = playbook_for(alert)
     duplicate = accepted(req, key, {"duplicate": True, "playbook": playbook})
-    if await started(client, key):  # a copy of a delivery whose run exists: one lookup, no storage
-        return duplicate
     if not await asyncio.to_thread(locks.claim, settings.storage_connection, key):
         claimed = await asyncio.to_thread(locks.claimed_at, settings.storage_connection, key)
         if time.time() - claimed < STARTING_GRACE_SECONDS or await started(client, key):
