@@ -1,7 +1,7 @@
 """`pgha`: the local stack and the devhost from a shell — up, down, status, serve, demo; plan and doctor.
 
-Each command imports the heavier parts it needs when it runs (the devhost, the durable engine, the
-Azure SDKs, the plan's app registry): `pgha status` and `pgha down` answer without loading them."""
+Each command imports the heavier parts it needs when it runs (the devhost and its durable engine, the
+plan's app registry): `pgha status` and `pgha down` answer without loading them."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from shared.platforms import local_platform, platform_for
 from shared.settings import Settings
 from shared.spec import ClusterSpec, parse_spec
 
+PLANNED = ("deploy", "teardown", "restore", "verify", "drill")  # triggers.plans.RUNBOOKS, without its imports
 STOP_SECONDS = 1.5  # `pgha serve` exits within 2 s of SIGTERM
 DEMO_SPEC: dict[str, Any] = {
     "name": "pg-demo",
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--keep", action="store_true", help="leave the cluster and the stack running")
     demo.set_defaults(fn=cmd_demo)
     planning = sub.add_parser("plan", help="print what a runbook would apply on AKS (YAML), touching nothing")
-    planning.add_argument("runbook", choices=["deploy", "teardown", "restore", "verify", "drill"])
+    planning.add_argument("runbook", choices=PLANNED)
     planning.add_argument("--platform", choices=["aks"], default="aks")
     planning.add_argument("--spec", required=True, help="a ClusterSpec, JSON or YAML")
     planning.set_defaults(fn=cmd_plan)

@@ -10,7 +10,6 @@ import azure.durable_functions as df
 
 from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
 from orchestrations.steps import describe, healthy, primary_is, read_spec, wait_for_status
-from shared.model import wire
 from shared.payloads import DeletePrimary, LostWrites, OnRun, ProbeRecord, Promote, WriteProbe
 from shared.runs import DrillInput
 from shared.spec import ClusterSpec
@@ -69,8 +68,7 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
         else:
             with_ids = OnRun(spec=spec, operation_id=run.input.operation_id)
             yield from run.step("prepare probe", "prepare_probe", spec)
-            probe = context.call_activity("write_probe", wire(WriteProbe(
-                spec=spec, operation_id=run.input.operation_id, max_seconds=180)))
+            probe = run.start("write probe", "write_probe", WriteProbe(spec=spec, operation_id=run.input.operation_id))
             probe_started = True
             yield from run.sleep("probe baseline", run.now + timedelta(seconds=1))  # acknowledged writes before
             failover_at = run.now

@@ -64,7 +64,7 @@ class PlanningContext:
         return self.run_input
 
     def set_custom_status(self, status: dict[str, Any]) -> None:
-        self.step = status.get("step") or self.step
+        self.step = status.get("step")  # none between steps: an activity started then is named for itself
 
     def call_activity(self, name: str, payload: Any = None) -> PlanTask:
         self.activities.append((self.step or name, name))

@@ -16,7 +16,6 @@ import azure.durable_functions as df
 from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed, first_line
 from orchestrations.steps import cluster_status, describe, read_spec, take_backup, wait_for_status
 from shared.backups import backup_name
-from shared.model import wire
 from shared.outcome import Outcome
 from shared.runs import AlertInput, VerifyInput
 from shared.spec import ClusterSpec
@@ -120,7 +119,7 @@ def backup_stale(run: Alerted, spec: ClusterSpec, result: dict[str, Any]) -> Ste
     sub = VerifyInput(**run.names, operation_id=verification, options=run.options, owns_lock=False,
                       lock_id=run.input.operation_id, requested_at=run.now.isoformat())
     try:
-        yield run.context.call_sub_orchestrator("verify_backups", wire(sub), verification)
+        yield run.sub_run("verify backups", "verify_backups", sub, verification)
     except Exception as err:  # its own report says why
         run.record("verify backups", "failed", started, first_line(err))
         if (yield from run.canceled(verification)):  # cancelled with its parent

@@ -142,7 +142,17 @@ class Runbook(Generic[In]):
             self.record(name, outcome.outcome, started, outcome.detail, outcome.data)
             return outcome
         self.record(name, "done", started)
-        return typed(result, answer)
+        return read_as(result, answer)
+
+    def start(self, name: str, activity: str, payload: Any) -> Any:
+        """An activity started under its own step's name and left running (a drill's write probe); its task."""
+        self._publish(name)
+        return self.context.call_activity(activity, wire(payload))
+
+    def sub_run(self, name: str, runbook: str, run_input: Any, instance_id: str) -> Any:
+        """Another runbook run as this run's step (under its lock); its task."""
+        self._publish(name)
+        return self.context.call_sub_orchestrator(runbook, wire(run_input), instance_id)
 
     def in_parallel(self, steps: list[tuple[str, str, Any]]) -> Step:
         """Independent steps fanned out at once; each lands in the report, the first failure fails the run."""
@@ -190,7 +200,7 @@ class Runbook(Generic[In]):
         stalled_since: datetime | None = None
         while True:
             try:
-                result = typed((yield from self._until_restarted(
+                result = read_as((yield from self._until_restarted(
                     name, started, self.context.call_activity_with_retry(activity, self.retry, payload))), answer)
             except Interrupted:
                 raise
@@ -342,7 +352,7 @@ def failure(answer: Any) -> str | None:
     return getattr(answer, "failure", None)
 
 
-def typed(answer: Any, kind: type | None) -> Any:
+def read_as(answer: Any, kind: type | None) -> Any:
     """An activity's JSON answer read as the model the step expects (None stays None: nothing found)."""
     if kind is None or answer is None or not issubclass(kind, BaseModel):
         return answer

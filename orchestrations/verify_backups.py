@@ -10,7 +10,6 @@ import azure.durable_functions as df
 from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed, first_line
 from orchestrations.steps import read_spec, take_backup
 from shared.backups import backup_name
-from shared.model import wire
 from shared.payloads import InventoryRequest
 from shared.requests import RestoreRequest
 from shared.runs import RestoreInput, VerifyInput
@@ -72,7 +71,7 @@ def restore_test(run: Runbook[VerifyInput], checks: list[Any]) -> Step:
     operation_id = f"{run.input.operation_id}-restore"
     sub = RestoreInput(**run.names, operation_id=operation_id, options=run.options, owns_lock=False,
                        requested_at=run.now.isoformat(), restore=RestoreRequest(checks=checks, instances=1))
-    answer = yield run.context.call_sub_orchestrator("restore_cluster", wire(sub), operation_id)
+    answer = yield run.sub_run("restore test", "restore_cluster", sub, operation_id)
     restored = answer["result"]
     run.record("restore test", "done", started,
                f"restored into {restored['restoreCluster']['name']} in {restored['restoreSeconds']}s; "

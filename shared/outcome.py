@@ -16,9 +16,6 @@ class Outcome(Model):
     detail: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.dump()
-
 
 def done(detail: str, **data: Any) -> Outcome:
     return Outcome(outcome="done", detail=detail, data=data)

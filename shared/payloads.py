@@ -43,7 +43,7 @@ class OnRun(OnSpec):
 
 
 class WriteProbe(OnRun):
-    max_seconds: float = 180
+    max_seconds: float = 180  # the probe stops by itself then, even if no one tells it to
 
 
 class ProbeRecord(Model):

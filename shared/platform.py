@@ -17,14 +17,11 @@ from shared.backups import Backup
 from shared.doctor import Check, Diagnosis, Purpose
 from shared.logs import redact
 from shared.objectstore import Container
-from shared.outcome import Outcome, OutcomeKind, done, skipped, unchanged
+from shared.outcome import Outcome, done
 from shared.spec import ClusterSpec
 from shared.sql import Sql
 from shared.status import ClusterStatus
 
-# the adapters still import these from here
-__all__ = ["Outcome", "OutcomeKind", "Platform", "PreflightFailed", "done", "preflight_outcome", "skipped",
-           "unchanged"]
 log = logging.getLogger("pgha.platform")
 class PreflightFailed(RuntimeError):
     """A pre-flight check refused the request before anything was made."""

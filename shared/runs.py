@@ -18,7 +18,8 @@ from shared.spec import ClusterRef, ClusterSpec
 
 class RunOptions(Model):
     """The knobs an orchestration needs (from pgha's settings at the start), so it never reads the
-    environment; the defaults are the settings' defaults."""
+    environment. Its defaults are the settings' defaults (shared/settings.py reads them from here), but for
+    poll_seconds, whose setting depends on the platform: 2.0 is what a run read before options carried it."""
 
     ready_timeout_seconds: int = 600
     poll_seconds: float = 2.0
@@ -33,7 +34,7 @@ class RunOptions(Model):
     alert_recovery_timeout_seconds: int = 300
 
 
-DEFAULTS = RunOptions()
+DEFAULTS = RunOptions()  # the one place a run's defaults are written
 
 
 class BusyWith(Model):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from shared.runs import DEFAULTS as OPTIONS
 from shared.runs import RunOptions
 
 SETTINGS_DOC: dict[str, str] = {
@@ -53,7 +54,6 @@ SETTINGS_DOC: dict[str, str] = {
     "trigger); a secret, never written to history or reports",
 }
 
-OPTIONS = RunOptions()  # the defaults of the settings a run is given
 DEFAULT_CALLBACK_HOSTS = {False: ("*.logic.azure.com",), True: ("*.logic.azure.com", "localhost", "127.0.0.1")}
 ACTING_PLAYBOOKS = ("primaryUnavailable", "walArchivingFailing", "backupStale")
 

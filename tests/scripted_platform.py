@@ -14,7 +14,8 @@ from typing import Any
 
 from shared import status as st
 from shared.doctor import Check, Purpose, passed
-from shared.platform import Outcome, PreflightFailed, done, preflight_outcome, skipped, unchanged
+from shared.outcome import Outcome, done, skipped, unchanged
+from shared.platform import PreflightFailed, preflight_outcome
 from shared.spec import ClusterSpec
 
 

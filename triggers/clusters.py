@@ -151,6 +151,12 @@ async def start_teardown(req: func.HttpRequest, client: df.DurableOrchestrationC
         return unexpected(err)
 
 
+def known_cluster(namespace: str, name: str, kept_too: bool) -> bool:
+    """The cluster exists, or (`kept_too`) backups of a torn-down one are kept."""
+    platform = platform_for()
+    return bool(platform.stored_spec(namespace, name) or (kept_too and platform.retained_specs(namespace, name)))
+
+
 async def plan_teardown(
     req: func.HttpRequest, client: df.DurableOrchestrationClient, namespace: str, name: str, body: dict[str, Any],
 ) -> Plan:
@@ -160,8 +166,7 @@ async def plan_teardown(
     delete_backups = body.get("deleteBackups", False)
     if not isinstance(delete_backups, bool):
         raise ApiError(400, "InvalidRequest", "deleteBackups must be a boolean", "deleteBackups")
-    platform = platform_for()
-    known = platform.stored_spec(namespace, name) or (delete_backups and platform.retained_specs(namespace, name))
+    known = await asyncio.to_thread(known_cluster, namespace, name, delete_backups)
     cluster = ClusterRef(namespace=namespace, name=name)
     if not known:
         await refuse_if_busy(req, client, cluster)

@@ -146,7 +146,7 @@ async def raise_while_running(client: df.DurableOrchestrationClient, operation_i
 async def request_cancel(client: df.DurableOrchestrationClient, operation_id: str) -> None:
     """Raise `cancel` on the run and its running sub-runs: every wait races it, so their compensation runs."""
     await raise_while_running(client, operation_id, "cancel", {"requestedAt": datetime.now(UTC).isoformat()})
-    cancels.record(Settings.from_env().storage_connection, operation_id)
+    await asyncio.to_thread(cancels.record, Settings.from_env().storage_connection, operation_id)
     for suffix in CHILD_SUFFIXES:
         child = await client.get_status(operation_id + suffix)
         if child and child.runtime_status is not None and child.runtime_status.value in RUNNING:

@@ -6,6 +6,7 @@ drift from the run; each platform step's calls are what the adapter's own code s
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -13,12 +14,18 @@ from typing import Any
 import yaml
 
 from orchestrations.planning import PlanningContext, Refused, registered, walk
-from shared.platforms import installed, plan_world
+from shared.platforms import plan_world, planning
 from shared.runs import INPUTS, RunOptions
 from shared.spec import ClusterSpec
 
 RUNBOOKS = {"deploy": "deploy_cluster", "teardown": "teardown_cluster", "restore": "restore_cluster",
             "verify": "verify_backups", "drill": "failover_drill"}
+
+
+@functools.cache
+def app_functions(app: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The app's registry, read once: get_functions() rebuilds (and resets) the app's bindings each time."""
+    return registered(app)
 
 
 def plan(runbook: str, spec: ClusterSpec) -> list[dict[str, Any]]:
@@ -28,7 +35,7 @@ def plan(runbook: str, spec: ClusterSpec) -> list[dict[str, Any]]:
 
     if runbook not in RUNBOOKS:
         raise ValueError(f"runbook must be one of {', '.join(RUNBOOKS)}")
-    orchestrators, activities = registered(function_app.app)
+    orchestrators, activities = app_functions(function_app.app)
     name = RUNBOOKS[runbook]
     world = plan_world(None if runbook == "deploy" else spec)
     run_input = INPUTS[name](
@@ -37,7 +44,7 @@ def plan(runbook: str, spec: ClusterSpec) -> list[dict[str, Any]]:
     )
     context = PlanningContext(run_input.dump(), lambda step, activity, payload: world.answer(
         step, activity, payload, lambda called, given: activities[called](given)), datetime.now(UTC))
-    with installed(world.platform):
+    with planning(world.platform):  # this thread's activities only: a real run beside the plan is untouched
         try:
             report = walk(orchestrators[name], context)
         except Refused as refused:

@@ -98,13 +98,13 @@ async def lock_cluster(client: df.DurableOrchestrationClient, settings: Settings
 async def start_run(client: df.DurableOrchestrationClient, settings: Settings, plan: Plan, operation_id: str,
                     callback_url: str | None = None) -> str:
     """Start the orchestration with its typed input; a callback URL is stored beside it, only a flag goes in."""
-    if callback_url:
-        await asyncio.to_thread(callbacks.register, settings.storage_connection, operation_id, callback_url)
     run_input = INPUTS[plan.runbook](
         operation_id=operation_id, namespace=plan.cluster.namespace, name=plan.cluster.name,
         options=settings.run_options(), requested_at=datetime.now(UTC).isoformat(), callback=bool(callback_url),
         **plan.fields,
     )
+    if callback_url:
+        await asyncio.to_thread(callbacks.register, settings.storage_connection, operation_id, callback_url)
     try:
         await client.start_new(plan.runbook, operation_id, run_input.dump())
     except Exception as err:

@@ -7,6 +7,7 @@ cooperatively, so its compensation runs; a run that has already ended answers 20
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +52,7 @@ async def plan_for(
     namespace, name = checked_namespace(body.get("namespace")), checked_name(body.get("cluster"))
     if operation == "teardown":
         return await plan_teardown(req, client, namespace, name, request)
-    return planners[operation](namespace, name, request)
+    return await asyncio.to_thread(planners[operation], namespace, name, request)  # the record read: off the loop
 
 
 @bp.route(route="subscriptions", methods=["POST"])
@@ -95,7 +96,8 @@ async def unsubscribe_by_callback(req: func.HttpRequest, client: df.DurableOrche
         if callback is None or body:
             raise ApiError(400, "InvalidRequest", "send exactly {\"callbackUrl\": ...}",
                            next(iter(body), "callbackUrl"))
-        operation_id = callbacks.operation_for(Settings.from_env().storage_connection, callback)
+        operation_id = await asyncio.to_thread(callbacks.operation_for, Settings.from_env().storage_connection,
+                                               callback)
         if operation_id is None:
             raise ApiError(404, "SubscriptionNotFound", "no subscription with this callbackUrl", "callbackUrl")
         return await cancel_subscription(req, client, operation_id)

@@ -85,10 +85,13 @@ async def terminate(
 
 
 def started_at(created: object) -> str:
-    """The durable client's creation time, as the report's ISO time (with its zone: UTC when it has none)."""
-    if isinstance(created, datetime):
-        return (created if created.tzinfo else created.replace(tzinfo=UTC)).isoformat()
-    return str(created)
+    """The durable client's creation time, as the report's ISO time (with its zone: UTC when it has none);
+    unknown, the termination's own time (the report's duration then reads 0)."""
+    try:
+        at = created if isinstance(created, datetime) else datetime.fromisoformat(str(created))
+    except ValueError:
+        at = datetime.now(UTC)
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
 
 
 async def start_compensations(client: df.DurableOrchestrationClient, settings: Settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from shared.platforms.local.platform import LocalPlatform
 
 _installed: list[Platform] = []
+# a plan's recorders, seen only by the thread (or task) walking the plan: never by a real run beside it
+_planning: ContextVar[Platform | None] = ContextVar("planning", default=None)
 
 
 @cache
@@ -57,10 +60,22 @@ def reap_exited() -> None:
 
 
 def platform_for(settings: Settings | None = None) -> Platform:
+    if (planned := _planning.get()) is not None:
+        return planned
     if _installed:
         return _installed[-1]
     settings = settings or Settings.from_env()
     return _platform(settings.platform, str(settings.home), settings.service_user)
+
+
+@contextmanager
+def planning(platform: Platform) -> Iterator[Platform]:
+    """Serve `platform` to what runs in this context only (a plan's walk), not to the process."""
+    token = _planning.set(platform)
+    try:
+        yield platform
+    finally:
+        _planning.reset(token)
 
 
 @contextmanager

@@ -65,7 +65,7 @@ def test_namespace_and_secret_are_created_once(aks: AksPlatform, kube_api: FakeK
     assert base64.b64decode(secret["data"]["username"]) == b"app"
     assert len(base64.b64decode(secret["data"]["password"])) >= 24
     assert second.body["data"]["password"] != secret["data"]["password"], "the second password was not kept"
-    assert "password" not in json.dumps(made.to_dict()) + json.dumps(again.to_dict()).replace('"detail"', "")
+    assert "password" not in json.dumps(made.dump()) + json.dumps(again.dump()).replace('"detail"', "")
 
 
 def test_apply_is_server_side_apply_with_the_spec_kept(aks: AksPlatform, kube_api: FakeKubeApi) -> None:

@@ -154,13 +154,8 @@ AT_RUN_TIME = {
     "stop_probe": "the probe told to stop (SQL, at run time)",
     "count_lost_writes": "acknowledged writes looked up on the primary (at run time)",
     "drop_probe": "the probe's tables dropped (SQL, at run time)",
-    "check_primary": "a write on the primary (at run time)",
-    "diagnose_replication": "lag, slots and sync states read (at run time)",
-    "diagnose_archiving": "the archiver's errors read (at run time)",
-    "check_ha_manager": "the operator's deployment read (at run time)",
     "delete_backups": "every blob under the server name deleted from the object store (at run time)",
     "get_backup": "the Backup polled until completed (at run time)",
-    "restore_cluster": "restore_cluster runs as a sub-run: see `pgha plan restore`",
 }
 BOOKKEEPING = {"store_report", "release_lock", "post_report", "report_status"}
 
@@ -242,7 +237,6 @@ def _found(activity: str, payload: Any) -> Any:
     """What a run that goes through finds, in the shape the runbook reads."""
     data: dict[str, Any] = {
         "count_lost_writes": {"lost": 0, "lostIds": []},
-        "check_ha_manager": {"healthy": True},
         "run_checks": {"checks": []},
     }.get(activity, {})
     if activity == "drill_preflight":

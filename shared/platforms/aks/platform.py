@@ -24,16 +24,8 @@ from shared.backups import Backup
 from shared.doctor import Check, Purpose
 from shared.logs import redact
 from shared.objectstore import Container
-from shared.platform import (
-    Outcome,
-    PreflightFailed,
-    Role,
-    done,
-    preflight_outcome,
-    skipped,
-    unchanged,
-    unreadable,
-)
+from shared.outcome import Outcome, done, skipped, unchanged
+from shared.platform import PreflightFailed, Role, preflight_outcome, unreadable
 from shared.platforms.aks import cnpg, doctor, manifests
 from shared.platforms.aks.azure import Azure
 from shared.platforms.aks.config import AksSettings

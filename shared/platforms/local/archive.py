@@ -11,7 +11,8 @@ from typing import Any
 
 from shared import backups, objectstore
 from shared.objectstore import Container
-from shared.platform import Outcome, PreflightFailed, done, unchanged
+from shared.outcome import Outcome, done, unchanged
+from shared.platform import PreflightFailed
 from shared.platforms.local import processes
 from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, Stack
 from shared.platforms.local.state import Records

@@ -13,7 +13,7 @@ from shared import backups
 from shared.backups import Backup
 from shared.logs import said
 from shared.objectstore import QUICK
-from shared.platform import Outcome, done, unchanged
+from shared.outcome import Outcome, done, unchanged
 from shared.platforms.local import patroni, processes
 from shared.platforms.local.archive import Archive
 from shared.platforms.local.members import Members

@@ -9,7 +9,7 @@ import signal
 import httpx
 
 from shared.logs import redact
-from shared.platform import Outcome, done, unchanged
+from shared.outcome import Outcome, done, unchanged
 from shared.platforms.local import patroni, processes
 from shared.platforms.local.members import Members
 from shared.platforms.local.state import Records

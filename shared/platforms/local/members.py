@@ -16,7 +16,7 @@ import psycopg
 import yaml
 
 from shared import ports
-from shared.platform import Outcome, done, unchanged
+from shared.outcome import Outcome, done, unchanged
 from shared.platforms.local import patroni, processes, tls
 from shared.platforms.local.archive import Archive
 from shared.platforms.local.patroni import Member

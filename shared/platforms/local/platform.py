@@ -13,7 +13,8 @@ from contextlib import AbstractContextManager
 from shared.backups import Backup
 from shared.doctor import Check, Purpose
 from shared.objectstore import Container
-from shared.platform import Outcome, Role, preflight_outcome, skipped
+from shared.outcome import Outcome, skipped
+from shared.platform import Role, preflight_outcome
 from shared.platforms.local import doctor, processes
 from shared.platforms.local.archive import Archive
 from shared.platforms.local.backups import Backups

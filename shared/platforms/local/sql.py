@@ -9,7 +9,8 @@ from contextlib import contextmanager
 import psycopg
 
 from shared import sql
-from shared.platform import Outcome, Role, done, skipped
+from shared.outcome import Outcome, done, skipped
+from shared.platform import Role
 from shared.platforms.local import patroni
 from shared.platforms.local.archive import Archive
 from shared.platforms.local.members import Members

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.platform import Outcome, done, skipped, unchanged, unreadable
+from shared.outcome import Outcome, done, skipped, unchanged
+from shared.platform import unreadable
 from shared.platforms.local import processes
 from shared.platforms.local.patroni import Member
 from shared.secrets import generate_password

@@ -12,7 +12,7 @@ import psycopg
 
 from shared import ports
 from shared import status as st
-from shared.platform import Outcome, done, skipped
+from shared.outcome import Outcome, done, skipped
 from shared.platforms.local import patroni
 from shared.platforms.local.members import Members
 from shared.platforms.local.patroni import Member
