@@ -9,7 +9,9 @@ the same operation's Location. A Resolved alert ends the matching Fired run with
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +37,33 @@ from triggers.starting import (
 )
 
 bp = df.Blueprint()
+
+
+class Claimed:
+    """The alerts this host claimed, newest kept: a copy of one is answered without a storage call. Another host
+    (scale-out) or this one after a restart asks the claim in storage, which stays the one truth."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._keys
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            self._keys[key] = None
+            while len(self._keys) > self.size:
+                self._keys.popitem(last=False)
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+
+
+CLAIMED = Claimed()
 
 def summary(alert: Alert) -> AlertSummary:
     """What the run and its report keep of the alert (bounded: labels are the sender's to fill)."""
@@ -80,11 +109,14 @@ async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
     key = dedupe_key(alert)
     playbook = playbook_for(alert)
     duplicate = accepted(req, key, {"duplicate": True, "playbook": playbook})
+    if key in CLAIMED:  # this host claimed it: a copy (an action group's retry, rules firing together)
+        return duplicate
     if not await asyncio.to_thread(locks.claim, settings.storage_connection, key):
         claimed = await asyncio.to_thread(locks.claimed_at, settings.storage_connection, key)
         if time.time() - claimed < STARTING_GRACE_SECONDS or await started(client, key):
             return duplicate
         # claimed by a delivery that never started its run (a crash in between): this one starts it
+    CLAIMED.add(key)
     target = cluster_for(alert, settings.default_namespace)
     namespace, name = target or (settings.default_namespace, "")
     fields: dict[str, Any] = {"alert": summary(alert), "playbook": playbook, "policy": settings.policy_for(playbook),
@@ -106,6 +138,7 @@ async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
             await asyncio.to_thread(locks.release, settings.storage_connection, namespace, name, key)
         if await started(client, key):  # another delivery started it first
             return duplicate
+        CLAIMED.discard(key)
         await asyncio.to_thread(locks.unclaim, settings.storage_connection, key)
         raise  # 503: the action group retries, and the retry starts it
     return accepted(req, key, {"duplicate": False, "playbook": playbook,
