@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from durabletask import worker as dtw
 from devhost.backend import Backend, DiskBackend
 from devhost.context import drive
 from shared.ports import free_ports
+from shared.registry import registered
 
 log = logging.getLogger("pgha.devhost")
 
@@ -26,27 +28,20 @@ log = logging.getLogger("pgha.devhost")
 @dataclass(frozen=True)
 class AppFunctions:
     orchestrators: dict[str, Any]
-    activities: dict[str, tuple[Any, str]]
+    activities: dict[str, Callable[[Any], Any]]
     http: list[func.FunctionBuilder | Any]
     timers: list[Any]
 
 
 def collect(app: func.FunctionApp) -> AppFunctions:
-    """The app's functions by trigger type; get_functions() is not idempotent, so its cache is reset first."""
-    app.functions_bindings = {}  # type: ignore[attr-defined]
-    orchestrators: dict[str, Any] = {}
-    activities: dict[str, tuple[Any, str]] = {}
+    """The app's functions by trigger type (orchestrators and activities as shared.registry reads them)."""
+    orchestrators, activities = registered(app)
     http: list[Any] = []
     timers: list[Any] = []
+    app.functions_bindings = {}  # type: ignore[attr-defined]  # get_functions() is not idempotent
     for function in app.get_functions():
         trigger = function.get_trigger()
-        name = function.get_function_name()
-        user = function.get_user_function()
-        if trigger.type == "orchestrationTrigger":
-            orchestrators[name] = getattr(user, "orchestrator_function", user)
-        elif trigger.type == "activityTrigger":
-            activities[name] = (user, trigger.name)
-        elif trigger.type == "httpTrigger":
+        if trigger.type == "httpTrigger":
             http.append(function)
         elif trigger.type == "timerTrigger":
             timers.append(function)
@@ -61,13 +56,13 @@ def _orchestrator(name: str, user_fn: Any) -> Any:
     return orchestrator
 
 
-def _activity(name: str, user_fn: Any, input_name: str) -> Any:
+def _activity(name: str, call: Callable[[Any], Any]) -> Any:
     def activity(ctx: Any, activity_input: Any) -> Any:
         """Run the user's activity and log it as the Functions host does (names and durations, no payloads)."""
         log.info("Executing 'Functions.%s' (Reason='activity', Id=%s)", name, ctx.orchestration_id)
         started = time.monotonic()
         try:
-            result = user_fn(**{input_name: activity_input})
+            result = call(activity_input)
             if inspect.iscoroutine(result):
                 result = asyncio.run(result)
         except Exception as err:
@@ -111,8 +106,8 @@ class Engine:
         )
         for name, fn in self.functions.orchestrators.items():
             self.worker.add_orchestrator(_orchestrator(name, fn))
-        for name, (fn, input_name) in self.functions.activities.items():
-            self.worker.add_activity(_activity(name, fn, input_name))
+        for name, call in self.functions.activities.items():
+            self.worker.add_activity(_activity(name, call))
         self.worker.start()
         self.client = dtc.TaskHubGrpcClient(host_address=address, logger=quiet)
 

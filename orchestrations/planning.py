@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 Answer = Callable[[str, str, Any], Any]  # (step, activity, payload) -> the activity's answer
@@ -112,22 +111,3 @@ def walk(orchestrator: Callable[[Any], Generator[Any, Any, Any]], context: Plann
             sent = yielded.result
             if isinstance(sent, BaseException):
                 failed, sent = sent, None
-
-
-def registered(app: Any) -> tuple[dict[str, Any], dict[str, Callable[[Any], Any]]]:
-    """The app's orchestrators (their generator functions) and activities (called with their payload), by
-    their Functions names: the very functions the host runs."""
-    app.functions_bindings = {}  # get_functions() is not idempotent
-    orchestrators: dict[str, Any] = {}
-    activities: dict[str, Callable[[Any], Any]] = {}
-    for function in app.get_functions():
-        trigger, user = function.get_trigger(), function.get_user_function()
-        if trigger.type == "orchestrationTrigger":
-            orchestrators[function.get_function_name()] = getattr(user, "orchestrator_function", user)
-        elif trigger.type == "activityTrigger":
-            activities[function.get_function_name()] = partial(_call, user, trigger.name)
-    return orchestrators, activities
-
-
-def _call(user: Callable[..., Any], input_name: str, payload: Any) -> Any:
-    return user(**{input_name: payload})

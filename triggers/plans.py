@@ -13,8 +13,9 @@ from typing import Any
 
 import yaml
 
-from orchestrations.planning import PlanningContext, Refused, registered, walk
+from orchestrations.planning import PlanningContext, Refused, walk
 from shared.platforms import plan_world, planning
+from shared.registry import registered
 from shared.runs import INPUTS, RunOptions
 from shared.spec import ClusterSpec
 

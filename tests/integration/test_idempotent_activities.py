@@ -24,8 +24,7 @@ NAMES = {"namespace": "twice", "name": "it-twice"}
 
 
 def activity(name: str) -> Any:
-    fn, input_name = collect(function_app.app).activities[name]
-    return lambda payload: fn(**{input_name: payload})
+    return collect(function_app.app).activities[name]
 
 
 def twice(name: str, payload: Any) -> tuple[Any, Any]:
