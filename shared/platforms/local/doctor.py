@@ -14,6 +14,7 @@ import httpx
 
 from shared import objectstore, ports
 from shared.doctor import Check, Purpose, fail, guarded, passed, warn
+from shared.platforms.local import patroni
 from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, azurite_command
 from shared.spec import ClusterSpec
 
@@ -87,7 +88,7 @@ def stack_check(platform: LocalPlatform, purpose: Purpose) -> Check:
         verdict: Callable[[str, str], Check] = warn if purpose == "doctor" else fail
         return verdict("etcd and Azurite", f"{down} not running under {platform.home}: `pgha up` starts them")
     try:
-        health = httpx.get(f"http://127.0.0.1:{state.etcd_port}/health", timeout=3).json()
+        health = patroni.HTTP.get(f"http://127.0.0.1:{state.etcd_port}/health", timeout=3).json()
     except (httpx.HTTPError, ValueError) as err:
         return fail("etcd and Azurite", f"etcd on {state.etcd_port} does not answer /health ({err}): `pgha down` "
                                         "then `pgha up`")

@@ -52,7 +52,7 @@ class Drills:
         last = ""
         for member in members:
             try:
-                response = httpx.post(f"{member.api}/switchover", json=body, timeout=30)
+                response = patroni.HTTP.post(f"{member.api}/switchover", json=body, timeout=30)
             except httpx.HTTPError as err:
                 last = str(err)
                 continue
@@ -102,7 +102,7 @@ class Drills:
             if config is None:
                 continue
             if config.get("pause"):
-                response = httpx.patch(f"{member.api}/config", json={"pause": False}, timeout=5)
+                response = patroni.HTTP.patch(f"{member.api}/config", json={"pause": False}, timeout=5)
                 if response.status_code != 200:
                     raise RuntimeError(f"Patroni refused to resume: {response.status_code} {response.text.strip()}")
                 actions.append("resumed Patroni (maintenance mode off)")

@@ -108,7 +108,7 @@ class Members:
         config = patroni.dynamic_config(spec, self.archive.archive_command(spec))
         for member in self.records.members(spec.namespace, spec.name):
             try:
-                response = httpx.patch(f"{member.api}/config", json=config, timeout=5)
+                response = patroni.HTTP.patch(f"{member.api}/config", json=config, timeout=5)
                 if response.status_code == 200:
                     return
             except httpx.HTTPError:
@@ -163,7 +163,7 @@ class Members:
             raise RuntimeError("etcd is not running: the cluster's keys cannot be removed (run `pgha up`)")
         key = f"/pgha/{scope}/".encode()
         end = key[:-1] + bytes([key[-1] + 1])
-        httpx.post(
+        patroni.HTTP.post(
             f"http://{state.etcd_hosts}/v3/kv/deleterange",
             json={"key": base64.b64encode(key).decode(), "range_end": base64.b64encode(end).decode()},
             timeout=5,
