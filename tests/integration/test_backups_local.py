@@ -15,7 +15,9 @@ import pytest
 from shared import locks, objectstore, schedules
 from shared.platforms.local import processes
 from shared.platforms.local.patroni import Member
+from shared.platforms.local.platform import LocalPlatform
 from shared.platforms.local.stack import Stack
+from shared.platforms.local.walservice import client as wal_client
 from shared.settings import Settings
 from shared.walarchive import segment_blob
 from tests.conftest import at_step, follow, report_of, start, step
@@ -307,6 +309,26 @@ def test_gap_in_the_archive_is_named(api: httpx.Client, home: Path, cluster: dic
     failed = step(report_of(done), "object-store inventory")
     assert failed["outcome"] == "failed"
     assert victim.rsplit("/", 1)[1] in failed["detail"] and "gap" in failed["detail"]
+
+
+def test_wal_service_answers_as_barman_cloud_and_its_loss_only_slows_archiving(home: Path,
+                                                                              cluster: dict[str, Any]) -> None:
+    platform = LocalPlatform(Settings.from_env())
+    spec = platform.stored_spec(NS, "it-bk")
+    assert spec is not None and platform.archive.serve()
+    socket = str(platform.archive.service_socket)
+    with app_connection(home, "it-bk", "read-write", NS) as conn:
+        assert f"client.py {socket} wal-archive" in conn.execute("SHOW archive_command").fetchone()[0]
+    args = ["--cloud-provider", "azure-blob-storage", platform.archive.destination(spec), "it-bk"]
+    code, output = wal_client.request(socket, "check-wal-archive", args) or (None, "")
+    assert code == 1 and "Expected empty archive" in output, output  # barman's own verdict on a used archive
+    assert wal_client.request(socket, "no-such-tool", args) == (2, "unknown tool 'no-such-tool'\n")
+
+    assert processes.stop(platform.stack.daemon("wal"))
+    assert wal_client.request(socket, "check-wal-archive", args) is None
+    insert(home, (29, "archived by barman-cloud-wal-archive itself"))  # the client falls back to the command
+    assert platform.archive.serve() and platform.stack.daemon("wal").running
+    insert(home, (28, "archived through the service again"))
 
 
 def test_broken_archiving_is_named(api: httpx.Client, home: Path) -> None:

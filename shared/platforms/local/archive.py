@@ -3,9 +3,11 @@ barman-cloud commands run in, the commands Patroni and PostgreSQL run, and the a
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,14 @@ from shared.platform import PreflightFailed
 from shared.platforms.local import processes
 from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, Stack
 from shared.platforms.local.state import Records
+from shared.platforms.local.walservice import client as wal_client
 from shared.spec import ClusterSpec
 from shared.walarchive import segment_blob
 
 ARCHIVE_WAIT_SECONDS = 60
+WAL_SERVICE_SOURCE = Path(__file__).parent / "walservice"
+WAL_SERVICE_START_SECONDS = 15
+UNIX_PATH_MAX = 107  # sun_path's 108 bytes, less the terminating NUL
 
 
 class Archive:
@@ -44,18 +50,71 @@ class Archive:
             "LANG": "C.UTF-8",
         }
 
+    @property
+    def service_dir(self) -> Path:
+        return self.stack.dir / "wal"
+
+    @property
+    def service_socket(self) -> Path:
+        return self.service_dir / "wal.sock"
+
+    def serve(self) -> bool:
+        """Start the WAL service unless it runs (see walservice/server.py); False when it cannot, and then the
+        members run barman-cloud's commands themselves, as they would without it."""
+        daemon = self.stack.daemon("wal")
+        if daemon.running:
+            return True
+        if len(str(self.service_socket).encode()) > UNIX_PATH_MAX:
+            return False
+        self.stack.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.stack.dir / "wal.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two processes starting it at once would orphan one service
+            if daemon.running:
+                return True
+            processes.chown_to(self.service_dir, self.account)
+            for script in ("server.py", "client.py"):
+                processes.write_private(self.service_dir / script, (WAL_SERVICE_SOURCE / script).read_text(),
+                                        self.account)
+            self.service_socket.unlink(missing_ok=True)
+            pid = processes.spawn([f"{TOOLS_BIN}/python", "-I", str(self.service_dir / "server.py"),
+                                   str(self.service_socket)],
+                                  self.stack.dir / "wal.log", daemon, env=self.env(), account=self.account)
+            deadline = time.monotonic() + WAL_SERVICE_START_SECONDS
+            while not self.service_socket.exists():
+                if not processes.alive(pid) or time.monotonic() > deadline:
+                    processes.stop(daemon)
+                    return False
+                time.sleep(0.05)
+        return True
+
+    def _wal_command(self, tool: str) -> str:
+        """Through the WAL service's client when the service is set up, else the barman-cloud command itself."""
+        client = self.service_dir / "client.py"
+        if client.exists():
+            return f"{TOOLS_BIN}/python -I -S {client} {self.service_socket} {tool}"
+        return f"{TOOLS_BIN}/barman-cloud-{tool}"
+
     def archive_command(self, spec: ClusterSpec) -> str:
         return (
-            f"{TOOLS_BIN}/barman-cloud-wal-archive --cloud-provider azure-blob-storage "
+            f"{self._wal_command('wal-archive')} --cloud-provider azure-blob-storage "
             f"{self.destination(spec)} {spec.server_name} %p"
         )
 
     def restore_command(self, spec: ClusterSpec) -> str:
         assert spec.recovery is not None
         return (
-            f"{TOOLS_BIN}/barman-cloud-wal-restore --cloud-provider azure-blob-storage "
+            f"{self._wal_command('wal-restore')} --cloud-provider azure-blob-storage "
             f"{self.source_destination(spec)} {spec.recovery.server_name} %f %p"
         )
+
+    def check_wal_archive(self, spec: ClusterSpec) -> tuple[int, str]:
+        """barman-cloud-check-wal-archive's exit code and output, through the WAL service when it runs."""
+        args = ["--cloud-provider", "azure-blob-storage", self.destination(spec), spec.server_name]
+        if self.serve() and (answered := wal_client.request(str(self.service_socket), "check-wal-archive", args)):
+            return answered
+        result = subprocess.run([f"{TOOLS_BIN}/barman-cloud-check-wal-archive", *args],
+                                env=self.env(), capture_output=True, text=True, timeout=120)
+        return result.returncode, result.stderr + result.stdout
 
     def write_restore_script(self, spec: ClusterSpec) -> Path:
         """Patroni calls it with --scope= and --datadir=; barman-cloud-restore picks the backup for the target."""
@@ -85,15 +144,11 @@ class Archive:
         objectstore.container(state.connection_string, spec.backup.container, create=True)
         if self.records.read(spec.namespace, spec.name) is not None:
             return unchanged("cluster already exists and archives under this server name")
-        result = subprocess.run(
-            [f"{TOOLS_BIN}/barman-cloud-check-wal-archive", "--cloud-provider", "azure-blob-storage",
-             self.destination(spec), spec.server_name],
-            env=self.env(), capture_output=True, text=True, timeout=120,
-        )
-        if result.returncode != 0:
-            if "Expected empty archive" in result.stderr + result.stdout:
+        code, output = self.check_wal_archive(spec)
+        if code != 0:
+            if "Expected empty archive" in output:
                 raise PreflightFailed(backups.archive_in_use(spec))
-            raise RuntimeError(f"barman-cloud-check-wal-archive failed: {result.stderr.strip()[-500:]}")
+            raise RuntimeError(f"barman-cloud-check-wal-archive failed: {output.strip()[-500:]}")
         return done(f"container {spec.backup.container} ready; archive for {spec.server_name!r} is empty")
 
     def archived(self, spec: ClusterSpec, segment: str, what: str, **data: Any) -> Outcome:

@@ -35,6 +35,7 @@ class Members:
 
     def apply(self, spec: ClusterSpec) -> Outcome:
         stack = self.stack.require()
+        self.archive.serve()
         base = self.records.cluster_dir(spec.namespace, spec.name)
         state = self.records.read(spec.namespace, spec.name)
         created = state is None
@@ -189,6 +190,7 @@ class Members:
     def start_all(self) -> list[str]:
         """`pgha up`: the stack, then every member whose cluster exists but is not running."""
         self.stack.up()
+        self.archive.serve()
         started = []
         for namespace, name in self.records.names():
             for member in self.records.members(namespace, name):

@@ -128,4 +128,4 @@ class Stack:
         processes.wait_for_port(state.blob_port, 30, "Azurite", pid, log)
 
     def down(self) -> list[str]:
-        return [name for name in ("azurite", "etcd") if processes.stop(self.daemon(name))]
+        return [name for name in ("wal", "azurite", "etcd") if processes.stop(self.daemon(name))]
