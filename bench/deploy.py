@@ -1,7 +1,7 @@
 """Benchmark: a deploy orchestrated through the API against the same verified deploy done by a straight script.
 
 For the same spec (3 instances, 1 quorum-synchronous standby, sample data), in one run:
-(a) orchestrated: POST /api/clusters to the operation's 200, polling every 0.5 s: the deploy runbook
+(a) orchestrated: POST /api/clusters to the operation's 200, polling every 0.1 s: the deploy runbook
     (orchestrations/deploy_cluster.py) with every step, its checks and its report;
 (b) by hand, a sequential script (no HTTP, no durable engine, no report), polling every 0.1 s, each
     check asserting its result:
@@ -38,7 +38,7 @@ import psycopg
 
 from bench import by_hand
 from bench.by_hand import Cluster, Member, until
-from bench.harness import bench_session, print_ratio, rounds
+from bench.harness import bench_session, follow, print_ratio, rounds
 
 if TYPE_CHECKING:
     from devhost.host import DevHost
@@ -171,10 +171,7 @@ def raw_deploy(platform: LocalPlatform, name: str) -> float:
 def orchestrated(host: DevHost, name: str) -> float:
     with host.client() as api:
         started = time.monotonic()
-        response = api.post("/api/clusters", json={"name": name, "namespace": "bench", **SPEC})
-        assert response.status_code == 202, response.text
-        while (status := api.get(response.headers["Location"])).status_code == 202:
-            time.sleep(0.5)
+        status = follow(api, api.post("/api/clusters", json={"name": name, "namespace": "bench", **SPEC}))
         elapsed = time.monotonic() - started
         assert status.status_code == 200, status.text
         return elapsed

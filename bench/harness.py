@@ -8,10 +8,13 @@ import os
 import shutil
 import statistics
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import httpx
 
 if TYPE_CHECKING:
     from devhost.host import DevHost
@@ -47,6 +50,17 @@ def bench_session() -> Iterator[tuple[LocalPlatform, DevHost]]:
         platform.stop_all()
         if own_home:
             shutil.rmtree(os.environ["PGHA_HOME"], ignore_errors=True)
+
+
+CLIENT_POLL_SECONDS = 0.1  # as often as (b)'s waits look: either clock stops within 0.1 s of its work's end
+
+
+def follow(api: httpx.Client, response: httpx.Response) -> httpx.Response:
+    """An operation's final answer, its Location polled every CLIENT_POLL_SECONDS."""
+    assert response.status_code == 202, response.text
+    while (status := api.get(response.headers["Location"])).status_code == 202:
+        time.sleep(CLIENT_POLL_SECONDS)
+    return status
 
 
 def print_ratio(what: str, orchestrated: list[float], raw_label: str, raw: list[float]) -> None:

@@ -2,7 +2,7 @@
 
 For the same source (2 instances with sample data, one verified backup), in one run:
 (a) orchestrated: POST /api/clusters/{name}/restores with one SQL check, to the operation's 200 (polling
-    every 0.5 s): the restore runbook (orchestrations/restore_cluster.py, activities/restore.py) with every
+    every 0.1 s): the restore runbook (orchestrations/restore_cluster.py, activities/restore.py) with every
     step — the source's recorded spec, the recovery pre-flight (a completed backup), the doctor's pre-flight,
     the backup destination's pre-flight, a 1-instance Patroni recovery cluster applied through the platform
     (bootstrapped from the source's object store, archiving under its own server name), the wait until it is
@@ -42,7 +42,7 @@ import httpx
 
 from bench import by_hand
 from bench.by_hand import until
-from bench.harness import bench_session, print_ratio, rounds
+from bench.harness import bench_session, follow, print_ratio, rounds
 
 if TYPE_CHECKING:
     from shared.platforms.local.platform import LocalPlatform
@@ -53,13 +53,6 @@ SPEC = {"name": "bench-src", "namespace": "bench", "instances": 2, "sampleData":
 QUERY = "SELECT count(*) FROM datasample"
 RECOVERY_SECONDS = 1800  # the runbook's restoreTimeoutSeconds
 VOLUMES_SECONDS = 600  # the runbook's readyTimeoutSeconds, its wait for the volumes' release
-
-
-def follow(api: httpx.Client, response: httpx.Response) -> httpx.Response:
-    assert response.status_code == 202, response.text
-    while (status := api.get(response.headers["Location"])).status_code == 202:
-        time.sleep(0.5)
-    return status
 
 
 def orchestrated(api: httpx.Client, expected: int) -> float:

@@ -21,7 +21,7 @@ SETTINGS_DOC: dict[str, str] = {
     "PGHA_STORAGE_CONNECTION": "storage for reports and per-cluster locks (default: AzureWebJobsStorage)",
     "PGHA_RETRY_AFTER_SECONDS": "Retry-After the operation routes answer while a run is going",
     "PGHA_READY_TIMEOUT_SECONDS": "how long a deploy waits for the cluster to be ready",
-    "PGHA_POLL_SECONDS": "interval of the orchestrations' polling loops (seconds; default 0.5 on local, 5 on aks)",
+    "PGHA_POLL_SECONDS": "interval of the orchestrations' polling loops (seconds; default 0.25 on local, 5 on aks)",
     "PGHA_ACTIVITY_ATTEMPTS": "attempts (total calls) of a failing activity before its step fails",
     "PGHA_ACTIVITY_RETRY_SECONDS": "first retry interval of a failing activity",
     "PGHA_MAX_RECOVERY_POINT_AGE_SECONDS": "backup verification fails when the newest archived WAL is older",
@@ -169,7 +169,7 @@ class Settings:
             retry_after_seconds=_int("PGHA_RETRY_AFTER_SECONDS", 2),
             ready_timeout_seconds=_int("PGHA_READY_TIMEOUT_SECONDS", OPTIONS.ready_timeout_seconds),
             poll_seconds=_number(
-                "PGHA_POLL_SECONDS", 0.5 if env.get("PGHA_PLATFORM", "local") == "local" else 5.0, float, 0.1, 3600.0
+                "PGHA_POLL_SECONDS", 0.25 if env.get("PGHA_PLATFORM", "local") == "local" else 5.0, float, 0.1, 3600.0
             ),
             activity_attempts=_int("PGHA_ACTIVITY_ATTEMPTS", OPTIONS.activity_attempts),
             activity_retry_seconds=_int("PGHA_ACTIVITY_RETRY_SECONDS", OPTIONS.activity_retry_seconds),

@@ -72,6 +72,8 @@ def test_every_package_the_app_imports_is_required() -> None:
     missing: set[str] = set()
     for folder in ("shared", "activities", "orchestrations", "triggers"):
         for source in (root / folder).rglob("*.py"):
+            if source == root / "shared/platforms/local/walservice/server.py":
+                continue  # run by the local stack's interpreter, which has barman; never imported by the app
             for node in ast.walk(ast.parse(source.read_text())):
                 names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                          else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
