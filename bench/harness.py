@@ -52,6 +52,35 @@ def bench_session() -> Iterator[tuple[LocalPlatform, DevHost]]:
             shutil.rmtree(os.environ["PGHA_HOME"], ignore_errors=True)
 
 
+@contextmanager
+def served_session() -> Iterator[httpx.Client]:
+    """`pgha serve` in a process of its own with a state directory of its own, and a keyed client: the senders
+    are not the host's threads (an action group is another machine), so they do not share its interpreter."""
+    import subprocess
+    import sys
+
+    with bench_session() as (platform, _):
+        from devhost.host import keyed_client
+        from devhost.keys import function_key
+        from shared.platforms.local.processes import wait_for_port
+        from shared.ports import free_ports
+
+        (port,) = free_ports(1)
+        log = platform.home / "served.log"
+        with open(log, "ab") as out:
+            served = subprocess.Popen([sys.executable, "-m", "devhost.cli", "serve", "--port", str(port)],
+                                      stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[1],
+                                      env={**os.environ, "PGHA_TASK_HUB": "bench", "PGHA_LOG_LEVEL": "warning"})
+        try:
+            wait_for_port(port, 60, "pgha serve", served.pid, log)
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            with keyed_client(f"http://127.0.0.1:{port}", function_key(platform.home), limits=limits) as api:
+                yield api
+        finally:
+            served.terminate()
+            served.wait(timeout=30)
+
+
 CLIENT_POLL_SECONDS = 0.1  # as often as (b)'s waits look: either clock stops within 0.1 s of its work's end
 
 

@@ -77,14 +77,34 @@ def _activity(name: str, call: Callable[[Any], Any]) -> Any:
     return activity
 
 
+@dataclass(frozen=True)
+class DurableLimits:
+    """host.json's extensions.durableTask throttles, which the Functions host applies per instance; None is
+    durabletask's own default (100 per core)."""
+
+    activities: int | None = None
+    orchestrators: int | None = None
+
+    @classmethod
+    def from_host_json(cls, path: Path) -> DurableLimits:
+        try:
+            durable = json.loads(path.read_text()).get("extensions", {}).get("durableTask", {})
+        except FileNotFoundError:
+            return cls()
+        return cls(activities=durable.get("maxConcurrentActivityFunctions"),
+                   orchestrators=durable.get("maxConcurrentOrchestratorFunctions"))
+
+
 class Engine:
     """Backend + worker + client, on a free port of its own."""
 
     def __init__(self, functions: AppFunctions, workers: int = 32, store: Path | None = None,
-                 interrupt_on_restart: frozenset[str] = frozenset(), restart_event: str = "") -> None:
+                 interrupt_on_restart: frozenset[str] = frozenset(), restart_event: str = "",
+                 limits: DurableLimits | None = None) -> None:
         """With `store`, the engine's state is kept there (devhost/backend.py) and survives a restart."""
         self.functions = functions
         self.workers = workers
+        self.limits = limits or DurableLimits()
         self.store = store
         self.interrupt_on_restart = interrupt_on_restart
         self.restart_event = restart_event
@@ -102,7 +122,11 @@ class Engine:
         quiet.setLevel(logging.ERROR)  # the worker warns on every normal stop
         self.worker = dtw.TaskHubGrpcWorker(
             host_address=address, logger=quiet,
-            concurrency_options=dtw.ConcurrencyOptions(maximum_thread_pool_workers=self.workers),
+            concurrency_options=dtw.ConcurrencyOptions(
+                maximum_thread_pool_workers=self.workers,
+                maximum_concurrent_activity_work_items=self.limits.activities,
+                maximum_concurrent_orchestration_work_items=self.limits.orchestrators,
+            ),
         )
         for name, fn in self.functions.orchestrators.items():
             self.worker.add_orchestrator(_orchestrator(name, fn))

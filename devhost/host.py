@@ -7,11 +7,12 @@ import logging
 import os
 import re
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from devhost.engine import Engine, collect
+from devhost.engine import DurableLimits, Engine, collect
 from devhost.keys import function_key
 from devhost.server import DevServer
 from devhost.timers import Timers
@@ -48,7 +49,8 @@ class DevHost:
         # the task hub's local stand-in: runs survive a restart of the devhost (devhost/backend.py)
         self.engine = Engine(functions, store=settings.home / "devhost" / "hubs" / f"{settings.task_hub}.sqlite",
                              interrupt_on_restart=getattr(module, "INTERRUPT_ON_RESTART", frozenset()),
-                             restart_event=HOST_RESTARTED)
+                             restart_event=HOST_RESTARTED,
+                             limits=DurableLimits.from_host_json(Path(module.__file__ or ".").parent / "host.json"))
         self.engine.start()
         resumed = getattr(self.engine.backend, "resumed", [])
         if resumed:

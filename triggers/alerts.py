@@ -40,13 +40,16 @@ bp = df.Blueprint()
 
 
 class Claimed:
-    """The alerts this host claimed, newest kept: a copy of one is answered without a storage call. Another host
-    (scale-out) or this one after a restart asks the claim in storage, which stays the one truth."""
+    """The alerts whose run this host started, newest kept: a copy of one is answered without a storage call;
+    and those it is starting now (`claiming`, on the event loop): a copy waits for that delivery's outcome
+    instead of racing it to storage. Another host (scale-out) or this one after a restart asks the claim in
+    storage, which stays the one truth."""
 
     def __init__(self, size: int = 10_000) -> None:
         self.size = size
         self._keys: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
+        self.claiming: dict[str, asyncio.Future[bool]] = {}
 
     def __contains__(self, key: object) -> bool:
         with self._lock:
@@ -57,10 +60,6 @@ class Claimed:
             self._keys[key] = None
             while len(self._keys) > self.size:
                 self._keys.popitem(last=False)
-
-    def discard(self, key: str) -> None:
-        with self._lock:
-            self._keys.pop(key, None)
 
 
 CLAIMED = Claimed()
@@ -105,18 +104,39 @@ async def receive_alert(req: func.HttpRequest, client: df.DurableOrchestrationCl
 
 
 async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, alert: Alert) -> func.HttpResponse:
-    settings = Settings.from_env()
     key = dedupe_key(alert)
+    duplicate = accepted(req, key, {"duplicate": True, "playbook": playbook_for(alert)})
+    while True:
+        if key in CLAIMED:  # this host started it: a copy (an action group's retry, rules firing together)
+            return duplicate
+        first = CLAIMED.claiming.get(key)
+        if first is None:
+            break
+        if await asyncio.shield(first):  # a delivery of it is being handled here: its outcome is this one's
+            return duplicate
+    CLAIMED.claiming[key] = mine = asyncio.get_running_loop().create_future()
+    try:
+        answer = await claim_and_start(req, client, alert, key, duplicate)
+    except BaseException:
+        mine.set_result(False)  # a copy waiting on it tries for itself
+        raise
+    else:
+        mine.set_result(True)
+        return answer
+    finally:
+        del CLAIMED.claiming[key]
+
+
+async def claim_and_start(req: func.HttpRequest, client: df.DurableOrchestrationClient, alert: Alert, key: str,
+                          duplicate: func.HttpResponse) -> func.HttpResponse:
+    settings = Settings.from_env()
     playbook = playbook_for(alert)
-    duplicate = accepted(req, key, {"duplicate": True, "playbook": playbook})
-    if key in CLAIMED:  # this host claimed it: a copy (an action group's retry, rules firing together)
-        return duplicate
     if not await asyncio.to_thread(locks.claim, settings.storage_connection, key):
         claimed = await asyncio.to_thread(locks.claimed_at, settings.storage_connection, key)
         if time.time() - claimed < STARTING_GRACE_SECONDS or await started(client, key):
+            CLAIMED.add(key)
             return duplicate
         # claimed by a delivery that never started its run (a crash in between): this one starts it
-    CLAIMED.add(key)
     target = cluster_for(alert, settings.default_namespace)
     namespace, name = target or (settings.default_namespace, "")
     fields: dict[str, Any] = {"alert": summary(alert), "playbook": playbook, "policy": settings.policy_for(playbook),
@@ -137,10 +157,11 @@ async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
         if fields["owns_lock"]:
             await asyncio.to_thread(locks.release, settings.storage_connection, namespace, name, key)
         if await started(client, key):  # another delivery started it first
+            CLAIMED.add(key)
             return duplicate
-        CLAIMED.discard(key)
         await asyncio.to_thread(locks.unclaim, settings.storage_connection, key)
         raise  # 503: the action group retries, and the retry starts it
+    CLAIMED.add(key)
     return accepted(req, key, {"duplicate": False, "playbook": playbook,
                                "cluster": {"namespace": namespace, "name": name or None}})
 
