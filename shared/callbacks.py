@@ -50,9 +50,8 @@ def check_url(url: object, allowed_hosts: tuple[str, ...] = ("*",)) -> str:
 
 def register(connection: str, operation_id: str, url: str) -> None:
     """Keep the URL for the run, and the run for the URL (a webhook unsubscribes by its callback URL)."""
-    client = objectstore.container(connection, CONTAINER, create=True)
-    client.upload_blob(operation_id, url, overwrite=True)
-    client.upload_blob(_by_url(url), operation_id, overwrite=True)
+    objectstore.put(connection, CONTAINER, operation_id, url, overwrite=True)
+    objectstore.put(connection, CONTAINER, _by_url(url), operation_id, overwrite=True)
 
 
 def forget(connection: str, operation_id: str, url: str) -> None:

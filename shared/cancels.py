@@ -18,9 +18,9 @@ CONTAINER = "cancels"
 
 def record(connection: str, operation_id: str) -> None:
     """The first request's time is kept: asking again does not move the deadline."""
-    blob = objectstore.container(connection, CONTAINER, create=True).get_blob_client(operation_id)
-    if not blob.exists():
-        blob.upload_blob(json.dumps({"operationId": operation_id, "requestedAt": time.time()}), overwrite=True)
+    if not objectstore.container(connection, CONTAINER).get_blob_client(operation_id).exists():
+        objectstore.put(connection, CONTAINER, operation_id,
+                        json.dumps({"operationId": operation_id, "requestedAt": time.time()}), overwrite=True)
 
 
 def update(connection: str, operation_id: str, fields: dict[str, Any]) -> None:

@@ -39,6 +39,17 @@ def container(connection: str, name: str, create: bool = False) -> ContainerClie
     return client
 
 
+def put(connection: str, container_name: str, name: str, data: str | bytes, **options: object) -> None:
+    """Upload `name`, making the container on the first miss only: one call where asking first costs two."""
+    client = container(connection, container_name)
+    try:
+        client.upload_blob(name, data, **options)  # type: ignore[arg-type]
+    except ResourceNotFoundError:
+        with contextlib.suppress(ResourceExistsError):
+            client.create_container()
+        client.upload_blob(name, data, **options)  # type: ignore[arg-type]
+
+
 # a look that should answer at once (the doctor's): one try, a short connect; not the SDK's minutes of retries
 QUICK = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 10}
 

@@ -97,16 +97,11 @@ def _seconds(value: float | None) -> str:
 
 def store(connection: str, report: dict[str, Any]) -> dict[str, str]:
     """Write `<operationId>.json` and `.md`; the same report written twice gives the same blobs."""
-    client = objectstore.container(connection, CONTAINER, create=True)
     base = report["operationId"]
-    client.upload_blob(
-        f"{base}.json", json.dumps(report, indent=2, sort_keys=True), overwrite=True,
-        content_settings=ContentSettings(content_type="application/json"),
-    )
-    client.upload_blob(
-        f"{base}.md", render_markdown(report), overwrite=True,
-        content_settings=ContentSettings(content_type="text/markdown"),
-    )
+    objectstore.put(connection, CONTAINER, f"{base}.json", json.dumps(report, indent=2, sort_keys=True),
+                    overwrite=True, content_settings=ContentSettings(content_type="application/json"))
+    objectstore.put(connection, CONTAINER, f"{base}.md", render_markdown(report), overwrite=True,
+                    content_settings=ContentSettings(content_type="text/markdown"))
     return {"json": f"{CONTAINER}/{base}.json", "markdown": f"{CONTAINER}/{base}.md"}
 
 

@@ -22,7 +22,7 @@ def fire_times(schedule: str, since: datetime, now: datetime) -> int:
 
 
 def last_checked(connection: str, namespace: str, name: str) -> datetime | None:
-    blob = objectstore.container(connection, CONTAINER, create=True).get_blob_client(f"{namespace}/{name}.json")
+    blob = objectstore.container(connection, CONTAINER).get_blob_client(f"{namespace}/{name}.json")
     try:
         return datetime.fromisoformat(json.loads(blob.download_blob().readall())["lastCheckedAt"])
     except ResourceNotFoundError:
@@ -30,5 +30,5 @@ def last_checked(connection: str, namespace: str, name: str) -> datetime | None:
 
 
 def mark_checked(connection: str, namespace: str, name: str, now: datetime) -> None:
-    blob = objectstore.container(connection, CONTAINER, create=True).get_blob_client(f"{namespace}/{name}.json")
-    blob.upload_blob(json.dumps({"lastCheckedAt": now.isoformat()}), overwrite=True)
+    objectstore.put(connection, CONTAINER, f"{namespace}/{name}.json",
+                    json.dumps({"lastCheckedAt": now.isoformat()}), overwrite=True)
