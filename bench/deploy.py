@@ -23,7 +23,7 @@ For the same spec (3 instances, 1 quorum-synchronous standby, sample data), in o
     identity, zone spread, endpoints and backup schedule not in the spec) have no counterpart.
 (b) is frozen as of the commit that made it this: later speed work changes pgha, never (b).
 etcd, Azurite and the devhost are up before either clock starts; each cluster is removed outside both
-clocks. The last line is the ratio a/b.
+clocks; each round runs (a) and (b) in turn, first one then the other first. The last line is the ratio a/b.
 
     ./pgha bench            (or: PYTHONPATH=. python bench/deploy.py --rounds 3)
 """
@@ -38,7 +38,7 @@ import psycopg
 
 from bench import by_hand
 from bench.by_hand import Cluster, Member, until
-from bench.harness import bench_session, follow, print_ratio, rounds
+from bench.harness import bench_session, follow, in_turn, print_ratio, rounds
 
 if TYPE_CHECKING:
     from devhost.host import DevHost
@@ -191,10 +191,8 @@ def main() -> None:
     raws, orchestrateds = [], []
     with bench_session() as (platform, host):
         for n in range(count):
-            raws.append(raw_deploy(platform, f"raw-{n}"))
-            clean(platform, f"raw-{n}")
-            orchestrateds.append(orchestrated(host, f"orch-{n}"))
-            clean(platform, f"orch-{n}")
+            in_turn(n, lambda k: (raws.append(raw_deploy(platform, f"raw-{k}")), clean(platform, f"raw-{k}")),
+                    lambda k: (orchestrateds.append(orchestrated(host, f"orch-{k}")), clean(platform, f"orch-{k}")))
             print(f"round {n + 1}: orchestrated {orchestrateds[-1]:.2f} s, raw {raws[-1]:.2f} s", flush=True)
     print_ratio("deploy", orchestrateds, "raw verified deploy", raws)
 

@@ -9,7 +9,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,6 +90,13 @@ def follow(api: httpx.Client, response: httpx.Response) -> httpx.Response:
     while (status := api.get(response.headers["Location"])).status_code == 202:
         time.sleep(CLIENT_POLL_SECONDS)
     return status
+
+
+def in_turn(round_no: int, raw: Callable[[int], object], orchestrated: Callable[[int], object]) -> None:
+    """Both in each round, in an order swapped every round: neither always starts while the other's clean-up
+    (stopped members still flushing) loads the machine."""
+    for run in ((raw, orchestrated) if round_no % 2 == 0 else (orchestrated, raw)):
+        run(round_no)
 
 
 def print_ratio(what: str, orchestrated: list[float], raw_label: str, raw: list[float]) -> None:

@@ -42,7 +42,7 @@ import httpx
 
 from bench import by_hand
 from bench.by_hand import until
-from bench.harness import bench_session, follow, print_ratio, rounds
+from bench.harness import bench_session, follow, in_turn, print_ratio, rounds
 
 if TYPE_CHECKING:
     from shared.platforms.local.platform import LocalPlatform
@@ -158,8 +158,7 @@ def main() -> None:
         verified = follow(api, api.post("/api/clusters/bench-src/backups", params={"namespace": "bench"}, json={}))
         assert verified.status_code == 200, verified.text
         for n in range(count):
-            raws.append(raw(platform, 3, n))
-            orchestrateds.append(orchestrated(api, 3))
+            in_turn(n, lambda k: raws.append(raw(platform, 3, k)), lambda _: orchestrateds.append(orchestrated(api, 3)))
             print(f"round {n + 1}: orchestrated {orchestrateds[-1]:.2f} s, raw {raws[-1]:.2f} s", flush=True)
         follow(api, api.delete("/api/clusters/bench-src", params={"namespace": "bench", "deleteBackups": "true"}))
     print_ratio("restore", orchestrateds, "raw verified restore (the platform's recovery cluster, clean-up "

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import httpx
@@ -67,7 +68,9 @@ def version_of(command: tuple[str, ...]) -> str | None:
 
 
 def binaries_check() -> Check:
-    found = {name: version_of(tuple(command)) for name, command in BINARIES.items()}
+    with ThreadPoolExecutor(max_workers=len(BINARIES)) as pool:  # five process start-ups, side by side
+        versions = pool.map(lambda command: version_of(tuple(command)), BINARIES.values())
+    found = dict(zip(BINARIES, versions, strict=True))
     missing = [name for name, version in found.items() if version is None]
     if missing:
         return fail("binaries", f"{', '.join(missing)} not found or not runnable: {SETUP}")
