@@ -6,6 +6,7 @@ Deterministic by construction: time comes from the context, everything else from
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -23,6 +24,7 @@ Step = Generator[Any, Any, Any]
 In = TypeVar("In", bound=RunInput)
 # raised by the devhost to a run that must not resume blind after a host restart (function_app.py names them)
 HOST_RESTARTED = "hostRestarted"
+QUICK_POLL_SECONDS = 10.0  # a wait polls at its base interval at least this long before it backs off
 
 
 class StepFailed(Exception):
@@ -229,8 +231,11 @@ class Runbook(Generic[In]):
                 if required:
                     raise StepFailed(name, message, result)
                 return result
-            # the first 20 polls are quick; a long wait backs off (to 10x), so its history stays short
-            poll = timedelta(seconds=base * min(10.0, 1.5 ** max(0, polls - 20)))
+            # quick for the first 20 polls and at least QUICK_POLL_SECONDS (at 0.25 s, twenty polls end at 5 s, as
+            # a restore does: backing off then held each one ~1.5 s past its end); a long wait backs off to 10x,
+            # so its history stays short
+            quick = max(20, math.ceil(QUICK_POLL_SECONDS / base))
+            poll = timedelta(seconds=base * min(10.0, 1.5 ** max(0, polls - quick)))
             try:
                 yield from self.sleep(name, min(self.now + poll, deadline))
             except Interrupted as stop:
