@@ -19,6 +19,7 @@ import orchestrations.deploy_cluster
 import orchestrations.failover_drill
 import orchestrations.respond_to_alert
 import orchestrations.restore_cluster
+import orchestrations.switchover_cluster
 import orchestrations.teardown_cluster
 import orchestrations.verify_backups
 import triggers.alerts
@@ -31,18 +32,19 @@ import triggers.openapi
 import triggers.operations
 import triggers.schedules
 import triggers.subscriptions
+import triggers.switchover
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-# Runs the devhost ends as "interrupted" after a restart instead of resuming: a drill holds its write probe
-# and deletes primaries, so replaying its steps blind would be wrong; it compensates instead. Every other
-# runbook resumes (its activities are idempotent).
-INTERRUPT_ON_RESTART = frozenset({"failover_drill"})
+# Runs the devhost ends as "interrupted" after a restart instead of resuming: a drill or a switchover holds
+# its write probe and changes the primary, so replaying its steps blind would be wrong; it compensates instead.
+# Every other runbook resumes (its activities are idempotent).
+INTERRUPT_ON_RESTART = frozenset({"failover_drill", "switchover_cluster"})
 
 RUNBOOKS = (
     orchestrations.deploy_cluster, orchestrations.teardown_cluster, orchestrations.verify_backups,
-    orchestrations.restore_cluster, orchestrations.failover_drill, orchestrations.respond_to_alert,
-    orchestrations.compensate_run,
+    orchestrations.restore_cluster, orchestrations.failover_drill, orchestrations.switchover_cluster,
+    orchestrations.respond_to_alert, orchestrations.compensate_run,
 )
 STEPS = (
     activities.cluster, activities.secrets, activities.azure, activities.monitoring, activities.data,
@@ -50,7 +52,8 @@ STEPS = (
     activities.operations,
 )
 STARTERS = (
-    triggers.clusters, triggers.backups, triggers.drills, triggers.alerts, triggers.operations, triggers.schedules,
+    triggers.clusters, triggers.backups, triggers.drills, triggers.switchover, triggers.alerts, triggers.operations,
+    triggers.schedules,
     triggers.subscriptions, triggers.openapi, triggers.health, triggers.doctor,
 )
 

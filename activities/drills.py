@@ -1,5 +1,5 @@
-"""Failover drills: the pre-flight, deleting the primary, promoting back, and the write probe that
-measures what clients saw (RTO) and what was lost (RPO)."""
+"""Failover drills and planned switchovers: their pre-flights, deleting the primary, promoting a standby, and
+the write probe that measures what clients saw (RTO) and what was lost (RPO)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import azure.durable_functions as df
 
 from activities import platform, typed
 from shared.outcome import Outcome, done
-from shared.payloads import DeletePrimary, LostWrites, OnRun, ProbeRecord, Promote, WriteProbe
+from shared.payloads import DeletePrimary, LostWrites, OnRun, ProbeRecord, Promote, Switchover, WriteProbe
 from shared.platform import PreflightFailed
 from shared.settings import Settings
 from shared.spec import ClusterSpec
 from shared.sql import Sql, SqlError
+from shared.status import ClusterStatus, InstanceStatus
+from shared.walarchive import parse_lsn
 
 bp = df.Blueprint()
 
@@ -23,15 +25,10 @@ PROBE = "pgha_drill_probe"
 CONTROL = "pgha_drill_control"
 
 
-@bp.activity_trigger(input_name="spec")
-@typed
-def drill_preflight(spec: ClusterSpec) -> Outcome:
-    """Refuse, touching nothing, unless the cluster opted in, is healthy, and has an in-sync standby."""
-    status = platform().cluster_status(spec.namespace, spec.name)
-    limit = Settings.from_env().drill_max_lag_bytes
+def readiness_problems(status: ClusterStatus, max_lag_bytes: int) -> tuple[list[str], list[InstanceStatus]]:
+    """What keeps a cluster from losing its primary safely (healthy, every instance ready, an in-sync standby
+    within the lag limit), and its in-sync standbys: a drill and a switchover ask the same."""
     problems = []
-    if not spec.drills.enabled:
-        problems.append("the cluster has not opted in to drills (drills.enabled is false)")
     if status.phase != "Cluster in healthy state":
         problems.append(f"phase is {status.phase!r}" + (f" ({status.phase_reason})" if status.phase_reason else ""))
     if status.ready_instances != status.instances:
@@ -40,14 +37,58 @@ def drill_preflight(spec: ClusterSpec) -> Outcome:
     in_sync = [i for i in status.instances_status if i.ready and i.sync_state in ("sync", "quorum")]
     if not in_sync:
         problems.append("no in-sync standby")
-    lagging = [f"{i.name} {i.lag_bytes} bytes" for i in in_sync if (i.lag_bytes or 0) > limit]
+    lagging = [f"{i.name} {i.lag_bytes} bytes" for i in in_sync if (i.lag_bytes or 0) > max_lag_bytes]
     if lagging:
-        problems.append(f"replication lag over {limit} bytes: {', '.join(lagging)}")
+        problems.append(f"replication lag over {max_lag_bytes} bytes: {', '.join(lagging)}")
+    return problems, in_sync
+
+
+@bp.activity_trigger(input_name="spec")
+@typed
+def drill_preflight(spec: ClusterSpec) -> Outcome:
+    """Refuse, touching nothing, unless the cluster opted in, is healthy, and has an in-sync standby."""
+    status = platform().cluster_status(spec.namespace, spec.name)
+    problems, in_sync = readiness_problems(status, Settings.from_env().drill_max_lag_bytes)
+    if not spec.drills.enabled:
+        problems.insert(0, "the cluster has not opted in to drills (drills.enabled is false)")
     if problems:
         raise PreflightFailed("drill refused: " + "; ".join(problems))
     roles = {i.name: i.role for i in status.instances_status}
     return done(f"healthy, primary {status.current_primary}, in-sync standbys "
                 f"{', '.join(i.name for i in in_sync)}", primary=status.current_primary, roles=roles)
+
+
+@bp.activity_trigger(input_name="request")
+@typed
+def switchover_preflight(request: Switchover) -> Outcome:
+    """Refuse, touching nothing, unless the cluster is healthy and the target (given, or the most advanced
+    in-sync standby, as CNPG elects one) is a ready, in-sync standby within the lag limit."""
+    spec = request.spec
+    status = platform().cluster_status(spec.namespace, spec.name)
+    problems, in_sync = readiness_problems(status, Settings.from_env().drill_max_lag_bytes)
+    target = request.target or most_advanced(in_sync)
+    if request.target and request.target == status.current_primary:
+        problems.append(f"{request.target} is the primary already")
+    elif request.target and request.target not in {i.name for i in in_sync}:
+        seen = next((i for i in status.instances_status if i.name == request.target), None)
+        problems.append(f"{request.target} is not an in-sync standby"
+                        + (f" ({'ready' if seen.ready else 'not ready'}, {seen.sync_state})" if seen else
+                           " (not an instance of the cluster)"))
+    if problems:
+        raise PreflightFailed("switchover refused: " + "; ".join(problems))
+    roles = {i.name: i.role for i in status.instances_status}
+    return done(f"healthy, primary {status.current_primary}; promoting {target} (in sync, "
+                f"{'chosen' if request.target else 'the most advanced in-sync standby'})",
+                primary=status.current_primary, target=target, roles=roles)
+
+
+def most_advanced(in_sync: list[InstanceStatus]) -> str | None:
+    """The standby that has replayed the most WAL (least lag; the lowest serial on a tie)."""
+    def position(instance: InstanceStatus) -> tuple[int, int, int]:
+        replayed = parse_lsn(instance.lsn) if instance.lsn else 0
+        serial = int(instance.name.rsplit("-", 1)[1]) if instance.name.rsplit("-", 1)[-1].isdigit() else 0
+        return (-replayed, instance.lag_bytes or 0, serial)
+    return min(in_sync, key=position).name if in_sync else None
 
 
 @bp.activity_trigger(input_name="request")

@@ -3,14 +3,24 @@ primary rejoin, promote it back — while a write probe measures what clients sa
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
 from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
-from orchestrations.steps import describe, healthy, primary_is, read_spec, wait_for_status
-from shared.payloads import DeletePrimary, LostWrites, OnRun, ProbeRecord, Promote, WriteProbe
+from orchestrations.steps import (
+    clean_up_probe,
+    describe,
+    healthy,
+    outages_between,
+    primary_is,
+    probe_baseline,
+    read_spec,
+    start_probe,
+    stop_probe,
+    wait_for_status,
+)
+from shared.payloads import DeletePrimary, OnRun, Promote
 from shared.runs import DrillInput
 from shared.spec import ClusterSpec
 from shared.status import ClusterStatus
@@ -29,16 +39,6 @@ PLAN = [
     "stop the probe; RTO from its failure windows, RPO from acknowledged writes missing",
     "drop the probe tables",
 ]
-
-
-def windows_between(windows: list[list[str]], start: datetime, end: datetime | None) -> list[float]:
-    """Seconds of each client-seen outage that began inside [start, end)."""
-    found = []
-    for began, ended in windows:
-        at = datetime.fromisoformat(began)
-        if at >= start - timedelta(seconds=1) and (end is None or at < end):
-            found.append(round((datetime.fromisoformat(ended) - at).total_seconds(), 3))
-    return found
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -67,10 +67,9 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
             result["dryRun"] = True
         else:
             with_ids = OnRun(spec=spec, operation_id=run.input.operation_id)
-            yield from run.step("prepare probe", "prepare_probe", spec)
-            probe = run.start("write probe", "write_probe", WriteProbe(spec=spec, operation_id=run.input.operation_id))
+            probe = yield from start_probe(run, spec)
             probe_started = True
-            yield from run.sleep("probe baseline", run.now + timedelta(seconds=1))  # acknowledged writes before
+            yield from probe_baseline(run)
             failover_at = run.now
             deleted = True  # from here on, a drill cut short puts the original primary back if it can
             yield from run.step("delete primary", "delete_primary", DeletePrimary(spec=spec, mode=mode))
@@ -85,17 +84,12 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
             after = yield from wait_for_status(run, "original primary back", primary_is(original), timeout)
             result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
             yield from run.step("verify writes after switch-back", "verify_writes", with_ids)
-            yield from run.step("stop probe", "stop_probe", with_ids)
             deleted = False
-            measured = ProbeRecord.model_validate((yield probe))
+            measured, lost = yield from stop_probe(run, spec, probe)
             probe_started = False
-            lost = yield from run.step(
-                "RPO", "count_lost_writes", LostWrites(spec=spec, operation_id=run.input.operation_id,
-                                                       acknowledged=measured.acknowledged)
-            )
             lost_writes = lost.data["lost"]
-            failover = windows_between(measured.windows, failover_at, switchback_at)
-            switchback = windows_between(measured.windows, switchback_at, None)
+            failover = outages_between(measured.windows, failover_at, switchback_at)
+            switchback = outages_between(measured.windows, switchback_at, None)
             result.update({
                 "rtoSeconds": {"failover": max(failover, default=0.0), "switchback": max(switchback, default=0.0)},
                 "rpoLostWrites": lost_writes,
@@ -111,20 +105,12 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
     if spec is not None and not dry_run and "rolesBefore" in result:
         run.stop_listening()
         # each clean-up step on its own: one that fails leaves the others to run
-        cleanup: list[tuple[bool, Any]] = [
-            (error is not None and deleted and original is not None,
-             lambda: put_original_back(run, spec, original, result)),
-            (probe_started, lambda: run.step("stop probe", "stop_probe", OnRun(
-                spec=spec, operation_id=run.input.operation_id))),
-            (True, lambda: run.step("drop probe", "drop_probe", spec)),
-        ]
-        for wanted, undo in cleanup:
-            if not wanted:
-                continue
+        if error is not None and deleted and original is not None:
             try:
-                yield from undo()
+                yield from put_original_back(run, spec, original, result)
             except StepFailed as failed:
                 error = error or failed
+        error = error or (yield from clean_up_probe(run, spec, probe_started))
     report = yield from run.finish(error, result)
     if error is not None:
         raise StepFailed("failover_drill", report["error"])

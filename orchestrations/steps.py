@@ -1,14 +1,18 @@
 """Runbook steps more than one runbook takes: reading a cluster's status, taking a Backup, removing a
-cluster. Each reads like its line in the runbook; the Runbook machinery is in runbook.py."""
+cluster, the write probe beside a change of primary. Each reads like its line in the runbook; the Runbook
+machinery is in runbook.py."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 from orchestrations.runbook import Runbook, Step, StepFailed
 from shared.backups import DONE_PHASES, WAL_ARCHIVING_FAILING, Backup
-from shared.payloads import BackupRef, DeleteCluster, StartBackup
+from shared.outcome import Outcome
+from shared.payloads import BackupRef, DeleteCluster, LostWrites, OnRun, ProbeRecord, StartBackup, WriteProbe
 from shared.spec import ClusterRef, ClusterSpec
 from shared.status import ClusterStatus
 
@@ -110,3 +114,48 @@ def read_spec(run: Runbook, step: str, cluster: ClusterRef | None = None) -> Ste
     """The cluster's stored spec, or None when there is no such cluster."""
     names = (cluster or run.report.cluster).dump()
     return (yield from run.step(step, "get_stored_spec", names, answer=ClusterSpec))
+
+
+def start_probe(run: Runbook, spec: ClusterSpec) -> Step:
+    """The write probe, running beside the steps that follow (numbered rows, synchronous commit, through the
+    rw endpoint); answers its task, which `stop_probe` awaits."""
+    yield from run.step("prepare probe", "prepare_probe", spec)
+    return run.start("write probe", "write_probe", WriteProbe(spec=spec, operation_id=run.input.operation_id))
+
+
+def probe_baseline(run: Runbook) -> Step:
+    """A second of acknowledged writes before the change, so an outage is measured from a working state."""
+    yield from run.sleep("probe baseline", run.now + timedelta(seconds=1))
+
+
+def stop_probe(run: Runbook, spec: ClusterSpec, probe: Any) -> Step:
+    """Stop the probe and count, on the current primary, the acknowledged writes that are not there (RPO);
+    answers the probe's record and the count's outcome."""
+    yield from run.step("stop probe", "stop_probe", OnRun(spec=spec, operation_id=run.input.operation_id))
+    measured = ProbeRecord.model_validate((yield probe))
+    lost: Outcome = yield from run.step("RPO", "count_lost_writes", LostWrites(
+        spec=spec, operation_id=run.input.operation_id, acknowledged=measured.acknowledged))
+    return measured, lost
+
+
+def clean_up_probe(run: Runbook, spec: ClusterSpec, running: bool) -> Step:
+    """A probe left running (a run cut short) is stopped, then its tables dropped, each step on its own; the
+    first that fails is answered (the run's own error, if any, stays first)."""
+    failed: StepFailed | None = None
+    steps = [("stop probe", "stop_probe", OnRun(spec=spec, operation_id=run.input.operation_id))] if running else []
+    for name, activity, payload in [*steps, ("drop probe", "drop_probe", spec)]:
+        try:
+            yield from run.step(name, activity, payload)
+        except StepFailed as err:
+            failed = failed or err
+    return failed
+
+
+def outages_between(windows: list[list[str]], start: datetime, end: datetime | None) -> list[float]:
+    """Seconds of each client-seen outage that began inside [start, end)."""
+    found = []
+    for began, ended in windows:
+        at = datetime.fromisoformat(began)
+        if at >= start - timedelta(seconds=1) and (end is None or at < end):
+            found.append(round((datetime.fromisoformat(ended) - at).total_seconds(), 3))
+    return found

@@ -66,6 +66,10 @@ class Promote(OnSpec):
     instance: str
 
 
+class Switchover(OnSpec):
+    target: str | None = None
+
+
 class StartBackup(OnSpec):
     backup_name: str
 

@@ -66,6 +66,12 @@ class DrillRequest(Model):
     dry_run: bool = False
 
 
+class SwitchoverRequest(Model):
+    target: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?-[0-9]+$", max_length=63,
+                               description="the standby to promote (<cluster>-<serial>); unset, the most "
+                                           "advanced in-sync standby")
+
+
 class VerifyRequest(Model):
     backup: Literal["new", "latest", "random"] = "new"
     window_hours: int = Field(WINDOW_HOURS, ge=1, le=24 * 365)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from shared.model import Model
-from shared.requests import DrillRequest, RestoreRequest, VerifyRequest
+from shared.requests import DrillRequest, RestoreRequest, SwitchoverRequest, VerifyRequest
 from shared.spec import ClusterRef, ClusterSpec
 
 
@@ -111,6 +111,10 @@ class DrillInput(RunInput):
     drill: DrillRequest = DrillRequest()
 
 
+class SwitchoverInput(RunInput):
+    switchover: SwitchoverRequest = SwitchoverRequest()
+
+
 class AlertInput(RunInput):
     alert: AlertSummary
     playbook: str
@@ -125,6 +129,6 @@ class CompensateInput(RunInput):
 # each runbook's input, by its orchestrator's name: what its starter builds and its Runbook parses
 INPUTS: dict[str, type[RunInput]] = {
     "deploy_cluster": DeployInput, "teardown_cluster": TeardownInput, "verify_backups": VerifyInput,
-    "restore_cluster": RestoreInput, "failover_drill": DrillInput, "respond_to_alert": AlertInput,
-    "compensate_run": CompensateInput,
+    "restore_cluster": RestoreInput, "failover_drill": DrillInput, "switchover_cluster": SwitchoverInput,
+    "respond_to_alert": AlertInput, "compensate_run": CompensateInput,
 }

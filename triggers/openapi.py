@@ -17,7 +17,7 @@ import azure.functions as func
 from pydantic import BaseModel
 
 from shared.doctor import Check
-from shared.requests import DrillRequest, RestoreRequest, VerifyRequest
+from shared.requests import DrillRequest, RestoreRequest, SwitchoverRequest, VerifyRequest
 from shared.spec import ClusterSpec
 from shared.status import ClusterStatus
 from triggers.operations import Decision
@@ -155,7 +155,8 @@ ALERT = {"type": "object", "required": ["schemaId", "data"], "properties": {
     }},
 }}
 SUBSCRIPTION = {"type": "object", "required": ["operation", "callbackUrl"], "properties": {
-    "operation": {"type": "string", "enum": ["deploy", "teardown", "verifyBackups", "restore", "failoverDrill"],
+    "operation": {"type": "string", "enum": ["deploy", "teardown", "verifyBackups", "restore", "failoverDrill",
+                                             "switchover"],
                   "x-ms-summary": "Operation"},
     "cluster": {"type": "string", "maxLength": 50, "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$",
                 "x-ms-summary": "Cluster", "description": "the cluster to act on (not for deploy)"},
@@ -229,6 +230,7 @@ def document() -> dict[str, Any]:
         "type": "string", "maxLength": 50, "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$", "x-ms-visibility": "advanced",
         "x-ms-summary": "Source server name", "description": "a torn-down cluster's kept backups to restore from"}
     drill = with_callback(model_schema(DrillRequest, definitions), definitions, "DrillRequestBody")
+    switchover = with_callback(model_schema(SwitchoverRequest, definitions), definitions, "SwitchoverRequestBody")
     decision = model_schema(Decision, definitions)
     status = model_schema(ClusterStatus, definitions)
     diagnosis = {"type": "object", "properties": {
@@ -263,6 +265,10 @@ def document() -> dict[str, Any]:
         "/clusters/{name}/drills/failover": {"post": operation(
             "FailoverDrill", "Rehearse a failover", "failover_drill with measured RTO and RPO",
             [CLUSTER, NAMESPACE, body(drill)], answers(*started), **LONG_RUNNING)},
+        "/clusters/{name}/switchover": {"post": operation(
+            "Switchover", "Switch the primary over", "switchover_cluster: a planned switchover to an in-sync "
+            "standby (kubectl cnpg promote), with measured RTO and RPO",
+            [CLUSTER, NAMESPACE, body(switchover)], answers(*started), **LONG_RUNNING)},
         "/alerts": {"post": operation(
             "ReceiveAlert", "Receive an Azure Monitor alert", "common alert schema; one run per alertId and condition",
             [body({"$ref": "#/definitions/Alert"}, required=True)], answers(202, 400, 413, 503),
@@ -319,7 +325,7 @@ def document() -> dict[str, Any]:
     return {
         "swagger": "2.0",
         "info": {"title": "pgha", "version": "1.0", "description": "Highly available PostgreSQL on AKS, "
-                 "run by durable runbooks: deploy, backups, restores, failover drills, alert response."},
+                 "run by durable runbooks: deploy, backups, restores, failover drills, switchovers, alert response."},
         "basePath": "/api",
         "schemes": ["https", "http"],
         "consumes": ["application/json"],

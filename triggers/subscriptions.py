@@ -23,6 +23,7 @@ from triggers.drills import plan_drill
 from triggers.operations import request_cancel
 from triggers.responses import ApiError, base_url, json_response, unexpected
 from triggers.starting import RUNNING, Plan, operation_body, start_operation
+from triggers.switchover import plan_switchover
 
 bp = df.Blueprint()
 
@@ -45,10 +46,12 @@ async def plan_for(
         return plan_deploy(request)
     planners: dict[str, Callable[[str, str, dict[str, Any]], Plan]] = {
         "verifyBackups": plan_verify, "restore": plan_restore, "failoverDrill": plan_drill,
+        "switchover": plan_switchover,
     }
     if operation not in (*planners, "teardown"):
         raise ApiError(400, "InvalidRequest",
-                       "operation must be one of deploy, teardown, verifyBackups, restore, failoverDrill", "operation")
+                       "operation must be one of deploy, teardown, verifyBackups, restore, failoverDrill, switchover",
+                       "operation")
     namespace, name = checked_namespace(body.get("namespace")), checked_name(body.get("cluster"))
     if operation == "teardown":
         return await plan_teardown(req, client, namespace, name, request)

@@ -100,6 +100,27 @@ def test_a_drill_dry_run_on_a_healthy_three_instance_cluster(api: httpx.Client, 
     assert not kube_api.calls("DELETE") and not kube_api.calls("PATCH", "/status")
 
 
+def test_a_switchover_pre_flight_on_aks_reads_cnpg_status_with_its_own_permissions(
+        api: httpx.Client, on_aks: AksPlatform, kube_api: FakeKubeApi) -> None:
+    """The switchover's pre-flight with only the rows access.py lists for it: the primary named as the target
+    is refused touching nothing; unnamed, the target is an in-sync standby (the run then needs SQL for its
+    write probe, which the doubles have not: it fails there and cleans up, still without a promote)."""
+    cluster = settled(on_aks, spec("pg-sw"))
+    on_aks.apply_cluster(cluster)
+    for _ in range(3):
+        on_aks.cluster_status("aks-e2e", "pg-sw")  # the operator reconciles on each look
+    kube_api.rbac = pgha_role(only="switchover")
+    url = "/api/clusters/pg-sw/switchover"
+    refused = run(api, "POST", url, params={"namespace": "aks-e2e"}, json={"target": "pg-sw-1"})
+    assert refused.status_code == 422
+    assert "pg-sw-1 is the primary already" in step(refused.json()["report"], "pre-flight")["detail"]
+    chosen = run(api, "POST", url, params={"namespace": "aks-e2e"}, json={})
+    report = chosen.json()["report"]
+    assert "promoting pg-sw-2 (in sync, the most advanced in-sync standby)" in step(report, "pre-flight")["detail"]
+    assert step(report, "prepare probe")["outcome"] == "failed"
+    assert not kube_api.calls("PATCH", "/status") and not kube_api.calls("DELETE")
+
+
 def test_operator_switchover_and_failover_as_the_drill_drives_them(on_aks: AksPlatform) -> None:
     """The drill's platform steps on their own: delete the primary pod, watch CNPG fail over, promote back."""
     cluster = settled(on_aks, spec("pg-fo", drills={"enabled": True}))

@@ -312,6 +312,11 @@ def invalid_requests(receiver: Receiver) -> list[Ask]:
         ask("dryRun not a boolean", "POST", "/api/clusters/gold-dr/drills/failover", json={"dryRun": "perhaps"}),
         ask("unknown cluster", "POST", "/api/clusters/gold-none/drills/failover", json={"mode": "crash"}),
         ask("no key", "POST", "/api/clusters/gold-dr/drills/failover", json={}, **anon),
+        # POST /api/clusters/{name}/switchover (added after the snapshots were first taken)
+        ask("target not an instance", "POST", "/api/clusters/gold-dr/switchover", json={"target": "gold-dr-9"}),
+        ask("unknown field", "POST", "/api/clusters/gold-dr/switchover", json={"to": "gold-dr-2"}),
+        ask("unknown cluster", "POST", "/api/clusters/gold-none/switchover", json={}),
+        ask("no key", "POST", "/api/clusters/gold-dr/switchover", json={}, **anon),
         # POST /api/alerts
         ask("invalid JSON", "POST", "/api/alerts", content=b"{not json", headers=JSON),
         ask("not the common schema", "POST", "/api/alerts", json={**PROMETHEUS, "schemaId": "Microsoft.Insights/x"}),

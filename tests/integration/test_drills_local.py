@@ -1,4 +1,5 @@
-"""Failover drills on the real local stack: both modes, the pre-flight refusal, the dry run."""
+"""Failover drills and planned switchovers on the real local stack: both drill modes, the pre-flight
+refusals, the dry run; a switchover to the best standby and back to a named one."""
 
 from __future__ import annotations
 
@@ -70,6 +71,36 @@ def test_dry_run_touches_nothing(api: httpx.Client, home: Path, cluster: str) ->
     assert any("switch back" in s["name"] for s in planned)
     assert primary(api) == original
     assert probe_tables(home) == []
+
+
+def test_switchover_to_the_best_standby_then_back_to_a_named_one(api: httpx.Client, home: Path,
+                                                                 cluster: str) -> None:
+    url = f"/api/clusters/it-drill/switchover?namespace={NS}"
+    original = primary(api)
+    done = run(api, "POST", url, json={})
+    assert done.status_code == 200, done.text
+    result = done.json()["result"]
+    assert result["from"] == original and result["to"] != original
+    assert result["rolesBefore"][original] == "primary" and result["rolesBefore"][result["to"]] == "standby"
+    assert result["rolesAfter"][result["to"]] == "primary" and result["rolesAfter"][original] == "standby"
+    assert result["rpoLostWrites"] == 0 and result["probe"]["acknowledged"] > 20
+    assert 0 < result["rtoSeconds"] < 30, result["probe"]["outages"]
+    assert primary(api) == result["to"]
+    assert probe_tables(home) == []
+
+    back = run(api, "POST", url, json={"target": original})
+    assert back.status_code == 200, back.text
+    assert back.json()["result"]["to"] == original and back.json()["result"]["rpoLostWrites"] == 0
+    assert primary(api) == original
+
+    refused = run(api, "POST", url, json={"target": original})  # the primary already: nothing to switch
+    assert refused.status_code == 422
+    refusal = step(report_of(refused), "pre-flight")
+    assert refusal["outcome"] == "failed" and f"{original} is the primary already" in refusal["detail"]
+    assert [s["name"] for s in report_of(refused)["steps"]] == ["read cluster spec", "pre-flight"]
+    unknown = api.post(url, json={"target": "it-drill-9"})
+    assert unknown.status_code == 400 and unknown.json()["field"] == "target", unknown.text
+    assert primary(api) == original
 
 
 def test_refused_when_a_standby_is_down(api: httpx.Client, home: Path, cluster: str) -> None:

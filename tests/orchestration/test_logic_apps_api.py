@@ -133,7 +133,8 @@ def test_bad_subscriptions_name_the_field(api: httpx.Client, scripted: ScriptedP
 PROTECTED = [
     ("POST", "/api/clusters"), ("GET", "/api/clusters/x"), ("DELETE", "/api/clusters/x"),
     ("POST", "/api/clusters/x/backups"), ("POST", "/api/clusters/x/restores"),
-    ("POST", "/api/clusters/x/drills/failover"), ("POST", "/api/alerts"), ("GET", "/api/operations/x"),
+    ("POST", "/api/clusters/x/drills/failover"), ("POST", "/api/clusters/x/switchover"), ("POST", "/api/alerts"),
+    ("GET", "/api/operations/x"),
     ("GET", "/api/operations/x/report"), ("POST", "/api/operations/x/approve"), ("POST", "/api/operations/x/reject"),
     ("POST", "/api/operations/x/cancel"), ("POST", "/api/subscriptions"), ("DELETE", "/api/subscriptions/x"),
     ("DELETE", "/api/subscriptions"),

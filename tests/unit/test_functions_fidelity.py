@@ -21,6 +21,7 @@ HTTP_ROUTES = {
     "start_backup_verification": ("clusters/{name}/backups", ["POST"]),
     "start_restore": ("clusters/{name}/restores", ["POST"]),
     "start_failover_drill": ("clusters/{name}/drills/failover", ["POST"]),
+    "start_switchover": ("clusters/{name}/switchover", ["POST"]),
     "receive_alert": ("alerts", ["POST"]),
     "approve_operation": ("operations/{id}/approve", ["POST"]),
     "reject_operation": ("operations/{id}/reject", ["POST"]),
@@ -57,8 +58,8 @@ def test_every_trigger_has_the_right_bindings() -> None:
     activities = {n for n, f in found.items() if f.get_trigger().type == "activityTrigger"}
     assert {"apply_cluster", "get_cluster_status", "store_report", "release_lock", "ensure_app_secret"} <= activities
     assert set(collect(function_app.app).orchestrators) == {
-        "deploy_cluster", "teardown_cluster", "verify_backups", "restore_cluster", "failover_drill", "respond_to_alert",
-        "compensate_run"}
+        "deploy_cluster", "teardown_cluster", "verify_backups", "restore_cluster", "failover_drill",
+        "switchover_cluster", "respond_to_alert", "compensate_run"}
     http = {n for n, f in found.items() if f.get_trigger().type == "httpTrigger"}
     assert http == set(HTTP_ROUTES), "every HTTP function is described here"
 

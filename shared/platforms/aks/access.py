@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Scope = Literal["namespace", "operator", "cluster"]  # the cluster's namespace, the operator's, cluster-wide
-RUNBOOKS = ("deploy", "restore", "verify", "drill", "alert", "teardown")
+RUNBOOKS = ("deploy", "restore", "verify", "drill", "switchover", "alert", "teardown")
 
 
 
@@ -27,7 +27,7 @@ def used_by(*runbooks: str) -> frozenset[str]:
 
 
 EVERY = used_by(*RUNBOOKS)
-RUNNING = used_by("deploy", "restore", "verify", "drill", "alert")  # the runbooks that read a running cluster
+RUNNING = used_by("deploy", "restore", "verify", "drill", "switchover", "alert")  # those that read a running cluster
 # the runbooks that read a cluster's status: those above, and teardown before it archives the last WAL
 STATUS = RUNNING | used_by("teardown")
 MAKE = used_by("deploy", "restore")
@@ -63,7 +63,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     # the cluster's own objects
     *_rows(CNPG, "clusters", "namespace", {"get": EVERY, "create": MAKE, "patch": MAKE, "delete": REMOVE}),
     *_rows(CNPG, "clusters", "cluster", {"list": used_by("verify", "drill")}),  # the scheduled runs' clusters
-    *_rows(CNPG, "clusters/status", "namespace", {"patch": used_by("drill")}),  # `kubectl cnpg promote`
+    *_rows(CNPG, "clusters/status", "namespace", {"patch": used_by("drill", "switchover")}),  # `kubectl cnpg promote`
     *_rows(CNPG, "backups", "namespace", {
         "get": used_by("verify", "alert"), "create": used_by("verify", "alert"), "list": REMOVE,
         "delete": used_by("verify", "deploy", "restore", "teardown")}),

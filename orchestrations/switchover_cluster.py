@@ -1,0 +1,73 @@
+"""Runbook: a planned switchover (`kubectl cnpg promote`) — a ready, in-sync standby becomes the primary and
+the old primary follows it as a standby — while a write probe measures what clients saw (RTO) and lost (RPO)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
+from orchestrations.steps import (
+    clean_up_probe,
+    outages_between,
+    primary_is,
+    probe_baseline,
+    read_spec,
+    start_probe,
+    stop_probe,
+    wait_for_status,
+)
+from shared.payloads import OnRun, Promote, Switchover
+from shared.runs import SwitchoverInput
+from shared.spec import ClusterSpec
+
+bp = df.Blueprint()
+
+
+@bp.orchestration_trigger(context_name="context")
+def switchover_cluster(context: df.DurableOrchestrationContext) -> Step:
+    # like a drill, a host restart interrupts it: its write probe's process is gone with the host
+    run = Runbook(context, "switchover_cluster", SwitchoverInput, interruptions=("cancel", HOST_RESTARTED))
+    error: Exception | None = None
+    result: dict[str, Any] = {}
+    spec: ClusterSpec | None = None
+    probing = False
+    try:
+        spec = yield from read_spec(run, "read cluster spec")
+        if spec is None:
+            raise StepFailed("read cluster spec", "the cluster does not exist")
+        before = yield from run.step("pre-flight", "switchover_preflight",
+                                     Switchover(spec=spec, target=run.input.switchover.target), retry=False)
+        target = before.data["target"]
+        result.update({"from": before.data["primary"], "to": target, "rolesBefore": before.data["roles"]})
+        probe = yield from start_probe(run, spec)
+        probing = True
+        yield from probe_baseline(run)
+        switched_at = run.now
+        yield from run.step("promote", "promote_instance", Promote(spec=spec, instance=target))
+        after = yield from wait_for_status(run, "new primary ready", primary_is(target),
+                                           run.options.drill_timeout_seconds)
+        result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
+        yield from run.step("verify writes on the new primary", "verify_writes",
+                            OnRun(spec=spec, operation_id=run.input.operation_id))
+        measured, lost = yield from stop_probe(run, spec, probe)
+        probing = False
+        outage = max(outages_between(measured.windows, switched_at, None), default=0.0)
+        result.update({
+            "rtoSeconds": outage, "rpoLostWrites": lost.data["lost"],
+            "probe": {"attempted": measured.attempted, "acknowledged": len(measured.acknowledged),
+                      "outages": measured.windows},
+        })
+        run.note("RTO", "done", f"clients could not write for {outage}s while {target} took over")
+        if lost.data["lost"]:
+            raise StepFailed("RPO", f"{lost.data['lost']} acknowledged writes lost: {lost.data['lostIds']}")
+    except Exception as err:
+        error = err
+    if spec is not None and "rolesBefore" in result:
+        run.stop_listening()
+        error = error or (yield from clean_up_probe(run, spec, probing))
+    report = yield from run.finish(error, result)
+    if error is not None:
+        raise StepFailed("switchover_cluster", report["error"])
+    return report
