@@ -86,7 +86,8 @@ def most_advanced(in_sync: list[InstanceStatus]) -> str | None:
     """The standby that has replayed the most WAL (least lag; the lowest serial on a tie)."""
     def position(instance: InstanceStatus) -> tuple[int, int, int]:
         replayed = parse_lsn(instance.lsn) if instance.lsn else 0
-        serial = int(instance.name.rsplit("-", 1)[1]) if instance.name.rsplit("-", 1)[-1].isdigit() else 0
+        tail = instance.name.rsplit("-", 1)[-1]
+        serial = int(tail) if tail.isdigit() else 0
         return (-replayed, instance.lag_bytes or 0, serial)
     return min(in_sync, key=position).name if in_sync else None
 

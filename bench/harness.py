@@ -28,28 +28,37 @@ def rounds(doc: str | None) -> int:
 
 
 @contextmanager
-def bench_session() -> Iterator[tuple[LocalPlatform, DevHost]]:
+def own_stack() -> Iterator[LocalPlatform]:
+    """A state directory of the benchmark's own (unless PGHA_HOME names one) and its stack up; both gone after."""
     own_home = "PGHA_HOME" not in os.environ
     if own_home:
         home = Path(tempfile.mkdtemp(prefix="pgha-bench-", dir="/tmp"))
         home.chmod(0o755)
         os.environ["PGHA_HOME"] = str(home)
 
-    from devhost.host import DevHost
     from shared.platforms.local.platform import LocalPlatform
-    from shared.ports import free_ports
     from shared.settings import Settings
 
     platform = LocalPlatform(Settings.from_env())
     platform.stack.up()
-    (port,) = free_ports(1)
     try:
-        with DevHost(port=port, timers=False) as host:
-            yield platform, host
+        yield platform
     finally:
         platform.stop_all()
         if own_home:
             shutil.rmtree(os.environ["PGHA_HOME"], ignore_errors=True)
+
+
+@contextmanager
+def bench_session() -> Iterator[tuple[LocalPlatform, DevHost]]:
+    """The stack and a devhost in this process, both up before any clock starts."""
+    from devhost.host import DevHost
+    from shared.ports import free_ports
+
+    with own_stack() as platform:
+        (port,) = free_ports(1)
+        with DevHost(port=port, timers=False) as host:
+            yield platform, host
 
 
 @contextmanager
@@ -59,12 +68,12 @@ def served_session() -> Iterator[httpx.Client]:
     import subprocess
     import sys
 
-    with bench_session() as (platform, _):
-        from devhost.host import keyed_client
-        from devhost.keys import function_key
-        from shared.platforms.local.processes import wait_for_port
-        from shared.ports import free_ports
+    from devhost.host import keyed_client
+    from devhost.keys import function_key
+    from shared.platforms.local.processes import wait_for_port
+    from shared.ports import free_ports
 
+    with own_stack() as platform:
         (port,) = free_ports(1)
         log = platform.home / "served.log"
         with open(log, "ab") as out:
@@ -78,7 +87,11 @@ def served_session() -> Iterator[httpx.Client]:
                 yield api
         finally:
             served.terminate()
-            served.wait(timeout=30)
+            try:
+                served.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                served.kill()
+                served.wait(timeout=10)
 
 
 CLIENT_POLL_SECONDS = 0.1  # as often as (b)'s waits look: either clock stops within 0.1 s of its work's end

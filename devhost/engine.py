@@ -80,7 +80,8 @@ def _activity(name: str, call: Callable[[Any], Any]) -> Any:
 @dataclass(frozen=True)
 class DurableLimits:
     """host.json's extensions.durableTask throttles, which the Functions host applies per instance; None is
-    durabletask's own default (100 per core)."""
+    durabletask's own default (100 per core). Locally as on Azure, a drill's or switchover's write probe holds
+    an activity slot while it runs: ten at once would leave none for their own steps."""
 
     activities: int | None = None
     orchestrators: int | None = None
@@ -91,8 +92,14 @@ class DurableLimits:
             durable = json.loads(path.read_text()).get("extensions", {}).get("durableTask", {})
         except FileNotFoundError:
             return cls()
-        return cls(activities=durable.get("maxConcurrentActivityFunctions"),
-                   orchestrators=durable.get("maxConcurrentOrchestratorFunctions"))
+        def limit(key: str) -> int | None:
+            value = durable.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"host.json extensions.durableTask.{key} must be a positive integer, got {value!r}")
+            return value
+
+        return cls(activities=limit("maxConcurrentActivityFunctions"),
+                   orchestrators=limit("maxConcurrentOrchestratorFunctions"))
 
 
 class Engine:

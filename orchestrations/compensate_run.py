@@ -14,6 +14,7 @@ import azure.durable_functions as df
 
 from orchestrations.runbook import Runbook, Step, StepFailed
 from orchestrations.steps import read_spec, remove_cluster
+from shared.payloads import OnRun
 from shared.runs import CompensateInput
 from shared.spec import ClusterRef
 
@@ -39,12 +40,17 @@ def compensate_run(context: df.DurableOrchestrationContext) -> Step:
                 run.note("delete cluster", "unchanged", f"restore cluster {target.name} was never made")
             else:
                 yield from remove_cluster(run, spec, delete_backups=True, delete_secret=False)
-        elif terminated.runbook == "failover_drill":
+        elif terminated.runbook in ("failover_drill", "switchover_cluster"):
             spec = yield from read_spec(run, "read cluster spec")
-            if spec is not None:
+            if spec is not None:  # its write probe told to stop (it would write on for minutes), its tables gone
+                with contextlib.suppress(StepFailed):
+                    yield from run.step("stop probe", "stop_probe",
+                                        OnRun(spec=spec, operation_id=terminated.operation_id))
                 yield from run.step("drop probe", "drop_probe", spec)
                 run.note("primary", "skipped", "the drill may have ended before its switch-back: GET the cluster "
-                                              "and promote the original primary if it matters")
+                                              "and promote the original primary if it matters"
+                         if terminated.runbook == "failover_drill" else
+                         "the switchover may or may not have happened: GET the cluster for its primary")
         elif terminated.runbook == "deploy_cluster":
             run.note("cluster", "skipped", f"whether the deploy made {names.namespace}/{names.name} or found "
                                            "it cannot be known here: DELETE /api/clusters/{name}?deleteBackups=true "

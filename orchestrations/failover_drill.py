@@ -10,6 +10,7 @@ import azure.durable_functions as df
 from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
 from orchestrations.steps import (
     clean_up_probe,
+    count_lost_writes,
     describe,
     healthy,
     outages_between,
@@ -84,9 +85,9 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
             after = yield from wait_for_status(run, "original primary back", primary_is(original), timeout)
             result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
             yield from run.step("verify writes after switch-back", "verify_writes", with_ids)
-            deleted = False
-            measured, lost = yield from stop_probe(run, spec, probe)
-            probe_started = False
+            measured = yield from stop_probe(run, spec, probe)
+            deleted = probe_started = False  # the original is back; the probe has stopped
+            lost = yield from count_lost_writes(run, spec, measured)
             lost_writes = lost.data["lost"]
             failover = outages_between(measured.windows, failover_at, switchback_at)
             switchback = outages_between(measured.windows, switchback_at, None)

@@ -129,13 +129,16 @@ def probe_baseline(run: Runbook) -> Step:
 
 
 def stop_probe(run: Runbook, spec: ClusterSpec, probe: Any) -> Step:
-    """Stop the probe and count, on the current primary, the acknowledged writes that are not there (RPO);
-    answers the probe's record and the count's outcome."""
+    """Tell the probe to stop and answer its record (acknowledged ids, outage windows)."""
     yield from run.step("stop probe", "stop_probe", OnRun(spec=spec, operation_id=run.input.operation_id))
-    measured = ProbeRecord.model_validate((yield probe))
+    return ProbeRecord.model_validate((yield probe))
+
+
+def count_lost_writes(run: Runbook, spec: ClusterSpec, measured: ProbeRecord) -> Step:
+    """RPO: the acknowledged writes the current primary does not have."""
     lost: Outcome = yield from run.step("RPO", "count_lost_writes", LostWrites(
         spec=spec, operation_id=run.input.operation_id, acknowledged=measured.acknowledged))
-    return measured, lost
+    return lost
 
 
 def clean_up_probe(run: Runbook, spec: ClusterSpec, running: bool) -> Step:

@@ -10,6 +10,9 @@ import azure.durable_functions as df
 from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
 from orchestrations.steps import (
     clean_up_probe,
+    count_lost_writes,
+    describe,
+    healthy,
     outages_between,
     primary_is,
     probe_baseline,
@@ -32,7 +35,7 @@ def switchover_cluster(context: df.DurableOrchestrationContext) -> Step:
     error: Exception | None = None
     result: dict[str, Any] = {}
     spec: ClusterSpec | None = None
-    probing = False
+    probing = promoted = False
     try:
         spec = yield from read_spec(run, "read cluster spec")
         if spec is None:
@@ -45,14 +48,16 @@ def switchover_cluster(context: df.DurableOrchestrationContext) -> Step:
         probing = True
         yield from probe_baseline(run)
         switched_at = run.now
+        promoted = True  # from here, a run cut short says where it left the primary
         yield from run.step("promote", "promote_instance", Promote(spec=spec, instance=target))
         after = yield from wait_for_status(run, "new primary ready", primary_is(target),
                                            run.options.drill_timeout_seconds)
         result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
         yield from run.step("verify writes on the new primary", "verify_writes",
                             OnRun(spec=spec, operation_id=run.input.operation_id))
-        measured, lost = yield from stop_probe(run, spec, probe)
+        measured = yield from stop_probe(run, spec, probe)
         probing = False
+        lost = yield from count_lost_writes(run, spec, measured)
         outage = max(outages_between(measured.windows, switched_at, None), default=0.0)
         result.update({
             "rtoSeconds": outage, "rpoLostWrites": lost.data["lost"],
@@ -66,6 +71,10 @@ def switchover_cluster(context: df.DurableOrchestrationContext) -> Step:
         error = err
     if spec is not None and "rolesBefore" in result:
         run.stop_listening()
+        if error is not None and promoted:
+            settled = yield from wait_for_status(run, "cluster settles", healthy, run.options.drill_timeout_seconds,
+                                                 required=False)
+            result["leftWith"] = describe(settled)
         error = error or (yield from clean_up_probe(run, spec, probing))
     report = yield from run.finish(error, result)
     if error is not None:

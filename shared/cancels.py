@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from shared import objectstore
 
@@ -18,9 +18,9 @@ CONTAINER = "cancels"
 
 def record(connection: str, operation_id: str) -> None:
     """The first request's time is kept: asking again does not move the deadline."""
-    if not objectstore.container(connection, CONTAINER).get_blob_client(operation_id).exists():
+    with contextlib.suppress(ResourceExistsError):  # asked before: that request's time stands
         objectstore.put(connection, CONTAINER, operation_id,
-                        json.dumps({"operationId": operation_id, "requestedAt": time.time()}), overwrite=True)
+                        json.dumps({"operationId": operation_id, "requestedAt": time.time()}), overwrite=False)
 
 
 def update(connection: str, operation_id: str, fields: dict[str, Any]) -> None:

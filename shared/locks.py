@@ -79,14 +79,9 @@ def release(connection: str, namespace: str, name: str, operation_id: str) -> bo
 
 def claim(connection: str, key: str) -> bool:
     """True for the first delivery of this alert and condition (create-if-absent: one winner)."""
-    blob = objectstore.container(connection, CLAIMS).get_blob_client(f"{key}.json")
-    body = json.dumps({"operationId": key, "claimedAt": time.time()})
     try:
-        try:
-            blob.upload_blob(body, overwrite=False)
-        except ResourceNotFoundError:  # the first alert ever: make the container, once
-            objectstore.container(connection, CLAIMS, create=True)
-            blob.upload_blob(body, overwrite=False)
+        objectstore.put(connection, CLAIMS, f"{key}.json", json.dumps({"operationId": key, "claimedAt": time.time()}),
+                        overwrite=False)
         return True
     except ResourceExistsError:
         return False

@@ -106,19 +106,19 @@ async def receive_alert(req: func.HttpRequest, client: df.DurableOrchestrationCl
 async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, alert: Alert) -> func.HttpResponse:
     key = dedupe_key(alert)
     duplicate = accepted(req, key, {"duplicate": True, "playbook": playbook_for(alert)})
-    while True:
-        if key in CLAIMED:  # this host started it: a copy (an action group's retry, rules firing together)
+    if key in CLAIMED:  # this host started it: a copy (an action group's retry, rules firing together)
+        return duplicate
+    first = CLAIMED.claiming.get(key)
+    if first is not None:  # a delivery of it is being handled here: its outcome is this copy's
+        if await asyncio.shield(first):
             return duplicate
-        first = CLAIMED.claiming.get(key)
-        if first is None:
-            break
-        if await asyncio.shield(first):  # a delivery of it is being handled here: its outcome is this one's
-            return duplicate
+        # its sender retries it; so does this copy's, and one of them starts the run (none waits in a queue)
+        raise ApiError(503, "StartFailed", "the run of this alert could not be started yet: retry")
     CLAIMED.claiming[key] = mine = asyncio.get_running_loop().create_future()
     try:
         answer = await claim_and_start(req, client, alert, key, duplicate)
     except BaseException:
-        mine.set_result(False)  # a copy waiting on it tries for itself
+        mine.set_result(False)
         raise
     else:
         mine.set_result(True)
@@ -133,7 +133,9 @@ async def claim_and_start(req: func.HttpRequest, client: df.DurableOrchestration
     playbook = playbook_for(alert)
     if not await asyncio.to_thread(locks.claim, settings.storage_connection, key):
         claimed = await asyncio.to_thread(locks.claimed_at, settings.storage_connection, key)
-        if time.time() - claimed < STARTING_GRACE_SECONDS or await started(client, key):
+        if time.time() - claimed < STARTING_GRACE_SECONDS:
+            return duplicate  # being started elsewhere: not known here as started (that delivery may yet fail)
+        if await started(client, key):
             CLAIMED.add(key)
             return duplicate
         # claimed by a delivery that never started its run (a crash in between): this one starts it

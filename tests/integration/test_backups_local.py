@@ -319,15 +319,25 @@ def test_wal_service_answers_as_barman_cloud_and_its_loss_only_slows_archiving(h
     socket = str(platform.archive.service_socket)
     with app_connection(home, "it-bk", "read-write", NS) as conn:
         assert f"client.py {socket} wal-archive" in conn.execute("SHOW archive_command").fetchone()[0]
-    args = ["--cloud-provider", "azure-blob-storage", platform.archive.destination(spec), "it-bk"]
-    code, output = wal_client.request(socket, "check-wal-archive", args) or (None, "")
+    store = ["--cloud-provider", "azure-blob-storage", platform.archive.destination(spec), "it-bk"]
+    code, output = wal_client.request(socket, "check-wal-archive", store) or (None, "")
     assert code == 1 and "Expected empty archive" in output, output  # barman's own verdict on a used archive
-    assert wal_client.request(socket, "no-such-tool", args) == (2, "unknown tool 'no-such-tool'\n")
+    assert wal_client.request(socket, "no-such-tool", store) == (2, "unknown tool 'no-such-tool'\n")
+    client = objectstore.container(Stack(home).require().connection_string, "bkstore")
+    segment = sorted(n for n in objectstore.list_names(client, "it-bk/wals/") if len(n.rsplit("/", 1)[1]) == 24)[0]
+    fetched = platform.archive.service_dir / "fetched"  # the service user writes there
+    name = segment.rsplit("/", 1)[1]
+    code, output = wal_client.request(socket, "wal-restore", [*store, name, str(fetched)]) or (0, "")
+    assert code == 0 and fetched.stat().st_size == 16 * 1024 * 1024, output  # done by the service itself
+    fetched.unlink()
+    missing = "0000000100000000000000FF"
+    code, output = wal_client.request(socket, "wal-restore", [*store, missing, str(fetched)]) or (0, "")
+    assert code == 1 and not fetched.exists(), output  # "not found", as PostgreSQL's recovery must read it
 
-    assert processes.stop(platform.stack.daemon("wal"))
-    assert wal_client.request(socket, "check-wal-archive", args) is None
+    assert processes.stop(platform.stack.wal_daemon())
+    assert wal_client.request(socket, "check-wal-archive", store) is None
     insert(home, (29, "archived by barman-cloud-wal-archive itself"))  # the client falls back to the command
-    assert platform.archive.serve() and platform.stack.daemon("wal").running
+    assert platform.archive.serve() and platform.stack.wal_daemon().running
     insert(home, (28, "archived through the service again"))
 
 

@@ -25,6 +25,7 @@ from shared.walarchive import segment_blob
 ARCHIVE_WAIT_SECONDS = 60
 WAL_SERVICE_SOURCE = Path(__file__).parent / "walservice"
 WAL_SERVICE_START_SECONDS = 15
+PREFLIGHT_SECONDS = 120  # barman-cloud-check-wal-archive, through the service or not
 UNIX_PATH_MAX = 107  # sun_path's 108 bytes, less the terminating NUL
 
 
@@ -61,7 +62,7 @@ class Archive:
     def serve(self) -> bool:
         """Start the WAL service unless it runs (see walservice/server.py); False when it cannot, and then the
         members run barman-cloud's commands themselves, as they would without it."""
-        daemon = self.stack.daemon("wal")
+        daemon = self.stack.wal_daemon()
         if daemon.running:
             return True
         if len(str(self.service_socket).encode()) > UNIX_PATH_MAX:
@@ -110,10 +111,11 @@ class Archive:
     def check_wal_archive(self, spec: ClusterSpec) -> tuple[int, str]:
         """barman-cloud-check-wal-archive's exit code and output, through the WAL service when it runs."""
         args = ["--cloud-provider", "azure-blob-storage", self.destination(spec), spec.server_name]
-        if self.serve() and (answered := wal_client.request(str(self.service_socket), "check-wal-archive", args)):
+        if self.serve() and (answered := wal_client.request(str(self.service_socket), "check-wal-archive", args,
+                                                            timeout=PREFLIGHT_SECONDS)):
             return answered
         result = subprocess.run([f"{TOOLS_BIN}/barman-cloud-check-wal-archive", *args],
-                                env=self.env(), capture_output=True, text=True, timeout=120)
+                                env=self.env(), capture_output=True, text=True, timeout=PREFLIGHT_SECONDS)
         return result.returncode, result.stderr + result.stdout
 
     def write_restore_script(self, spec: ClusterSpec) -> Path:

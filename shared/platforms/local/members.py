@@ -181,7 +181,7 @@ class Members:
 
     # ---- the stack -------------------------------------------------------------------------------
     def stop_all(self) -> list[str]:
-        """`pgha down`: every member of every cluster, then etcd and Azurite."""
+        """`pgha down`: every member of every cluster, then the WAL service, etcd and Azurite."""
         stopped = []
         for namespace, name in self.records.names():
             stopped += self.stop(self.records.members(namespace, name))

@@ -173,7 +173,7 @@ class LocalPlatform:
 
     # ---- the stack -------------------------------------------------------------------------------
     def stop_all(self) -> list[str]:
-        """`pgha down`: every member of every cluster, then etcd and Azurite."""
+        """`pgha down`: every member of every cluster, then the WAL service, etcd and Azurite."""
         return self.members.stop_all()
 
     def start_all(self) -> list[str]:

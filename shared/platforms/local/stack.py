@@ -1,6 +1,7 @@
 """The local stack's shared services: one etcd (Patroni's DCS) and one Azurite (the object store).
 
-`up` is idempotent and records the ports it chose in `stack.json`; `down` stops what `up` started.
+`up` is idempotent and records the ports it chose in `stack.json`; `down` stops what `up` started, and the
+WAL service (archive.py), which the first cluster applied starts.
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ class Stack:
     def daemon(self, name: str) -> processes.Daemon:
         return processes.Daemon(self.dir / f"{name}.pid", str(self.dir / name))
 
+    def wal_daemon(self) -> processes.Daemon:
+        """The WAL service (archive.py starts it): marked by its server script, which the clients' command
+        lines (`…/wal/client.py`) do not contain."""
+        return processes.Daemon(self.dir / "wal.pid", str(self.dir / "wal" / "server.py"))
+
     def running(self) -> dict[str, bool]:
         return {name: self.daemon(name).running for name in ("etcd", "azurite")} if self.dir.exists() else {}
 
@@ -93,7 +99,8 @@ class Stack:
                 raise RuntimeError(f"port(s) {', '.join(map(str, busy))} of this stack are taken by another "
                                    "process; free them and run `pgha up` again")
             if state is None or busy:
-                processes.stop_all([self.daemon("etcd"), self.daemon("azurite")])
+                # the WAL service holds Azurite's address from its start: it goes with the old ports
+                processes.stop_all([self.daemon("etcd"), self.daemon("azurite"), self.wal_daemon()])
                 etcd, peer, blob = ports.free_ports(3)
                 state = StackState(etcd_port=etcd, etcd_peer_port=peer, blob_port=blob)
                 self.state_file.write_text(json.dumps(state.__dict__))
@@ -128,4 +135,5 @@ class Stack:
         processes.wait_for_port(state.blob_port, 30, "Azurite", pid, log)
 
     def down(self) -> list[str]:
-        return [name for name in ("wal", "azurite", "etcd") if processes.stop(self.daemon(name))]
+        stopped = ["wal"] if processes.stop(self.wal_daemon()) else []
+        return stopped + [name for name in ("azurite", "etcd") if processes.stop(self.daemon(name))]

@@ -10,10 +10,13 @@ it runs as the service user from a copy in the stack's directory.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import os
+import select
+import socket
 import socketserver
 import sys
 import threading
@@ -28,18 +31,25 @@ TOOLS = {
 ONE_AT_A_TIME = threading.Lock()  # barman's commands were written for a process each: never two at once
 
 
-def run(tool: str, args: list[str]) -> tuple[int, str]:
+def run(tool: str, args: list[str], caller: socket.socket | None = None) -> tuple[int, str] | None:
+    """The command's exit code and everything it said (its log, argparse's usage, an exit message); None when
+    the caller left before its turn (it gave up or was killed: the call must not happen later)."""
     if tool not in TOOLS:
         return 2, f"unknown tool {tool!r}\n"
     output = io.StringIO()
     captured = logging.StreamHandler(output)
     captured.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     with ONE_AT_A_TIME:
+        if caller is not None and gone(caller):
+            return None
         logging.root.addHandler(captured)
         try:
-            TOOLS[tool](args)
+            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+                TOOLS[tool](args)
             code = 0
         except SystemExit as exit_:
+            if isinstance(exit_.code, str):
+                output.write(exit_.code + "\n")
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         except Exception:
             logging.exception("barman-cloud-%s failed", tool)
@@ -49,14 +59,29 @@ def run(tool: str, args: list[str]) -> tuple[int, str]:
     return code, output.getvalue()
 
 
+def gone(caller: socket.socket) -> bool:
+    """Whether the caller hung up: its end reads as closed (it sends nothing after its one request line)."""
+    readable, _, _ = select.select([caller], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return caller.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 class Call(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         try:
             request = json.loads(self.rfile.readline())
-            code, output = run(str(request["tool"]), [str(a) for a in request["args"]])
+            answer = run(str(request["tool"]), [str(a) for a in request["args"]], self.connection)
         except (ValueError, KeyError, TypeError) as err:
-            code, output = 2, f"bad request: {err}\n"
-        self.wfile.write(json.dumps({"code": code, "output": output}).encode() + b"\n")
+            answer = 2, f"bad request: {err}\n"
+        if answer is None:
+            return
+        code, output = answer
+        with contextlib.suppress(OSError):
+            self.wfile.write(json.dumps({"code": code, "output": output}).encode() + b"\n")
 
 
 class Server(socketserver.ThreadingUnixStreamServer):
