@@ -132,6 +132,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def told_to_stop(conn: Sql, operation: str) -> bool:
+    """Its row in the control table, or the table gone: a clean-up dropped the probe's tables."""
+    if conn.execute("SELECT to_regclass(%s) IS NULL", (CONTROL,)).fetchone()[0]:  # type: ignore[index]
+        return True
+    return conn.execute(f"SELECT 1 FROM {CONTROL} WHERE operation = %s", (operation,)).fetchone() is not None
+
+
 @bp.activity_trigger(input_name="probe")
 @typed
 def write_probe(probe: WriteProbe) -> ProbeRecord:
@@ -154,7 +161,7 @@ def write_probe(probe: WriteProbe) -> ProbeRecord:
                     conn.execute("SET synchronous_commit = on")
                 if time.monotonic() - last_control > 0.5:
                     last_control = time.monotonic()
-                    if conn.execute(f"SELECT 1 FROM {CONTROL} WHERE operation = %s", (operation,)).fetchone():
+                    if told_to_stop(conn, operation):
                         break
                 conn.execute(f"INSERT INTO {PROBE} VALUES (%s, %s, now())", (operation, next_id))
                 acknowledged.append(next_id)

@@ -72,9 +72,12 @@ def switchover_cluster(context: df.DurableOrchestrationContext) -> Step:
     if spec is not None and "rolesBefore" in result:
         run.stop_listening()
         if error is not None and promoted:
-            settled = yield from wait_for_status(run, "cluster settles", healthy, run.options.drill_timeout_seconds,
-                                                 required=False)
-            result["leftWith"] = describe(settled)
+            try:
+                settled = yield from wait_for_status(run, "cluster settles", healthy,
+                                                     run.options.drill_timeout_seconds, required=False)
+                result["leftWith"] = describe(settled)
+            except StepFailed:
+                pass  # recorded in the report; the run fails with its first error, and cleans up all the same
         error = error or (yield from clean_up_probe(run, spec, probing))
     report = yield from run.finish(error, result)
     if error is not None:

@@ -133,7 +133,9 @@ async def claim_and_start(req: func.HttpRequest, client: df.DurableOrchestration
     playbook = playbook_for(alert)
     if not await asyncio.to_thread(locks.claim, settings.storage_connection, key):
         claimed = await asyncio.to_thread(locks.claimed_at, settings.storage_connection, key)
-        if time.time() - claimed < STARTING_GRACE_SECONDS:
+        if claimed == 0.0 and await asyncio.to_thread(locks.claim, settings.storage_connection, key):
+            claimed = time.time()  # given back between the two looks (its start failed): this delivery holds it now
+        elif time.time() - claimed < STARTING_GRACE_SECONDS:
             return duplicate  # being started elsewhere: not known here as started (that delivery may yet fail)
         if await started(client, key):
             CLAIMED.add(key)

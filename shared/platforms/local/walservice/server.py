@@ -15,7 +15,6 @@ import io
 import json
 import logging
 import os
-import select
 import socket
 import socketserver
 import sys
@@ -61,11 +60,10 @@ def run(tool: str, args: list[str], caller: socket.socket | None = None) -> tupl
 
 def gone(caller: socket.socket) -> bool:
     """Whether the caller hung up: its end reads as closed (it sends nothing after its one request line)."""
-    readable, _, _ = select.select([caller], [], [], 0)
-    if not readable:
-        return False
     try:
-        return caller.recv(1, socket.MSG_PEEK) == b""
+        return caller.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False  # nothing to read: still waiting for its answer
     except OSError:
         return True
 
@@ -74,18 +72,33 @@ class Call(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         try:
             request = json.loads(self.rfile.readline())
-            answer = run(str(request["tool"]), [str(a) for a in request["args"]], self.connection)
+            tool, args = str(request["tool"]), [str(a) for a in request["args"]]
         except (ValueError, KeyError, TypeError) as err:
-            answer = 2, f"bad request: {err}\n"
-        if answer is None:
+            self.answer(2, f"bad request: {err}\n")
             return
-        code, output = answer
-        with contextlib.suppress(OSError):
+        answer = run(tool, args, self.connection)
+        delivered = answer is not None and self.answer(*answer)
+        if not delivered and tool == "wal-restore" and args:  # its caller left: what the call wrote is nobody's
+            with contextlib.suppress(OSError):
+                os.unlink(args[-1])
+
+    def answer(self, code: int, output: str) -> bool:
+        try:
             self.wfile.write(json.dumps({"code": code, "output": output}).encode() + b"\n")
+            self.wfile.flush()
+            return True
+        except OSError:
+            return False
 
 
 class Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Into the service's own log, never into a call's captured output (stderr is redirected during one)."""
+        import traceback
+
+        traceback.print_exc(file=sys.__stderr__)
 
 
 def main(path: str) -> None:
