@@ -111,7 +111,8 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
                 yield from put_original_back(run, spec, original, result)
             except StepFailed as failed:
                 error = error or failed
-        error = error or (yield from clean_up_probe(run, spec, probe_started))
+        cleanup_failed = yield from clean_up_probe(run, spec, probe_started)  # always: `or` would skip it
+        error = error or cleanup_failed
     report = yield from run.finish(error, result)
     if error is not None:
         raise StepFailed("failover_drill", report["error"])

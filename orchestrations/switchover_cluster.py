@@ -78,7 +78,8 @@ def switchover_cluster(context: df.DurableOrchestrationContext) -> Step:
                 result["leftWith"] = describe(settled)
             except StepFailed:
                 pass  # recorded in the report; the run fails with its first error, and cleans up all the same
-        error = error or (yield from clean_up_probe(run, spec, probing))
+        cleanup_failed = yield from clean_up_probe(run, spec, probing)  # always: `or` would skip it
+        error = error or cleanup_failed
     report = yield from run.finish(error, result)
     if error is not None:
         raise StepFailed("switchover_cluster", report["error"])
