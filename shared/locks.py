@@ -49,17 +49,13 @@ def try_acquire(
     connection: str, namespace: str, name: str, operation_id: str, runbook: str, stale: Lock | None = None
 ) -> bool:
     """Take the lock for `operation_id`; replace `stale` only if it is still the record stored."""
-    blob = _blob(connection, namespace, name)
     body = json.dumps({"operationId": operation_id, "runbook": runbook, "takenAt": time.time()})
     try:
         if stale is None:
-            try:
-                blob.upload_blob(body, overwrite=False)
-            except ResourceNotFoundError:  # the first lock ever: make the container, once
-                objectstore.container(connection, CONTAINER, create=True)
-                blob.upload_blob(body, overwrite=False)
+            objectstore.put(connection, CONTAINER, f"{namespace}/{name}.json", body, overwrite=False)
         else:
-            blob.upload_blob(body, overwrite=True, etag=stale.etag, match_condition=MatchConditions.IfNotModified)
+            _blob(connection, namespace, name).upload_blob(body, overwrite=True, etag=stale.etag,
+                                                           match_condition=MatchConditions.IfNotModified)
         return True
     except (ResourceExistsError, ResourceModifiedError):
         return False

@@ -133,14 +133,15 @@ async def claim_and_start(req: func.HttpRequest, client: df.DurableOrchestration
     playbook = playbook_for(alert)
     if not await asyncio.to_thread(locks.claim, settings.storage_connection, key):
         claimed = await asyncio.to_thread(locks.claimed_at, settings.storage_connection, key)
-        if claimed == 0.0 and await asyncio.to_thread(locks.claim, settings.storage_connection, key):
-            claimed = time.time()  # given back between the two looks (its start failed): this delivery holds it now
-        elif time.time() - claimed < STARTING_GRACE_SECONDS:
-            return duplicate  # being started elsewhere: not known here as started (that delivery may yet fail)
-        if await started(client, key):
-            CLAIMED.add(key)
-            return duplicate
-        # claimed by a delivery that never started its run (a crash in between): this one starts it
+        # given back between the two looks (its start failed): claimed again, this delivery holds it
+        retaken = claimed == 0.0 and await asyncio.to_thread(locks.claim, settings.storage_connection, key)
+        if not retaken:
+            if time.time() - claimed < STARTING_GRACE_SECONDS:
+                return duplicate  # being started elsewhere: not known here as started (that delivery may yet fail)
+            if await started(client, key):
+                CLAIMED.add(key)
+                return duplicate
+            # claimed by a delivery that never started its run (a crash in between): this one starts it
     target = cluster_for(alert, settings.default_namespace)
     namespace, name = target or (settings.default_namespace, "")
     fields: dict[str, Any] = {"alert": summary(alert), "playbook": playbook, "policy": settings.policy_for(playbook),
