@@ -9,6 +9,7 @@ import azure.durable_functions as df
 from activities import platform, typed
 from shared.outcome import Outcome, done, skipped
 from shared.spec import ClusterSpec
+from shared.sql import MissingTable
 
 bp = df.Blueprint()
 
@@ -32,10 +33,15 @@ def load_sample_dataset(spec: ClusterSpec) -> Outcome:
 
 
 def _probe(spec_namespace: str, spec_name: str, role: str, count_rows: bool) -> tuple[bool, int | None]:
+    """Whether the endpoint's instance is in recovery, and its datasample rows (-1: not replayed there yet)."""
     with platform().connect(spec_namespace, spec_name, role) as conn:  # type: ignore[arg-type]
         in_recovery = conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]  # type: ignore[index]
-        count = conn.execute("SELECT count(*) FROM datasample").fetchone()[0] if count_rows else None  # type: ignore[index]
-    return in_recovery, count
+        if not count_rows:
+            return in_recovery, None
+        try:
+            return in_recovery, conn.execute("SELECT count(*) FROM datasample").fetchone()[0]  # type: ignore[index]
+        except MissingTable:  # an asynchronous standby yet to replay the CREATE TABLE
+            return in_recovery, -1
 
 
 @bp.activity_trigger(input_name="spec")
@@ -54,7 +60,7 @@ def check_replicas(spec: ClusterSpec) -> Outcome:
             raise RuntimeError("the ro endpoint reached an instance not in recovery")
         if ro_count == rw_count or time.monotonic() > deadline:
             break
-        time.sleep(0.5)
+        time.sleep(0.1)
     if ro_count != rw_count:
         raise RuntimeError(f"datasample: {rw_count} rows on rw but {ro_count} on ro")
     rows = f", datasample count {rw_count} on both" if spec.sample_data else ""

@@ -125,7 +125,10 @@ def check_replica(cluster: Cluster) -> None:
     assert rw_count == len(SAMPLE_ROWS), rw_count
 
     def ro() -> tuple[bool | None, str]:
-        ro_recovery, ro_count = probe(cluster, "ro")
+        try:
+            ro_recovery, ro_count = probe(cluster, "ro")
+        except psycopg.errors.UndefinedTable:  # the standby ro reached has not replayed the CREATE yet
+            return None, "datasample not yet on ro"
         assert ro_recovery, "the ro service reached an instance not in recovery"
         return (True if ro_count == rw_count else None), f"datasample: {rw_count} rows on rw, {ro_count} on ro"
 

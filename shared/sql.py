@@ -11,6 +11,7 @@ import psycopg
 
 # What a session raises: the driver's own errors, passed through unchanged, so a report quotes them as before.
 SqlError = psycopg.Error
+MissingTable = psycopg.errors.UndefinedTable  # e.g. a standby yet to replay a CREATE TABLE
 
 
 class Rows(Protocol):
