@@ -16,7 +16,7 @@ from shared.platform import PreflightFailed
 from shared.settings import Settings
 from shared.spec import ClusterSpec
 from shared.sql import Sql, SqlError
-from shared.status import ClusterStatus, InstanceStatus
+from shared.status import ClusterStatus, InstanceStatus, serial_of
 from shared.walarchive import parse_lsn
 
 bp = df.Blueprint()
@@ -86,9 +86,7 @@ def most_advanced(in_sync: list[InstanceStatus]) -> str | None:
     """The standby that has replayed the most WAL (least lag; the lowest serial on a tie)."""
     def position(instance: InstanceStatus) -> tuple[int, int, int]:
         replayed = parse_lsn(instance.lsn) if instance.lsn else 0
-        tail = instance.name.rsplit("-", 1)[-1]
-        serial = int(tail) if tail.isdigit() else 0
-        return (-replayed, instance.lag_bytes or 0, serial)
+        return (-replayed, instance.lag_bytes or 0, serial_of(instance.name))
     return min(in_sync, key=position).name if in_sync else None
 
 

@@ -21,6 +21,17 @@ from shared.spec import ClusterRef
 bp = df.Blueprint()
 
 
+# the runbooks that run a write probe beside a change of primary or a restart, and what a person checks after
+PROBING = {
+    "failover_drill": "the drill may have ended before its switch-back: GET the cluster and promote the original "
+                      "primary if it matters",
+    "switchover_cluster": "the switchover may or may not have happened: GET the cluster for its primary",
+    "update_cluster": "the update may have stopped between two restarts: GET the cluster for its spec, its primary "
+                      "and each instance's pending restart, then PATCH again (a change already in force is not "
+                      "restarted twice)",
+}
+
+
 @bp.orchestration_trigger(context_name="context")
 def compensate_run(context: df.DurableOrchestrationContext) -> Step:
     run = Runbook(context, "compensate_run", CompensateInput, interruptions=())
@@ -40,17 +51,14 @@ def compensate_run(context: df.DurableOrchestrationContext) -> Step:
                 run.note("delete cluster", "unchanged", f"restore cluster {target.name} was never made")
             else:
                 yield from remove_cluster(run, spec, delete_backups=True, delete_secret=False)
-        elif terminated.runbook in ("failover_drill", "switchover_cluster"):
+        elif terminated.runbook in PROBING:
             spec = yield from read_spec(run, "read cluster spec")
             if spec is not None:  # its write probe told to stop (it would write on for minutes), its tables gone
                 with contextlib.suppress(StepFailed):
                     yield from run.step("stop probe", "stop_probe",
                                         OnRun(spec=spec, operation_id=terminated.operation_id))
                 yield from run.step("drop probe", "drop_probe", spec)
-                run.note("primary", "skipped", "the drill may have ended before its switch-back: GET the cluster "
-                                              "and promote the original primary if it matters"
-                         if terminated.runbook == "failover_drill" else
-                         "the switchover may or may not have happened: GET the cluster for its primary")
+                run.note("primary", "skipped", PROBING[terminated.runbook])
         elif terminated.runbook == "deploy_cluster":
             run.note("cluster", "skipped", f"whether the deploy made {names.namespace}/{names.name} or found "
                                            "it cannot be known here: DELETE /api/clusters/{name}?deleteBackups=true "

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from shared.changes import ChangePlan
 from shared.model import Model
 from shared.requests import WINDOW_HOURS, SqlCheck
 from shared.spec import ClusterRef, ClusterSpec
@@ -68,6 +69,16 @@ class Promote(OnSpec):
 
 class Switchover(OnSpec):
     target: str | None = None
+
+
+class UpdateCheck(OnSpec):
+    """An update's pre-flight: the new spec and its change plan."""
+
+    changes: ChangePlan
+
+
+class RestartInstance(OnSpec):
+    instance: str
 
 
 class StartBackup(OnSpec):

@@ -14,13 +14,14 @@ from contextlib import AbstractContextManager
 from typing import Literal, Protocol
 
 from shared.backups import Backup
+from shared.changes import ChangePlan, Verdict
 from shared.doctor import Check, Diagnosis, Purpose
 from shared.logs import redact
 from shared.objectstore import Container
 from shared.outcome import Outcome, done
 from shared.spec import ClusterSpec
 from shared.sql import Sql
-from shared.status import ClusterStatus
+from shared.status import ClusterStatus, InstanceSettings
 
 log = logging.getLogger("pgha.platform")
 class PreflightFailed(RuntimeError):
@@ -86,6 +87,13 @@ class Platform(Protocol):
     # failover drills
     def delete_primary(self, spec: ClusterSpec, mode: str, recreate_after: float = 3.0) -> Outcome: ...
     def promote(self, spec: ClusterSpec, instance: str) -> Outcome: ...
+
+    # day-2 updates: what of a change plan this platform cannot do (with the reason), an instance restarted in
+    # place, and each instance's settings in force
+    def running_major(self, namespace: str, name: str) -> int | None: ...
+    def weigh_changes(self, plan: ChangePlan) -> Verdict: ...
+    def restart_instance(self, spec: ClusterSpec, instance: str) -> Outcome: ...
+    def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[InstanceSettings]: ...
 
     # alert response: the HA manager is CNPG's operator on AKS, Patroni locally; pgha only checks and
     # restarts it, never promotes behind its back (two managers deciding is how split brains happen)

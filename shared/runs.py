@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from shared.changes import ChangePlan
 from shared.model import Model
 from shared.requests import DrillRequest, RestoreRequest, SwitchoverRequest, VerifyRequest
 from shared.spec import ClusterRef, ClusterSpec
@@ -115,6 +116,11 @@ class SwitchoverInput(RunInput):
     switchover: SwitchoverRequest = SwitchoverRequest()
 
 
+class UpdateInput(RunInput):
+    spec: ClusterSpec  # the new spec: the stored one with the request's merge patch
+    changes: ChangePlan
+
+
 class AlertInput(RunInput):
     alert: AlertSummary
     playbook: str
@@ -130,5 +136,6 @@ class CompensateInput(RunInput):
 INPUTS: dict[str, type[RunInput]] = {
     "deploy_cluster": DeployInput, "teardown_cluster": TeardownInput, "verify_backups": VerifyInput,
     "restore_cluster": RestoreInput, "failover_drill": DrillInput, "switchover_cluster": SwitchoverInput,
+    "update_cluster": UpdateInput,
     "respond_to_alert": AlertInput, "compensate_run": CompensateInput,
 }

@@ -195,10 +195,21 @@ class Recovery(Model):
         return self.destination_path.rstrip("/").split("/")[3]
 
 
+# an OCI image reference: registry/repository[:tag][@digest]
+ImageName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9._/-]*[a-z0-9])?(:[A-Za-z0-9._-]{1,128})?"
+                                                     r"(@sha256:[0-9a-f]{64})?$", max_length=255)]
+
+
 class ClusterSpec(Model):
     name: Name
     namespace: Namespace = "default"
     instances: int = Field(3, ge=1, le=9)
+    # CNPG's imageName; None is the operator's default image (locally: the one PostgreSQL installed)
+    image_name: ImageName | None = None
+    # CNPG's rolling update of the primary, with CNPG's defaults: it follows the standbys by itself
+    # (`supervised` waits for a person) and restarts in place (`switchover` promotes a standby first)
+    primary_update_strategy: Literal["unsupervised", "supervised"] = "unsupervised"
+    primary_update_method: Literal["restart", "switchover"] = "restart"
     synchronous_replicas: int = Field(1, ge=0, le=8)
     # None: the runbook's minSyncReplicas / maxSyncReplicas; `any` (quorum) or `first`: CNPG's newer
     # postgresql.synchronous stanza. Locally Patroni's quorum commit stands for both.
@@ -241,6 +252,7 @@ class ClusterSpec(Model):
 
     @property
     def instance_names(self) -> list[str]:
+        """The instances of a new cluster (serials 1..N); a scaled one keeps its own, which its status lists."""
         return [f"{self.name}-{n}" for n in range(1, self.instances + 1)]
 
 

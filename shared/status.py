@@ -21,6 +21,12 @@ NOT_FOUND = "Cluster not found"
 Role = Literal["primary", "standby", "unknown"]
 
 
+def serial_of(instance: str) -> int:
+    """An instance's serial, the number CNPG gives each instance for life (`<cluster>-<serial>`)."""
+    tail = instance.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 class InstanceStatus(Model):
     name: str
     role: Role
@@ -30,6 +36,8 @@ class InstanceStatus(Model):
     lag_bytes: int | None = None
     sync_state: str | None = None
     state: str | None = None
+    # a changed setting waits for a restart (PostgreSQL's pg_settings.pending_restart, as Patroni reports it)
+    pending_restart: bool = False
 
 
 class ReplicationSlot(Model):
@@ -85,3 +93,12 @@ class ClusterStatus(Model):
 
     def condition(self, kind: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == kind), None)
+
+
+class InstanceSettings(Model):
+    """One instance's settings in force (PostgreSQL's own spelling) and those waiting for a restart."""
+
+    name: str
+    values: dict[str, str | None] = Field(default_factory=dict)
+    pending_restart: list[str] = Field(default_factory=list)
+    error: str | None = None  # the instance did not answer (starting, restarting): nothing known of it yet

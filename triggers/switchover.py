@@ -7,6 +7,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.platforms import platform_for
 from shared.requests import SwitchoverRequest
 from triggers.clusters import start_on_cluster, stored_spec
 from triggers.responses import ApiError, parse_request
@@ -25,7 +26,10 @@ async def start_switchover(req: func.HttpRequest, client: df.DurableOrchestratio
 def plan_switchover(namespace: str, name: str, body: dict[str, Any]) -> Plan:
     spec = stored_spec(namespace, name)
     request = parse_request(SwitchoverRequest, body)
-    if request.target is not None and request.target not in spec.instance_names:
-        raise ApiError(400, "InvalidRequest", f"target must be an instance of {name}: "
-                       f"{', '.join(spec.instance_names)}", "target")
+    if request.target is not None:
+        # instances keep their serials for life (a scaled cluster's are not 1..N): the platform lists them
+        instances = [i.name for i in platform_for().cluster_status(namespace, name).instances_status]
+        if instances and request.target not in instances:
+            raise ApiError(400, "InvalidRequest", f"target must be an instance of {name}: {', '.join(instances)}",
+                           "target")
     return Plan("switchover_cluster", spec.ref, {"switchover": request})

@@ -110,7 +110,11 @@ def cluster(spec: ClusterSpec, aks: AksSettings) -> dict[str, Any]:
         "instances": spec.instances,
         "startDelay": 30,
         "stopDelay": 30,
+        "primaryUpdateStrategy": spec.primary_update_strategy,
+        "primaryUpdateMethod": spec.primary_update_method,
     }
+    if spec.image_name:
+        body["imageName"] = spec.image_name
     if spec.synchronous_replicas and spec.synchronous_method is None:
         body.update(minSyncReplicas=spec.synchronous_replicas, maxSyncReplicas=spec.synchronous_replicas)
     body["replicationSlots"] = {"highAvailability": {"enabled": spec.replication_slots.high_availability},

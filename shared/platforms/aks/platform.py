@@ -21,12 +21,13 @@ from shared import backups as bk
 from shared import sql
 from shared import status as st
 from shared.backups import Backup
+from shared.changes import ChangePlan, Verdict, major_of
 from shared.doctor import Check, Purpose
 from shared.logs import redact
 from shared.objectstore import Container
 from shared.outcome import Outcome, done, skipped, unchanged
 from shared.platform import PreflightFailed, Role, preflight_outcome, unreadable
-from shared.platforms.aks import cnpg, doctor, manifests
+from shared.platforms.aks import cnpg, doctor, manifests, updates
 from shared.platforms.aks.azure import Azure
 from shared.platforms.aks.config import AksSettings
 from shared.platforms.aks.kube import Kube, KubeError, connect
@@ -389,6 +390,20 @@ class AksPlatform:
                 if err.status != 409:
                     raise
         raise RuntimeError(f"promote {instance}: the Cluster kept changing (5 conflicts)")
+
+    # ---- day-2 updates (shared/platforms/aks/updates.py: what is refused, and why) ----------------------
+    def running_major(self, namespace: str, name: str) -> int | None:
+        """From the image CNPG's pods run (Cluster status.image, api/v1/cluster_types.go ClusterStatus.Image)."""
+        return major_of(((self._cluster(namespace, name) or {}).get("status") or {}).get("image"))
+
+    def weigh_changes(self, plan: ChangePlan) -> Verdict:
+        return updates.weigh_changes(plan)
+
+    def restart_instance(self, spec: ClusterSpec, instance: str) -> Outcome:
+        raise RuntimeError("an instance restart is refused on AKS before a run starts (weigh_changes)")
+
+    def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[st.InstanceSettings]:
+        raise RuntimeError("instance settings are not read on AKS: changes that need them are refused first")
 
     # ---- alert response --------------------------------------------------------------------------
     def ha_manager_status(self, spec: ClusterSpec) -> Outcome:

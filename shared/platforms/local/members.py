@@ -10,6 +10,7 @@ import shutil
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -24,6 +25,7 @@ from shared.platforms.local.stack import PG_BIN, TOOLS_BIN, Stack
 from shared.platforms.local.state import Records, utcnow
 from shared.secrets import scram_verifier
 from shared.spec import ClusterSpec
+from shared.status import serial_of
 
 
 class Members:
@@ -46,13 +48,7 @@ class Members:
                      "createdAt": time.time()}
         previous = ClusterSpec.model_validate(state["spec"])
         state["spec"] = spec.dump()
-        used = {p for ports in state["members"].values() for p in ports.values()}
-        for member_name in spec.instance_names:
-            if member_name not in state["members"]:
-                pg_port, rest_port = ports.free_ports(2, avoid=used)
-                used |= {pg_port, rest_port}
-                state["members"][member_name] = {"pgPort": pg_port, "restPort": rest_port}
-        removed = [m for m in state["members"] if m not in spec.instance_names]
+        removed = self._scale(spec, state)
         for member in self.records.members(spec.namespace, spec.name, state):
             if member.name in removed:
                 self.stop([member])
@@ -87,6 +83,36 @@ class Members:
         verb = "created" if created else "applied"
         detail = f"cluster {spec.namespace}/{spec.name} {verb}; started {', '.join(started) or 'nothing'}"
         return (done if created or started or removed else unchanged)(detail, started=started, removed=removed)
+
+    def _scale(self, spec: ClusterSpec, state: dict[str, Any]) -> list[str]:
+        """Members to match spec.instances, as CNPG numbers pods: a new one takes the next serial (never one
+        used before: `latestGeneratedNode`), scale down removes the highest-serial standby, never the primary.
+        Answers the members to remove (the caller stops them and drops them from `state`)."""
+        serials = sorted(serial_of(m) for m in state["members"])
+        latest = max([state.get("latestGeneratedNode", 0), *serials])
+        used = {p for ports in state["members"].values() for p in ports.values()}
+        while len(state["members"]) < spec.instances:
+            latest += 1
+            pg_port, rest_port = ports.free_ports(2, avoid=used)
+            used |= {pg_port, rest_port}
+            state["members"][f"{spec.name}-{latest}"] = {"pgPort": pg_port, "restPort": rest_port}
+        state["latestGeneratedNode"] = latest
+        surplus = len(state["members"]) - spec.instances
+        if surplus <= 0:
+            return []
+        primary = self.primary_of(spec.namespace, spec.name, state)
+        if primary is None:
+            raise RuntimeError("no primary answers: which member may go is not known, so none is removed")
+        standbys = sorted((m for m in state["members"] if m != primary), key=serial_of, reverse=True)
+        return standbys[:surplus]
+
+    def primary_of(self, namespace: str, name: str, state: dict[str, Any] | None = None) -> str | None:
+        """The leader in Patroni's /cluster, as any member answers it."""
+        for member in self.records.members(namespace, name, state):
+            topology = patroni.get(member, "/cluster")
+            if topology:
+                return next((m["name"] for m in topology.get("members", []) if m.get("role") == "leader"), None)
+        return None
 
     def _write_bootstrap(self, spec: ClusterSpec) -> Path:
         """CNPG's initdb bootstrap: the app owner and database, created from a SCRAM verifier, not the password."""

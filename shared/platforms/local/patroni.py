@@ -229,6 +229,7 @@ def cluster_status(
             name=member_name, role=role, ready=ready, lsn=location if isinstance(location, str) else lsn(location),
             timeline=member.get("timeline"),
             lag_bytes=lag, sync_state=sync_state or ("primary" if is_primary else "async"), state=state,
+            pending_restart=bool(position.get("pending_restart") or member.get("pending_restart")),
         ))
     ready_count = sum(1 for i in instances if i.ready)
     standbys = [i for i in instances if i.role == "standby"]

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
 from shared.backups import Backup
+from shared.changes import ChangePlan, Verdict
 from shared.doctor import Check, Purpose
 from shared.objectstore import Container
 from shared.outcome import Outcome, skipped
@@ -21,13 +22,14 @@ from shared.platforms.local.backups import Backups
 from shared.platforms.local.drills import Drills
 from shared.platforms.local.members import Members
 from shared.platforms.local.sql import Sessions
-from shared.platforms.local.stack import Stack
+from shared.platforms.local.stack import PG_BIN, Stack
 from shared.platforms.local.state import Records
 from shared.platforms.local.status import Status
+from shared.platforms.local.updates import Updates
 from shared.settings import Settings
 from shared.spec import ClusterSpec
 from shared.sql import Sql
-from shared.status import ClusterStatus
+from shared.status import ClusterStatus, InstanceSettings
 
 AZURE_ONLY = "Azure-only step, skipped on the local platform"
 
@@ -47,6 +49,7 @@ class LocalPlatform:
         self.sessions = Sessions(self.records, self.members, self.status, self.archive)
         self.backups = Backups(self.records, self.archive, self.members, self.status, self.account)
         self.drills = Drills(self.records, self.members, self.status)
+        self.updates = Updates(self.records, self.members)
 
     # ---- the doctor ------------------------------------------------------------------------------
     def diagnose(self, spec: ClusterSpec, purpose: Purpose = "doctor", delete_backups: bool = False) -> list[Check]:
@@ -148,6 +151,19 @@ class LocalPlatform:
 
     def restore_ha_manager(self, spec: ClusterSpec) -> Outcome:
         return self.drills.restore_ha_manager(spec)
+
+    # ---- day-2 updates -----------------------------------------------------------------------------
+    def running_major(self, namespace: str, name: str) -> int | None:
+        return int(PG_BIN.parent.name)  # /usr/lib/postgresql/<major>/bin: the one PostgreSQL here
+
+    def weigh_changes(self, plan: ChangePlan) -> Verdict:
+        return self.updates.weigh_changes(plan)
+
+    def restart_instance(self, spec: ClusterSpec, instance: str) -> Outcome:
+        return self.updates.restart_instance(spec, instance)
+
+    def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[InstanceSettings]:
+        return self.updates.instance_settings(spec, names)
 
     # ---- teardown --------------------------------------------------------------------------------
     def remove_endpoints(self, namespace: str, name: str) -> Outcome:

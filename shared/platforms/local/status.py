@@ -42,7 +42,7 @@ class Status:
             self._primary_view(spec, leader) if leader else ({}, None, None, [])
         )
         status = patroni.cluster_status(
-            namespace, name, spec.instance_names, topology, positions, spec.synchronous_replicas, replication
+            namespace, name, [m.name for m in members], topology, positions, spec.synchronous_replicas, replication
         )
         failure = first_failure(members, topology, status)
         if failure:

@@ -1,0 +1,74 @@
+"""Day-2 updates: the pre-flight of a change, an instance restarted in place, and the settings each instance
+has in force, read back to prove the change took."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+
+from activities import platform, typed
+from activities.drills import readiness_problems
+from shared.changes import same_setting
+from shared.outcome import Outcome, done
+from shared.payloads import RestartInstance, UpdateCheck
+from shared.platform import PreflightFailed
+from shared.settings import Settings
+from shared.spec import ClusterSpec
+from shared.status import InstanceSettings
+
+bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="check")
+@typed
+def update_preflight(check: UpdateCheck) -> Outcome:
+    """Refuse, touching nothing, unless the cluster is healthy with an in-sync standby (a restart or a scale must
+    not be the second fault) and the platform can do every change of the plan."""
+    spec = check.spec
+    status = platform().cluster_status(spec.namespace, spec.name)
+    problems, _ = readiness_problems(status, Settings.from_env().drill_max_lag_bytes)
+    if spec.instances == 1 and status.instances == 1:  # nothing to be in sync with: healthy is enough
+        problems = [p for p in problems if p != "no in-sync standby"]
+    verdict = platform().weigh_changes(check.changes)
+    problems += verdict.refused
+    if problems:
+        raise PreflightFailed("update refused: " + "; ".join(problems))
+    roles = {i.name: i.role for i in status.instances_status}
+    return done(f"healthy, primary {status.current_primary}; {check.changes.summary()}",
+                primary=status.current_primary, roles=roles, skipped=verdict.skipped)
+
+
+@bp.activity_trigger(input_name="request")
+@typed
+def restart_instance(request: RestartInstance) -> Outcome:
+    return platform().restart_instance(request.spec, request.instance)
+
+
+@bp.activity_trigger(input_name="spec")
+@typed
+def read_instance_settings(spec: ClusterSpec) -> list[InstanceSettings]:
+    """Every instance's values of the spec's parameters, and what waits there for a restart."""
+    return platform().instance_settings(spec, sorted(spec.postgresql.parameters))
+
+
+def reloaded(spec: ClusterSpec, instances: list[InstanceSettings]) -> bool:
+    """Every instance took the new configuration: each parameter in force, or waiting for a restart."""
+    return bool(instances) and all(i.error is None for i in instances) and all(
+        same_setting(value, i.values.get(name)) or name in i.pending_restart
+        for i in instances for name, value in spec.postgresql.parameters.items())
+
+
+def in_force(spec: ClusterSpec, instances: list[InstanceSettings]) -> list[str]:
+    """What is not yet as the spec says: a value that differs, a setting still waiting for a restart."""
+    problems = []
+    for instance in instances:
+        if instance.error is not None:
+            problems.append(f"{instance.name}: does not answer ({instance.error})")
+            continue
+        values = instance.values
+        wrong = [f"{name}={values.get(name)!r} (asked {value!r})"
+                 for name, value in spec.postgresql.parameters.items() if not same_setting(value, values.get(name))]
+        if wrong:
+            problems.append(f"{instance.name}: {', '.join(wrong)}")
+        if instance.pending_restart:
+            problems.append(f"{instance.name}: pending_restart for {', '.join(instance.pending_restart)}")
+    return problems

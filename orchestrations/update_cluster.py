@@ -1,0 +1,182 @@
+"""Runbook: change a running cluster (`PATCH /api/clusters/{name}`) the way CNPG rolls a change — checked
+before, watched during, measured and proven after.
+
+Gates first: a healthy cluster, WAL archiving working and archived up to now, and for a change that restarts
+instances a backup taken and verified. A write probe runs beside the change. The new spec is applied
+(reloadable parameters take at once, instances are added or removed), then every instance that waits for a
+restart is restarted in CNPG's order: standbys from the highest serial, the primary last — in place, or
+after a switchover to the most advanced standby (`primaryUpdateMethod`), and with `supervised` only once a
+person approves. The report gives each restart's client-seen outage (RTO) and the acknowledged writes lost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities.updates import in_force, reloaded
+from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
+from orchestrations.steps import (
+    clean_up_probe,
+    cluster_status,
+    count_lost_writes,
+    describe,
+    healthy,
+    outages_between,
+    primary_is,
+    probe_baseline,
+    read_spec,
+    start_probe,
+    stop_probe,
+    take_backup,
+    wait_for_status,
+)
+from shared.backups import backup_name
+from shared.payloads import InventoryRequest, Promote, RestartInstance, Switchover, UpdateCheck
+from shared.runs import UpdateInput
+from shared.spec import ClusterSpec
+from shared.status import InstanceSettings, serial_of
+
+bp = df.Blueprint()
+
+# pgha's own settings, re-applied by the deploy step that owns each (the rest live in the stored spec alone)
+SETTINGS_STEPS = (("backup.", "scheduled backup", "ensure_scheduled_backup"),
+                  ("endpoints.", "endpoints", "expose_endpoints"),
+                  ("monitoring.", "monitoring", "configure_monitoring"))
+
+
+@bp.orchestration_trigger(context_name="context")
+def update_cluster(context: df.DurableOrchestrationContext) -> Step:
+    # like a switchover, a host restart interrupts it: its write probe's process is gone with the host
+    run = Runbook(context, "update_cluster", UpdateInput, interruptions=("cancel", HOST_RESTARTED))
+    spec, plan = run.input.spec, run.input.changes
+    error: Exception | None = None
+    result: dict[str, Any] = {"changes": [c.dump() for c in plan.changes]}
+    stored: ClusterSpec | None = None
+    probing = False
+    try:
+        stored = yield from read_spec(run, "read cluster spec")
+        if stored is None:
+            raise StepFailed("read cluster spec", "the cluster does not exist")
+        before = yield from run.step("pre-flight", "update_preflight", UpdateCheck(spec=spec, changes=plan),
+                                     retry=False)
+        result["rolesBefore"] = before.data["roles"]
+        yield from recovery_point(run, stored, plan.restarts)
+        probe = yield from start_probe(run, stored)
+        probing = True
+        yield from probe_baseline(run)
+        yield from run.step("apply spec", "apply_cluster", spec)
+        for field, reason in before.data["skipped"].items():
+            run.note(field, "skipped", reason)
+        if plan.of("scale"):
+            status = yield from wait_for_status(run, "instances", healthy, run.options.ready_timeout_seconds)
+            result["instances"] = [i.name for i in status.instances_status]
+        settings = yield from run.wait_until(
+            "configuration reloaded", "read_instance_settings", spec, lambda answer: reloaded(spec, answer),
+            _pending, run.options.ready_timeout_seconds, answer=InstanceSettings)
+        result["restarts"] = yield from roll(run, spec, [i.name for i in settings if i.pending_restart])
+        for prefix, step, activity in SETTINGS_STEPS:
+            if any(c.field.startswith(prefix) for c in plan.of("settings")):
+                yield from run.step(step, activity, spec)
+        settled = yield from run.wait_until(
+            "settings in force", "read_instance_settings", spec, lambda answer: not in_force(spec, answer),
+            lambda answer: "; ".join(in_force(spec, answer)) or "all in force",
+            run.options.ready_timeout_seconds, answer=InstanceSettings)
+        result["settings"] = {i.name: i.values for i in settled}
+        after = yield from wait_for_status(run, "cluster healthy", healthy, run.options.ready_timeout_seconds)
+        result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
+        measured = yield from stop_probe(run, stored, probe)
+        probing = False
+        lost = yield from count_lost_writes(run, stored, measured)
+        for restart in result["restarts"]:
+            restart["rtoSeconds"] = max(outages_between(
+                measured.windows, datetime.fromisoformat(restart["startedAt"]),
+                datetime.fromisoformat(restart["endedAt"])), default=0.0)
+        result.update({"rpoLostWrites": lost.data["lost"], "probe": {
+            "attempted": measured.attempted, "acknowledged": len(measured.acknowledged), "outages": measured.windows}})
+        if lost.data["lost"]:
+            raise StepFailed("RPO", f"{lost.data['lost']} acknowledged writes lost: {lost.data['lostIds']}")
+    except Exception as err:
+        error = err
+    if stored is not None and "rolesBefore" in result:
+        run.stop_listening()
+        if error is not None:
+            try:
+                settled_status = yield from wait_for_status(run, "cluster settles", healthy,
+                                                            run.options.drill_timeout_seconds, required=False)
+                result["leftWith"] = describe(settled_status)
+            except StepFailed:
+                pass  # recorded in the report; the run fails with its first error, and cleans up all the same
+        cleanup_failed = yield from clean_up_probe(run, stored, probing)  # always: `or` would skip it
+        error = error or cleanup_failed
+    report = yield from run.finish(error, result)
+    if error is not None:
+        raise StepFailed("update_cluster", report["error"])
+    return report
+
+
+def _pending(instances: list[InstanceSettings]) -> str:
+    silent = [f"{i.name} does not answer" for i in instances if i.error]
+    waiting = [f"{i.name} ({', '.join(i.pending_restart)})" for i in instances if i.pending_restart]
+    said = silent + ([f"waiting for a restart: {', '.join(waiting)}"] if waiting else [])
+    return "; ".join(said) or "every parameter in force"
+
+
+def recovery_point(run: Runbook[UpdateInput], spec: ClusterSpec, restarts: bool) -> Step:
+    """The gates on recoverability: WAL archiving works and has archived up to now; before a change that
+    restarts instances, also a backup taken and verified (continuous WAL from it, a fresh recovery point)."""
+    yield from run.step("WAL archiving", "check_archiving", spec)
+    yield from run.step("WAL archived now", "check_wal_archiving", spec)
+    if not restarts:
+        return
+    backup = yield from take_backup(run, spec, backup_name(spec.name, run.input.operation_id))
+    yield from run.step("verify backup", "inventory_backups", InventoryRequest(spec=spec, backup_id=backup.backup_id))
+
+
+def roll(run: Runbook[UpdateInput], spec: ClusterSpec, pending: list[str]) -> Step:
+    """CNPG's rolling update of the instances that wait for a restart: standbys from the highest serial, then
+    the primary by `primaryUpdateMethod`, after an approval when `supervised`. Each restart's window."""
+    if not pending:
+        run.note("rolling restart", "skipped", "no instance waits for a restart")
+        return []
+    status = yield from cluster_status(run, "roles")
+    primary = status.current_primary
+    restarts: list[dict[str, Any]] = []
+    for name in sorted((n for n in pending if n != primary), key=serial_of, reverse=True):
+        restarts.append((yield from restart(run, spec, name, "standby")))
+    if primary not in pending:
+        return restarts
+    if spec.primary_update_strategy == "supervised":
+        approved = yield from run.approval(f"update the primary {primary} ({spec.primary_update_method})",
+                                           run.options.approval_timeout_seconds)
+        if not approved:
+            raise StepFailed("approval", f"the update of the primary {primary} was not approved: the standbys "
+                                         "are updated, the primary still waits for a restart")
+    if spec.primary_update_method == "switchover":
+        restarts.append((yield from switch_over(run, spec, primary)))
+        restarts.append((yield from restart(run, spec, primary, "former primary")))
+    else:
+        restarts.append((yield from restart(run, spec, primary, "primary")))
+    return restarts
+
+
+def restart(run: Runbook[UpdateInput], spec: ClusterSpec, instance: str, role: str) -> Step:
+    """One instance restarted in place, then the cluster healthy again (the standby streaming, in the quorum)."""
+    started = run.now
+    yield from run.step(f"restart {instance}", "restart_instance", RestartInstance(spec=spec, instance=instance))
+    yield from wait_for_status(run, f"{instance} back", healthy, run.options.ready_timeout_seconds)
+    return {"instance": instance, "role": role, "action": "restart", "startedAt": started.isoformat(),
+            "endedAt": run.now.isoformat()}
+
+
+def switch_over(run: Runbook[UpdateInput], spec: ClusterSpec, primary: str | None) -> Step:
+    """The primary's update by switchover: the most advanced in-sync standby (already restarted) promoted."""
+    started = run.now
+    chosen = yield from run.step("choose new primary", "switchover_preflight", Switchover(spec=spec), retry=False)
+    target = chosen.data["target"]
+    yield from run.step(f"promote {target}", "promote_instance", Promote(spec=spec, instance=target))
+    yield from wait_for_status(run, "new primary ready", primary_is(target), run.options.drill_timeout_seconds)
+    return {"instance": target, "role": f"new primary (was {primary})", "action": "switchover",
+            "startedAt": started.isoformat(), "endedAt": run.now.isoformat()}

@@ -1,0 +1,230 @@
+"""What an update changes, classified by what CNPG does with each change (docs/src/rolling_update.md,
+internal/webhook/v1/cluster_webhook.go), so a plan says before anything moves which restarts it will cost:
+
+- online: a parameter PostgreSQL reloads, pg_hba, synchronous replication, slots: a reload, no restart;
+- rolling: a parameter that needs a restart, resources, the pod's placement, a minor image change: standbys
+  restarted one at a time from the highest serial, the primary last;
+- scale: instances up or down (serials are never reused; the highest-serial standby goes first);
+- storage: a volume grows (an online PVC resize; CNPG refuses a shrink);
+- major: a newer PostgreSQL major in imageName (CNPG >= 1.26: an offline in-place pg_upgrade);
+- settings: pgha's own (schedules, drills, endpoints, monitoring, backup schedule and retention), re-applied
+  by the steps that own them.
+
+A change the real system refuses, or one that would leave the cluster unsafe, raises SpecError naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from shared.model import Model, SpecError
+from shared.spec import ClusterSpec, parse_spec
+
+Kind = Literal["online", "rolling", "scale", "storage", "major", "settings"]
+
+# PostgreSQL's parameters of context `postmaster` (a change waits for a restart): from
+# `postgres --describe-config` of PostgreSQL 15.18 (tests/unit/test_changes.py compares with the installed
+# one), plus those 16 and 17 add (their docs' "This parameter can only be set at server start").
+RESTART_PARAMETERS = frozenset({
+    "archive_mode", "autovacuum_freeze_max_age", "autovacuum_max_workers", "autovacuum_multixact_freeze_max_age",
+    "bonjour", "bonjour_name", "cluster_name", "data_directory", "data_sync_retry", "dynamic_shared_memory_type",
+    "event_source", "external_pid_file", "hba_file", "hot_standby", "huge_page_size", "huge_pages", "ident_file",
+    "jit_provider", "listen_addresses", "logging_collector", "max_connections", "max_files_per_process",
+    "max_locks_per_transaction", "max_logical_replication_workers", "max_pred_locks_per_transaction",
+    "max_prepared_transactions", "max_replication_slots", "max_wal_senders", "max_worker_processes",
+    "min_dynamic_shared_memory", "old_snapshot_threshold", "port", "recovery_target", "recovery_target_action",
+    "recovery_target_inclusive", "recovery_target_lsn", "recovery_target_name", "recovery_target_time",
+    "recovery_target_timeline", "recovery_target_xid", "shared_buffers", "shared_memory_type",
+    "shared_preload_libraries", "superuser_reserved_connections", "track_activity_query_size",
+    "track_commit_timestamp", "unix_socket_directories", "unix_socket_group", "unix_socket_permissions",
+    "wal_buffers", "wal_decode_buffer_size", "wal_level", "wal_log_hints", "debug_io_direct",
+    "reserved_connections", "commit_timestamp_buffers", "max_notify_queue_pages", "multixact_member_buffers",
+    "multixact_offset_buffers", "notify_buffers", "serializable_buffers", "subtransaction_buffers",
+    "transaction_buffers",
+})
+
+# fields fixed at deploy: CNPG refuses or ignores a change (bootstrap runs once; the archive is named once)
+IMMUTABLE = ("name", "namespace", "bootstrap", "recovery", "backup.destinationPath", "backup.serverName",
+             "backup.method", "storage.storageClass", "walStorage.storageClass")
+ONLINE = ("postgresql.pg_hba", "synchronousReplicas", "synchronousMethod", "replicationSlots")
+ROLLING = ("resources", "zoneSpread", "nodeSelector")
+STORAGE = ("storage.size", "walStorage.size")
+
+
+class Change(Model):
+    field: str  # as the request spells it: postgresql.parameters.shared_buffers
+    kind: Kind
+    before: Any = None
+    after: Any = None
+    note: str = ""
+
+
+class ChangePlan(Model):
+    changes: list[Change] = []
+
+    def of(self, *kinds: Kind) -> list[Change]:
+        return [c for c in self.changes if c.kind in kinds]
+
+    @property
+    def restarts(self) -> bool:
+        """Whether the change rolls through the instances (a restart each)."""
+        return bool(self.of("rolling", "major"))
+
+    def summary(self) -> str:
+        if not self.changes:
+            return "nothing to change"
+        return "; ".join(f"{c.kind}: {c.field} {_shown(c.before)} -> {_shown(c.after)}" for c in self.changes)
+
+
+class Verdict(Model):
+    """What a platform makes of a plan: changes it refuses (the run does not start) and changes it records as
+    skipped (nothing to do there), each with the reason."""
+
+    refused: list[str] = []
+    skipped: dict[str, str] = {}
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge key by key, null removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def patched_spec(stored: ClusterSpec, patch: object) -> ClusterSpec:
+    """The stored spec with a partial ClusterSpec merged in; SpecError names a bad field."""
+    if not isinstance(patch, dict):
+        raise SpecError("body", "must be a JSON object (a partial ClusterSpec)")
+    for key in ("name", "namespace"):
+        if key in patch and patch[key] != getattr(stored, key):
+            raise SpecError(key, "cannot be changed: it names the cluster")
+    return parse_spec(merge_patch(stored.dump(), patch))
+
+
+def major_of(image: str | None) -> int | None:
+    """PostgreSQL's major version from an image tag (`...postgresql:16.4-bookworm` -> 16), as CNPG reads it."""
+    if not image or ":" not in image.split("/")[-1]:
+        return None
+    match = re.match(r"^(\d+)", image.split("@")[0].rsplit(":", 1)[1])
+    return int(match.group(1)) if match else None
+
+
+def plan_changes(before: ClusterSpec, after: ClusterSpec, running_major: int | None) -> ChangePlan:
+    """Every difference between the stored spec and the new one, classified; refuses what CNPG refuses."""
+    if (before.wal_storage is None) != (after.wal_storage is None):
+        raise SpecError("walStorage", "cannot be added or removed after deploy (CNPG fixes it when the cluster "
+                                      "is made)")
+    old, new = _flat(before.dump()), _flat(after.dump())
+    changes: list[Change] = []
+    for field in sorted(set(old) | set(new)):
+        was, now = old.get(field), new.get(field)
+        if was == now:
+            continue
+        if field.startswith(IMMUTABLE):
+            raise SpecError(field, "cannot be changed after deploy (CNPG fixes it when the cluster is made)")
+        changes.append(_classify(field, was, now, before, after, running_major))
+    _refuse_together(before, after, changes)
+    return ChangePlan(changes=changes)
+
+
+def _classify(field: str, was: Any, now: Any, before: ClusterSpec, after: ClusterSpec,
+              running_major: int | None) -> Change:
+    if field.startswith("postgresql.parameters."):
+        name = field.removeprefix("postgresql.parameters.")
+        if name in RESTART_PARAMETERS:
+            return Change(field=field, kind="rolling", before=was, after=now, note="needs a restart (postmaster)")
+        return Change(field=field, kind="online", before=was, after=now, note="a reload")
+    if field == "instances":
+        if now < after.synchronous_replicas + 1:
+            raise SpecError("instances", f"{now} is fewer than synchronousReplicas + 1 "
+                                         f"({after.synchronous_replicas + 1}): writes would wait forever")
+        return Change(field=field, kind="scale", before=was, after=now,
+                      note="new instances stream from the primary" if now > was else
+                      "the highest-serial standbys go, never the primary")
+    if field.startswith(STORAGE):
+        if _size(now) < _size(was):
+            raise SpecError(field, f"cannot shrink a volume ({was} -> {now}): CNPG only grows them")
+        return Change(field=field, kind="storage", before=was, after=now, note="an online volume resize")
+    if field == "imageName":
+        return _image_change(was, now, running_major, after)
+    if field.startswith(ONLINE):
+        return Change(field=field, kind="online", before=was, after=now, note="a reload")
+    if field.startswith(ROLLING):
+        return Change(field=field, kind="rolling", before=was, after=now, note="new pods, one at a time")
+    return Change(field=field, kind="settings", before=was, after=now, note="re-applied by its own step")
+
+
+def _image_change(was: Any, now: Any, running_major: int | None, after: ClusterSpec) -> Change:
+    if now is None:
+        return Change(field="imageName", kind="rolling", before=was, after=now,
+                      note="back to the operator's default image")
+    current, wanted = major_of(was) or running_major, major_of(now)
+    if wanted is None:
+        raise SpecError("imageName", f"{now!r} has no PostgreSQL version tag (e.g. postgresql:16.4)")
+    if current is not None and wanted < current:
+        raise SpecError("imageName", f"cannot go back from PostgreSQL {current} to {wanted} (CNPG refuses a "
+                                     "major downgrade)")
+    if current is not None and wanted > current:
+        return Change(field="imageName", kind="major", before=was, after=now,
+                      note=f"major upgrade {current} -> {wanted}: offline, in place (pg_upgrade)")
+    return Change(field="imageName", kind="rolling", before=was, after=now, note="a minor image change")
+
+
+def _refuse_together(before: ClusterSpec, after: ClusterSpec, changes: list[Change]) -> None:
+    """CNPG's webhook refuses an image and a parameter change in one update when the primary is switched over
+    (validateConfigurationChange): the plan must split them; a major upgrade goes alone."""
+    fields = {c.field for c in changes}
+    parameters = any(f.startswith("postgresql.parameters.") for f in fields)
+    if "imageName" in fields and parameters and after.primary_update_method == "switchover":
+        raise SpecError("imageName", "cannot change imageName and PostgreSQL parameters in one update when "
+                                     "primaryUpdateMethod is switchover (CNPG refuses it): send them apart")
+    if any(c.kind == "major" for c in changes) and len(changes) > 1:
+        raise SpecError("imageName", "a major upgrade goes alone: send the other changes apart")
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A dump as dotted paths; lists stay whole (pg_hba is one field), parameters one path each, an empty
+    mapping none."""
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flat(item, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): value}
+
+
+def _size(quantity: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi|Ti)", quantity).groups()  # type: ignore[union-attr]
+    return int(number) * {"Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}[unit]
+
+
+def _shown(value: Any) -> str:
+    return "unset" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+UNITS = {"B": 1 / 1024, "kB": 1, "MB": 1024, "GB": 1024**2, "TB": 1024**3,
+         "us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def same_setting(asked: str, live: str | None) -> bool:
+    """Whether a value in force is the one asked for, in PostgreSQL's units (`1024kB` is `1MB`, `on` is `true`)."""
+    if live is None:
+        return False
+    a, b = _normal(asked), _normal(live)
+    return a == b
+
+
+def _normal(value: str) -> object:
+    text = value.strip()
+    match = re.fullmatch(r"(-?\d+(?:\.\d+)?)\s*(B|kB|MB|GB|TB|us|ms|s|min|h|d)", text)
+    if match:
+        return round(float(match.group(1)) * UNITS[match.group(2)], 6)
+    booleans = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+    return booleans.get(text.lower(), text.lower())

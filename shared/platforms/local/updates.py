@@ -1,0 +1,71 @@
+"""A running cluster changed in place, as CNPG's instance manager does it in a pod: a member restarted through
+Patroni's REST API (POST /restart, which waits for PostgreSQL to be back), and each member's live settings read
+back to prove a change took (the value in force and PostgreSQL's own pending_restart)."""
+
+from __future__ import annotations
+
+import httpx
+import psycopg
+
+from shared.changes import ChangePlan, Verdict
+from shared.outcome import Outcome, done
+from shared.platforms.local import patroni
+from shared.platforms.local.members import Members
+from shared.platforms.local.stack import PG_BIN
+from shared.platforms.local.state import Records
+from shared.spec import ClusterSpec
+from shared.status import InstanceSettings
+
+RESTART_TIMEOUT_SECONDS = 60  # Patroni's own bound on PostgreSQL coming back (primary_start_timeout's role)
+
+
+class Updates:
+    def __init__(self, records: Records, members: Members) -> None:
+        self.records = records
+        self.members = members
+
+    def weigh_changes(self, plan: ChangePlan) -> Verdict:
+        """One PostgreSQL is installed here and no volumes are sized: a major upgrade is refused, a minor image
+        change or a volume resize has nothing to act on (the spec records it)."""
+        version = f"PostgreSQL {PG_BIN.parent.name}"
+        refused = [f"{c.field}: a major upgrade needs a second PostgreSQL version; this machine has {version} only"
+                   for c in plan.of("major")]
+        skipped = {c.field: f"one image here ({version}): nothing to roll" for c in plan.of("rolling")
+                   if c.field == "imageName"}
+        skipped |= {c.field: "no volumes here: the data directory grows with its disk" for c in plan.of("storage")}
+        skipped |= {c.field: "every instance runs on this one machine: nothing to place" for c in plan.changes
+                    if c.field.startswith(("resources", "zoneSpread", "nodeSelector"))}
+        return Verdict(refused=refused, skipped=skipped)
+
+    def restart_instance(self, spec: ClusterSpec, instance: str) -> Outcome:
+        """Patroni restarts the member's PostgreSQL (a fast shutdown, then a start) and answers when it is back;
+        a synchronous standby first leaves the quorum (Patroni's while_not_sync_standby)."""
+        member = next((m for m in self.records.members(spec.namespace, spec.name) if m.name == instance), None)
+        if member is None:
+            raise RuntimeError(f"{instance} is not an instance of {spec.namespace}/{spec.name}")
+        try:
+            response = patroni.HTTP.post(f"{member.api}/restart", json={"timeout": RESTART_TIMEOUT_SECONDS},
+                                         timeout=RESTART_TIMEOUT_SECONDS + 10)
+        except httpx.HTTPError as err:
+            raise RuntimeError(f"restarting {instance}: Patroni did not answer ({err})") from None
+        if response.status_code != 200:
+            raise RuntimeError(f"restarting {instance}: Patroni answered {response.status_code} "
+                               f"{response.text.strip()[:300]}")
+        return done(f"{instance} restarted: {response.text.strip()[:200]}", instance=instance)
+
+    def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[InstanceSettings]:
+        """Each member's value in force of `names` (current_setting: PostgreSQL's own spelling, e.g. 64MB), and
+        whether any setting waits for a restart (pg_settings.pending_restart)."""
+        found = []
+        for member in self.records.members(spec.namespace, spec.name):
+            try:
+                with psycopg.connect(self.members.superuser_dsn(spec, member.name), autocommit=True) as conn:
+                    values = {name: conn.execute("SELECT current_setting(%s, true)", (name,)).fetchone()[0]
+                              for name in names}
+                    pending = [row[0] for row in conn.execute(
+                        "SELECT name FROM pg_settings WHERE pending_restart ORDER BY name")]
+            except psycopg.OperationalError as err:
+                found.append(InstanceSettings(name=member.name, error=str(err).strip().splitlines()[0][:200]))
+                continue
+            found.append(InstanceSettings(name=member.name, values=values, pending_restart=pending))
+        return found

@@ -1,0 +1,130 @@
+"""Day-2 updates on the real local stack: a restart-requiring parameter rolled through three Patroni members in
+CNPG's order with the write probe beside it, the dry run, the refusals, and a scale 3 -> 4 -> 2 whose serials
+are never reused and whose primary never goes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import follow, report_of, step
+from tests.integration.helpers import cluster_state, superuser
+
+pytestmark = pytest.mark.integration
+NS = "upd"
+NAME = "it-upd"
+URL = f"/api/clusters/{NAME}"
+SPEC = {"name": NAME, "namespace": NS, "instances": 3, "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
+
+
+def patch(api: httpx.Client, body: dict[str, Any], **params: str) -> httpx.Response:
+    started = api.patch(URL, json=body, params={"namespace": NS, **params})
+    if started.status_code != 202:
+        return started
+    return follow(api, started.headers["Location"])
+
+
+def cluster(api: httpx.Client) -> dict[str, Any]:
+    return api.get(URL, params={"namespace": NS}).json()
+
+
+def live(home: Path, name: str, setting: str) -> tuple[str, bool]:
+    """A member's value in force and whether anything waits there for a restart, asked of PostgreSQL itself."""
+    port = cluster_state(home, NAME, NS)["members"][name]["pgPort"]
+    with superuser(home, NAME, port, NS) as conn:
+        value = conn.execute("SELECT current_setting(%s)", (setting,)).fetchone()[0]
+        pending = conn.execute("SELECT count(*) FROM pg_settings WHERE pending_restart").fetchone()[0]
+    return value, bool(pending)
+
+
+@pytest.fixture(scope="module")
+def deployed(devhost: Any) -> str:
+    with devhost.client() as api:
+        started = api.post("/api/clusters", json=SPEC)
+        assert started.status_code == 202, started.text
+        done = follow(api, started.headers["Location"])
+    assert done.status_code == 200, done.text
+    return done.json()["result"]["currentPrimary"]
+
+
+def test_dry_run_plans_and_touches_nothing(api: httpx.Client, home: Path, deployed: str) -> None:
+    answer = api.patch(URL, params={"namespace": NS, "dryRun": "true"},
+                       json={"postgresql": {"parameters": {"shared_buffers": "48MB", "work_mem": "8MB"}}})
+    assert answer.status_code == 200, answer.text
+    kinds = {c["field"]: c["kind"] for c in answer.json()["changes"]}
+    assert kinds == {"postgresql.parameters.shared_buffers": "rolling", "postgresql.parameters.work_mem": "online"}
+    assert answer.json()["spec"]["postgresql"]["parameters"]["shared_buffers"] == "48MB"
+    assert cluster(api)["spec"]["postgresql"]["parameters"] == {"shared_buffers": "32MB"}
+    assert "operation" not in cluster(api)
+    nothing = api.patch(URL, params={"namespace": NS}, json={"instances": 3})  # the same value: nothing to do, no run
+    assert nothing.status_code == 200 and nothing.json()["changes"] == [], nothing.text
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"storage": {"size": "1Gi"}}, "storage.size"),  # a shrink
+    ({"bootstrap": {"owner": "someone"}}, "bootstrap.owner"),  # fixed at deploy
+    ({"instances": 1}, "synchronousReplicas"),  # fewer than synchronousReplicas + 1
+    ({"imageName": "ghcr.io/cloudnative-pg/postgresql:14.10"}, "imageName"),  # a major downgrade
+    ({"postgresql": {"parameters": {"wal_level": "minimal"}}}, "postgresql.parameters"),  # the operator's
+    ({"name": "other"}, "name"),
+])
+def test_refused_with_the_field(api: httpx.Client, deployed: str, body: dict[str, Any], field: str) -> None:
+    answer = api.patch(URL, params={"namespace": NS}, json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == field, answer.text
+
+
+def test_a_major_upgrade_is_refused_with_the_reason(api: httpx.Client, deployed: str) -> None:
+    done = patch(api, {"imageName": "ghcr.io/cloudnative-pg/postgresql:16.4"})
+    assert done.status_code == 422, done.text
+    refusal = step(report_of(done), "pre-flight")
+    assert "major upgrade needs a second PostgreSQL version" in refusal["detail"], refusal
+    assert cluster(api)["spec"].get("imageName") is None  # nothing applied
+
+
+def test_a_restart_parameter_rolls_standbys_first_then_the_primary(api: httpx.Client, home: Path,
+                                                                   deployed: str) -> None:
+    primary = cluster(api)["currentPrimary"]
+    done = patch(api, {"postgresql": {"parameters": {"shared_buffers": "48MB", "work_mem": "8MB"}}})
+    assert done.status_code == 200, done.text
+    report = report_of(done)
+    result = done.json()["result"]
+    names = [s["name"] for s in report["steps"]]
+    # the gates before anything moved: archiving, WAL archived now, a verified backup
+    assert names.index("verify backup") < names.index("apply spec")
+    restarts = result["restarts"]
+    order = [r["instance"] for r in restarts]
+    standbys = sorted((n for n in order if n != primary), key=lambda n: int(n.rsplit("-", 1)[1]), reverse=True)
+    assert order == [*standbys, primary], order  # CNPG's order: highest serial first, the primary last
+    assert [r["role"] for r in restarts][-1] == "primary"  # primaryUpdateMethod restart: in place
+    assert result["rpoLostWrites"] == 0 and result["probe"]["acknowledged"] > 20
+    assert all(r["rtoSeconds"] < 30 for r in restarts), restarts
+    assert result["rolesAfter"][primary] == "primary"
+    for member in result["rolesAfter"]:
+        assert live(home, member, "shared_buffers") == ("48MB", False)
+        assert live(home, member, "work_mem")[0] == "8MB"
+    assert cluster(api)["spec"]["postgresql"]["parameters"] == {"shared_buffers": "48MB", "work_mem": "8MB"}
+
+
+def test_scale_up_then_down_keeps_serials_and_the_primary(api: httpx.Client, home: Path, deployed: str) -> None:
+    primary = cluster(api)["currentPrimary"]
+    up = patch(api, {"instances": 4})
+    assert up.status_code == 200, up.text
+    assert up.json()["result"]["instances"] == [f"{NAME}-{n}" for n in (1, 2, 3, 4)]
+    assert up.json()["result"]["restarts"] == []
+    down = patch(api, {"instances": 2})
+    assert down.status_code == 200, down.text
+    kept = down.json()["result"]["instances"]
+    assert len(kept) == 2 and primary in kept, kept
+    standbys = sorted(n for n in (f"{NAME}-{k}" for k in (1, 2, 3, 4)) if n != primary)
+    assert kept == sorted([primary, standbys[0]], key=lambda n: int(n.rsplit("-", 1)[1]))  # highest serials went
+    state = cluster_state(home, NAME, NS)
+    assert sorted(state["members"]) == sorted(kept) and state["latestGeneratedNode"] == 4
+    now = cluster(api)
+    assert now["phase"] == "Cluster in healthy state" and now["instances"] == 2 and now["readyInstances"] == 2
+    again = patch(api, {"instances": 3})  # a new serial, never one used before
+    assert again.status_code == 200, again.text
+    assert f"{NAME}-5" in again.json()["result"]["instances"]
