@@ -57,6 +57,10 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
     stored: ClusterSpec | None = None
     probing = False
     try:
+        if not plan.changes:  # a subscription's patch that changes nothing: nothing to gate or to roll
+            run.note("change plan", "skipped", "nothing to change: the patch matches the stored spec")
+            report = yield from run.finish(None, result)
+            return report
         stored = yield from read_spec(run, "read cluster spec")
         if stored is None:
             raise StepFailed("read cluster spec", "the cluster does not exist")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from shared import status as st
+from shared.changes import ChangePlan, Verdict
 from shared.doctor import Check, Purpose, passed
 from shared.outcome import Outcome, done, skipped, unchanged
 from shared.platform import PreflightFailed, preflight_outcome
@@ -44,6 +45,9 @@ class ScriptedPlatform:
         self.ha_fixable = True  # False: fenced or hibernated on purpose, a person's to undo
         self.findings: list[Check] = [passed("scripted", "every check passes")]  # what the doctor finds
         self.diagnosed: list[tuple[str, bool]] = []  # (purpose, deleteBackups) of each look
+        self.major: int | None = 16  # the PostgreSQL major the cluster runs
+        self.refuse: dict[str, str] = {}  # change kind -> the reason weigh_changes refuses it
+        self.restarted: list[str] = []
 
     def _called(self, method: str) -> None:
         self.calls[method] += 1
@@ -127,6 +131,24 @@ class ScriptedPlatform:
 
     def apply_owner_secret(self, spec: ClusterSpec) -> Outcome:
         return skipped("scripted")
+
+    # day-2 updates: the scripted running major, refusals as scripted, restarts recorded
+    def running_major(self, namespace: str, name: str) -> int | None:
+        return self.major
+
+    def weigh_changes(self, plan: ChangePlan) -> Verdict:
+        self._called("weigh_changes")
+        return Verdict(refused=[f"{c.field}: {self.refuse[c.kind]}" for c in plan.changes if c.kind in self.refuse])
+
+    def restart_instance(self, spec: ClusterSpec, instance: str) -> Outcome:
+        self._called("restart_instance")
+        self.restarted.append(instance)
+        return done(f"{instance} restarted")
+
+    def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[st.InstanceSettings]:
+        self._called("instance_settings")
+        return [st.InstanceSettings(name=n, values={k: spec.postgresql.parameters.get(k) for k in names})
+                for n in spec.instance_names]
 
     def check_zone_spread(self, spec: ClusterSpec) -> Outcome:
         self._called("check_zone_spread")

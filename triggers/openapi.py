@@ -156,7 +156,7 @@ ALERT = {"type": "object", "required": ["schemaId", "data"], "properties": {
 }}
 SUBSCRIPTION = {"type": "object", "required": ["operation", "callbackUrl"], "properties": {
     "operation": {"type": "string", "enum": ["deploy", "teardown", "verifyBackups", "restore", "failoverDrill",
-                                             "switchover"],
+                                             "switchover", "update"],
                   "x-ms-summary": "Operation"},
     "cluster": {"type": "string", "maxLength": 50, "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$",
                 "x-ms-summary": "Cluster", "description": "the cluster to act on (not for deploy)"},
@@ -231,6 +231,10 @@ def document() -> dict[str, Any]:
         "x-ms-summary": "Source server name", "description": "a torn-down cluster's kept backups to restore from"}
     drill = with_callback(model_schema(DrillRequest, definitions), definitions, "DrillRequestBody")
     switchover = with_callback(model_schema(SwitchoverRequest, definitions), definitions, "SwitchoverRequestBody")
+    definitions["ClusterPatch"] = {
+        **{k: v for k, v in definitions["ClusterSpecRequest"].items() if k != "required"},
+        "description": "a partial ClusterSpec, merged into the stored one (JSON merge patch: null puts a field "
+                       "back to its default); name and namespace cannot change"}
     decision = model_schema(Decision, definitions)
     status = model_schema(ClusterStatus, definitions)
     diagnosis = {"type": "object", "properties": {
@@ -251,6 +255,13 @@ def document() -> dict[str, Any]:
         "/clusters/{name}": {
             "get": operation("GetCluster", "Get a cluster's status", "status in CNPG's vocabulary",
                              [CLUSTER, NAMESPACE], answers(200, 400, 404, ok=status)),
+            "patch": operation(
+                "UpdateCluster", "Change a running cluster", "update_cluster: the change planned (online, rolling, "
+                "scale, storage, major), gated, rolled in CNPG's order with measured RTO and RPO",
+                [CLUSTER, NAMESPACE, {**DRY_RUN, "description": "answer the change plan, touching nothing"},
+                 body({"$ref": "#/definitions/ClusterPatch"}, required=True)],
+                {**answers(*started), "200": {"description": "dryRun, or nothing to change: the change plan",
+                                              "schema": {"type": "object"}}}, **LONG_RUNNING),
             "delete": operation(
                 "TeardownCluster", "Tear down a cluster", "teardown_cluster; backups are kept unless deleteBackups",
                 [CLUSTER, NAMESPACE, DELETE_BACKUPS, body({"$ref": "#/definitions/TeardownRequest"})],

@@ -24,6 +24,7 @@ from triggers.operations import request_cancel
 from triggers.responses import ApiError, base_url, json_response, unexpected
 from triggers.starting import RUNNING, Plan, operation_body, start_operation
 from triggers.switchover import plan_switchover
+from triggers.updates import plan_update
 
 bp = df.Blueprint()
 
@@ -46,11 +47,12 @@ async def plan_for(
         return plan_deploy(request)
     planners: dict[str, Callable[[str, str, dict[str, Any]], Plan]] = {
         "verifyBackups": plan_verify, "restore": plan_restore, "failoverDrill": plan_drill,
-        "switchover": plan_switchover,
+        "switchover": plan_switchover, "update": plan_update,
     }
     if operation not in (*planners, "teardown"):
         raise ApiError(400, "InvalidRequest",
-                       "operation must be one of deploy, teardown, verifyBackups, restore, failoverDrill, switchover",
+                       "operation must be one of deploy, teardown, verifyBackups, restore, failoverDrill, switchover, "
+                       "update",
                        "operation")
     namespace, name = checked_namespace(body.get("namespace")), checked_name(body.get("cluster"))
     if operation == "teardown":

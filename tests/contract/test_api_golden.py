@@ -317,6 +317,16 @@ def invalid_requests(receiver: Receiver) -> list[Ask]:
         ask("unknown field", "POST", "/api/clusters/gold-dr/switchover", json={"to": "gold-dr-2"}),
         ask("unknown cluster", "POST", "/api/clusters/gold-none/switchover", json={}),
         ask("no key", "POST", "/api/clusters/gold-dr/switchover", json={}, **anon),
+        # PATCH /api/clusters/{name} (added after the snapshots were first taken)
+        ask("dry run", "PATCH", "/api/clusters/gold-dr?dryRun=true",
+            json={"postgresql": {"parameters": {"shared_buffers": "64MB", "work_mem": "8MB"}}}),
+        ask("nothing to change", "PATCH", "/api/clusters/gold-dr", json={"instances": 1}),
+        ask("volume shrink", "PATCH", "/api/clusters/gold-dr", json={"storage": {"size": "1Gi"}}),
+        ask("name changed", "PATCH", "/api/clusters/gold-dr", json={"name": "gold-other"}),
+        ask("unknown field", "PATCH", "/api/clusters/gold-dr", json={"colour": "blue"}),
+        ask("no body", "PATCH", "/api/clusters/gold-dr"),
+        ask("unknown cluster", "PATCH", "/api/clusters/gold-none", json={"instances": 2}),
+        ask("no key", "PATCH", "/api/clusters/gold-dr", json={"instances": 2}, **anon),
         # POST /api/alerts
         ask("invalid JSON", "POST", "/api/alerts", content=b"{not json", headers=JSON),
         ask("not the common schema", "POST", "/api/alerts", json={**PROMETHEUS, "schemaId": "Microsoft.Insights/x"}),

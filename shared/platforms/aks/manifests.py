@@ -110,9 +110,13 @@ def cluster(spec: ClusterSpec, aks: AksSettings) -> dict[str, Any]:
         "instances": spec.instances,
         "startDelay": 30,
         "stopDelay": 30,
-        "primaryUpdateStrategy": spec.primary_update_strategy,
-        "primaryUpdateMethod": spec.primary_update_method,
     }
+    # CNPG's defaults (unsupervised, restart; api/v1/cluster_defaults.go) are left to its webhook, as the
+    # runbook's Cluster does; a field pgha stops sending falls back to them (server-side apply drops it)
+    if spec.primary_update_strategy != "unsupervised":
+        body["primaryUpdateStrategy"] = spec.primary_update_strategy
+    if spec.primary_update_method != "restart":
+        body["primaryUpdateMethod"] = spec.primary_update_method
     if spec.image_name:
         body["imageName"] = spec.image_name
     if spec.synchronous_replicas and spec.synchronous_method is None:
