@@ -1,4 +1,5 @@
-"""`pgha`: the local stack and the devhost from a shell — up, down, status, serve, demo; plan and doctor.
+"""`pgha`: the local stack and the devhost from a shell — up, down, status, serve, demo; plan and doctor; and
+the day-2 operations as a client of a running pgha — update, switchover.
 
 Each command imports the heavier parts it needs when it runs (the devhost and its durable engine, the
 plan's app registry): `pgha status` and `pgha down` answer without loading them."""
@@ -180,7 +181,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # a task hub of its own: it runs beside a `pgha serve` of the same PGHA_HOME, and leaves it no runs
     os.environ.setdefault("PGHA_TASK_HUB", "demo")
     say("pgha demo: deploy a 3-instance PostgreSQL cluster (sync standby, WAL archived to Azurite) through the API,")
-    say("prove its backups by restoring one into a new cluster, rehearse a failover, answer an Azure Monitor alert,")
+    say("prove its backups by restoring one into a new cluster, rehearse a failover, roll a restart-requiring")
+    say("parameter through the instances, answer an Azure Monitor alert,")
     say("then tear everything down")
     with DevHost(port=port) as host, host.client() as client:
         say(f"devhost at {host.url}\nPOST /api/clusters {json.dumps(DEMO_SPEC)}")
@@ -218,6 +220,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if result.status_code != 200:
             return 1
 
+        change = {"postgresql": {"parameters": {"shared_buffers": "160MB"}}}
+        result, report = run_and_show(client, "PATCH", f"/api/clusters/{DEMO_SPEC['name']}", change,
+                                      "rolling update (shared_buffers needs a restart)")
+        update = report.get("result", {})
+        if "restarts" in update:
+            say("rolling update: " + ", ".join(f"{r['instance']} ({r['role']}) RTO {r['rtoSeconds']}s"
+                                               for r in update["restarts"])
+                + f"; RPO {update['rpoLostWrites']} of {update['probe']['acknowledged']} acknowledged writes lost")
+        if result.status_code != 200:
+            return 1
+
         result, report = run_and_show(client, "POST", "/api/alerts", lag_alert(DEMO_SPEC["name"]),
                                       "alert response (Azure Monitor: replication lag)")
         if result.status_code != 200:
@@ -229,6 +242,67 @@ def cmd_demo(args: argparse.Namespace) -> int:
     stopped = local().stop_all()
     say(f"\nlocal stack stopped ({', '.join(stopped)}); demo done")
     return 0
+
+
+def api_client(args: argparse.Namespace) -> httpx.Client:
+    """A client of a running pgha (`pgha serve`, or a Function App with --url and PGHA_FUNCTION_KEY)."""
+    from devhost.host import keyed_client
+    from devhost.keys import function_key
+
+    return keyed_client(args.url, function_key(Settings.from_env().home))
+
+
+def setting(text: str) -> tuple[list[str], Any]:
+    """`postgresql.parameters.shared_buffers=256MB` as a path and a value (JSON when it reads as JSON)."""
+    path, sep, raw = text.partition("=")
+    if not sep or not path:
+        raise Refused(f"--set {text!r}: write FIELD=VALUE, e.g. instances=4")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return path.split("."), value
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    """PATCH a cluster: a partial ClusterSpec from --patch and each --set; --dry-run prints the change plan."""
+    patch: dict[str, Any] = {}
+    if args.patch:
+        import yaml
+
+        try:
+            with open(args.patch) as source:
+                patch = yaml.safe_load(source) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise Refused(f"cannot read {args.patch}: {err}") from None
+    for text in args.set or []:
+        path, value = setting(text)
+        node = patch
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    if not patch:
+        raise Refused("nothing to change: give --set FIELD=VALUE or --patch FILE")
+    url = f"/api/clusters/{args.name}?namespace={args.namespace}" if args.namespace else f"/api/clusters/{args.name}"
+    with api_client(args) as client:
+        if args.dry_run:
+            answer = client.patch(url, params={"dryRun": "true"}, json=patch)
+            if answer.status_code != 200:
+                raise Refused(f"{answer.status_code} {answer.text}")
+            say(f"change plan: {answer.json()['summary']}")
+            for change in answer.json()["changes"]:
+                say(f"  {change['kind']:9} {change['field']:40} {change['note']}")
+            return 0
+        result, _ = run_and_show(client, "PATCH", url, patch, "update")
+    return 0 if result.status_code == 200 else 1
+
+
+def cmd_switchover(args: argparse.Namespace) -> int:
+    """A planned switchover (`kubectl cnpg promote`), to --target or the most advanced in-sync standby."""
+    url = f"/api/clusters/{args.name}/switchover" + (f"?namespace={args.namespace}" if args.namespace else "")
+    with api_client(args) as client:
+        result, _ = run_and_show(client, "POST", url, {"target": args.target} if args.target else {}, "switchover")
+    return 0 if result.status_code == 200 else 1
 
 
 class Refused(Exception):
@@ -302,6 +376,20 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--delete-backups", action="store_true", help="blob delete is required (teardown's option)")
     doctor.add_argument("--json", action="store_true", help="print JSON instead of a table")
     doctor.set_defaults(fn=cmd_doctor)
+    default_url = os.environ.get("PGHA_URL", "http://127.0.0.1:7071")
+    update = sub.add_parser("update", help="change a running cluster (PATCH /api/clusters/NAME) and follow the run")
+    update.add_argument("name")
+    update.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                        help="e.g. instances=4 or postgresql.parameters.shared_buffers=256MB (repeatable)")
+    update.add_argument("--patch", help="a partial ClusterSpec, JSON or YAML (merge patch)")
+    update.add_argument("--dry-run", action="store_true", help="print the change plan, touching nothing")
+    switchover = sub.add_parser("switchover", help="switch the primary over to an in-sync standby and follow the run")
+    switchover.add_argument("name")
+    switchover.add_argument("--target", help="the instance to promote (default: the most advanced in-sync standby)")
+    for verb, fn in ((update, cmd_update), (switchover, cmd_switchover)):
+        verb.add_argument("--namespace", help="default: PGHA_DEFAULT_NAMESPACE on the server")
+        verb.add_argument("--url", default=default_url, help="pgha's base URL (default: PGHA_URL or `pgha serve`'s)")
+        verb.set_defaults(fn=fn)
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))

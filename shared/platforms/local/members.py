@@ -78,11 +78,15 @@ class Members:
             if not member.patroni.running:
                 self.start(member)
                 started.append(member.name)
-        if not created and previous.dump() != spec.dump():
+        changed = not created and previous.dump() != spec.dump()
+        if changed:
             self._patch_dynamic_config(spec)
-        verb = "created" if created else "applied"
+        verb = "created" if created else "changed" if changed else "applied"
         detail = f"cluster {spec.namespace}/{spec.name} {verb}; started {', '.join(started) or 'nothing'}"
-        return (done if created or started or removed else unchanged)(detail, started=started, removed=removed)
+        if removed:
+            detail += f"; removed {', '.join(removed)}"
+        return (done if created or changed or started or removed else unchanged)(detail, started=started,
+                                                                                  removed=removed)
 
     def _scale(self, spec: ClusterSpec, state: dict[str, Any]) -> list[str]:
         """Members to match spec.instances, as CNPG numbers pods: a new one takes the next serial (never one
