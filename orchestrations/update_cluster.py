@@ -77,18 +77,23 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
         if plan.of("scale"):
             status = yield from wait_for_status(run, "instances", healthy, run.options.ready_timeout_seconds)
             result["instances"] = [i.name for i in status.instances_status]
-        settings = yield from run.wait_until(
-            "configuration reloaded", "read_instance_settings", spec, lambda answer: reloaded(spec, answer),
-            _pending, run.options.ready_timeout_seconds, answer=InstanceSettings)
-        result["restarts"] = yield from roll(run, spec, [i.name for i in settings if i.pending_restart])
+        parameters = any(c.field.startswith("postgresql.parameters.") for c in plan.changes)
+        pending: list[str] = []
+        if parameters:  # each instance read back: what took at once, what waits for a restart
+            settings = yield from run.wait_until(
+                "configuration reloaded", "read_instance_settings", spec, lambda answer: reloaded(spec, answer),
+                _pending, run.options.ready_timeout_seconds, answer=InstanceSettings)
+            pending = [i.name for i in settings if i.pending_restart]
+        result["restarts"] = yield from roll(run, spec, pending)
         for prefix, step, activity in SETTINGS_STEPS:
             if any(c.field.startswith(prefix) for c in plan.of("settings")):
                 yield from run.step(step, activity, spec)
-        settled = yield from run.wait_until(
-            "settings in force", "read_instance_settings", spec, lambda answer: not in_force(spec, answer),
-            lambda answer: "; ".join(in_force(spec, answer)) or "all in force",
-            run.options.ready_timeout_seconds, answer=InstanceSettings)
-        result["settings"] = {i.name: i.values for i in settled}
+        if parameters:
+            settled = yield from run.wait_until(
+                "settings in force", "read_instance_settings", spec, lambda answer: not in_force(spec, answer),
+                lambda answer: "; ".join(in_force(spec, answer)) or "all in force",
+                run.options.ready_timeout_seconds, answer=InstanceSettings)
+            result["settings"] = {i.name: i.values for i in settled}
         after = yield from wait_for_status(run, "cluster healthy", healthy, run.options.ready_timeout_seconds)
         result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
         measured = yield from stop_probe(run, stored, probe)

@@ -149,3 +149,30 @@ def test_dry_run_over_http_touches_nothing(api: httpx.Client, on_aks: AksPlatfor
     assert kube_api.requests == [], "nothing was sent to the API server"
     bad = api.post("/api/clusters", params={"dryRun": "true"}, json=spec("pg-plan", instances=42))
     assert bad.status_code == 400 and bad.json()["field"] == "instances"
+
+
+def test_an_update_on_aks_with_its_own_permissions(api: httpx.Client, on_aks: AksPlatform,
+                                                   kube_api: FakeKubeApi) -> None:
+    """update_cluster with only the rows access.py lists for it: a change that CNPG would roll through the pods
+    (a restart-requiring parameter) is refused before anything moves, naming why; a scale passes the pre-flight
+    and the recovery-point gates (CNPG's status, a WAL switch through pods/exec), then needs SQL for its write
+    probe, which the doubles have not: it fails there, having patched nothing."""
+    cluster = settled(on_aks, spec("pg-up"))
+    on_aks.apply_cluster(cluster)
+    for _ in range(3):
+        on_aks.cluster_status("aks-e2e", "pg-up")
+    kube_api.rbac = pgha_role(only="update")
+    url = "/api/clusters/pg-up"
+    before = len(kube_api.calls("PATCH"))
+    rolling = run(api, "PATCH", url, params={"namespace": "aks-e2e"},
+                  json={"postgresql": {"parameters": {"max_connections": "200"}}})
+    assert rolling.status_code == 422
+    refusal = step(rolling.json()["report"], "pre-flight")["detail"]
+    assert "postgresql.parameters.max_connections: pgha does not drive watching CNPG's rolling update" in refusal
+    scale = run(api, "PATCH", url, params={"namespace": "aks-e2e"}, json={"instances": 4})
+    report = scale.json()["report"]
+    assert [s["outcome"] for s in report["steps"][:4]] == ["done"] * 4, report["steps"]
+    assert step(report, "WAL archived now")["outcome"] == "done"
+    assert step(report, "prepare probe")["outcome"] == "failed"
+    assert len(kube_api.calls("PATCH")) == before  # nothing applied
+    assert on_aks.stored_spec("aks-e2e", "pg-up").instances == 3

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Scope = Literal["namespace", "operator", "cluster"]  # the cluster's namespace, the operator's, cluster-wide
-RUNBOOKS = ("deploy", "restore", "verify", "drill", "switchover", "alert", "teardown")
+RUNBOOKS = ("deploy", "restore", "verify", "drill", "switchover", "update", "alert", "teardown")
 
 
 
@@ -27,10 +27,13 @@ def used_by(*runbooks: str) -> frozenset[str]:
 
 
 EVERY = used_by(*RUNBOOKS)
-RUNNING = used_by("deploy", "restore", "verify", "drill", "switchover", "alert")  # those that read a running cluster
+# those that read a running cluster
+RUNNING = used_by("deploy", "restore", "verify", "drill", "switchover", "update", "alert")
 # the runbooks that read a cluster's status: those above, and teardown before it archives the last WAL
 STATUS = RUNNING | used_by("teardown")
 MAKE = used_by("deploy", "restore")
+# what applies a Cluster that exists (an update's server-side apply: a patch, no create)
+APPLY = MAKE | used_by("update")
 # what removes: teardown, a restore's clean-up and a failed deploy's compensation (remove_cluster)
 REMOVE = used_by("deploy", "restore", "teardown")
 
@@ -61,27 +64,29 @@ MONITORING = ("monitoring.coreos.com", "azmonitoring.coreos.com")
 
 PERMISSIONS: tuple[Permission, ...] = (
     # the cluster's own objects
-    *_rows(CNPG, "clusters", "namespace", {"get": EVERY, "create": MAKE, "patch": MAKE, "delete": REMOVE}),
+    *_rows(CNPG, "clusters", "namespace", {"get": EVERY, "create": MAKE, "patch": APPLY, "delete": REMOVE}),
     *_rows(CNPG, "clusters", "cluster", {"list": used_by("verify", "drill")}),  # the scheduled runs' clusters
     *_rows(CNPG, "clusters/status", "namespace", {"patch": used_by("drill", "switchover")}),  # `kubectl cnpg promote`
     *_rows(CNPG, "backups", "namespace", {
         "get": used_by("verify", "alert"), "create": used_by("verify", "alert"), "list": REMOVE,
         "delete": used_by("verify", "deploy", "restore", "teardown")}),
-    *_rows(CNPG, "scheduledbackups", "namespace", {"create": used_by("deploy"), "patch": used_by("deploy"),
-                                                   "delete": REMOVE}),
+    # an update re-applies the ScheduledBackup, the PodMonitor and the LoadBalancers when their settings change
+    *_rows(CNPG, "scheduledbackups", "namespace", {"create": used_by("deploy", "update"),
+                                                   "patch": used_by("deploy", "update"), "delete": REMOVE}),
     *_rows(PLUGIN, "objectstores", "namespace", {"get": STATUS, "create": MAKE, "patch": MAKE, "delete": REMOVE}),
     *(row for group in MONITORING for row in _rows(group, "podmonitors", "namespace", {
-        "get": used_by("deploy"), "create": used_by("deploy"), "patch": used_by("deploy"), "delete": REMOVE})),
+        "get": used_by("deploy", "update"), "create": used_by("deploy", "update"), "patch": used_by("deploy", "update"),
+        "delete": REMOVE})),
     *_rows("", "secrets", "namespace", {"get": RUNNING, "create": MAKE, "delete": REMOVE}),
     *_rows("", "configmaps", "namespace", {  # pgha-retained-<cluster>: the spec of backups kept
         "get": REMOVE, "create": REMOVE, "patch": REMOVE, "delete": REMOVE}),
-    *_rows("", "services", "namespace", {"get": RUNNING, "create": MAKE, "patch": MAKE, "delete": REMOVE}),
+    *_rows("", "services", "namespace", {"get": RUNNING, "create": APPLY, "patch": APPLY, "delete": REMOVE}),
     *_rows("", "pods", "namespace", {"get": RUNNING, "list": STATUS, "delete": used_by("drill")}),
     # `kubectl cnpg psql`: a marker commit and a WAL switch on the primary (deploy's archive check, a recent
     # restore target, the last WAL before a teardown keeping backups)
     *_rows("", "pods/exec", "namespace", {
-        "get": used_by("deploy", "restore", "verify", "teardown"),
-        "create": used_by("deploy", "restore", "verify", "teardown")}),
+        "get": used_by("deploy", "restore", "verify", "update", "teardown"),
+        "create": used_by("deploy", "restore", "verify", "update", "teardown")}),
     *_rows("", "persistentvolumeclaims", "namespace", {"list": REMOVE}),
     # CNPG's instance-creation Jobs (initdb, full-recovery, join, …): cluster_status reads one that failed
     *_rows("batch", "jobs", "namespace", {"list": STATUS}),
