@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import follow, report_of, step
+from tests.conftest import at_step, follow, report_of, step
 from tests.integration.helpers import cluster_state, superuser
 
 pytestmark = pytest.mark.integration
@@ -107,6 +107,32 @@ def test_a_restart_parameter_rolls_standbys_first_then_the_primary(api: httpx.Cl
         assert live(home, member, "shared_buffers") == ("48MB", False)
         assert live(home, member, "work_mem")[0] == "8MB"
     assert cluster(api)["spec"]["postgresql"]["parameters"] == {"shared_buffers": "48MB", "work_mem": "8MB"}
+
+
+def test_supervised_switchover_method_waits_for_approval_then_promotes_a_standby(api: httpx.Client, home: Path,
+                                                                                  deployed: str) -> None:
+    primary = cluster(api)["currentPrimary"]
+    started = api.patch(URL, params={"namespace": NS}, json={
+        "primaryUpdateStrategy": "supervised", "primaryUpdateMethod": "switchover",
+        "postgresql": {"parameters": {"shared_buffers": "40MB"}}})
+    assert started.status_code == 202, started.text
+    location = started.headers["Location"]
+    waiting = at_step(api, location, f"waiting for approval: update the primary {primary} (switchover)", timeout=120)
+    assert waiting["customStatus"]["pendingApproval"]["approve"].endswith("/approve")
+    assert cluster(api)["currentPrimary"] == primary  # the standbys are done, the primary waits for a person
+    operation = location.rsplit("/", 1)[1]
+    assert api.post(f"/api/operations/{operation}/approve", json={"by": "test"}).status_code == 202
+    done = follow(api, location)
+    assert done.status_code == 200, done.text
+    result = done.json()["result"]
+    actions = [(r["action"], r["instance"]) for r in result["restarts"]]
+    promoted = actions[-2][1]
+    assert actions[-2:] == [("switchover", promoted), ("restart", primary)] and promoted != primary, actions
+    assert result["rolesAfter"][promoted] == "primary" and result["rolesAfter"][primary] == "standby"
+    assert result["rpoLostWrites"] == 0
+    assert step(report_of(done), "approval")["outcome"] == "approved"
+    for member in result["rolesAfter"]:
+        assert live(home, member, "shared_buffers") == ("40MB", False)
 
 
 def test_scale_up_then_down_keeps_serials_and_the_primary(api: httpx.Client, home: Path, deployed: str) -> None:
