@@ -7,6 +7,7 @@ import activities.alerts
 import activities.azure
 import activities.backups
 import activities.cluster
+import activities.credentials
 import activities.data
 import activities.drills
 import activities.endpoints
@@ -20,6 +21,7 @@ import orchestrations.deploy_cluster
 import orchestrations.failover_drill
 import orchestrations.respond_to_alert
 import orchestrations.restore_cluster
+import orchestrations.rotate_credentials
 import orchestrations.switchover_cluster
 import orchestrations.teardown_cluster
 import orchestrations.update_cluster
@@ -27,6 +29,7 @@ import orchestrations.verify_backups
 import triggers.alerts
 import triggers.backups
 import triggers.clusters
+import triggers.credentials
 import triggers.doctor
 import triggers.drills
 import triggers.health
@@ -48,17 +51,18 @@ INTERRUPT_ON_RESTART = frozenset({"failover_drill", "switchover_cluster", "updat
 RUNBOOKS = (
     orchestrations.deploy_cluster, orchestrations.teardown_cluster, orchestrations.verify_backups,
     orchestrations.restore_cluster, orchestrations.failover_drill, orchestrations.switchover_cluster,
-    orchestrations.update_cluster, orchestrations.respond_to_alert, orchestrations.compensate_run,
+    orchestrations.update_cluster, orchestrations.rotate_credentials, orchestrations.respond_to_alert,
+    orchestrations.compensate_run,
 )
 STEPS = (
     activities.cluster, activities.secrets, activities.azure, activities.monitoring, activities.data,
     activities.backups, activities.restore, activities.drills, activities.alerts, activities.endpoints,
-    activities.operations, activities.updates,
+    activities.operations, activities.updates, activities.credentials,
 )
 STARTERS = (
-    triggers.clusters, triggers.updates, triggers.backups, triggers.drills, triggers.switchover, triggers.alerts,
-    triggers.operations, triggers.schedules,
-    triggers.subscriptions, triggers.openapi, triggers.health, triggers.doctor,
+    triggers.clusters, triggers.updates, triggers.credentials, triggers.backups, triggers.drills, triggers.switchover,
+    triggers.alerts, triggers.operations, triggers.schedules, triggers.subscriptions, triggers.openapi,
+    triggers.health, triggers.doctor,
 )
 
 for module in (*RUNBOOKS, *STEPS, *STARTERS):

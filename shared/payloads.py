@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from shared.changes import ChangePlan
+from shared.credentials import Which
 from shared.model import Model
 from shared.requests import WINDOW_HOURS, SqlCheck
 from shared.spec import ClusterRef, ClusterSpec
@@ -79,6 +80,18 @@ class UpdateCheck(OnSpec):
 
 class RestartInstance(OnSpec):
     instance: str
+
+
+class OwnerPassword(OnSpec):
+    which: Which  # the key of the app secret whose password the owner gets
+
+
+class Login(OnSpec):
+    which: Which
+
+
+class RotationCheck(OnSpec):
+    operation_id: str
 
 
 class StartBackup(OnSpec):

@@ -72,6 +72,11 @@ class SwitchoverRequest(Model):
                                            "advanced in-sync standby")
 
 
+class RotateRequest(Model):
+    """Nothing to choose: the new password is made inside the run, and every cluster sharing the secret is
+    covered (a cluster left out would keep a password its applications can no longer read)."""
+
+
 class VerifyRequest(Model):
     backup: Literal["new", "latest", "random"] = "new"
     window_hours: int = Field(WINDOW_HOURS, ge=1, le=24 * 365)

@@ -121,6 +121,10 @@ class UpdateInput(RunInput):
     changes: ChangePlan
 
 
+class RotateInput(RunInput):
+    """The run finds every cluster of the namespace that uses the app secret (its pre-flight)."""
+
+
 class AlertInput(RunInput):
     alert: AlertSummary
     playbook: str
@@ -136,6 +140,6 @@ class CompensateInput(RunInput):
 INPUTS: dict[str, type[RunInput]] = {
     "deploy_cluster": DeployInput, "teardown_cluster": TeardownInput, "verify_backups": VerifyInput,
     "restore_cluster": RestoreInput, "failover_drill": DrillInput, "switchover_cluster": SwitchoverInput,
-    "update_cluster": UpdateInput,
+    "update_cluster": UpdateInput, "rotate_credentials": RotateInput,
     "respond_to_alert": AlertInput, "compensate_run": CompensateInput,
 }

@@ -145,6 +145,8 @@ class Schedules(Model):
 
     backup_verification: OwnSchedule | None = None
     failover_drill: OwnSchedule | None = None
+    # a new password for the app owner, on every cluster that uses its secret (rotate_credentials)
+    credential_rotation: OwnSchedule | None = None
 
 
 class Drills(Model):

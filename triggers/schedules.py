@@ -36,6 +36,9 @@ def due_runs(spec: ClusterSpec, platform_name: str, drills: bool) -> list[tuple[
     if spec.schedules.backup_verification:
         runs.append(("backupVerification", spec.schedules.backup_verification,
                      Plan("verify_backups", spec.ref, {"verify": VerifyRequest(backup="latest", restore_test=True)})))
+    if spec.schedules.credential_rotation:
+        runs.append(("credentialRotation", spec.schedules.credential_rotation,
+                     Plan("rotate_credentials", spec.ref, {})))
     if spec.schedules.failover_drill and spec.drills.enabled and drills:
         runs.append(("failoverDrill", spec.schedules.failover_drill,
                      Plan("failover_drill", spec.ref, {"drill": DrillRequest(mode="graceful")})))

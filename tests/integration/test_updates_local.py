@@ -1,13 +1,16 @@
-"""Day-2 updates on the real local stack: a restart-requiring parameter rolled through three Patroni members in
-CNPG's order with the write probe beside it, the dry run, the refusals, and a scale 3 -> 4 -> 2 whose serials
-are never reused and whose primary never goes."""
+"""Day-2 changes on the real local stack: a restart-requiring parameter rolled through three Patroni members in
+CNPG's order with the write probe beside it (in place, and supervised by switchover), the dry run, the refusals,
+a scale 3 -> 4 -> 2 whose serials are never reused and whose primary never goes, and a credential rotation over
+every cluster that shares the app secret."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.conftest import at_step, follow, report_of, step
@@ -154,3 +157,42 @@ def test_scale_up_then_down_keeps_serials_and_the_primary(api: httpx.Client, hom
     again = patch(api, {"instances": 3})  # a new serial, never one used before
     assert again.status_code == 200, again.text
     assert f"{NAME}-5" in again.json()["result"]["instances"]
+
+
+def secret(home: Path) -> dict[str, str]:
+    return json.loads((home / "secrets" / NS / "db-user-pass").read_text())
+
+
+def login(home: Path, name: str, password: str) -> str | None:
+    """None when the app owner logs in to `name` with this password; else PostgreSQL's refusal."""
+    port = next(iter(cluster_state(home, name, NS)["members"].values()))["pgPort"]
+    try:
+        with psycopg.connect(host="127.0.0.1", port=port, user="app", password=password, dbname="appdb",
+                             connect_timeout=5, target_session_attrs="any"):
+            return None
+    except psycopg.OperationalError as err:
+        return str(err)
+
+
+def test_rotation_covers_every_cluster_of_the_secret_and_proves_it(api: httpx.Client, home: Path,
+                                                                   deployed: str) -> None:
+    other = {"name": "it-upd-b", "namespace": NS, "instances": 1, "synchronousReplicas": 0}
+    made = api.post("/api/clusters", json=other)
+    assert made.status_code == 202 and follow(api, made.headers["Location"]).status_code == 200
+    old = secret(home)["password"]
+    port = cluster_state(home, NAME, NS)["members"][cluster(api)["currentPrimary"]]["pgPort"]
+    with psycopg.connect(host="127.0.0.1", port=port, user="app", password=old, dbname="appdb") as session:
+        started = api.post(f"{URL}/credentials/rotate", params={"namespace": NS}, json={})
+        assert started.status_code == 202, started.text
+        done = follow(api, started.headers["Location"])
+        assert done.status_code == 200, done.text
+        assert session.execute("SELECT 1").fetchone() == (1,)  # a session already open goes on
+    result = done.json()["result"]
+    assert result["clusters"] == [NAME, "it-upd-b"] and result["secret"] == "db-user-pass"
+    keys = secret(home)
+    assert keys["password"] != old and set(keys) == {"username", "password", "createdBy"}  # nothing left over
+    for name in (NAME, "it-upd-b"):
+        assert login(home, name, keys["password"]) is None
+        assert "password authentication failed" in (login(home, name, old) or ""), name
+        assert step(report_of(done), f"old password refused on {name}")["outcome"] == "done"
+    assert old not in done.text and keys["password"] not in done.text  # no password in the report

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import backups as bk
-from shared import sql
+from shared import credentials, sql
 from shared import status as st
 from shared.backups import Backup
 from shared.changes import ChangePlan, Verdict, major_of
@@ -28,6 +28,7 @@ from shared.objectstore import Container
 from shared.outcome import Outcome, done, skipped, unchanged
 from shared.platform import PreflightFailed, Role, preflight_outcome, unreadable
 from shared.platforms.aks import cnpg, doctor, manifests, updates
+from shared.platforms.aks import credentials as credentials_aks
 from shared.platforms.aks.azure import Azure
 from shared.platforms.aks.config import AksSettings
 from shared.platforms.aks.kube import Kube, KubeError, connect
@@ -246,10 +247,17 @@ class AksPlatform:
         spec = self.stored_spec(namespace, name)
         if spec is None:
             raise RuntimeError(f"cluster {namespace}/{name} does not exist")
-        secret = self.kube.get("v1", "Secret", namespace, spec.bootstrap.secret_name) or {}
-        data = secret.get("data") or {}
-        if "password" not in data:
+        keys = credentials_aks.read_keys(self.kube, spec)
+        if "password" not in keys:
             raise RuntimeError(f"secret {namespace}/{spec.bootstrap.secret_name} has no password")
+        with self._session(spec, role, keys["password"], database) as session:
+            yield session
+
+    @contextmanager
+    def _session(self, spec: ClusterSpec, role: Role, password: str, database: str | None = None) -> Iterator[sql.Sql]:
+        """The owner's session through the rw/ro endpoint with this password, the server checked against the
+        cluster's CA."""
+        namespace, name = spec.namespace, spec.name
         host, port = self.endpoint(spec, role)
         ca = ((self.kube.get("v1", "Secret", namespace, f"{name}-ca") or {}).get("data") or {}).get("ca.crt")
         if not ca:
@@ -261,8 +269,7 @@ class AksPlatform:
             # services', not a LoadBalancer's IP), so the password goes to this cluster and nowhere else
             with sql.connect(host=host, port=port, user=spec.bootstrap.owner,
                              dbname=database or spec.bootstrap.database, connect_timeout=5,
-                             sslmode="verify-ca", sslrootcert=root.name,
-                             password=base64.b64decode(data["password"]).decode()) as session:
+                             sslmode="verify-ca", sslrootcert=root.name, password=password) as session:
                 yield session
 
     def endpoint(self, spec: ClusterSpec, role: Role) -> tuple[str, int]:
@@ -404,6 +411,35 @@ class AksPlatform:
 
     def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[st.InstanceSettings]:
         raise RuntimeError("instance settings are not read on AKS: changes that need them are refused first")
+
+    # ---- credential rotation (shared/platforms/aks/credentials.py) -----------------------------------
+    def stage_app_password(self, spec: ClusterSpec) -> Outcome:
+        return credentials_aks.move(self.kube, spec, credentials.staged, "a new password staged")
+
+    def commit_app_password(self, spec: ClusterSpec) -> Outcome:
+        return credentials_aks.move(self.kube, spec, credentials.committed, "the new password in use, the old one "
+                                    "kept")
+
+    def revert_app_password(self, spec: ClusterSpec) -> Outcome:
+        return credentials_aks.move(self.kube, spec, credentials.reverted, "the previous password back in use")
+
+    def forget_previous_password(self, spec: ClusterSpec) -> Outcome:
+        return credentials_aks.move(self.kube, spec, credentials.forgotten, "the old password forgotten")
+
+    def set_owner_password(self, spec: ClusterSpec, which: credentials.Which) -> Outcome:
+        return skipped(f"CNPG's instance manager sets {spec.bootstrap.owner}'s password from secret "
+                       f"{spec.bootstrap.secret_name} when it changes")
+
+    def app_login(self, spec: ClusterSpec, which: credentials.Which) -> str | None:
+        keys = credentials_aks.read_keys(self.kube, spec)
+        if which not in keys:
+            raise RuntimeError(f"secret {spec.bootstrap.secret_name} holds no {which} password")
+        try:
+            with self._session(spec, "rw", keys[which]) as session:
+                session.execute("SELECT 1")
+        except sql.SqlError as err:
+            return credentials.refusal(err)
+        return None
 
     # ---- alert response --------------------------------------------------------------------------
     def ha_manager_status(self, spec: ClusterSpec) -> Outcome:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
+from shared import credentials
 from shared.backups import Backup
 from shared.changes import ChangePlan, Verdict
 from shared.doctor import Check, Purpose
@@ -19,6 +20,7 @@ from shared.platform import Role, preflight_outcome
 from shared.platforms.local import doctor, processes
 from shared.platforms.local.archive import Archive
 from shared.platforms.local.backups import Backups
+from shared.platforms.local.credentials import Credentials
 from shared.platforms.local.drills import Drills
 from shared.platforms.local.members import Members
 from shared.platforms.local.sql import Sessions
@@ -50,6 +52,7 @@ class LocalPlatform:
         self.backups = Backups(self.records, self.archive, self.members, self.status, self.account)
         self.drills = Drills(self.records, self.members, self.status)
         self.updates = Updates(self.records, self.members)
+        self.credentials = Credentials(self.records, self.members, self.status, self.sessions)
 
     # ---- the doctor ------------------------------------------------------------------------------
     def diagnose(self, spec: ClusterSpec, purpose: Purpose = "doctor", delete_backups: bool = False) -> list[Check]:
@@ -164,6 +167,25 @@ class LocalPlatform:
 
     def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[InstanceSettings]:
         return self.updates.instance_settings(spec, names)
+
+    # ---- credential rotation -------------------------------------------------------------------------
+    def stage_app_password(self, spec: ClusterSpec) -> Outcome:
+        return self.credentials.move(spec, credentials.staged, "a new password staged")
+
+    def commit_app_password(self, spec: ClusterSpec) -> Outcome:
+        return self.credentials.move(spec, credentials.committed, "the new password in use, the old one kept")
+
+    def revert_app_password(self, spec: ClusterSpec) -> Outcome:
+        return self.credentials.move(spec, credentials.reverted, "the previous password back in use")
+
+    def forget_previous_password(self, spec: ClusterSpec) -> Outcome:
+        return self.credentials.move(spec, credentials.forgotten, "the old password forgotten")
+
+    def set_owner_password(self, spec: ClusterSpec, which: credentials.Which) -> Outcome:
+        return self.credentials.set_owner_password(spec, which)
+
+    def app_login(self, spec: ClusterSpec, which: credentials.Which) -> str | None:
+        return self.credentials.app_login(spec, which)
 
     # ---- teardown --------------------------------------------------------------------------------
     def remove_endpoints(self, namespace: str, name: str) -> Outcome:

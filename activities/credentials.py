@@ -1,0 +1,84 @@
+"""Credential rotation: its pre-flight, the app secret's keys moved step by step, the owner's password set from
+one of them, and a login tried with one. No password leaves these activities; what they answer is which key
+and whether a login was accepted."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+
+from activities import platform, typed
+from shared import locks
+from shared.credentials import refused_for_password
+from shared.outcome import Outcome, done
+from shared.payloads import Login, OwnerPassword, RotationCheck
+from shared.platform import PreflightFailed
+from shared.settings import Settings
+from shared.spec import ClusterSpec
+
+bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="check")
+@typed
+def rotation_preflight(check: RotationCheck) -> Outcome:
+    """Every cluster of the namespace that uses the app secret (a kept restore's too): a password set on some
+    would leave the others' applications reading one their role refuses. Refused, touching nothing, unless each
+    has a primary to set it on and none of the others runs an operation of its own."""
+    spec, problems = check.spec, []
+    secret = spec.bootstrap.secret_name
+    others = sorted(s.name for s in platform().list_clusters()
+                    if s.namespace == spec.namespace and s.bootstrap.secret_name == secret and s.name != spec.name)
+    clusters = [spec.name, *others]
+    connection = Settings.from_env().storage_connection
+    for name in clusters:
+        status = platform().cluster_status(spec.namespace, name)
+        if status.current_primary is None:
+            problems.append(f"{name} has no primary ({status.phase})")
+        holder = locks.holder(connection, spec.namespace, name) if name != spec.name else None
+        if holder is not None and holder.operation_id != check.operation_id:
+            problems.append(f"{name} is busy with {holder.runbook} {holder.operation_id}")
+    if problems:
+        raise PreflightFailed("rotation refused: " + "; ".join(problems))
+    return done(f"secret {secret} is used by {', '.join(clusters)}; each has a primary", clusters=clusters)
+
+
+@bp.activity_trigger(input_name="spec")
+@typed
+def stage_app_password(spec: ClusterSpec) -> Outcome:
+    return platform().stage_app_password(spec)
+
+
+@bp.activity_trigger(input_name="spec")
+@typed
+def commit_app_password(spec: ClusterSpec) -> Outcome:
+    return platform().commit_app_password(spec)
+
+
+@bp.activity_trigger(input_name="spec")
+@typed
+def revert_app_password(spec: ClusterSpec) -> Outcome:
+    return platform().revert_app_password(spec)
+
+
+@bp.activity_trigger(input_name="spec")
+@typed
+def forget_previous_password(spec: ClusterSpec) -> Outcome:
+    return platform().forget_previous_password(spec)
+
+
+@bp.activity_trigger(input_name="request")
+@typed
+def set_owner_password(request: OwnerPassword) -> Outcome:
+    return platform().set_owner_password(request.spec, request.which)
+
+
+@bp.activity_trigger(input_name="login")
+@typed
+def try_login(login: Login) -> Outcome:
+    """A login as the owner through rw with the secret's `which` password: accepted, or what refused it."""
+    spec = login.spec
+    said = platform().app_login(spec, login.which)
+    if said is None:
+        return done(f"{spec.bootstrap.owner} logs in to {spec.name} with the {login.which} password", accepted=True)
+    return done(f"{spec.bootstrap.owner} with the {login.which} password on {spec.name}: {said}", accepted=False,
+                passwordRefused=refused_for_password(said))

@@ -1,0 +1,59 @@
+"""Rotating the app owner's password, as steps that each survive a second delivery: the secret holds the
+password in use (`password`), the next one while it is being set (`pending`), and the one before it until the
+run has proven it refused (`previous`). Each step reads the secret's keys and answers them changed, or None
+when the secret is already where that step leads; the adapters read and write their own store (a file
+locally, a Kubernetes Secret on AKS). Passwords never leave the activity that moves them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from shared.secrets import generate_password
+
+Keys = dict[str, str]
+Which = Literal["password", "previous", "pending"]
+
+
+def staged(keys: Keys) -> Keys | None:
+    """A new password made and held as `pending` (kept if a delivery before this one made it)."""
+    if "pending" in keys:
+        return None
+    return {**keys, "pending": generate_password()}
+
+
+def committed(keys: Keys) -> Keys | None:
+    """The pending password in use, the old one kept as `previous` until it is proven refused."""
+    if "pending" not in keys:
+        if "previous" in keys:
+            return None  # committed by an earlier delivery
+        raise RuntimeError("no new password is staged: nothing to commit")
+    rest = {k: v for k, v in keys.items() if k != "pending"}
+    return {**rest, "password": keys["pending"], "previous": keys["password"]}
+
+
+def reverted(keys: Keys) -> Keys | None:
+    """The previous password back in use (a rotation that could not be proven), the new one dropped."""
+    if "previous" in keys:
+        rest = {k: v for k, v in keys.items() if k != "previous"}
+        return {**rest, "password": keys["previous"]}
+    if "pending" in keys:
+        return {k: v for k, v in keys.items() if k != "pending"}
+    return None
+
+
+def forgotten(keys: Keys) -> Keys | None:
+    """The old password dropped once it is proven refused."""
+    if "previous" not in keys:
+        return None
+    return {k: v for k, v in keys.items() if k != "previous"}
+
+
+def refusal(error: Exception) -> str:
+    """What a refused login says, the server's password line first (a multi-host endpoint adds one per host)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return next((line for line in lines if "password authentication failed" in line), " ".join(lines))[:300]
+
+
+def refused_for_password(said: str | None) -> bool:
+    """A login refused because of its password (not a server that did not answer)."""
+    return said is not None and "password authentication failed" in said
