@@ -1,5 +1,5 @@
 """`pgha`: the local stack and the devhost from a shell — up, down, status, serve, demo; plan and doctor; and
-the day-2 operations as a client of a running pgha — update, switchover.
+the day-2 operations as a client of a running pgha — update, switchover, rotate.
 
 Each command imports the heavier parts it needs when it runs (the devhost and its durable engine, the
 plan's app registry): `pgha status` and `pgha down` answer without loading them."""
@@ -305,6 +305,14 @@ def cmd_switchover(args: argparse.Namespace) -> int:
     return 0 if result.status_code == 200 else 1
 
 
+def cmd_rotate(args: argparse.Namespace) -> int:
+    """A new password for the app owner on every cluster that uses its secret, proven."""
+    url = f"/api/clusters/{args.name}/credentials/rotate" + (f"?namespace={args.namespace}" if args.namespace else "")
+    with api_client(args) as client:
+        result, _ = run_and_show(client, "POST", url, {}, "credential rotation")
+    return 0 if result.status_code == 200 else 1
+
+
 class Refused(Exception):
     """A command that cannot go on: its message goes to stderr, exit code 2."""
 
@@ -386,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     switchover = sub.add_parser("switchover", help="switch the primary over to an in-sync standby and follow the run")
     switchover.add_argument("name")
     switchover.add_argument("--target", help="the instance to promote (default: the most advanced in-sync standby)")
-    for verb, fn in ((update, cmd_update), (switchover, cmd_switchover)):
+    rotate = sub.add_parser("rotate", help="rotate the app owner's password (every cluster sharing its secret)")
+    rotate.add_argument("name")
+    for verb, fn in ((update, cmd_update), (switchover, cmd_switchover), (rotate, cmd_rotate)):
         verb.add_argument("--namespace", help="default: PGHA_DEFAULT_NAMESPACE on the server")
         verb.add_argument("--url", default=default_url, help="pgha's base URL (default: PGHA_URL or `pgha serve`'s)")
         verb.set_defaults(fn=fn)

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from shared import credentials
 from shared import status as st
 from shared.changes import ChangePlan, Verdict
 from shared.doctor import Check, Purpose, passed
@@ -48,6 +49,8 @@ class ScriptedPlatform:
         self.major: int | None = 16  # the PostgreSQL major the cluster runs
         self.refuse: dict[str, str] = {}  # change kind -> the reason weigh_changes refuses it
         self.restarted: list[str] = []
+        self.app_keys: dict[tuple[str, str], dict[str, str]] = {}  # an app secret's keys
+        self.role_passwords: dict[tuple[str, str], str] = {}  # the owner's password on each cluster
 
     def _called(self, method: str) -> None:
         self.calls[method] += 1
@@ -144,6 +147,41 @@ class ScriptedPlatform:
         self._called("restart_instance")
         self.restarted.append(instance)
         return done(f"{instance} restarted")
+
+    # credential rotation: the secret's keys moved as the adapters move them, each role's password remembered
+    def _move(self, spec: ClusterSpec, step: Any, method: str) -> Outcome:
+        self._called(method)
+        keys = self.app_keys.setdefault((spec.namespace, spec.bootstrap.secret_name), {"password": "first"})
+        changed = step(keys)
+        if changed is None:
+            return unchanged(method)
+        self.app_keys[(spec.namespace, spec.bootstrap.secret_name)] = changed
+        return done(method)
+
+    def stage_app_password(self, spec: ClusterSpec) -> Outcome:
+        return self._move(spec, credentials.staged, "stage_app_password")
+
+    def commit_app_password(self, spec: ClusterSpec) -> Outcome:
+        return self._move(spec, credentials.committed, "commit_app_password")
+
+    def revert_app_password(self, spec: ClusterSpec) -> Outcome:
+        return self._move(spec, credentials.reverted, "revert_app_password")
+
+    def forget_previous_password(self, spec: ClusterSpec) -> Outcome:
+        return self._move(spec, credentials.forgotten, "forget_previous_password")
+
+    def set_owner_password(self, spec: ClusterSpec, which: str) -> Outcome:
+        self._called("set_owner_password")
+        keys = self.app_keys[(spec.namespace, spec.bootstrap.secret_name)]
+        self.role_passwords[(spec.namespace, spec.name)] = keys[which]
+        return done(f"{spec.name}: {which}")
+
+    def app_login(self, spec: ClusterSpec, which: str) -> str | None:
+        self._called("app_login")
+        keys = self.app_keys.get((spec.namespace, spec.bootstrap.secret_name), {"password": "first"})
+        if self.role_passwords.get((spec.namespace, spec.name), "first") == keys[which]:
+            return None
+        return 'FATAL:  password authentication failed for user "app"'
 
     def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[st.InstanceSettings]:
         self._called("instance_settings")

@@ -17,7 +17,7 @@ import azure.functions as func
 from pydantic import BaseModel
 
 from shared.doctor import Check
-from shared.requests import DrillRequest, RestoreRequest, SwitchoverRequest, VerifyRequest
+from shared.requests import DrillRequest, RestoreRequest, RotateRequest, SwitchoverRequest, VerifyRequest
 from shared.spec import ClusterSpec
 from shared.status import ClusterStatus
 from triggers.operations import Decision
@@ -156,7 +156,7 @@ ALERT = {"type": "object", "required": ["schemaId", "data"], "properties": {
 }}
 SUBSCRIPTION = {"type": "object", "required": ["operation", "callbackUrl"], "properties": {
     "operation": {"type": "string", "enum": ["deploy", "teardown", "verifyBackups", "restore", "failoverDrill",
-                                             "switchover", "update"],
+                                             "switchover", "update", "rotateCredentials"],
                   "x-ms-summary": "Operation"},
     "cluster": {"type": "string", "maxLength": 50, "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$",
                 "x-ms-summary": "Cluster", "description": "the cluster to act on (not for deploy)"},
@@ -235,6 +235,7 @@ def document() -> dict[str, Any]:
         **{k: v for k, v in definitions["ClusterSpecRequest"].items() if k != "required"},
         "description": "a partial ClusterSpec, merged into the stored one (JSON merge patch: null puts a field "
                        "back to its default); name and namespace cannot change"}
+    rotate = with_callback(model_schema(RotateRequest, definitions), definitions, "RotateRequestBody")
     decision = model_schema(Decision, definitions)
     status = model_schema(ClusterStatus, definitions)
     diagnosis = {"type": "object", "properties": {
@@ -280,6 +281,10 @@ def document() -> dict[str, Any]:
             "Switchover", "Switch the primary over", "switchover_cluster: a planned switchover to an in-sync "
             "standby (kubectl cnpg promote), with measured RTO and RPO",
             [CLUSTER, NAMESPACE, body(switchover)], answers(*started), **LONG_RUNNING)},
+        "/clusters/{name}/credentials/rotate": {"post": operation(
+            "RotateCredentials", "Rotate the app owner's password", "rotate_credentials: a new password on every "
+            "cluster that uses the app secret, proven (the new one logs in, the old one is refused)",
+            [CLUSTER, NAMESPACE, body(rotate)], answers(*started), **LONG_RUNNING)},
         "/alerts": {"post": operation(
             "ReceiveAlert", "Receive an Azure Monitor alert", "common alert schema; one run per alertId and condition",
             [body({"$ref": "#/definitions/Alert"}, required=True)], answers(202, 400, 413, 503),

@@ -19,6 +19,7 @@ from shared.ids import is_operation_id
 from shared.settings import Settings
 from triggers.backups import plan_restore, plan_verify
 from triggers.clusters import checked_name, checked_namespace, plan_deploy, plan_teardown
+from triggers.credentials import plan_rotation
 from triggers.drills import plan_drill
 from triggers.operations import request_cancel
 from triggers.responses import ApiError, base_url, json_response, unexpected
@@ -47,12 +48,12 @@ async def plan_for(
         return plan_deploy(request)
     planners: dict[str, Callable[[str, str, dict[str, Any]], Plan]] = {
         "verifyBackups": plan_verify, "restore": plan_restore, "failoverDrill": plan_drill,
-        "switchover": plan_switchover, "update": plan_update,
+        "switchover": plan_switchover, "update": plan_update, "rotateCredentials": plan_rotation,
     }
     if operation not in (*planners, "teardown"):
         raise ApiError(400, "InvalidRequest",
                        "operation must be one of deploy, teardown, verifyBackups, restore, failoverDrill, switchover, "
-                       "update",
+                       "update, rotateCredentials",
                        "operation")
     namespace, name = checked_namespace(body.get("namespace")), checked_name(body.get("cluster"))
     if operation == "teardown":

@@ -176,3 +176,33 @@ def test_an_update_on_aks_with_its_own_permissions(api: httpx.Client, on_aks: Ak
     assert step(report, "prepare probe")["outcome"] == "failed"
     assert len(kube_api.calls("PATCH")) == before  # nothing applied
     assert on_aks.stored_spec("aks-e2e", "pg-up").instances == 3
+
+
+def test_a_rotation_moves_the_app_secret_keys_with_its_own_permissions(on_aks: AksPlatform,
+                                                                      kube_api: FakeKubeApi) -> None:
+    """The rotation's secret steps over the real client with only the rows access.py lists for `rotate`: the
+    Secret's data keys moved by merge patches (a removed key sent as null), each step a no-op when done; the
+    owner's password is CNPG's to set from the Secret, so pgha leaves the role alone."""
+    import base64
+
+    cluster = settled(on_aks, spec("pg-rot"))
+    on_aks.ensure_app_secret(cluster)
+    kube_api.rbac = pgha_role(only="rotate")
+
+    def keys() -> dict[str, str]:
+        data = on_aks.kube.get("v1", "Secret", "aks-e2e", cluster.bootstrap.secret_name)["data"]
+        return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+    old = keys()["password"]
+    assert on_aks.stage_app_password(cluster).outcome == "done"
+    pending = keys()["pending"]
+    assert on_aks.stage_app_password(cluster).outcome == "unchanged" and keys()["pending"] == pending
+    assert on_aks.set_owner_password(cluster, "pending").outcome == "skipped"
+    assert on_aks.commit_app_password(cluster).outcome == "done"
+    assert keys() == {"username": cluster.bootstrap.owner, "password": pending, "previous": old}
+    assert on_aks.forget_previous_password(cluster).outcome == "done"
+    assert keys() == {"username": cluster.bootstrap.owner, "password": pending}
+    assert on_aks.revert_app_password(cluster).outcome == "unchanged"  # nothing to go back to
+    patches = kube_api.calls("PATCH", "/secrets/")
+    assert {p.content_type for p in patches} == {"application/merge-patch+json"} and len(patches) == 3
+    assert patches[1].body["data"]["pending"] is None  # the commit drops the staged key

@@ -327,6 +327,10 @@ def invalid_requests(receiver: Receiver) -> list[Ask]:
         ask("no body", "PATCH", "/api/clusters/gold-dr"),
         ask("unknown cluster", "PATCH", "/api/clusters/gold-none", json={"instances": 2}),
         ask("no key", "PATCH", "/api/clusters/gold-dr", json={"instances": 2}, **anon),
+        # POST /api/clusters/{name}/credentials/rotate (added after the snapshots were first taken)
+        ask("unknown field", "POST", "/api/clusters/gold-dr/credentials/rotate", json={"password": "mine"}),
+        ask("unknown cluster", "POST", "/api/clusters/gold-none/credentials/rotate", json={}),
+        ask("no key", "POST", "/api/clusters/gold-dr/credentials/rotate", json={}, **anon),
         # POST /api/alerts
         ask("invalid JSON", "POST", "/api/alerts", content=b"{not json", headers=JSON),
         ask("not the common schema", "POST", "/api/alerts", json={**PROMETHEUS, "schemaId": "Microsoft.Insights/x"}),

@@ -23,6 +23,7 @@ HTTP_ROUTES = {
     "start_failover_drill": ("clusters/{name}/drills/failover", ["POST"]),
     "start_switchover": ("clusters/{name}/switchover", ["POST"]),
     "start_update": ("clusters/{name}", ["PATCH"]),
+    "start_rotation": ("clusters/{name}/credentials/rotate", ["POST"]),
     "receive_alert": ("alerts", ["POST"]),
     "approve_operation": ("operations/{id}/approve", ["POST"]),
     "reject_operation": ("operations/{id}/reject", ["POST"]),
@@ -60,7 +61,7 @@ def test_every_trigger_has_the_right_bindings() -> None:
     assert {"apply_cluster", "get_cluster_status", "store_report", "release_lock", "ensure_app_secret"} <= activities
     assert set(collect(function_app.app).orchestrators) == {
         "deploy_cluster", "teardown_cluster", "verify_backups", "restore_cluster", "failover_drill",
-        "switchover_cluster", "update_cluster", "respond_to_alert", "compensate_run"}
+        "switchover_cluster", "update_cluster", "rotate_credentials", "respond_to_alert", "compensate_run"}
     http = {n for n, f in found.items() if f.get_trigger().type == "httpTrigger"}
     assert http == set(HTTP_ROUTES), "every HTTP function is described here"
 

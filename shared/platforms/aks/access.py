@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Scope = Literal["namespace", "operator", "cluster"]  # the cluster's namespace, the operator's, cluster-wide
-RUNBOOKS = ("deploy", "restore", "verify", "drill", "switchover", "update", "alert", "teardown")
+RUNBOOKS = ("deploy", "restore", "verify", "drill", "switchover", "update", "rotate", "alert", "teardown")
 
 
 
@@ -28,7 +28,7 @@ def used_by(*runbooks: str) -> frozenset[str]:
 
 EVERY = used_by(*RUNBOOKS)
 # those that read a running cluster
-RUNNING = used_by("deploy", "restore", "verify", "drill", "switchover", "update", "alert")
+RUNNING = used_by("deploy", "restore", "verify", "drill", "switchover", "update", "rotate", "alert")
 # the runbooks that read a cluster's status: those above, and teardown before it archives the last WAL
 STATUS = RUNNING | used_by("teardown")
 MAKE = used_by("deploy", "restore")
@@ -65,7 +65,8 @@ MONITORING = ("monitoring.coreos.com", "azmonitoring.coreos.com")
 PERMISSIONS: tuple[Permission, ...] = (
     # the cluster's own objects
     *_rows(CNPG, "clusters", "namespace", {"get": EVERY, "create": MAKE, "patch": APPLY, "delete": REMOVE}),
-    *_rows(CNPG, "clusters", "cluster", {"list": used_by("verify", "drill")}),  # the scheduled runs' clusters
+    # the scheduled runs' clusters; the clusters that share an app secret
+    *_rows(CNPG, "clusters", "cluster", {"list": used_by("verify", "drill", "rotate")}),
     *_rows(CNPG, "clusters/status", "namespace", {"patch": used_by("drill", "switchover")}),  # `kubectl cnpg promote`
     *_rows(CNPG, "backups", "namespace", {
         "get": used_by("verify", "alert"), "create": used_by("verify", "alert"), "list": REMOVE,
@@ -77,7 +78,9 @@ PERMISSIONS: tuple[Permission, ...] = (
     *(row for group in MONITORING for row in _rows(group, "podmonitors", "namespace", {
         "get": used_by("deploy", "update"), "create": used_by("deploy", "update"), "patch": used_by("deploy", "update"),
         "delete": REMOVE})),
-    *_rows("", "secrets", "namespace", {"get": RUNNING, "create": MAKE, "delete": REMOVE}),
+    # a rotation moves the app secret's keys with a merge patch (CNPG sets the owner's password from it)
+    *_rows("", "secrets", "namespace", {"get": RUNNING, "create": MAKE, "patch": used_by("rotate"),
+                                        "delete": REMOVE}),
     *_rows("", "configmaps", "namespace", {  # pgha-retained-<cluster>: the spec of backups kept
         "get": REMOVE, "create": REMOVE, "patch": REMOVE, "delete": REMOVE}),
     *_rows("", "services", "namespace", {"get": RUNNING, "create": APPLY, "patch": APPLY, "delete": REMOVE}),
