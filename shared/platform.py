@@ -22,7 +22,7 @@ from shared.objectstore import Container
 from shared.outcome import Outcome, done
 from shared.spec import ClusterSpec
 from shared.sql import Sql
-from shared.status import ClusterStatus, InstanceSettings
+from shared.status import ClusterStatus, Drift, InstanceSettings
 
 log = logging.getLogger("pgha.platform")
 class PreflightFailed(RuntimeError):
@@ -95,6 +95,7 @@ class Platform(Protocol):
     def weigh_changes(self, plan: ChangePlan) -> Verdict: ...
     def restart_instance(self, spec: ClusterSpec, instance: str) -> Outcome: ...
     def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[InstanceSettings]: ...
+    def drift(self, spec: ClusterSpec) -> list[Drift]: ...
 
     # credential rotation: the app secret's keys moved step by step (shared/credentials.py), the owner's
     # password set from one of them (locally; CNPG does it from the secret on AKS), a login tried with one

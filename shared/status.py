@@ -102,3 +102,13 @@ class InstanceSettings(Model):
     values: dict[str, str | None] = Field(default_factory=dict)
     pending_restart: list[str] = Field(default_factory=list)
     error: str | None = None  # the instance did not answer (starting, restarting): nothing known of it yet
+
+
+class Drift(Model):
+    """A field where what runs differs from the spec pgha holds (a hand edit behind pgha's back, or a change
+    still waiting for a restart): on AKS a field of the Cluster pgha applies, locally a member's setting."""
+
+    field: str
+    held: Any = None
+    running: Any = None
+    instance: str | None = None

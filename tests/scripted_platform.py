@@ -49,6 +49,7 @@ class ScriptedPlatform:
         self.major: int | None = 16  # the PostgreSQL major the cluster runs
         self.refuse: dict[str, str] = {}  # change kind -> the reason weigh_changes refuses it
         self.restarted: list[str] = []
+        self.drifted: list[st.Drift] = []  # what GET /api/clusters/{name} reports as drift
         self.app_keys: dict[tuple[str, str], dict[str, str]] = {}  # an app secret's keys
         self.role_passwords: dict[tuple[str, str], str] = {}  # the owner's password on each cluster
 
@@ -182,6 +183,9 @@ class ScriptedPlatform:
         if self.role_passwords.get((spec.namespace, spec.name), "first") == keys[which]:
             return None
         return 'FATAL:  password authentication failed for user "app"'
+
+    def drift(self, spec: ClusterSpec) -> list[st.Drift]:
+        return list(self.drifted)
 
     def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[st.InstanceSettings]:
         self._called("instance_settings")

@@ -206,3 +206,16 @@ def test_a_rotation_moves_the_app_secret_keys_with_its_own_permissions(on_aks: A
     patches = kube_api.calls("PATCH", "/secrets/")
     assert {p.content_type for p in patches} == {"application/merge-patch+json"} and len(patches) == 3
     assert patches[1].body["data"]["pending"] is None  # the commit drops the staged key
+
+
+def test_drift_is_a_hand_edit_of_a_field_pgha_applies(on_aks: AksPlatform, kube_api: FakeKubeApi) -> None:
+    """Only the fields pgha's server-side apply sends are compared: after the apply (and CNPG's webhook filling
+    in its defaults) nothing drifts; a `kubectl edit` of one of them does."""
+    cluster = settled(on_aks, spec("pg-drift", postgresql={"parameters": {"work_mem": "4MB"}}))
+    on_aks.apply_cluster(cluster)
+    on_aks.cluster_status("aks-e2e", "pg-drift")
+    assert on_aks.drift(cluster) == []
+    on_aks.kube.merge_patch("postgresql.cnpg.io/v1", "Cluster", "aks-e2e", "pg-drift",
+                            {"spec": {"postgresql": {"parameters": {"work_mem": "64MB"}}, "instances": 4}})
+    found = {d.field: (d.held, d.running) for d in on_aks.drift(cluster)}
+    assert found == {"postgresql.parameters.work_mem": ("4MB", "64MB"), "instances": (3, 4)}

@@ -6,6 +6,7 @@ every cluster that shares the app secret."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,26 @@ def test_a_restart_parameter_rolls_standbys_first_then_the_primary(api: httpx.Cl
         assert live(home, member, "shared_buffers") == ("48MB", False)
         assert live(home, member, "work_mem")[0] == "8MB"
     assert cluster(api)["spec"]["postgresql"]["parameters"] == {"shared_buffers": "48MB", "work_mem": "8MB"}
+
+
+def test_a_hand_edit_on_a_member_is_drift(api: httpx.Client, home: Path, deployed: str) -> None:
+    """`ALTER SYSTEM` behind pgha's back on one member: GET names the member, the field, both values."""
+    assert cluster(api)["drift"] == []
+    member = sorted(cluster_state(home, NAME, NS)["members"])[-1]
+    port = cluster_state(home, NAME, NS)["members"][member]["pgPort"]
+    held = cluster(api)["spec"]["postgresql"]["parameters"]["work_mem"]
+    with superuser(home, NAME, port, NS) as conn:
+        conn.execute("ALTER SYSTEM SET work_mem = '16MB'")
+        conn.execute("SELECT pg_reload_conf()")
+        try:
+            deadline = time.monotonic() + 10  # the postmaster rereads its files when the signal lands
+            while not (drift := cluster(api)["drift"]) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            conn.execute("ALTER SYSTEM RESET work_mem")
+            conn.execute("SELECT pg_reload_conf()")
+    assert drift == [{"field": "postgresql.parameters.work_mem", "held": held, "running": "16MB",
+                      "instance": member}], drift
 
 
 def test_supervised_switchover_method_waits_for_approval_then_promotes_a_standby(api: httpx.Client, home: Path,

@@ -31,7 +31,7 @@ from shared.platforms.local.updates import Updates
 from shared.settings import Settings
 from shared.spec import ClusterSpec
 from shared.sql import Sql
-from shared.status import ClusterStatus, InstanceSettings
+from shared.status import ClusterStatus, Drift, InstanceSettings
 
 AZURE_ONLY = "Azure-only step, skipped on the local platform"
 
@@ -167,6 +167,9 @@ class LocalPlatform:
 
     def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[InstanceSettings]:
         return self.updates.instance_settings(spec, names)
+
+    def drift(self, spec: ClusterSpec) -> list[Drift]:
+        return self.updates.drift(spec)
 
     # ---- credential rotation -------------------------------------------------------------------------
     def stage_app_password(self, spec: ClusterSpec) -> Outcome:

@@ -7,14 +7,14 @@ from __future__ import annotations
 import httpx
 import psycopg
 
-from shared.changes import ChangePlan, Verdict
+from shared.changes import ChangePlan, Verdict, same_setting
 from shared.outcome import Outcome, done
 from shared.platforms.local import patroni
 from shared.platforms.local.members import Members
 from shared.platforms.local.stack import PG_BIN
 from shared.platforms.local.state import Records
 from shared.spec import ClusterSpec
-from shared.status import InstanceSettings
+from shared.status import Drift, InstanceSettings
 
 RESTART_TIMEOUT_SECONDS = 60  # Patroni's own bound on PostgreSQL coming back (primary_start_timeout's role)
 
@@ -68,4 +68,21 @@ class Updates:
                 found.append(InstanceSettings(name=member.name, error=str(err).strip().splitlines()[0][:200]))
                 continue
             found.append(InstanceSettings(name=member.name, values=values, pending_restart=pending))
+        return found
+
+    def drift(self, spec: ClusterSpec) -> list[Drift]:
+        """The members against the spec: how many run, and each parameter's value in force (a member that does
+        not answer is the status's to report, not drift)."""
+        found = []
+        members = self.records.members(spec.namespace, spec.name)
+        if len(members) != spec.instances:
+            found.append(Drift(field="instances", held=spec.instances, running=len(members)))
+        parameters = spec.postgresql.parameters
+        for instance in self.instance_settings(spec, sorted(parameters)) if parameters else []:
+            for name, value in parameters.items():
+                live = instance.values.get(name)
+                if instance.error is None and not same_setting(value, live):
+                    waiting = " (pending restart)" if name in instance.pending_restart else ""
+                    found.append(Drift(field=f"postgresql.parameters.{name}", held=value, running=f"{live}{waiting}",
+                                       instance=instance.name))
         return found
