@@ -10,15 +10,15 @@ import azure.durable_functions as df
 from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
 from orchestrations.steps import (
     clean_up_probe,
-    count_lost_writes,
     describe,
     healthy,
+    measure_probe,
+    no_writes_lost,
     outages_between,
     primary_is,
     probe_baseline,
     read_spec,
     start_probe,
-    stop_probe,
     wait_for_status,
 )
 from shared.payloads import DeletePrimary, OnRun, Promote
@@ -85,22 +85,15 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
             after = yield from wait_for_status(run, "original primary back", primary_is(original), timeout)
             result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
             yield from run.step("verify writes after switch-back", "verify_writes", with_ids)
-            measured = yield from stop_probe(run, spec, probe)
-            deleted = probe_started = False  # the original is back; the probe has stopped
-            lost = yield from count_lost_writes(run, spec, measured)
-            lost_writes = lost.data["lost"]
+            deleted = False  # the original is back
+            measured, lost_ids = yield from measure_probe(run, spec, probe, result)
+            probe_started = False
             failover = outages_between(measured.windows, failover_at, switchback_at)
             switchback = outages_between(measured.windows, switchback_at, None)
-            result.update({
-                "rtoSeconds": {"failover": max(failover, default=0.0), "switchback": max(switchback, default=0.0)},
-                "rpoLostWrites": lost_writes,
-                "probe": {"attempted": measured.attempted, "acknowledged": len(measured.acknowledged),
-                          "outages": measured.windows},
-            })
+            result["rtoSeconds"] = {"failover": max(failover, default=0.0), "switchback": max(switchback, default=0.0)}
             run.note("RTO", "done", f"clients could not write for {result['rtoSeconds']['failover']}s at the "
                      f"failover and {result['rtoSeconds']['switchback']}s at the switch-back")
-            if lost_writes:
-                raise StepFailed("RPO", f"{lost_writes} acknowledged writes lost: {lost.data['lostIds']}")
+            no_writes_lost(result, lost_ids)
     except Exception as err:
         error = err
     if spec is not None and not dry_run and "rolesBefore" in result:

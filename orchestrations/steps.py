@@ -141,6 +141,39 @@ def count_lost_writes(run: Runbook, spec: ClusterSpec, measured: ProbeRecord) ->
     return lost
 
 
+def measure_probe(run: Runbook, spec: ClusterSpec, probe: Any, result: dict[str, Any]) -> Step:
+    """The probe stopped and the acknowledged writes the primary lacks counted (RPO), both kept in `result`;
+    the probe's record (its outage windows give the RTO) and the lost ids, for `no_writes_lost`."""
+    measured = yield from stop_probe(run, spec, probe)
+    lost = yield from count_lost_writes(run, spec, measured)
+    result.update({"rpoLostWrites": lost.data["lost"], "probe": {
+        "attempted": measured.attempted, "acknowledged": len(measured.acknowledged), "outages": measured.windows}})
+    return measured, lost.data.get("lostIds") or []
+
+
+def no_writes_lost(result: dict[str, Any], lost_ids: list[int]) -> None:
+    """RPO 0 with a synchronous standby: an acknowledged write lost fails the run, naming the ids."""
+    if result["rpoLostWrites"]:
+        raise StepFailed("RPO", f"{result['rpoLostWrites']} acknowledged writes lost: {lost_ids}")
+
+
+def settle_and_clean_up(run: Runbook, spec: ClusterSpec, error: Exception | None, probing: bool,
+                        result: dict[str, Any], settle: bool) -> Step:
+    """The end of a run that changed the primary or restarted instances beside its write probe: cut short
+    (`settle`), the cluster is given time to settle and the report says how it was left; then, always, the
+    probe is stopped and its tables dropped. The run's error (its first), or the clean-up's."""
+    run.stop_listening()
+    if error is not None and settle:
+        try:
+            settled = yield from wait_for_status(run, "cluster settles", healthy, run.options.drill_timeout_seconds,
+                                                 required=False)
+            result["leftWith"] = describe(settled)
+        except StepFailed:
+            pass  # recorded in the report; the run fails with its first error, and cleans up all the same
+    cleanup_failed = yield from clean_up_probe(run, spec, probing)  # always: `or` would skip it
+    return error or cleanup_failed
+
+
 def clean_up_probe(run: Runbook, spec: ClusterSpec, running: bool) -> Step:
     """A probe left running (a run cut short) is stopped, then its tables dropped, each step on its own; the
     first that fails is answered (the run's own error, if any, stays first)."""

@@ -9,16 +9,14 @@ import azure.durable_functions as df
 
 from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
 from orchestrations.steps import (
-    clean_up_probe,
-    count_lost_writes,
-    describe,
-    healthy,
+    measure_probe,
+    no_writes_lost,
     outages_between,
     primary_is,
     probe_baseline,
     read_spec,
+    settle_and_clean_up,
     start_probe,
-    stop_probe,
     wait_for_status,
 )
 from shared.payloads import OnRun, Promote, Switchover
@@ -55,31 +53,16 @@ def switchover_cluster(context: df.DurableOrchestrationContext) -> Step:
         result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
         yield from run.step("verify writes on the new primary", "verify_writes",
                             OnRun(spec=spec, operation_id=run.input.operation_id))
-        measured = yield from stop_probe(run, spec, probe)
+        measured, lost_ids = yield from measure_probe(run, spec, probe, result)
         probing = False
-        lost = yield from count_lost_writes(run, spec, measured)
         outage = max(outages_between(measured.windows, switched_at, None), default=0.0)
-        result.update({
-            "rtoSeconds": outage, "rpoLostWrites": lost.data["lost"],
-            "probe": {"attempted": measured.attempted, "acknowledged": len(measured.acknowledged),
-                      "outages": measured.windows},
-        })
+        result["rtoSeconds"] = outage
         run.note("RTO", "done", f"clients could not write for {outage}s while {target} took over")
-        if lost.data["lost"]:
-            raise StepFailed("RPO", f"{lost.data['lost']} acknowledged writes lost: {lost.data['lostIds']}")
+        no_writes_lost(result, lost_ids)
     except Exception as err:
         error = err
     if spec is not None and "rolesBefore" in result:
-        run.stop_listening()
-        if error is not None and promoted:
-            try:
-                settled = yield from wait_for_status(run, "cluster settles", healthy,
-                                                     run.options.drill_timeout_seconds, required=False)
-                result["leftWith"] = describe(settled)
-            except StepFailed:
-                pass  # recorded in the report; the run fails with its first error, and cleans up all the same
-        cleanup_failed = yield from clean_up_probe(run, spec, probing)  # always: `or` would skip it
-        error = error or cleanup_failed
+        error = yield from settle_and_clean_up(run, spec, error, probing, result, settle=promoted)
     report = yield from run.finish(error, result)
     if error is not None:
         raise StepFailed("switchover_cluster", report["error"])

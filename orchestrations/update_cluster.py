@@ -19,17 +19,16 @@ import azure.durable_functions as df
 from activities.updates import in_force, reloaded
 from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
 from orchestrations.steps import (
-    clean_up_probe,
     cluster_status,
-    count_lost_writes,
-    describe,
     healthy,
+    measure_probe,
+    no_writes_lost,
     outages_between,
     primary_is,
     probe_baseline,
     read_spec,
+    settle_and_clean_up,
     start_probe,
-    stop_probe,
     take_backup,
     wait_for_status,
 )
@@ -96,30 +95,17 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
             result["settings"] = {i.name: i.values for i in settled}
         after = yield from wait_for_status(run, "cluster healthy", healthy, run.options.ready_timeout_seconds)
         result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
-        measured = yield from stop_probe(run, stored, probe)
+        measured, lost_ids = yield from measure_probe(run, stored, probe, result)
         probing = False
-        lost = yield from count_lost_writes(run, stored, measured)
         for restart in result["restarts"]:
             restart["rtoSeconds"] = max(outages_between(
                 measured.windows, datetime.fromisoformat(restart["startedAt"]),
                 datetime.fromisoformat(restart["endedAt"])), default=0.0)
-        result.update({"rpoLostWrites": lost.data["lost"], "probe": {
-            "attempted": measured.attempted, "acknowledged": len(measured.acknowledged), "outages": measured.windows}})
-        if lost.data["lost"]:
-            raise StepFailed("RPO", f"{lost.data['lost']} acknowledged writes lost: {lost.data['lostIds']}")
+        no_writes_lost(result, lost_ids)
     except Exception as err:
         error = err
     if stored is not None and "rolesBefore" in result:
-        run.stop_listening()
-        if error is not None:
-            try:
-                settled_status = yield from wait_for_status(run, "cluster settles", healthy,
-                                                            run.options.drill_timeout_seconds, required=False)
-                result["leftWith"] = describe(settled_status)
-            except StepFailed:
-                pass  # recorded in the report; the run fails with its first error, and cleans up all the same
-        cleanup_failed = yield from clean_up_probe(run, stored, probing)  # always: `or` would skip it
-        error = error or cleanup_failed
+        error = yield from settle_and_clean_up(run, stored, error, probing, result, settle=True)
     report = yield from run.finish(error, result)
     if error is not None:
         raise StepFailed("update_cluster", report["error"])
