@@ -23,23 +23,42 @@ bp = df.Blueprint()
 def rotation_preflight(check: RotationCheck) -> Outcome:
     """Every cluster of the namespace that uses the app secret (a kept restore's too): a password set on some
     would leave the others' applications reading one their role refuses. Refused, touching nothing, unless each
-    has a primary to set it on and none of the others runs an operation of its own."""
+    has a primary to set it on; the others' locks are taken for this run (one busy refuses it), so no drill,
+    update or restore starts on them mid-rotation. The run releases them at its end."""
     spec, problems = check.spec, []
     secret = spec.bootstrap.secret_name
     others = sorted(s.name for s in platform().list_clusters()
                     if s.namespace == spec.namespace and s.bootstrap.secret_name == secret and s.name != spec.name)
-    clusters = [spec.name, *others]
-    connection = Settings.from_env().storage_connection
-    for name in clusters:
+    for name in [spec.name, *others]:
         status = platform().cluster_status(spec.namespace, name)
         if status.current_primary is None:
             problems.append(f"{name} has no primary ({status.phase})")
-        holder = locks.holder(connection, spec.namespace, name) if name != spec.name else None
-        if holder is not None and holder.operation_id != check.operation_id:
-            problems.append(f"{name} is busy with {holder.runbook} {holder.operation_id}")
+    taken, busy = take_locks(spec.namespace, others, check.operation_id) if not problems else ([], [])
+    problems += busy
     if problems:
+        connection = Settings.from_env().storage_connection
+        for name in taken:
+            locks.release(connection, spec.namespace, name, check.operation_id)
         raise PreflightFailed("rotation refused: " + "; ".join(problems))
+    clusters = [spec.name, *others]
     return done(f"secret {secret} is used by {', '.join(clusters)}; each has a primary", clusters=clusters)
+
+
+def take_locks(namespace: str, names: list[str], operation_id: str) -> tuple[list[str], list[str]]:
+    """Each cluster's lock for this run (already ours after a redelivery); those taken, and the busy ones."""
+    connection = Settings.from_env().storage_connection
+    taken, busy = [], []
+    for name in names:
+        if locks.try_acquire(connection, namespace, name, operation_id, "rotate_credentials"):
+            taken.append(name)
+            continue
+        holder = locks.holder(connection, namespace, name)
+        if holder is not None and holder.operation_id == operation_id:
+            taken.append(name)
+        else:
+            busy.append(f"{name} is busy with {holder.runbook} {holder.operation_id}" if holder else
+                        f"{name}'s lock changed hands while it was taken: try again")
+    return taken, busy
 
 
 @bp.activity_trigger(input_name="spec")

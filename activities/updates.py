@@ -26,7 +26,7 @@ def update_preflight(check: UpdateCheck) -> Outcome:
     spec = check.spec
     status = platform().cluster_status(spec.namespace, spec.name)
     problems, _ = readiness_problems(status, Settings.from_env().drill_max_lag_bytes)
-    if spec.instances == 1 and status.instances == 1:  # nothing to be in sync with: healthy is enough
+    if status.instances == 1 or not status.synchronous_standby_names:  # no synchronous replication runs
         problems = [p for p in problems if p != "no in-sync standby"]
     verdict = platform().weigh_changes(check.changes)
     problems += verdict.refused
@@ -53,7 +53,7 @@ def read_instance_settings(spec: ClusterSpec) -> list[InstanceSettings]:
 def reloaded(spec: ClusterSpec, instances: list[InstanceSettings]) -> bool:
     """Every instance took the new configuration: each parameter in force, or waiting for a restart."""
     return bool(instances) and all(i.error is None for i in instances) and all(
-        same_setting(value, i.values.get(name)) or name in i.pending_restart
+        same_setting(value, i.values.get(name), i.base.get(name)) or name in i.pending_restart
         for i in instances for name, value in spec.postgresql.parameters.items())
 
 
@@ -66,7 +66,8 @@ def in_force(spec: ClusterSpec, instances: list[InstanceSettings]) -> list[str]:
             continue
         values = instance.values
         wrong = [f"{name}={values.get(name)!r} (asked {value!r})"
-                 for name, value in spec.postgresql.parameters.items() if not same_setting(value, values.get(name))]
+                 for name, value in spec.postgresql.parameters.items()
+                 if not same_setting(value, values.get(name), instance.base.get(name))]
         if wrong:
             problems.append(f"{instance.name}: {', '.join(wrong)}")
         if instance.pending_restart:

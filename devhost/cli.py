@@ -257,11 +257,14 @@ def setting(text: str) -> tuple[list[str], Any]:
     path, sep, raw = text.partition("=")
     if not sep or not path:
         raise Refused(f"--set {text!r}: write FIELD=VALUE, e.g. instances=4")
+    keys = path.split(".")
+    if keys[:2] == ["postgresql", "parameters"]:
+        return keys, raw  # PostgreSQL's values are strings, `200` included
     try:
         value = json.loads(raw)
     except ValueError:
         value = raw
-    return path.split("."), value
+    return keys, value
 
 
 def cmd_update(args: argparse.Namespace) -> int:

@@ -26,9 +26,9 @@ PROBING = {
     "failover_drill": "the drill may have ended before its switch-back: GET the cluster and promote the original "
                       "primary if it matters",
     "switchover_cluster": "the switchover may or may not have happened: GET the cluster for its primary",
-    "update_cluster": "the update may have stopped between two restarts: GET the cluster for its spec, its primary "
-                      "and each instance's pending restart, then PATCH again (a change already in force is not "
-                      "restarted twice)",
+    "update_cluster": "the update may have stopped between two restarts: GET the cluster (its drift shows what "
+                      "waits for a restart), then PATCH it again, even with nothing to change: the run rolls what "
+                      "waits, and restarts nothing twice",
 }
 
 

@@ -12,7 +12,7 @@ import azure.durable_functions as df
 from orchestrations.runbook import Runbook, Step, StepFailed
 from orchestrations.steps import read_spec
 from shared.credentials import Which
-from shared.payloads import Login, OwnerPassword, RotationCheck
+from shared.payloads import Login, OwnerPassword, ReleaseLock, RotationCheck
 from shared.runs import RotateInput
 from shared.spec import ClusterRef, ClusterSpec
 
@@ -25,6 +25,7 @@ def rotate_credentials(context: df.DurableOrchestrationContext) -> Step:
     error: Exception | None = None
     result: dict[str, Any] = {}
     specs: list[ClusterSpec] = []
+    locked: list[str] = []  # the other clusters' locks, taken by the pre-flight
     staged = proven = False
     try:
         first = yield from read_spec(run, "read cluster spec")
@@ -33,6 +34,7 @@ def rotate_credentials(context: df.DurableOrchestrationContext) -> Step:
         checked = yield from run.step("pre-flight", "rotation_preflight", RotationCheck(
             spec=first, operation_id=run.input.operation_id), retry=False)
         result.update(secret=first.bootstrap.secret_name, clusters=checked.data["clusters"])
+        locked = checked.data["clusters"][1:]
         specs.append(first)
         for name in checked.data["clusters"][1:]:  # the others that use the secret
             spec = yield from read_spec(run, f"read {name}", ClusterRef(namespace=run.input.namespace, name=name))
@@ -59,6 +61,12 @@ def rotate_credentials(context: df.DurableOrchestrationContext) -> Step:
         error = err
     if staged and not proven:
         result["reverted"] = yield from revert(run, specs)
+    for name in locked:
+        try:
+            yield from run.step(f"release lock on {name}", "release_lock", ReleaseLock(
+                namespace=run.input.namespace, name=name, operation_id=run.input.operation_id))
+        except StepFailed as failed:
+            error = error or failed
     report = yield from run.finish(error, result)
     if error is not None:
         raise StepFailed("rotate_credentials", report["error"])

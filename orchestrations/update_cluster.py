@@ -56,13 +56,12 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
     stored: ClusterSpec | None = None
     probing = False
     try:
-        if not plan.changes:  # a subscription's patch that changes nothing: nothing to gate or to roll
-            run.note("change plan", "skipped", "nothing to change: the patch matches the stored spec")
-            report = yield from run.finish(None, result)
-            return report
         stored = yield from read_spec(run, "read cluster spec")
         if stored is None:
             raise StepFailed("read cluster spec", "the cluster does not exist")
+        if run.input.base is not None and stored.dump() != run.input.base.dump() and stored.dump() != spec.dump():
+            raise StepFailed("read cluster spec", "the cluster's spec changed since this update was planned: PATCH "
+                                                  "again to plan against it")
         before = yield from run.step("pre-flight", "update_preflight", UpdateCheck(spec=spec, changes=plan),
                                      retry=False)
         result["rolesBefore"] = before.data["roles"]
@@ -76,13 +75,17 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
         if plan.of("scale"):
             status = yield from wait_for_status(run, "instances", healthy, run.options.ready_timeout_seconds)
             result["instances"] = [i.name for i in status.instances_status]
-        parameters = any(c.field.startswith("postgresql.parameters.") for c in plan.changes)
+        # each instance read back when parameters change, or when nothing does (a run that resumes an update
+        # cut short): what took at once, what waits for a restart
+        parameters = not plan.changes or any(c.field.startswith("postgresql.parameters.") for c in plan.changes)
         pending: list[str] = []
-        if parameters:  # each instance read back: what took at once, what waits for a restart
+        if parameters:
             settings = yield from run.wait_until(
                 "configuration reloaded", "read_instance_settings", spec, lambda answer: reloaded(spec, answer),
                 _pending, run.options.ready_timeout_seconds, answer=InstanceSettings)
             pending = [i.name for i in settings if i.pending_restart]
+        if pending and not plan.restarts:  # a restart the plan did not foresee: the backup gate all the same
+            yield from backup_first(run, stored)
         result["restarts"] = yield from roll(run, spec, pending)
         for prefix, step, activity in SETTINGS_STEPS:
             if any(c.field.startswith(prefix) for c in plan.of("settings")):
@@ -124,8 +127,12 @@ def recovery_point(run: Runbook[UpdateInput], spec: ClusterSpec, restarts: bool)
     restarts instances, also a backup taken and verified (continuous WAL from it, a fresh recovery point)."""
     yield from run.step("WAL archiving", "check_archiving", spec)
     yield from run.step("WAL archived now", "check_wal_archiving", spec)
-    if not restarts:
-        return
+    if restarts:
+        yield from backup_first(run, spec)
+
+
+def backup_first(run: Runbook[UpdateInput], spec: ClusterSpec) -> Step:
+    """Before instances restart: a backup taken and verified (continuous WAL from it, a fresh recovery point)."""
     backup = yield from take_backup(run, spec, backup_name(spec.name, run.input.operation_id))
     yield from run.step("verify backup", "inventory_backups", InventoryRequest(spec=spec, backup_id=backup.backup_id))
 
@@ -133,10 +140,12 @@ def recovery_point(run: Runbook[UpdateInput], spec: ClusterSpec, restarts: bool)
 def roll(run: Runbook[UpdateInput], spec: ClusterSpec, pending: list[str]) -> Step:
     """CNPG's rolling update of the instances that wait for a restart: standbys from the highest serial, then
     the primary by `primaryUpdateMethod`, after an approval when `supervised`. Each restart's window."""
+    status = yield from cluster_status(run, "roles")
+    # and what the HA manager itself says waits for a restart (Patroni's pending_restart; an update cut short)
+    pending = sorted(set(pending) | {i.name for i in status.instances_status if i.pending_restart})
     if not pending:
         run.note("rolling restart", "skipped", "no instance waits for a restart")
         return []
-    status = yield from cluster_status(run, "roles")
     primary = status.current_primary
     restarts: list[dict[str, Any]] = []
     for name in sorted((n for n in pending if n != primary), key=serial_of, reverse=True):

@@ -19,7 +19,7 @@ import re
 from typing import Any, Literal
 
 from shared.model import Model, SpecError
-from shared.spec import ClusterSpec, parse_spec
+from shared.spec import PRELOAD_PREFIXES, ClusterSpec, parse_spec
 
 Kind = Literal["online", "rolling", "scale", "storage", "major", "settings"]
 
@@ -42,6 +42,7 @@ RESTART_PARAMETERS = frozenset({
     "reserved_connections", "commit_timestamp_buffers", "max_notify_queue_pages", "multixact_member_buffers",
     "multixact_offset_buffers", "notify_buffers", "serializable_buffers", "subtransaction_buffers",
     "transaction_buffers",
+    "pg_stat_statements.max",  # the extension's own, at server start
 })
 
 # fields fixed at deploy: CNPG refuses or ignores a change (bootstrap runs once; the archive is named once)
@@ -140,6 +141,11 @@ def _classify(field: str, was: Any, now: Any, before: ClusterSpec, after: Cluste
         name = field.removeprefix("postgresql.parameters.")
         if name in RESTART_PARAMETERS:
             return Change(field=field, kind="rolling", before=was, after=now, note="needs a restart (postmaster)")
+        if name.split(".")[0] in _libraries(before) ^ _libraries(after):
+            # CNPG (and pgha's Patroni config) preload the extension its parameters name: a library added or
+            # dropped from shared_preload_libraries is a restart (CNPG's ManagedExtensions)
+            return Change(field=field, kind="rolling", before=was, after=now,
+                          note=f"{name.split('.')[0]} in shared_preload_libraries: a restart")
         return Change(field=field, kind="online", before=was, after=now, note="a reload")
     if field == "instances":
         if now < after.synchronous_replicas + 1:
@@ -159,6 +165,10 @@ def _classify(field: str, was: Any, now: Any, before: ClusterSpec, after: Cluste
     if field.startswith(ROLLING):
         return Change(field=field, kind="rolling", before=was, after=now, note="new pods, one at a time")
     return Change(field=field, kind="settings", before=was, after=now, note="re-applied by its own step")
+
+
+def _libraries(spec: ClusterSpec) -> set[str]:
+    return {key.split(".")[0] for key in spec.postgresql.parameters if key.split(".")[0] in PRELOAD_PREFIXES}
 
 
 def _image_change(was: Any, now: Any, running_major: int | None, after: ClusterSpec) -> Change:
@@ -213,18 +223,43 @@ UNITS = {"B": 1 / 1024, "kB": 1, "MB": 1024, "GB": 1024**2, "TB": 1024**3,
          "us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
-def same_setting(asked: str, live: str | None) -> bool:
-    """Whether a value in force is the one asked for, in PostgreSQL's units (`1024kB` is `1MB`, `on` is `true`)."""
+def same_setting(asked: str, live: str | None, base: tuple[str, str | None] | None = None) -> bool:
+    """Whether a value in force is the one asked for, in PostgreSQL's units (`1024kB` is `1MB`, `on` is `true`,
+    `0.90` is `0.9`); with `base`, pg_settings' (setting, unit), a unitless `65536` for shared_buffers is read as
+    PostgreSQL reads it: in the parameter's own unit (8kB)."""
     if live is None:
         return False
-    a, b = _normal(asked), _normal(live)
-    return a == b
+    if _normal(asked) == _normal(live):
+        return True
+    if base is None:
+        return False
+    setting, unit = base
+    wanted = _quantity(asked.strip())
+    try:
+        if wanted is None:
+            return float(asked) == float(setting)
+        size = _quantity(unit or "")
+        return size is not None and round(wanted / size, 6) == float(setting)
+    except ValueError:
+        return False
+
+
+def _quantity(text: str) -> float | None:
+    """`64MB` in kB, `5min` in ms, `8kB` (a unit of pg_settings) in kB; None without a unit."""
+    match = re.fullmatch(r"(-?\d+(?:\.\d+)?)?\s*(B|kB|MB|GB|TB|us|ms|s|min|h|d)", text)
+    if not match:
+        return None
+    return float(match.group(1) or 1) * UNITS[match.group(2)]
 
 
 def _normal(value: str) -> object:
     text = value.strip()
-    match = re.fullmatch(r"(-?\d+(?:\.\d+)?)\s*(B|kB|MB|GB|TB|us|ms|s|min|h|d)", text)
-    if match:
-        return round(float(match.group(1)) * UNITS[match.group(2)], 6)
-    booleans = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+    quantity = _quantity(text)
+    if quantity is not None and re.match(r"^-?\d", text):
+        return round(quantity, 6)
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    booleans = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
     return booleans.get(text.lower(), text.lower())

@@ -15,10 +15,11 @@ Which = Literal["password", "previous", "pending"]
 
 
 def staged(keys: Keys) -> Keys | None:
-    """A new password made and held as `pending` (kept if a delivery before this one made it)."""
+    """A new password made and held as `pending` (kept if a delivery before this one made it); a `previous`
+    an earlier rotation left behind goes: the password in use is the one to fall back to."""
     if "pending" in keys:
         return None
-    return {**keys, "pending": generate_password()}
+    return {**{k: v for k, v in keys.items() if k != "previous"}, "pending": generate_password()}
 
 
 def committed(keys: Keys) -> Keys | None:
@@ -32,12 +33,13 @@ def committed(keys: Keys) -> Keys | None:
 
 
 def reverted(keys: Keys) -> Keys | None:
-    """The previous password back in use (a rotation that could not be proven), the new one dropped."""
+    """A rotation that could not be proven undone: a staged password dropped (the one in use never changed),
+    or after the commit the previous one back in use."""
+    if "pending" in keys:
+        return {k: v for k, v in keys.items() if k != "pending"}
     if "previous" in keys:
         rest = {k: v for k, v in keys.items() if k != "previous"}
         return {**rest, "password": keys["previous"]}
-    if "pending" in keys:
-        return {k: v for k, v in keys.items() if k != "pending"}
     return None
 
 

@@ -119,6 +119,7 @@ class SwitchoverInput(RunInput):
 class UpdateInput(RunInput):
     spec: ClusterSpec  # the new spec: the stored one with the request's merge patch
     changes: ChangePlan
+    base: ClusterSpec | None = None  # the stored spec the plan was made from (a run refuses if it changed)
 
 
 class RotateInput(RunInput):

@@ -52,6 +52,8 @@ FIXED_PARAMETERS = frozenset({
     "port", "primary_conninfo", "primary_slot_name", "restore_command", "synchronous_standby_names",
     "unix_socket_directories", "wal_level",
 })
+# CNPG's managed extensions: a parameter of one of these adds its library to shared_preload_libraries
+PRELOAD_PREFIXES = ("pg_stat_statements", "auto_explain", "pgaudit")
 HBA = re.compile(
     r"^(local|host|hostssl|hostnossl)\s+\S+\s+\S+(\s+\S+)?\s+"
     r"(trust|reject|scram-sha-256|md5|password|peer|ident|cert)(\s+\S+)*$"

@@ -100,6 +100,8 @@ class InstanceSettings(Model):
 
     name: str
     values: dict[str, str | None] = Field(default_factory=dict)
+    # pg_settings' setting and unit of each: how PostgreSQL reads a value given without a unit
+    base: dict[str, tuple[str, str | None]] = Field(default_factory=dict)
     pending_restart: list[str] = Field(default_factory=list)
     error: str | None = None  # the instance did not answer (starting, restarting): nothing known of it yet
 

@@ -11,11 +11,13 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared import locks
+from shared.logs import redact
 from shared.model import SpecError
 from shared.platform import PreflightFailed
 from shared.platforms import platform_for
 from shared.settings import Settings
 from shared.spec import DNS_LABEL, ClusterRef, ClusterSpec, parse_spec
+from shared.status import ClusterStatus
 from triggers.plans import plan
 from triggers.responses import ApiError, json_response, query_flag, unexpected
 from triggers.starting import Plan, operation_body, operation_location, refuse_if_busy, start_operation
@@ -124,8 +126,7 @@ def get_cluster(req: func.HttpRequest) -> func.HttpResponse:
         platform = platform_for()
         status = platform.cluster_status(spec.namespace, spec.name)
         # what runs against the spec pgha holds: a hand edit, or a change still waiting for a restart
-        drift = [d.dump() for d in platform.drift(spec)] if status.exists else []
-        body = {**status.dump(), "healthy": status.healthy, "spec": spec.dump(), "drift": drift}
+        body = {**status.dump(), "healthy": status.healthy, "spec": spec.dump(), "drift": drift_of(spec, status)}
         holder = locks.holder(Settings.from_env().storage_connection, spec.namespace, spec.name)
         if holder:
             body["operation"] = {"id": holder.operation_id, "runbook": holder.runbook,
@@ -135,6 +136,18 @@ def get_cluster(req: func.HttpRequest) -> func.HttpResponse:
         return err.response()
     except Exception as err:  # storage or runtime failed: a 503, one error shape
         return unexpected(err)
+
+
+def drift_of(spec: ClusterSpec, status: ClusterStatus) -> list[dict[str, Any]]:
+    """The drift, or one entry saying why it could not be read: a member that does not answer is the status's
+    to show, never a failed GET."""
+    if not status.exists:
+        return []
+    try:
+        return [d.dump() for d in platform_for().drift(spec)]
+    except Exception as err:
+        return [{"field": "spec", "held": None, "running": f"not compared: {type(err).__name__}: "
+                                                           f"{redact(str(err))[:200]}", "instance": None}]
 
 
 @bp.route(route="clusters/{name}", methods=["DELETE"])

@@ -71,6 +71,8 @@ EXTRAS: dict[str, dict[str, str]] = {  # fixture -> path -> why pgha adds it
         "spec.plugins": "the restore archives under its own server name, removed with it",
         **{f"spec.bootstrap.recovery.{key}": OWNER_SECRET for key in ("database", "owner", "secret")},
     },
+    "secret-db-user-pass.yaml": {"metadata.labels": "cnpg.io/reload: CNPG watches only the Secrets it owns or those "
+                                 "labelled cnpg.io/reload: a rotated password reaches the owner's role"},
     "service-rw.yaml": {"spec.selector.cnpg.io/cluster": SEVERAL_CLUSTERS},
     "service-ro.yaml": {"spec.selector.cnpg.io/cluster": SEVERAL_CLUSTERS},
 }

@@ -133,30 +133,45 @@ def test_a_hand_edit_on_a_member_is_drift(api: httpx.Client, home: Path, deploye
                       "instance": member}], drift
 
 
-def test_supervised_switchover_method_waits_for_approval_then_promotes_a_standby(api: httpx.Client, home: Path,
-                                                                                  deployed: str) -> None:
+def test_supervised_switchover_waits_for_a_person_and_resumes_after_a_rejection(api: httpx.Client, home: Path,
+                                                                                   deployed: str) -> None:
+    """primaryUpdateStrategy supervised: the standbys restart, the primary waits for a person. Rejected, the run
+    fails with the primary still waiting (drift says so); a PATCH that changes nothing resumes it, and once
+    approved the most advanced standby is promoted and the former primary restarted (primaryUpdateMethod
+    switchover)."""
     primary = cluster(api)["currentPrimary"]
+    step_name = f"waiting for approval: update the primary {primary} (switchover)"
     started = api.patch(URL, params={"namespace": NS}, json={
         "primaryUpdateStrategy": "supervised", "primaryUpdateMethod": "switchover",
-        "postgresql": {"parameters": {"shared_buffers": "40MB"}}})
+        "postgresql": {"parameters": {"shared_buffers": "40MB", "max_connections": "120"}}})
     assert started.status_code == 202, started.text
-    location = started.headers["Location"]
-    waiting = at_step(api, location, f"waiting for approval: update the primary {primary} (switchover)", timeout=120)
+    waiting = at_step(api, started.headers["Location"], step_name, timeout=120)
     assert waiting["customStatus"]["pendingApproval"]["approve"].endswith("/approve")
-    assert cluster(api)["currentPrimary"] == primary  # the standbys are done, the primary waits for a person
-    operation = location.rsplit("/", 1)[1]
+    operation = started.headers["Location"].rsplit("/", 1)[1]
+    assert api.post(f"/api/operations/{operation}/reject", json={"by": "test"}).status_code == 202
+    rejected = follow(api, started.headers["Location"])
+    assert rejected.status_code == 422 and "was not approved" in rejected.json()["message"], rejected.text
+    drift = {(d["instance"], d["field"]) for d in cluster(api)["drift"]}
+    assert (primary, "postgresql.parameters.shared_buffers") in drift, drift  # it still waits for its restart
+
+    resumed = api.patch(URL, params={"namespace": NS}, json={"primaryUpdateMethod": "switchover"})
+    assert resumed.status_code == 202, resumed.text  # nothing changes, but the primary waits: a run rolls it
+    at_step(api, resumed.headers["Location"], step_name, timeout=120)
+    operation = resumed.headers["Location"].rsplit("/", 1)[1]
     assert api.post(f"/api/operations/{operation}/approve", json={"by": "test"}).status_code == 202
-    done = follow(api, location)
+    done = follow(api, resumed.headers["Location"])
     assert done.status_code == 200, done.text
     result = done.json()["result"]
     actions = [(r["action"], r["instance"]) for r in result["restarts"]]
-    promoted = actions[-2][1]
-    assert actions[-2:] == [("switchover", promoted), ("restart", primary)] and promoted != primary, actions
+    promoted = actions[0][1]
+    assert actions == [("switchover", promoted), ("restart", primary)] and promoted != primary, actions
     assert result["rolesAfter"][promoted] == "primary" and result["rolesAfter"][primary] == "standby"
     assert result["rpoLostWrites"] == 0
     assert step(report_of(done), "approval")["outcome"] == "approved"
     for member in result["rolesAfter"]:
         assert live(home, member, "shared_buffers") == ("40MB", False)
+        assert live(home, member, "max_connections")[0] == "120"  # Patroni passes it on the command line
+    assert cluster(api)["drift"] == []
 
 
 def test_scale_up_then_down_keeps_serials_and_the_primary(api: httpx.Client, home: Path, deployed: str) -> None:

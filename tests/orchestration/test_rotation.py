@@ -45,6 +45,7 @@ def test_every_cluster_of_the_secret_gets_the_new_password(api: httpx.Client, tw
     assert set(keys) == {"password"} and keys["password"] != "first"
     assert two_clusters.role_passwords == {("default", "pg-a"): keys["password"], ("default", "pg-b"): keys["password"]}
     assert keys["password"] not in done.text
+    assert locks.holder(Settings.from_env().storage_connection, "default", "pg-b") is None  # its lock given back
 
 
 def test_a_failure_before_the_proof_puts_the_old_password_back(api: httpx.Client,

@@ -68,7 +68,10 @@ def test_a_dry_run_starts_nothing(api: httpx.Client, healthy: ScriptedPlatform) 
     assert answer.status_code == 200, answer.text
     assert {c["field"]: c["kind"] for c in answer.json()["changes"]} == {
         "instances": "scale", "postgresql.parameters.max_connections": "rolling"}
-    assert healthy.calls["weigh_changes"] == 0 and healthy.calls["apply_cluster"] == 0
+    assert healthy.calls["apply_cluster"] == 0 and healthy.calls["restart_instance"] == 0
+    healthy.refuse = {"scale": "not here"}  # what the run's pre-flight would refuse, said before any run
+    assert api.patch(URL, params={"dryRun": "true"}, json={"instances": 4}).json()["refused"] == [
+        "instances: not here"]
     assert "operation" not in api.get(URL).json()
 
 

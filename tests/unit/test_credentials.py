@@ -26,6 +26,17 @@ def test_a_revert_puts_back_the_password_the_applications_had() -> None:
     assert reverted({"password": "old"}) is None
 
 
+def test_a_stale_previous_never_comes_back() -> None:
+    """A rotation proven but not finished (its `forget` failed) leaves `previous`; the next one drops it when it
+    stages, and a revert before its commit keeps the password in use, never the one from two rotations ago."""
+    left = {"password": "second", "previous": "first"}
+    next_stage = staged(left)
+    assert next_stage is not None and "previous" not in next_stage
+    assert reverted(next_stage) == {"password": "second"}
+    assert reverted({"password": "second", "previous": "first", "pending": "third"}) == {
+        "password": "second", "previous": "first"}
+
+
 def test_nothing_to_commit_without_a_staged_password() -> None:
     with pytest.raises(RuntimeError, match="no new password is staged"):
         committed({"password": "old"})

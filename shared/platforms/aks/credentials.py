@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from shared import credentials
 from shared.outcome import Outcome, done, unchanged
+from shared.platforms.aks import manifests
 from shared.platforms.aks.kube import Kube
 from shared.spec import ClusterSpec
 
@@ -30,5 +31,7 @@ def move(kube: Kube, spec: ClusterSpec, step: Callable[[credentials.Keys], crede
         return unchanged(f"secret {name}: already {said}", secretName=name)
     data: dict[str, str | None] = {k: base64.b64encode(v.encode()).decode() for k, v in changed.items()}
     data |= {k: None for k in keys if k not in changed}
-    kube.merge_patch("v1", "Secret", spec.namespace, name, {"data": data})
+    # the label on a Secret made before pgha set it, so CNPG notices the change (manifests.app_secret)
+    kube.merge_patch("v1", "Secret", spec.namespace, name,
+                     {"metadata": {"labels": {manifests.RELOAD_LABEL: "true"}}, "data": data})
     return done(f"secret {name}: {said}", secretName=name)

@@ -26,13 +26,20 @@ def meta(name: str, namespace: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "namespace": namespace, **extra}
 
 
+RELOAD_LABEL = "cnpg.io/reload"
+
+
 def app_secret(spec: ClusterSpec, password: str) -> dict[str, Any]:
     """`kubectl create secret generic db-user-pass --from-literal=username=app --from-literal=password=…`."""
     def b64(text: str) -> str:
         return base64.b64encode(text.encode()).decode()
 
+    metadata = meta(spec.bootstrap.secret_name, spec.namespace)
+    # CNPG's operator watches only the Secrets it owns or those labelled cnpg.io/reload: with it, a rotated
+    # password reaches the owner's role (the instance manager's reconcileUser) without waiting for another event
+    metadata["labels"] = {RELOAD_LABEL: "true"}
     return {
-        "apiVersion": "v1", "kind": "Secret", "metadata": meta(spec.bootstrap.secret_name, spec.namespace),
+        "apiVersion": "v1", "kind": "Secret", "metadata": metadata,
         "type": "Opaque", "data": {"username": b64(spec.bootstrap.owner), "password": b64(password)},
     }
 

@@ -47,7 +47,9 @@ class Members:
             state = {"spec": spec.dump(), "members": {}, "scope": f"{spec.namespace}--{spec.name}",
                      "createdAt": time.time()}
         previous = ClusterSpec.model_validate(state["spec"])
-        state["spec"] = spec.dump()
+        changed = not created and previous.dump() != spec.dump()
+        if not changed:
+            state["spec"] = spec.dump()
         removed = self._scale(spec, state)
         for member in self.records.members(spec.namespace, spec.name, state):
             if member.name in removed:
@@ -78,9 +80,10 @@ class Members:
             if not member.patroni.running:
                 self.start(member)
                 started.append(member.name)
-        changed = not created and previous.dump() != spec.dump()
-        if changed:
+        if changed:  # then the new spec recorded: a delivery whose PATCH failed finds the change still to make
             self._patch_dynamic_config(spec)
+            state["spec"] = spec.dump()
+            self.records.save(spec.namespace, spec.name, state)
         verb = "created" if created else "changed" if changed else "applied"
         detail = f"cluster {spec.namespace}/{spec.name} {verb}; started {', '.join(started) or 'nothing'}"
         if removed:
@@ -136,9 +139,16 @@ class Members:
         return script
 
     def _patch_dynamic_config(self, spec: ClusterSpec) -> None:
+        """Patroni's PATCH /config merges: a parameter the spec no longer has is sent as null, or it would stay."""
         config = patroni.dynamic_config(spec, self.archive.archive_command(spec))
         for member in self.records.members(spec.namespace, spec.name):
             try:
+                current = patroni.HTTP.get(f"{member.api}/config", timeout=5)
+                if current.status_code != 200:
+                    continue
+                held = (current.json().get("postgresql") or {}).get("parameters") or {}
+                wanted = config["postgresql"]["parameters"]
+                wanted.update({name: None for name in held if name not in wanted})
                 response = patroni.HTTP.patch(f"{member.api}/config", json=config, timeout=5)
                 if response.status_code == 200:
                     return

@@ -12,12 +12,11 @@ import httpx
 from shared import status as st
 from shared.logs import redact
 from shared.platforms.local import processes
-from shared.spec import ClusterSpec
+from shared.spec import PRELOAD_PREFIXES, ClusterSpec
 
 SUPERUSER = "postgres"
 REPLICATION_USER = "replicator"
 # CNPG loads these libraries itself when one of their parameters is set; so do we.
-PRELOAD_PREFIXES = ("pg_stat_statements", "auto_explain", "pgaudit")
 # One client for every loopback call to Patroni and etcd: `httpx.get` builds a client per call, and its TLS
 # context alone costs ~40 ms of CPU (measured: a cluster status read fell from ~170 to ~10 ms of CPU). No
 # keep-alive: a member that restarts must not leave a stale pooled connection behind.

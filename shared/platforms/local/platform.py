@@ -157,7 +157,8 @@ class LocalPlatform:
 
     # ---- day-2 updates -----------------------------------------------------------------------------
     def running_major(self, namespace: str, name: str) -> int | None:
-        return int(PG_BIN.parent.name)  # /usr/lib/postgresql/<major>/bin: the one PostgreSQL here
+        version = PG_BIN.parent.name  # /usr/lib/postgresql/<major>/bin: the one PostgreSQL here
+        return int(version) if version.isdigit() else None
 
     def weigh_changes(self, plan: ChangePlan) -> Verdict:
         return self.updates.weigh_changes(plan)

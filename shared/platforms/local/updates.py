@@ -8,7 +8,7 @@ import httpx
 import psycopg
 
 from shared.changes import ChangePlan, Verdict, same_setting
-from shared.outcome import Outcome, done
+from shared.outcome import Outcome, done, unchanged
 from shared.platforms.local import patroni
 from shared.platforms.local.members import Members
 from shared.platforms.local.stack import PG_BIN
@@ -38,16 +38,19 @@ class Updates:
         return Verdict(refused=refused, skipped=skipped)
 
     def restart_instance(self, spec: ClusterSpec, instance: str) -> Outcome:
-        """Patroni restarts the member's PostgreSQL (a fast shutdown, then a start) and answers when it is back;
-        a synchronous standby first leaves the quorum (Patroni's while_not_sync_standby)."""
+        """Patroni restarts the member's PostgreSQL (a fast shutdown, then a start) and answers when it is back,
+        if a restart is pending (Patroni's restart_pending condition, ha.py restart_matches); a synchronous
+        standby first leaves the quorum (while_not_sync_standby)."""
         member = next((m for m in self.records.members(spec.namespace, spec.name) if m.name == instance), None)
         if member is None:
             raise RuntimeError(f"{instance} is not an instance of {spec.namespace}/{spec.name}")
-        try:
-            response = patroni.HTTP.post(f"{member.api}/restart", json={"timeout": RESTART_TIMEOUT_SECONDS},
-                                         timeout=RESTART_TIMEOUT_SECONDS + 10)
+        try:  # only if a restart is pending: a second delivery (or a switchover that restarted it) restarts nothing
+            response = patroni.HTTP.post(f"{member.api}/restart", timeout=RESTART_TIMEOUT_SECONDS + 10,
+                                         json={"timeout": RESTART_TIMEOUT_SECONDS, "restart_pending": True})
         except httpx.HTTPError as err:
             raise RuntimeError(f"restarting {instance}: Patroni did not answer ({err})") from None
+        if response.status_code == 503 and "conditions are not satisfied" in response.text:
+            return unchanged(f"{instance} waits for no restart", instance=instance)
         if response.status_code != 200:
             raise RuntimeError(f"restarting {instance}: Patroni answered {response.status_code} "
                                f"{response.text.strip()[:300]}")
@@ -62,12 +65,18 @@ class Updates:
                 with psycopg.connect(self.members.superuser_dsn(spec, member.name), autocommit=True) as conn:
                     values = {name: conn.execute("SELECT current_setting(%s, true)", (name,)).fetchone()[0]
                               for name in names}
+                    base = {row[0]: (row[1], row[2]) for row in conn.execute(
+                        "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)", (list(names),))}
                     pending = [row[0] for row in conn.execute(
                         "SELECT name FROM pg_settings WHERE pending_restart ORDER BY name")]
             except psycopg.OperationalError as err:
                 found.append(InstanceSettings(name=member.name, error=str(err).strip().splitlines()[0][:200]))
                 continue
-            found.append(InstanceSettings(name=member.name, values=values, pending_restart=pending))
+            # Patroni passes some parameters on postgres's command line (max_connections, max_wal_senders, ...),
+            # where pg_settings never flags them: its own pending_restart_reason does (api.py, GET /patroni)
+            reasons = (patroni.get(member, "/patroni") or {}).get("pending_restart_reason") or {}
+            pending = sorted(set(pending) | set(reasons))
+            found.append(InstanceSettings(name=member.name, values=values, base=base, pending_restart=pending))
         return found
 
     def drift(self, spec: ClusterSpec) -> list[Drift]:
@@ -81,7 +90,7 @@ class Updates:
         for instance in self.instance_settings(spec, sorted(parameters)) if parameters else []:
             for name, value in parameters.items():
                 live = instance.values.get(name)
-                if instance.error is None and not same_setting(value, live):
+                if instance.error is None and not same_setting(value, live, instance.base.get(name)):
                     waiting = " (pending restart)" if name in instance.pending_restart else ""
                     found.append(Drift(field=f"postgresql.parameters.{name}", held=value, running=f"{live}{waiting}",
                                        instance=instance.name))
