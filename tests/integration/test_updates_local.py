@@ -232,3 +232,5 @@ def test_rotation_covers_every_cluster_of_the_secret_and_proves_it(api: httpx.Cl
         assert "password authentication failed" in (login(home, name, old) or ""), name
         assert step(report_of(done), f"old password refused on {name}")["outcome"] == "done"
     assert old not in done.text and keys["password"] not in done.text  # no password in the report
+    history = b"".join(f.read_bytes() for f in (home / "devhost" / "hubs").glob("*") if f.is_file())
+    assert history and old.encode() not in history and keys["password"].encode() not in history  # nor in history
