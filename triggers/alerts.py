@@ -21,6 +21,7 @@ import azure.functions as func
 
 from shared import locks
 from shared.alerts import Alert, AlertError, cluster_for, dedupe_key, parse_alert, playbook_for
+from shared.offload import off_loop
 from shared.runs import AlertSummary, BusyWith
 from shared.settings import ACTING_PLAYBOOKS, Settings
 from shared.spec import ClusterRef
@@ -131,10 +132,10 @@ async def claim_and_start(req: func.HttpRequest, client: df.DurableOrchestration
                           duplicate: func.HttpResponse) -> func.HttpResponse:
     settings = Settings.from_env()
     playbook = playbook_for(alert)
-    if not await asyncio.to_thread(locks.claim, settings.storage_connection, key):
-        claimed = await asyncio.to_thread(locks.claimed_at, settings.storage_connection, key)
+    if not await off_loop(locks.claim, settings.storage_connection, key):
+        claimed = await off_loop(locks.claimed_at, settings.storage_connection, key)
         # given back between the two looks (its start failed): claimed again, this delivery holds it
-        retaken = claimed == 0.0 and await asyncio.to_thread(locks.claim, settings.storage_connection, key)
+        retaken = claimed == 0.0 and await off_loop(locks.claim, settings.storage_connection, key)
         if not retaken:
             if time.time() - claimed < STARTING_GRACE_SECONDS:
                 return duplicate  # being started elsewhere: not known here as started (that delivery may yet fail)
@@ -160,11 +161,11 @@ async def claim_and_start(req: func.HttpRequest, client: df.DurableOrchestration
     except Exception:
         # nothing half-made: the lock and the claim go, so the action group's retry starts the run
         if fields["owns_lock"]:
-            await asyncio.to_thread(locks.release, settings.storage_connection, namespace, name, key)
+            await off_loop(locks.release, settings.storage_connection, namespace, name, key)
         if await started(client, key):  # another delivery started it first
             CLAIMED.add(key)
             return duplicate
-        await asyncio.to_thread(locks.unclaim, settings.storage_connection, key)
+        await off_loop(locks.unclaim, settings.storage_connection, key)
         raise  # 503: the action group retries, and the retry starts it
     CLAIMED.add(key)
     return accepted(req, key, {"duplicate": False, "playbook": playbook,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ import azure.functions as func
 from orchestrations.runbook import first_line
 from shared import callbacks, locks
 from shared.ids import new_operation_id
+from shared.offload import off_loop
 from shared.runs import INPUTS
 from shared.settings import Settings
 from shared.spec import ClusterRef
@@ -74,7 +74,7 @@ async def begin(client: df.DurableOrchestrationClient, settings: Settings, plan:
     try:
         return await start_run(client, settings, plan, operation_id, callback_url)
     except Exception as err:
-        await asyncio.to_thread(locks.release, settings.storage_connection, cluster.namespace, cluster.name,
+        await off_loop(locks.release, settings.storage_connection, cluster.namespace, cluster.name,
                                 operation_id)
         raise err if isinstance(err, ApiError) else unavailable(f"starting {plan.runbook}", err) from None
 
@@ -86,13 +86,13 @@ async def lock_cluster(client: df.DurableOrchestrationClient, settings: Settings
     namespace, name = plan.cluster.namespace, plan.cluster.name
     connection = settings.storage_connection
     for _ in range(3):
-        current = await asyncio.to_thread(locks.holder, connection, namespace, name)
+        current = await off_loop(locks.holder, connection, namespace, name)
         if current is not None and await _is_running(client, current):
             raise ClusterBusy(current)
-        if await asyncio.to_thread(locks.try_acquire, connection, namespace, name, operation_id, plan.runbook,
+        if await off_loop(locks.try_acquire, connection, namespace, name, operation_id, plan.runbook,
                                    current):
             return
-    raise ClusterBusy(await asyncio.to_thread(locks.holder, connection, namespace, name))
+    raise ClusterBusy(await off_loop(locks.holder, connection, namespace, name))
 
 
 async def start_run(client: df.DurableOrchestrationClient, settings: Settings, plan: Plan, operation_id: str,
@@ -104,7 +104,7 @@ async def start_run(client: df.DurableOrchestrationClient, settings: Settings, p
         **plan.fields,
     )
     if callback_url:
-        await asyncio.to_thread(callbacks.register, settings.storage_connection, operation_id, callback_url)
+        await off_loop(callbacks.register, settings.storage_connection, operation_id, callback_url)
     try:
         await client.start_new(plan.runbook, operation_id, run_input.dump())
     except Exception as err:
@@ -115,7 +115,7 @@ async def start_run(client: df.DurableOrchestrationClient, settings: Settings, p
 
 async def refuse_if_busy(req: func.HttpRequest, client: df.DurableOrchestrationClient, cluster: ClusterRef) -> None:
     """409 when the cluster has a run going, even one that has not made the cluster yet."""
-    current = await asyncio.to_thread(locks.holder, Settings.from_env().storage_connection, cluster.namespace,
+    current = await off_loop(locks.holder, Settings.from_env().storage_connection, cluster.namespace,
                                       cluster.name)
     if current is not None and await _is_running(client, current):
         raise_busy(req, cluster, current)
