@@ -10,7 +10,7 @@ from activities import platform, typed
 from shared import locks
 from shared.credentials import refused_for_password
 from shared.outcome import Outcome, done
-from shared.payloads import Login, OwnerPassword, RotationCheck
+from shared.payloads import Login, OwnerPassword, Revert, RotationCheck
 from shared.platform import PreflightFailed
 from shared.settings import Settings
 from shared.spec import ClusterSpec
@@ -33,7 +33,7 @@ def rotation_preflight(check: RotationCheck) -> Outcome:
         status = platform().cluster_status(spec.namespace, name)
         if status.current_primary is None:
             problems.append(f"{name} has no primary ({status.phase})")
-    taken, busy = take_locks(spec.namespace, others, check.operation_id) if not problems else ([], [])
+    taken, busy = ([], []) if problems else take_locks(spec.namespace, others, check.operation_id)
     problems += busy
     if problems:
         connection = Settings.from_env().storage_connection
@@ -47,17 +47,23 @@ def rotation_preflight(check: RotationCheck) -> Outcome:
 def take_locks(namespace: str, names: list[str], operation_id: str) -> tuple[list[str], list[str]]:
     """Each cluster's lock for this run (already ours after a redelivery); those taken, and the busy ones."""
     connection = Settings.from_env().storage_connection
-    taken, busy = [], []
-    for name in names:
-        if locks.try_acquire(connection, namespace, name, operation_id, "rotate_credentials"):
-            taken.append(name)
-            continue
-        holder = locks.holder(connection, namespace, name)
-        if holder is not None and holder.operation_id == operation_id:
-            taken.append(name)
-        else:
-            busy.append(f"{name} is busy with {holder.runbook} {holder.operation_id}" if holder else
-                        f"{name}'s lock changed hands while it was taken: try again")
+    taken: list[str] = []
+    busy: list[str] = []
+    try:
+        for name in names:
+            if locks.try_acquire(connection, namespace, name, operation_id, "rotate_credentials"):
+                taken.append(name)
+                continue
+            holder = locks.holder(connection, namespace, name)
+            if holder is not None and holder.operation_id == operation_id:
+                taken.append(name)
+            else:
+                busy.append(f"{name} is busy with {holder.runbook} {holder.operation_id}" if holder else
+                            f"{name}'s lock changed hands while it was taken: try again")
+    except Exception:  # storage failed part-way: what was taken is given back before the step fails
+        for name in taken:
+            locks.release(connection, namespace, name, operation_id)
+        raise
     return taken, busy
 
 
@@ -73,10 +79,10 @@ def commit_app_password(spec: ClusterSpec) -> Outcome:
     return platform().commit_app_password(spec)
 
 
-@bp.activity_trigger(input_name="spec")
+@bp.activity_trigger(input_name="request")
 @typed
-def revert_app_password(spec: ClusterSpec) -> Outcome:
-    return platform().revert_app_password(spec)
+def revert_app_password(request: Revert) -> Outcome:
+    return platform().revert_app_password(request.spec, request.committed)
 
 
 @bp.activity_trigger(input_name="spec")

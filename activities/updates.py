@@ -26,7 +26,9 @@ def update_preflight(check: UpdateCheck) -> Outcome:
     spec = check.spec
     status = platform().cluster_status(spec.namespace, spec.name)
     problems, _ = readiness_problems(status, Settings.from_env().drill_max_lag_bytes)
-    if status.instances == 1 or not status.synchronous_standby_names:  # no synchronous replication runs
+    # nothing to be in sync with: one instance, no synchronous replicas asked, or none running (locally
+    # synchronous_standby_names is then empty; on AKS CNPG's status does not carry it: the spec says)
+    if status.instances == 1 or spec.synchronous_replicas == 0 or status.synchronous_standby_names == "":
         problems = [p for p in problems if p != "no in-sync standby"]
     verdict = platform().weigh_changes(check.changes)
     problems += verdict.refused

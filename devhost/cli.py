@@ -259,7 +259,7 @@ def setting(text: str) -> tuple[list[str], Any]:
         raise Refused(f"--set {text!r}: write FIELD=VALUE, e.g. instances=4")
     keys = path.split(".")
     if keys[:2] == ["postgresql", "parameters"]:
-        return keys, raw  # PostgreSQL's values are strings, `200` included
+        return keys, None if raw == "null" else raw  # PostgreSQL's values are strings, `200` included
     try:
         value = json.loads(raw)
     except ValueError:

@@ -12,7 +12,7 @@ import azure.durable_functions as df
 from orchestrations.runbook import Runbook, Step, StepFailed
 from orchestrations.steps import read_spec
 from shared.credentials import Which
-from shared.payloads import Login, OwnerPassword, ReleaseLock, RotationCheck
+from shared.payloads import Login, OwnerPassword, ReleaseLock, Revert, RotationCheck
 from shared.runs import RotateInput
 from shared.spec import ClusterRef, ClusterSpec
 
@@ -26,7 +26,7 @@ def rotate_credentials(context: df.DurableOrchestrationContext) -> Step:
     result: dict[str, Any] = {}
     specs: list[ClusterSpec] = []
     locked: list[str] = []  # the other clusters' locks, taken by the pre-flight
-    staged = proven = False
+    staged = committed = proven = False
     try:
         first = yield from read_spec(run, "read cluster spec")
         if first is None:
@@ -44,6 +44,7 @@ def rotate_credentials(context: df.DurableOrchestrationContext) -> Step:
         staged = True  # from here, a failure puts the old password back
         yield from run.step("stage new password", "stage_app_password", first)
         yield from set_owner_passwords(run, specs, "pending")
+        committed = True  # from here the secret may hold the new password (a redelivered commit is a no-op)
         yield from run.step("commit new password", "commit_app_password", first)
         for spec in specs:  # on AKS, CNPG sets it from the secret a moment later: bounded
             yield from run.wait_until(f"new password works on {spec.name}", "try_login",
@@ -60,7 +61,7 @@ def rotate_credentials(context: df.DurableOrchestrationContext) -> Step:
     except Exception as err:
         error = err
     if staged and not proven:
-        result["reverted"] = yield from revert(run, specs)
+        result["reverted"] = yield from revert(run, specs, committed)
     for name in locked:
         try:
             yield from run.step(f"release lock on {name}", "release_lock", ReleaseLock(
@@ -78,12 +79,13 @@ def set_owner_passwords(run: Runbook[RotateInput], specs: list[ClusterSpec], whi
         yield from run.step(f"set password on {spec.name}", "set_owner_password", OwnerPassword(spec=spec, which=which))
 
 
-def revert(run: Runbook[RotateInput], specs: list[ClusterSpec]) -> Step:
+def revert(run: Runbook[RotateInput], specs: list[ClusterSpec], committed: bool) -> Step:
     """The secret's previous password back in use and set on every cluster again: the applications keep
     working with what they read. Whether it worked, for the report."""
     run.stop_listening()
     try:
-        yield from run.step("restore previous password", "revert_app_password", specs[0])
+        yield from run.step("restore previous password", "revert_app_password",
+                            Revert(spec=specs[0], committed=committed))
         yield from set_owner_passwords(run, specs, "password")
     except StepFailed:
         return False  # recorded in the report; the run fails with its first error

@@ -36,7 +36,7 @@ from shared.backups import backup_name
 from shared.payloads import InventoryRequest, Promote, RestartInstance, Switchover, UpdateCheck
 from shared.runs import UpdateInput
 from shared.spec import ClusterSpec
-from shared.status import InstanceSettings, serial_of
+from shared.status import ClusterStatus, InstanceSettings, serial_of
 
 bp = df.Blueprint()
 
@@ -44,6 +44,10 @@ bp = df.Blueprint()
 SETTINGS_STEPS = (("backup.", "scheduled backup", "ensure_scheduled_backup"),
                   ("endpoints.", "endpoints", "expose_endpoints"),
                   ("monitoring.", "monitoring", "configure_monitoring"))
+
+
+class NothingToDo(Exception):
+    """The run ends at once, succeeded: nothing changes and nothing waits for a restart."""
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -62,6 +66,11 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
         if run.input.base is not None and stored.dump() != run.input.base.dump() and stored.dump() != spec.dump():
             raise StepFailed("read cluster spec", "the cluster's spec changed since this update was planned: PATCH "
                                                   "again to plan against it")
+        if not plan.changes:  # a resume, or a subscription's patch that changes nothing
+            status = yield from cluster_status(run, "instances waiting for a restart")
+            if not any(i.pending_restart for i in status.instances_status):
+                run.note("change plan", "skipped", "nothing to change, and no instance waits for a restart")
+                raise NothingToDo
         before = yield from run.step("pre-flight", "update_preflight", UpdateCheck(spec=spec, changes=plan),
                                      retry=False)
         result["rolesBefore"] = before.data["roles"]
@@ -84,9 +93,12 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
                 "configuration reloaded", "read_instance_settings", spec, lambda answer: reloaded(spec, answer),
                 _pending, run.options.ready_timeout_seconds, answer=InstanceSettings)
             pending = [i.name for i in settings if i.pending_restart]
+        status = yield from cluster_status(run, "roles")
+        # and what the HA manager itself says waits for a restart (Patroni's pending_restart; an update cut short)
+        pending = sorted(set(pending) | {i.name for i in status.instances_status if i.pending_restart})
         if pending and not plan.restarts:  # a restart the plan did not foresee: the backup gate all the same
             yield from backup_first(run, stored)
-        result["restarts"] = yield from roll(run, spec, pending)
+        result["restarts"] = yield from roll(run, spec, pending, status)
         for prefix, step, activity in SETTINGS_STEPS:
             if any(c.field.startswith(prefix) for c in plan.of("settings")):
                 yield from run.step(step, activity, spec)
@@ -105,6 +117,8 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
                 measured.windows, datetime.fromisoformat(restart["startedAt"]),
                 datetime.fromisoformat(restart["endedAt"])), default=0.0)
         no_writes_lost(result, lost_ids)
+    except NothingToDo:
+        pass
     except Exception as err:
         error = err
     if stored is not None and "rolesBefore" in result:
@@ -137,12 +151,9 @@ def backup_first(run: Runbook[UpdateInput], spec: ClusterSpec) -> Step:
     yield from run.step("verify backup", "inventory_backups", InventoryRequest(spec=spec, backup_id=backup.backup_id))
 
 
-def roll(run: Runbook[UpdateInput], spec: ClusterSpec, pending: list[str]) -> Step:
+def roll(run: Runbook[UpdateInput], spec: ClusterSpec, pending: list[str], status: ClusterStatus) -> Step:
     """CNPG's rolling update of the instances that wait for a restart: standbys from the highest serial, then
     the primary by `primaryUpdateMethod`, after an approval when `supervised`. Each restart's window."""
-    status = yield from cluster_status(run, "roles")
-    # and what the HA manager itself says waits for a restart (Patroni's pending_restart; an update cut short)
-    pending = sorted(set(pending) | {i.name for i in status.instances_status if i.pending_restart})
     if not pending:
         run.note("rolling restart", "skipped", "no instance waits for a restart")
         return []

@@ -229,6 +229,12 @@ def same_setting(asked: str, live: str | None, base: tuple[str, str | None] | No
     PostgreSQL reads it: in the parameter's own unit (8kB)."""
     if live is None:
         return False
+    bare = re.fullmatch(r"-?\d+(\.\d+)?", asked.strip()) is not None
+    if base is not None and bare:  # a number without a unit is in the parameter's own unit, never kB or ms
+        try:
+            return float(asked) == float(base[0])
+        except ValueError:
+            return False
     if _normal(asked) == _normal(live):
         return True
     if base is None:

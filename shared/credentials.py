@@ -32,13 +32,14 @@ def committed(keys: Keys) -> Keys | None:
     return {**rest, "password": keys["pending"], "previous": keys["password"]}
 
 
-def reverted(keys: Keys) -> Keys | None:
-    """A rotation that could not be proven undone: a staged password dropped (the one in use never changed),
-    or after the commit the previous one back in use."""
-    if "pending" in keys:
-        return {k: v for k, v in keys.items() if k != "pending"}
+def reverted(keys: Keys, committed: bool) -> Keys | None:
+    """A rotation that could not be proven undone: before its commit the staged password dropped (the one in
+    use never changed; a `previous` there is an earlier rotation's, never to come back), after it the previous
+    one back in use."""
+    if not committed:
+        return {k: v for k, v in keys.items() if k != "pending"} if "pending" in keys else None
     if "previous" in keys:
-        rest = {k: v for k, v in keys.items() if k != "previous"}
+        rest = {k: v for k, v in keys.items() if k not in ("previous", "pending")}
         return {**rest, "password": keys["previous"]}
     return None
 

@@ -90,6 +90,10 @@ class Login(OnSpec):
     which: Which
 
 
+class Revert(OnSpec):
+    committed: bool  # whether the new password was committed before the rotation failed
+
+
 class RotationCheck(OnSpec):
     operation_id: str
 

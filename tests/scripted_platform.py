@@ -165,8 +165,8 @@ class ScriptedPlatform:
     def commit_app_password(self, spec: ClusterSpec) -> Outcome:
         return self._move(spec, credentials.committed, "commit_app_password")
 
-    def revert_app_password(self, spec: ClusterSpec) -> Outcome:
-        return self._move(spec, credentials.reverted, "revert_app_password")
+    def revert_app_password(self, spec: ClusterSpec, committed: bool) -> Outcome:
+        return self._move(spec, lambda keys: credentials.reverted(keys, committed), "revert_app_password")
 
     def forget_previous_password(self, spec: ClusterSpec) -> Outcome:
         return self._move(spec, credentials.forgotten, "forget_previous_password")

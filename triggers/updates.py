@@ -53,8 +53,11 @@ def look_before(plan: Plan) -> tuple[list[str], Verdict]:
     """Touching nothing: the instances that wait for a restart now, and what the platform would refuse or skip
     of the plan (its run's pre-flight says the same)."""
     platform = platform_for()
-    status = platform.cluster_status(plan.cluster.namespace, plan.cluster.name)
-    waiting = [i.name for i in status.instances_status if i.pending_restart]
+    try:
+        status = platform.cluster_status(plan.cluster.namespace, plan.cluster.name)
+        waiting = [i.name for i in status.instances_status if i.pending_restart]
+    except Exception:  # the status does not read now: nothing known to wait (the run's pre-flight reads it again)
+        waiting = []
     return waiting, platform.weigh_changes(plan.fields["changes"])
 
 

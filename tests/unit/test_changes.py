@@ -112,3 +112,15 @@ def test_restart_parameters_are_postgresqls_own() -> None:
 ])
 def test_a_value_in_force_is_compared_in_postgresqls_units(asked: str, live: str | None, same: bool) -> None:
     assert same_setting(asked, live) is same
+
+
+@pytest.mark.parametrize(("asked", "live", "base", "same"), [
+    ("65536", "512MB", ("65536", "8kB"), True),  # shared_buffers in its own unit, 8kB pages
+    ("16384", "16MB", ("2048", "8kB"), False),  # a bare number is never read as kB
+    ("64MB", "64MB", ("8192", "8kB"), True),
+    ("1000", "1s", ("1000", "ms"), True),
+    ("0.90", "0.9", ("0.9", None), True),
+])
+def test_a_bare_number_is_read_in_the_parameters_own_unit(asked: str, live: str, base: tuple[str, str | None],
+                                                          same: bool) -> None:
+    assert same_setting(asked, live, base) is same

@@ -21,9 +21,10 @@ def test_the_keys_move_through_a_rotation_and_each_step_is_idempotent() -> None:
 
 
 def test_a_revert_puts_back_the_password_the_applications_had() -> None:
-    assert reverted({"password": "new", "previous": "old"}) == {"password": "old"}
-    assert reverted({"password": "old", "pending": "new"}) == {"password": "old"}
-    assert reverted({"password": "old"}) is None
+    assert reverted({"password": "new", "previous": "old"}, committed=True) == {"password": "old"}
+    assert reverted({"password": "old", "pending": "new"}, committed=False) == {"password": "old"}
+    assert reverted({"password": "old"}, committed=False) is None
+    assert reverted({"password": "old"}, committed=True) is None
 
 
 def test_a_stale_previous_never_comes_back() -> None:
@@ -32,9 +33,8 @@ def test_a_stale_previous_never_comes_back() -> None:
     left = {"password": "second", "previous": "first"}
     next_stage = staged(left)
     assert next_stage is not None and "previous" not in next_stage
-    assert reverted(next_stage) == {"password": "second"}
-    assert reverted({"password": "second", "previous": "first", "pending": "third"}) == {
-        "password": "second", "previous": "first"}
+    assert reverted(next_stage, committed=False) == {"password": "second"}
+    assert reverted(left, committed=False) is None  # its stage failed before writing: nothing to undo
 
 
 def test_nothing_to_commit_without_a_staged_password() -> None:

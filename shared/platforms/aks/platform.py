@@ -430,8 +430,9 @@ class AksPlatform:
         return credentials_aks.move(self.kube, spec, credentials.committed, "the new password in use, the old one "
                                     "kept")
 
-    def revert_app_password(self, spec: ClusterSpec) -> Outcome:
-        return credentials_aks.move(self.kube, spec, credentials.reverted, "the previous password back in use")
+    def revert_app_password(self, spec: ClusterSpec, committed: bool) -> Outcome:
+        return credentials_aks.move(self.kube, spec, lambda keys: credentials.reverted(keys, committed),
+                                    "the password from before the rotation in use")
 
     def forget_previous_password(self, spec: ClusterSpec) -> Outcome:
         return credentials_aks.move(self.kube, spec, credentials.forgotten, "the old password forgotten")

@@ -179,8 +179,9 @@ class LocalPlatform:
     def commit_app_password(self, spec: ClusterSpec) -> Outcome:
         return self.credentials.move(spec, credentials.committed, "the new password in use, the old one kept")
 
-    def revert_app_password(self, spec: ClusterSpec) -> Outcome:
-        return self.credentials.move(spec, credentials.reverted, "the previous password back in use")
+    def revert_app_password(self, spec: ClusterSpec, committed: bool) -> Outcome:
+        return self.credentials.move(spec, lambda keys: credentials.reverted(keys, committed),
+                                     "the password from before the rotation in use")
 
     def forget_previous_password(self, spec: ClusterSpec) -> Outcome:
         return self.credentials.move(spec, credentials.forgotten, "the old password forgotten")

@@ -50,11 +50,19 @@ class Updates:
         except httpx.HTTPError as err:
             raise RuntimeError(f"restarting {instance}: Patroni did not answer ({err})") from None
         if response.status_code == 503 and "conditions are not satisfied" in response.text:
-            return unchanged(f"{instance} waits for no restart", instance=instance)
+            if not self._pending_in_postgres(spec, instance):
+                return unchanged(f"{instance} waits for no restart", instance=instance)
+            # PostgreSQL flags it but Patroni has not looked yet (it reads pg_settings a loop after a reload)
+            response = patroni.HTTP.post(f"{member.api}/restart", json={"timeout": RESTART_TIMEOUT_SECONDS},
+                                         timeout=RESTART_TIMEOUT_SECONDS + 10)
         if response.status_code != 200:
             raise RuntimeError(f"restarting {instance}: Patroni answered {response.status_code} "
                                f"{response.text.strip()[:300]}")
         return done(f"{instance} restarted: {response.text.strip()[:200]}", instance=instance)
+
+    def _pending_in_postgres(self, spec: ClusterSpec, instance: str) -> bool:
+        with psycopg.connect(self.members.superuser_dsn(spec, instance), autocommit=True) as conn:
+            return bool(conn.execute("SELECT count(*) FROM pg_settings WHERE pending_restart").fetchone()[0])
 
     def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[InstanceSettings]:
         """Each member's value in force of `names` (current_setting: PostgreSQL's own spelling, e.g. 64MB), and
