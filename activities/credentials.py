@@ -27,8 +27,7 @@ def rotation_preflight(check: RotationCheck) -> Outcome:
     update or restore starts on them mid-rotation. The run releases them at its end."""
     spec, problems = check.spec, []
     secret = spec.bootstrap.secret_name
-    others = sorted(s.name for s in platform().list_clusters()
-                    if s.namespace == spec.namespace and s.bootstrap.secret_name == secret and s.name != spec.name)
+    others = sharing(spec)
     for name in [spec.name, *others]:
         status = platform().cluster_status(spec.namespace, name)
         if status.current_primary is None:
@@ -42,6 +41,20 @@ def rotation_preflight(check: RotationCheck) -> Outcome:
         raise PreflightFailed("rotation refused: " + "; ".join(problems))
     clusters = [spec.name, *others]
     return done(f"secret {secret} is used by {', '.join(clusters)}; each has a primary", clusters=clusters)
+
+
+def sharing(spec: ClusterSpec) -> list[str]:
+    """The other clusters of the namespace that use this cluster's app secret."""
+    return sorted(s.name for s in platform().list_clusters() if s.namespace == spec.namespace
+                  and s.bootstrap.secret_name == spec.bootstrap.secret_name and s.name != spec.name)
+
+
+@bp.activity_trigger(input_name="spec")
+@typed
+def clusters_sharing_secret(spec: ClusterSpec) -> Outcome:
+    others = sharing(spec)
+    return done(f"secret {spec.bootstrap.secret_name} is used by {', '.join([spec.name, *others])}",
+                clusters=[spec.name, *others])
 
 
 def take_locks(namespace: str, names: list[str], operation_id: str) -> tuple[list[str], list[str]]:

@@ -14,7 +14,7 @@ import azure.durable_functions as df
 
 from orchestrations.runbook import Runbook, Step, StepFailed
 from orchestrations.steps import read_spec, remove_cluster
-from shared.payloads import OnRun
+from shared.payloads import OnRun, OwnerPassword, ReleaseLock, Revert
 from shared.runs import CompensateInput
 from shared.spec import ClusterRef
 
@@ -59,6 +59,8 @@ def compensate_run(context: df.DurableOrchestrationContext) -> Step:
                                         OnRun(spec=spec, operation_id=terminated.operation_id))
                 yield from run.step("drop probe", "drop_probe", spec)
                 run.note("primary", "skipped", PROBING[terminated.runbook])
+        elif terminated.runbook == "rotate_credentials":
+            yield from settle_rotation(run, terminated.operation_id)
         elif terminated.runbook == "deploy_cluster":
             run.note("cluster", "skipped", f"whether the deploy made {names.namespace}/{names.name} or found "
                                            "it cannot be known here: DELETE /api/clusters/{name}?deleteBackups=true "
@@ -71,3 +73,25 @@ def compensate_run(context: df.DurableOrchestrationContext) -> Step:
     if error is not None:
         raise StepFailed("compensate_run", report["error"])
     return report
+
+
+def settle_rotation(run: Runbook[CompensateInput], operation_id: str) -> Step:
+    """Where a rotation stopped cannot be known: every role is made to answer to the password the secret holds
+    now (what the applications read), a staged one dropped, the old one forgotten, and the other clusters'
+    locks the rotation took given back."""
+    spec = yield from read_spec(run, "read cluster spec")
+    if spec is None:
+        run.note("rotation", "skipped", "the cluster is gone")
+        return
+    sharing = yield from run.step("clusters of the secret", "clusters_sharing_secret", spec)
+    yield from run.step("drop staged password", "revert_app_password", Revert(spec=spec, committed=False))
+    for name in sharing.data["clusters"]:
+        other = spec if name == spec.name else (yield from read_spec(run, f"read {name}", ClusterRef(
+            namespace=spec.namespace, name=name)))
+        if other is not None:
+            yield from run.step(f"set password on {name}", "set_owner_password", OwnerPassword(spec=other,
+                                                                                            which="password"))
+    yield from run.step("forget old password", "forget_previous_password", spec)
+    for name in sharing.data["clusters"][1:]:
+        yield from run.step(f"release lock on {name}", "release_lock", ReleaseLock(
+            namespace=spec.namespace, name=name, operation_id=operation_id))

@@ -6,6 +6,7 @@ logins are proven on the real stack (tests/integration/test_updates_local.py).""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -81,3 +82,34 @@ def test_a_cluster_busy_elsewhere_refuses_the_rotation(api: httpx.Client, two_cl
     assert done.status_code == 422
     assert "pg-b is busy with failover_drill someone-else" in step(report_of(done), "pre-flight")["detail"]
     assert two_clusters.calls["stage_app_password"] == 0
+
+
+def test_a_rotation_terminated_mid_way_is_settled_by_its_compensation(
+        api: httpx.Client, devhost: Any, two_clusters: ScriptedPlatform, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelled while a role's ALTER hangs, then terminated past the deadline: the compensation makes every
+    role answer to the password the secret holds, drops the staged one and gives back pg-b's lock."""
+    import asyncio
+    import time
+
+    import azure.durable_functions as df
+
+    from triggers.terminations import terminate_overdue
+
+    monkeypatch.setenv("PGHA_CANCEL_TIMEOUT_SECONDS", "1")
+    two_clusters.delays["set_owner_password"] = 3  # the step a cooperative cancel has to wait for
+    started = api.post(URL, json={})
+    location, operation = started.headers["Location"], started.json()["id"]
+    deadline = time.monotonic() + 30
+    while two_clusters.calls["set_owner_password"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert api.post(f"{location}/cancel").status_code == 202
+    client = df.DurableOrchestrationClient(devhost.server.starter_binding())
+    time.sleep(1.2)
+    assert asyncio.run_coroutine_threadsafe(terminate_overdue(client), devhost.server.loop).result(30) == [operation]
+    two_clusters.delays.clear()
+    compensation = follow(api, location.replace(operation, f"{operation}-compensate"), timeout=30)
+    assert compensation.status_code == 200, compensation.text
+    keys = two_clusters.app_keys[("default", "db-user-pass")]
+    assert set(keys) == {"password"}  # nothing staged or kept behind
+    assert {two_clusters.role_passwords.get(("default", n)) for n in ("pg-a", "pg-b")} == {keys["password"]}
+    assert locks.holder(Settings.from_env().storage_connection, "default", "pg-b") is None
