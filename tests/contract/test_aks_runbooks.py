@@ -202,7 +202,8 @@ def test_a_rotation_moves_the_app_secret_keys_with_its_own_permissions(on_aks: A
     assert keys() == {"username": cluster.bootstrap.owner, "password": pending, "previous": old}
     assert on_aks.forget_previous_password(cluster).outcome == "done"
     assert keys() == {"username": cluster.bootstrap.owner, "password": pending}
-    assert on_aks.revert_app_password(cluster).outcome == "unchanged"  # nothing to go back to
+    assert on_aks.revert_app_password(cluster, committed=True).outcome == "unchanged"  # nothing to go back to
+    assert on_aks.revert_app_password(cluster, committed=False).outcome == "unchanged"  # nothing staged
     patches = kube_api.calls("PATCH", "/secrets/")
     assert {p.content_type for p in patches} == {"application/merge-patch+json"} and len(patches) == 3
     assert patches[1].body["data"]["pending"] is None  # the commit drops the staged key
