@@ -1,5 +1,5 @@
 """Day-2 updates: the pre-flight of a change, an instance restarted in place, and the settings each instance
-has in force, read back to prove the change took."""
+has in force, read back to prove the change took (compared with the spec in shared/changes.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import azure.durable_functions as df
 
 from activities import platform, typed
 from activities.drills import readiness_problems
-from shared.changes import same_setting
 from shared.outcome import Outcome, done
 from shared.payloads import RestartInstance, UpdateCheck
 from shared.platform import PreflightFailed
@@ -51,27 +50,3 @@ def read_instance_settings(spec: ClusterSpec) -> list[InstanceSettings]:
     """Every instance's values of the spec's parameters, and what waits there for a restart."""
     return platform().instance_settings(spec, sorted(spec.postgresql.parameters))
 
-
-def reloaded(spec: ClusterSpec, instances: list[InstanceSettings]) -> bool:
-    """Every instance took the new configuration: each parameter in force, or waiting for a restart."""
-    return bool(instances) and all(i.error is None for i in instances) and all(
-        same_setting(value, i.values.get(name), i.base.get(name)) or name in i.pending_restart
-        for i in instances for name, value in spec.postgresql.parameters.items())
-
-
-def in_force(spec: ClusterSpec, instances: list[InstanceSettings]) -> list[str]:
-    """What is not yet as the spec says: a value that differs, a setting still waiting for a restart."""
-    problems = []
-    for instance in instances:
-        if instance.error is not None:
-            problems.append(f"{instance.name}: does not answer ({instance.error})")
-            continue
-        values = instance.values
-        wrong = [f"{name}={values.get(name)!r} (asked {value!r})"
-                 for name, value in spec.postgresql.parameters.items()
-                 if not same_setting(value, values.get(name), instance.base.get(name))]
-        if wrong:
-            problems.append(f"{instance.name}: {', '.join(wrong)}")
-        if instance.pending_restart:
-            problems.append(f"{instance.name}: pending_restart for {', '.join(instance.pending_restart)}")
-    return problems

@@ -16,7 +16,6 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.updates import in_force, reloaded
 from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
 from orchestrations.steps import (
     cluster_status,
@@ -33,6 +32,7 @@ from orchestrations.steps import (
     wait_for_status,
 )
 from shared.backups import backup_name
+from shared.changes import in_force, reloaded
 from shared.payloads import InventoryRequest, Promote, RestartInstance, Switchover, UpdateCheck
 from shared.runs import UpdateInput
 from shared.spec import ClusterSpec

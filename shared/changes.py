@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from shared.model import Model, SpecError
 from shared.spec import PRELOAD_PREFIXES, ClusterSpec, parse_spec
+from shared.status import Drift, InstanceSettings
 
 Kind = Literal["online", "rolling", "scale", "storage", "major", "settings"]
 
@@ -269,3 +270,38 @@ def _normal(value: str) -> object:
         pass
     booleans = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
     return booleans.get(text.lower(), text.lower())
+
+
+def parameter_drift(spec: ClusterSpec, instances: list[InstanceSettings]) -> list[Drift]:
+    """Each answering instance's parameters that are not in force as the spec says; one waiting for a restart
+    says so. What GET's drift shows and what an update waits on."""
+    found = []
+    for instance in instances:
+        if instance.error is not None:
+            continue
+        for name, value in spec.postgresql.parameters.items():
+            live = instance.values.get(name)
+            if not same_setting(value, live, instance.base.get(name)):
+                waiting = " (pending restart)" if name in instance.pending_restart else ""
+                found.append(Drift(field=f"postgresql.parameters.{name}", held=value, running=f"{live}{waiting}",
+                                   instance=instance.name))
+    return found
+
+
+def reloaded(spec: ClusterSpec, instances: list[InstanceSettings]) -> bool:
+    """Every instance took the new configuration: each parameter in force, or waiting for a restart."""
+    pending = {i.name: i.pending_restart for i in instances}
+    return bool(instances) and all(i.error is None for i in instances) and all(
+        d.field.removeprefix("postgresql.parameters.") in pending[d.instance or ""]
+        for d in parameter_drift(spec, instances))
+
+
+def in_force(spec: ClusterSpec, instances: list[InstanceSettings]) -> list[str]:
+    """What is not yet as the spec says: an instance that does not answer, a value that differs, a setting still
+    waiting for a restart."""
+    problems = [f"{i.name}: does not answer ({i.error})" for i in instances if i.error is not None]
+    problems += [f"{d.instance}: {d.field.removeprefix('postgresql.parameters.')}={d.running!r} (asked {d.held!r})"
+                 for d in parameter_drift(spec, instances)]
+    problems += [f"{i.name}: pending_restart for {', '.join(i.pending_restart)}" for i in instances
+                 if i.error is None and i.pending_restart]
+    return problems

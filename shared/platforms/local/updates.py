@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import psycopg
 
-from shared.changes import ChangePlan, Verdict, same_setting
+from shared.changes import ChangePlan, Verdict, parameter_drift
 from shared.outcome import Outcome, done, unchanged
 from shared.platforms.local import patroni
 from shared.platforms.local.members import Members
@@ -95,11 +95,6 @@ class Updates:
         if len(members) != spec.instances:
             found.append(Drift(field="instances", held=spec.instances, running=len(members)))
         parameters = spec.postgresql.parameters
-        for instance in self.instance_settings(spec, sorted(parameters)) if parameters else []:
-            for name, value in parameters.items():
-                live = instance.values.get(name)
-                if instance.error is None and not same_setting(value, live, instance.base.get(name)):
-                    waiting = " (pending restart)" if name in instance.pending_restart else ""
-                    found.append(Drift(field=f"postgresql.parameters.{name}", held=value, running=f"{live}{waiting}",
-                                       instance=instance.name))
+        if parameters:
+            found += parameter_drift(spec, self.instance_settings(spec, sorted(parameters)))
         return found
