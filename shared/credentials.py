@@ -6,9 +6,12 @@ locally, a Kubernetes Secret on AKS). Passwords never leave the activity that mo
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Literal
 
 from shared.secrets import generate_password
+from shared.sql import SqlError
 
 Keys = dict[str, str]
 Which = Literal["password", "previous", "pending"]
@@ -60,3 +63,16 @@ def refusal(error: Exception) -> str:
 def refused_for_password(said: str | None) -> bool:
     """A login refused because of its password (not a server that did not answer)."""
     return said is not None and "password authentication failed" in said
+
+
+def login(keys: Keys, which: Which, secret: str, session: Callable[[str], AbstractContextManager[Any]]) -> str | None:
+    """None when a session opened with the secret's `which` password answers; else the refusal (a server that
+    did not answer says so too: `refused_for_password` tells the two apart)."""
+    if which not in keys:
+        raise RuntimeError(f"secret {secret} holds no {which} password")
+    try:
+        with session(keys[which]) as opened:
+            opened.execute("SELECT 1")
+    except SqlError as err:  # anything else (no endpoint, no CA) fails the step, as it should
+        return refusal(err)
+    return None

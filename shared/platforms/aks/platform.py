@@ -442,15 +442,8 @@ class AksPlatform:
                        f"{spec.bootstrap.secret_name} when it changes")
 
     def app_login(self, spec: ClusterSpec, which: credentials.Which) -> str | None:
-        keys = credentials_aks.read_keys(self.kube, spec)
-        if which not in keys:
-            raise RuntimeError(f"secret {spec.bootstrap.secret_name} holds no {which} password")
-        try:
-            with self._session(spec, "rw", keys[which]) as session:
-                session.execute("SELECT 1")
-        except sql.SqlError as err:
-            return credentials.refusal(err)
-        return None
+        return credentials.login(credentials_aks.read_keys(self.kube, spec), which, spec.bootstrap.secret_name,
+                                 lambda password: self._session(spec, "rw", password))
 
     # ---- alert response --------------------------------------------------------------------------
     def ha_manager_status(self, spec: ClusterSpec) -> Outcome:

@@ -18,7 +18,6 @@ from shared.platforms.local.state import Records
 from shared.platforms.local.status import Status
 from shared.secrets import scram_verifier
 from shared.spec import ClusterSpec
-from shared.sql import SqlError, connect
 
 
 class Credentials:
@@ -53,13 +52,5 @@ class Credentials:
     def app_login(self, spec: ClusterSpec, which: credentials.Which) -> str | None:
         """None when the owner logs in through rw with the secret's `which` password; else the refusal."""
         keys = self.records.read_secret(spec.namespace, spec.bootstrap.secret_name)
-        if which not in keys:
-            raise RuntimeError(f"secret {spec.bootstrap.secret_name} holds no {which} password")
-        try:
-            with connect(self.sessions.endpoint(spec, "rw"), password=keys[which], connect_timeout=5,
-                         sslmode="verify-ca",
-                         sslrootcert=str(self.records.cluster_dir(spec.namespace, spec.name) / "ca.crt")) as session:
-                session.execute("SELECT 1")
-        except SqlError as err:
-            return credentials.refusal(err)
-        return None
+        return credentials.login(keys, which, spec.bootstrap.secret_name,
+                                 lambda password: self.sessions.session(spec, "rw", password))

@@ -34,10 +34,16 @@ class Sessions:
         if spec is None:
             raise RuntimeError(f"cluster {namespace}/{name} does not exist")
         secret = self.records.read_secret(namespace, spec.bootstrap.secret_name)
-        dsn = self.endpoint(spec, role)
-        with sql.connect(dsn, password=secret["password"], dbname=database or spec.bootstrap.database,
+        with self.session(spec, role, secret["password"], database) as session:
+            yield session
+
+    @contextmanager
+    def session(self, spec: ClusterSpec, role: Role, password: str, database: str | None = None) -> Iterator[sql.Sql]:
+        """The owner's session through the rw/ro endpoint with this password, the server checked against the
+        cluster's CA."""
+        with sql.connect(self.endpoint(spec, role), password=password, dbname=database or spec.bootstrap.database,
                          connect_timeout=5, sslmode="verify-ca",
-                         sslrootcert=str(self.records.cluster_dir(namespace, name) / "ca.crt")) as session:
+                         sslrootcert=str(self.records.cluster_dir(spec.namespace, spec.name) / "ca.crt")) as session:
             yield session
 
     def endpoint(self, spec: ClusterSpec, role: Role) -> str:
