@@ -16,7 +16,7 @@ from shared.platform import PreflightFailed
 from shared.settings import Settings
 from shared.spec import ClusterSpec
 from shared.sql import Sql, SqlError
-from shared.status import ClusterStatus, InstanceStatus, serial_of
+from shared.status import HEALTHY, WAITING_FOR_USER, ClusterStatus, InstanceStatus, serial_of
 from shared.walarchive import parse_lsn
 
 bp = df.Blueprint()
@@ -25,11 +25,12 @@ PROBE = "pgha_drill_probe"
 CONTROL = "pgha_drill_control"
 
 
-def readiness_problems(status: ClusterStatus, max_lag_bytes: int) -> tuple[list[str], list[InstanceStatus]]:
+def readiness_problems(status: ClusterStatus, max_lag_bytes: int,
+                       phases: tuple[str, ...] = (HEALTHY,)) -> tuple[list[str], list[InstanceStatus]]:
     """What keeps a cluster from losing its primary safely (healthy, every instance ready, an in-sync standby
     within the lag limit), and its in-sync standbys: a drill and a switchover ask the same."""
     problems = []
-    if status.phase != "Cluster in healthy state":
+    if status.phase not in phases:
         problems.append(f"phase is {status.phase!r}" + (f" ({status.phase_reason})" if status.phase_reason else ""))
     if status.ready_instances != status.instances:
         down = [i.name for i in status.instances_status if not i.ready]
@@ -65,7 +66,9 @@ def switchover_preflight(request: Switchover) -> Outcome:
     in-sync standby, as CNPG elects one) is a ready, in-sync standby within the lag limit."""
     spec = request.spec
     status = platform().cluster_status(spec.namespace, spec.name)
-    problems, in_sync = readiness_problems(status, Settings.from_env().drill_max_lag_bytes)
+    # a supervised update's primary: CNPG waits for exactly this switchover, every instance up
+    problems, in_sync = readiness_problems(status, Settings.from_env().drill_max_lag_bytes,
+                                           (HEALTHY, WAITING_FOR_USER))
     target = request.target or most_advanced(in_sync)
     if request.target and request.target == status.current_primary:
         problems.append(f"{request.target} is the primary already")

@@ -1,5 +1,6 @@
-"""Day-2 updates: the pre-flight of a change, an instance restarted in place, and the settings each instance
-has in force, read back to prove the change took (compared with the spec in shared/changes.py)."""
+"""Day-2 updates: the pre-flight of a change, an instance restarted in place, the settings each instance has in
+force, read back to prove the change took (compared with the spec in shared/changes.py), and how far an
+operator that rolls changes itself has got."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from shared.payloads import RestartInstance, UpdateCheck
 from shared.platform import PreflightFailed
 from shared.settings import Settings
 from shared.spec import ClusterSpec
-from shared.status import InstanceSettings
+from shared.status import InstanceSettings, Rollout
 
 bp = df.Blueprint()
 
@@ -29,13 +30,13 @@ def update_preflight(check: UpdateCheck) -> Outcome:
     # synchronous_standby_names is then empty; on AKS CNPG's status does not carry it: the spec says)
     if status.instances == 1 or spec.synchronous_replicas == 0 or status.synchronous_standby_names == "":
         problems = [p for p in problems if p != "no in-sync standby"]
-    verdict = platform().weigh_changes(check.changes)
+    verdict = platform().weigh_changes(spec, check.changes)
     problems += verdict.refused
     if problems:
         raise PreflightFailed("update refused: " + "; ".join(problems))
     roles = {i.name: i.role for i in status.instances_status}
     return done(f"healthy, primary {status.current_primary}; {check.changes.summary()}",
-                primary=status.current_primary, roles=roles, skipped=verdict.skipped)
+                primary=status.current_primary, roles=roles, skipped=verdict.skipped, rolledBy=verdict.rolled_by)
 
 
 @bp.activity_trigger(input_name="request")
@@ -50,3 +51,10 @@ def read_instance_settings(spec: ClusterSpec) -> list[InstanceSettings]:
     """Every instance's values of the spec's parameters, and what waits there for a restart."""
     return platform().instance_settings(spec, sorted(spec.postgresql.parameters))
 
+
+
+@bp.activity_trigger(input_name="spec")
+@typed
+def read_rollout(spec: ClusterSpec) -> Rollout:
+    """How far the platform's operator has rolled the spec out (where it rolls changes itself)."""
+    return platform().rollout(spec)

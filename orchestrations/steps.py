@@ -13,6 +13,8 @@ from orchestrations.runbook import Runbook, Step, StepFailed
 from shared.backups import DONE_PHASES, WAL_ARCHIVING_FAILING, Backup
 from shared.outcome import Outcome
 from shared.payloads import BackupRef, DeleteCluster, LostWrites, OnRun, ProbeRecord, StartBackup, WriteProbe
+from shared.requests import RestoreRequest
+from shared.runs import RestoreInput
 from shared.spec import ClusterRef, ClusterSpec
 from shared.status import ClusterStatus
 
@@ -195,3 +197,18 @@ def outages_between(windows: list[list[str]], start: datetime, end: datetime | N
         if at >= start - timedelta(seconds=1) and (end is None or at < end):
             found.append(round((datetime.fromisoformat(ended) - at).total_seconds(), 3))
     return found
+
+
+def restore_test(run: Runbook, checks: list[Any]) -> Step:
+    """restore_cluster as a sub-run under this run's lock: the newest backup into a new 1-instance cluster (the
+    verification's restore test, and a major upgrade's gate)."""
+    started = run.now
+    operation_id = f"{run.input.operation_id}-restore"
+    sub = RestoreInput(**run.names, operation_id=operation_id, options=run.options, owns_lock=False,
+                       requested_at=run.now.isoformat(), restore=RestoreRequest(checks=checks, instances=1))
+    answer = yield run.sub_run("restore test", "restore_cluster", sub, operation_id)
+    restored = answer["result"]
+    run.record("restore test", "done", started,
+               f"restored into {restored['restoreCluster']['name']} in {restored['restoreSeconds']}s; "
+               f"{len(restored['checks'])} check(s) passed; report {answer['operationId']}")
+    return {"operationId": answer["operationId"], **restored}

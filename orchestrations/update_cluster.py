@@ -1,12 +1,15 @@
 """Runbook: change a running cluster (`PATCH /api/clusters/{name}`) the way CNPG rolls a change — checked
 before, watched during, measured and proven after.
 
-Gates first: a healthy cluster, WAL archiving working and archived up to now, and for a change that restarts
-instances a backup taken and verified. A write probe runs beside the change. The new spec is applied
-(reloadable parameters take at once, instances are added or removed), then every instance that waits for a
-restart is restarted in CNPG's order: standbys from the highest serial, the primary last — in place, or
-after a switchover to the most advanced standby (`primaryUpdateMethod`), and with `supervised` only once a
-person approves. The report gives each restart's client-seen outage (RTO) and the acknowledged writes lost.
+Gates first: a healthy cluster, WAL archiving working and archived up to now, for a change that restarts
+instances a backup taken and verified, and for a major upgrade a restore test of that backup. A write probe
+runs beside the change. The new spec is applied (reloadable parameters take at once, instances are added or
+removed), then every instance that waits for a restart is restarted in CNPG's order: standbys from the
+highest serial, the primary last — in place, or after a switchover to the most advanced standby
+(`primaryUpdateMethod`), and with `supervised` only once a person approves. Where the platform's operator
+rolls the change itself (CNPG on AKS), pgha watches it through instead, and answers CNPG's "Waiting for user
+action" with the approved switchover or restart. The report gives each restart's client-seen outage (RTO)
+and the acknowledged writes lost.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
+from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed, first_line
 from orchestrations.steps import (
     cluster_status,
     healthy,
@@ -26,6 +29,7 @@ from orchestrations.steps import (
     primary_is,
     probe_baseline,
     read_spec,
+    restore_test,
     settle_and_clean_up,
     start_probe,
     take_backup,
@@ -36,7 +40,7 @@ from shared.changes import in_force, reloaded
 from shared.payloads import InventoryRequest, Promote, RestartInstance, Switchover, UpdateCheck
 from shared.runs import UpdateInput
 from shared.spec import ClusterSpec
-from shared.status import ClusterStatus, InstanceSettings, serial_of
+from shared.status import ClusterStatus, InstanceSettings, Rollout, serial_of
 
 bp = df.Blueprint()
 
@@ -74,7 +78,10 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
         before = yield from run.step("pre-flight", "update_preflight", UpdateCheck(spec=spec, changes=plan),
                                      retry=False)
         result["rolesBefore"] = before.data["roles"]
+        operator_rolls = before.data.get("rolledBy") == "operator"
         yield from recovery_point(run, stored, plan.restarts)
+        if plan.of("major"):
+            yield from restore_first(run)
         probe = yield from start_probe(run, stored)
         probing = True
         yield from probe_baseline(run)
@@ -84,21 +91,24 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
         if plan.of("scale"):
             status = yield from wait_for_status(run, "instances", healthy, run.options.ready_timeout_seconds)
             result["instances"] = [i.name for i in status.instances_status]
-        # each instance read back when parameters change, or when nothing does (a run that resumes an update
-        # cut short): what took at once, what waits for a restart
         parameters = not plan.changes or any(c.field.startswith("postgresql.parameters.") for c in plan.changes)
-        pending: list[str] = []
-        if parameters:
-            settings = yield from run.wait_until(
-                "configuration reloaded", "read_instance_settings", spec, lambda answer: reloaded(spec, answer),
-                _pending, run.options.ready_timeout_seconds, answer=InstanceSettings)
-            pending = [i.name for i in settings if i.pending_restart]
-        status = yield from cluster_status(run, "roles")
-        # and what the HA manager itself says waits for a restart (Patroni's pending_restart; an update cut short)
-        pending = sorted(set(pending) | {i.name for i in status.instances_status if i.pending_restart})
-        if pending and not plan.restarts:  # a restart the plan did not foresee: the backup gate all the same
-            yield from backup_first(run, stored)
-        result["restarts"] = yield from roll(run, spec, pending, status)
+        if operator_rolls:
+            result["restarts"] = yield from follow_rollout(run, spec)
+        else:
+            # each instance read back when parameters change, or when nothing does (a run that resumes an update
+            # cut short): what took at once, what waits for a restart
+            pending: list[str] = []
+            if parameters:
+                settings = yield from run.wait_until(
+                    "configuration reloaded", "read_instance_settings", spec, lambda answer: reloaded(spec, answer),
+                    _pending, run.options.ready_timeout_seconds, answer=InstanceSettings)
+                pending = [i.name for i in settings if i.pending_restart]
+            status = yield from cluster_status(run, "roles")
+            # and what the HA manager itself says waits for a restart (Patroni's pending_restart; an update cut short)
+            pending = sorted(set(pending) | {i.name for i in status.instances_status if i.pending_restart})
+            if pending and not plan.restarts:  # a restart the plan did not foresee: the backup gate all the same
+                yield from backup_first(run, stored)
+            result["restarts"] = yield from roll(run, spec, pending, status)
         for prefix, step, activity in SETTINGS_STEPS:
             if any(c.field.startswith(prefix) for c in plan.of("settings")):
                 yield from run.step(step, activity, spec)
@@ -145,6 +155,18 @@ def recovery_point(run: Runbook[UpdateInput], spec: ClusterSpec, restarts: bool)
         yield from backup_first(run, spec)
 
 
+def restore_first(run: Runbook[UpdateInput]) -> Step:
+    """Before a major upgrade: the backup just taken restored into a new cluster, which is removed again."""
+    try:
+        yield from restore_test(run, [])
+    except StepFailed:
+        raise
+    except Exception as err:  # the sub-run failed: its own report says why
+        run.note("restore test", "failed", first_line(err))
+        raise StepFailed("restore test", f"the backup taken before the major upgrade did not restore: "
+                                         f"{first_line(err)}") from None
+
+
 def backup_first(run: Runbook[UpdateInput], spec: ClusterSpec) -> Step:
     """Before instances restart: a backup taken and verified (continuous WAL from it, a fresh recovery point)."""
     backup = yield from take_backup(run, spec, backup_name(spec.name, run.input.operation_id))
@@ -175,6 +197,36 @@ def roll(run: Runbook[UpdateInput], spec: ClusterSpec, pending: list[str], statu
     else:
         restarts.append((yield from restart(run, spec, primary, "primary")))
     return restarts
+
+
+def follow_rollout(run: Runbook[UpdateInput], spec: ClusterSpec) -> Step:
+    """The operator's own rolling update, watched until every instance runs the spec; its "Waiting for user
+    action" (a supervised primary) answered once a person approves, by a switchover or an in-place restart
+    as `primaryUpdateMethod` says. One window for the whole roll (the operator restarts each instance)."""
+    started = run.now
+    actions: list[dict[str, Any]] = []
+    while True:
+        after = f", after the {actions[-1]['action']}" if actions else ""
+        rollout = yield from run.wait_until(
+            f"rolling update{after}", "read_rollout", spec, lambda answer: answer.state != "rolling",
+            Rollout.describe, run.options.ready_timeout_seconds, answer=Rollout)
+        if rollout.state == "done":
+            break
+        if actions:  # asked once already: the operator should not wait for a person again
+            raise StepFailed("rolling update", f"the operator waits for a person again after the approved "
+                                               f"{actions[-1]['action']}: {rollout.describe()}")
+        primary = rollout.current_primary
+        approved = yield from run.approval(f"update the primary {primary} ({spec.primary_update_method})",
+                                           run.options.approval_timeout_seconds)
+        if not approved:
+            raise StepFailed("approval", f"the update of the primary {primary} was not approved: the standbys "
+                                         "are updated, the primary still waits for a restart")
+        if spec.primary_update_method == "switchover":
+            actions.append((yield from switch_over(run, spec, primary)))
+        else:
+            actions.append((yield from restart(run, spec, primary or "", "primary")))
+    return [{"instance": "every instance", "role": "the operator's rolling update", "action": "rolling update",
+             "startedAt": started.isoformat(), "endedAt": run.now.isoformat()}, *actions]
 
 
 def restart(run: Runbook[UpdateInput], spec: ClusterSpec, instance: str, role: str) -> Step:

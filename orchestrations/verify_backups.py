@@ -8,11 +8,10 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed, first_line
-from orchestrations.steps import read_spec, take_backup
+from orchestrations.steps import read_spec, restore_test, take_backup
 from shared.backups import backup_name
 from shared.payloads import InventoryRequest
-from shared.requests import RestoreRequest
-from shared.runs import RestoreInput, VerifyInput
+from shared.runs import VerifyInput
 
 bp = df.Blueprint()
 
@@ -63,17 +62,3 @@ def verify_backups(context: df.DurableOrchestrationContext) -> Step:
     if error is not None:
         raise StepFailed("verify_backups", report["error"])
     return report
-
-
-def restore_test(run: Runbook[VerifyInput], checks: list[Any]) -> Step:
-    """restore_cluster as a sub-run under this run's lock: the newest backup into a new 1-instance cluster."""
-    started = run.now
-    operation_id = f"{run.input.operation_id}-restore"
-    sub = RestoreInput(**run.names, operation_id=operation_id, options=run.options, owns_lock=False,
-                       requested_at=run.now.isoformat(), restore=RestoreRequest(checks=checks, instances=1))
-    answer = yield run.sub_run("restore test", "restore_cluster", sub, operation_id)
-    restored = answer["result"]
-    run.record("restore test", "done", started,
-               f"restored into {restored['restoreCluster']['name']} in {restored['restoreSeconds']}s; "
-               f"{len(restored['checks'])} check(s) passed; report {answer['operationId']}")
-    return {"operationId": answer["operationId"], **restored}

@@ -85,6 +85,9 @@ class Verdict(Model):
 
     refused: list[str] = []
     skipped: dict[str, str] = {}
+    # who restarts the instances: pgha one by one (Patroni has no rolling update of its own), or the platform's
+    # operator, which pgha then watches (CNPG's rolling update, its major upgrade, a volume resize)
+    rolled_by: Literal["pgha", "operator"] = "pgha"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -15,6 +15,9 @@ WAITING_FOR_INSTANCES = "Waiting for the instances to become active"
 FAILING_OVER = "Failing over"
 SWITCHOVER = "Switchover in progress"
 UPGRADING = "Upgrading cluster"
+WAITING_FOR_USER = "Waiting for user action"  # a supervised primary update (api/v1 PhaseWaitingForUser)
+MAJOR_UPGRADE = "Upgrading Postgres major version"  # PhaseMajorUpgrade
+INPLACE_PRIMARY_RESTART = "Primary instance is being restarted in-place"  # PhaseInplacePrimaryRestart
 UNRECOVERABLE = "Cluster is unrecoverable and needs manual intervention"
 NOT_FOUND = "Cluster not found"
 
@@ -104,6 +107,27 @@ class InstanceSettings(Model):
     base: dict[str, tuple[str, str | None]] = Field(default_factory=dict)
     pending_restart: list[str] = Field(default_factory=list)
     error: str | None = None  # the instance did not answer (starting, restarting): nothing known of it yet
+
+
+class Rollout(Model):
+    """How far the operator has taken a change of the Cluster (CNPG's rolling update, its major upgrade, a volume
+    resize) where the operator rolls it, not pgha: what is still not as the spec says, each in words."""
+
+    phase: str
+    phase_reason: str = ""
+    failure: str | None = None  # the sign that the change cannot finish without a person (a wait ends on it)
+    current_primary: str | None = None
+    waiting: list[str] = Field(default_factory=list)
+
+    @property
+    def state(self) -> Literal["done", "waiting for user", "rolling"]:
+        if self.phase == WAITING_FOR_USER:
+            return "waiting for user"
+        return "rolling" if self.waiting or self.phase != HEALTHY else "done"
+
+    def describe(self) -> str:
+        said = f"{self.phase}: {self.phase_reason}" if self.phase_reason else self.phase
+        return "; ".join([said, *self.waiting])
 
 
 class Drift(Model):

@@ -73,9 +73,12 @@ def at_step(client: httpx.Client, location: str, *steps: str, timeout: float = 9
     deadline = time.monotonic() + timeout
     status: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        status = client.get(location).json()
+        answer = client.get(location)
+        status = answer.json()
         if (status.get("customStatus") or {}).get("step") in steps:
             return status
+        if answer.status_code != 202:  # the run ended before it got there
+            break
         time.sleep(0.02)
     raise AssertionError(f"never reached {steps!r}: {status}")
 

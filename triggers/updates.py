@@ -58,7 +58,7 @@ def look_before(plan: Plan) -> tuple[list[str], Verdict]:
         waiting = [i.name for i in status.instances_status if i.pending_restart]
     except Exception:  # the status does not read now: nothing known to wait (the run's pre-flight reads it again)
         waiting = []
-    return waiting, platform.weigh_changes(plan.fields["changes"])
+    return waiting, platform.weigh_changes(plan.fields["spec"], plan.fields["changes"])
 
 
 def plan_update(namespace: str, name: str, body: dict[str, Any]) -> Plan:

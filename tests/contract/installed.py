@@ -8,6 +8,8 @@ operator Deployment and the Barman Cloud plugin's Service — each as its releas
   objectstores.barmancloud.cnpg.io;
 - PodMonitor CRDs: monitoring.coreos.com only with kube-prometheus-stack (the runbook's Prometheus);
   azmonitoring.coreos.com with Azure Managed Prometheus (the ama-metrics add-on).
+- AKS's built-in StorageClasses for Azure Disks, `managed-csi` (the default) and `managed-csi-premium`, with
+  allowVolumeExpansion (learn.microsoft.com/azure/aks/create-volume-azure-disk, `kubectl get sc`).
 A test leaves out what it wants missing.
 
 `pgha_role` is the RBAC pgha's identity is given: exactly the rows of shared/platforms/aks/access.py, so a call
@@ -49,6 +51,12 @@ def install(api: FakeKubeApi, version: str = "1.30.0", plugin: bool = True, kube
                          "labels": {"app": "barman-cloud", "cnpg.io/pluginName": "barman-cloud.cloudnative-pg.io"}},
             "spec": {"ports": [{"port": 9090, "protocol": "TCP", "targetPort": 9090}],
                      "selector": {"app": "barman-cloud"}}})
+    for name in ("managed-csi", "managed-csi-premium"):
+        api.put(f"/apis/storage.k8s.io/v1/storageclasses/{name}", {
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": name},
+            "provisioner": "disk.csi.azure.com", "allowVolumeExpansion": True, "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "parameters": {"skuname": "Premium_LRS" if name.endswith("premium") else "StandardSSD_LRS"}})
     if kube_prometheus:
         crd(api, "podmonitors.monitoring.coreos.com")
     if managed_prometheus:

@@ -5,8 +5,9 @@ applied through the Kubernetes API becomes real Patroni members (PostgreSQL with
 own, WAL archived by barman-cloud into Azurite); the Cluster's status, its pods' roles and readiness,
 the rw/ro LoadBalancers' addresses and the `<cluster>-ca` Secret are written back from them; a Backup
 is a real barman-cloud backup; a deleted primary pod is a real failover; a status patch of
-targetPrimary is a real switchover; a deleted Cluster stops its members. So the `aks` adapter's SQL,
-backups, restores and drills run against PostgreSQL for real, through the Kubernetes API's shapes.
+targetPrimary is a real switchover; a changed spec is reloaded by the real members and rolled through them as
+CNPG rolls it (local_rollout.py); a deleted Cluster stops its members. So the `aks` adapter's SQL, backups,
+restores, drills and updates run against PostgreSQL for real, through the Kubernetes API's shapes.
 """
 
 from __future__ import annotations
@@ -24,9 +25,17 @@ from shared.platforms.local.platform import LocalPlatform
 from shared.secrets import scram_verifier
 from shared.spec import ClusterSpec
 from tests.contract.fake_kube import FakeKubeApi
+from tests.contract.local_rollout import Rollouts
 
 SPEC_ANNOTATION = "pgha.io/spec"
 SNAPSHOT_SECONDS = 0.5
+
+
+def psql_text(value: Any) -> str:
+    """A column as `psql -A` prints it: booleans t/f, NULL empty."""
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return "" if value is None else str(value)
 
 
 class LocalBackedOperator:
@@ -36,6 +45,7 @@ class LocalBackedOperator:
         self.targets: dict[tuple[str, str], str] = {}  # the targetPrimary each cluster last switched to
         self.snapshots: dict[tuple[str, str], tuple[float, st.ClusterStatus]] = {}
         self.applied: dict[tuple[str, str], str] = {}  # (namespace, Secret) -> the resourceVersion applied
+        self.rollouts = Rollouts(local)
         api.on_write.append(self.written)
         api.on_read.append(self.read)
         api.on_exec = self.exec
@@ -55,7 +65,10 @@ class LocalBackedOperator:
             elif not obj.get("status"):
                 self._create(namespace, name, obj)
             else:
+                self._maybe_update(namespace, name, obj)
                 self._maybe_switchover(namespace, name, obj)
+                self.rollouts.user_acted(self._spec(namespace, name), obj["status"].get("phase", ""),
+                                         obj["status"].get("currentPrimary"))
         elif kind == "pods" and obj.get("deleted") and obj.get("metadata", {}).get("labels", {}).get(
                 "cnpg.io/instanceRole") == "primary":
             grace = (api.requests[-1].body or {}).get("gracePeriodSeconds")
@@ -83,8 +96,8 @@ class LocalBackedOperator:
                 lines = []
                 for sql in statements:  # psql -q prints rows only: BEGIN, SET and COMMIT print nothing
                     cursor = conn.execute(sql)
-                    if cursor.description is not None:
-                        lines.append("|".join(map(str, cursor.fetchone() or ())))
+                    for row in cursor.fetchall() if cursor.description is not None else []:
+                        lines.append("|".join(map(psql_text, row)))
         except psycopg.Error as err:
             return "", f"ERROR:  {err}\n", 1
         return "".join(f"{line}\n" for line in lines), "", 0
@@ -115,6 +128,13 @@ class LocalBackedOperator:
                 "metadata": {"name": name, "namespace": namespace, "labels": {"cnpg.io/cluster": name}}}
         cluster["status"] = {"phase": st.SETTING_UP_PRIMARY, "instances": spec.instances, "readyInstances": 0,
                              "instanceNames": spec.instance_names, "conditions": []}
+
+    def _maybe_update(self, namespace: str, name: str, cluster: dict[str, Any]) -> None:
+        """A new spec applied to a running Cluster reaches every instance manager, which reloads it: the real
+        members' configuration patched; what needs a restart is the rolling update's (local_rollout.py)."""
+        sent = ClusterSpec.model_validate(json.loads(cluster["metadata"]["annotations"][SPEC_ANNOTATION]))
+        if sent.dump() != self._spec(namespace, name).dump():
+            self.local.apply_cluster(sent)
 
     def _maybe_switchover(self, namespace: str, name: str, cluster: dict[str, Any]) -> None:
         status = cluster["status"]
@@ -206,8 +226,11 @@ class LocalBackedOperator:
         real = self._snapshot(namespace, name)
         archiving = real.condition("ContinuousArchiving")
         ready = real.phase == st.HEALTHY
+        rolling = self.rollouts.phase(self._spec(namespace, name), real)
+        phase, reason = rolling or (real.phase, real.phase_reason)
+        ready = ready and rolling is None
         cluster["status"] = {
-            **cluster.get("status", {}), "phase": real.phase, "instances": real.instances,
+            **cluster.get("status", {}), "phase": phase, "phaseReason": reason, "instances": real.instances,
             "readyInstances": real.ready_instances, "currentPrimary": real.current_primary,
             "targetPrimary": real.current_primary or "pending",
             "instanceNames": [i.name for i in real.instances_status],

@@ -71,12 +71,15 @@ NO_POD_ALIVE = "No pods are active, the cluster needs manual intervention "  # c
 JOB_BACKOFF_LIMIT = 6  # batch/v1 JobSpec.backoffLimit's default; CNPG's instance Jobs set none (pkg/specs/jobs.go)
 BACKOFF_LIMIT_EXCEEDED = {"reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}
 JOBS = "/apis/batch/v1/namespaces"
+DEFAULT_IMAGE = "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie"  # pkg/versions/versions.go, v1.30.0
 
 
-def pod(namespace: str, cluster: str, name: str, role: str, ready: bool, zone: int) -> dict[str, Any]:
+def pod(namespace: str, cluster: str, name: str, role: str, ready: bool, zone: int,
+        image: str = DEFAULT_IMAGE) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace, "labels": {
         "cnpg.io/cluster": cluster, "cnpg.io/podRole": "instance", "cnpg.io/instanceRole": role,
-        "cnpg.io/instanceName": name}}, "spec": {"nodeName": f"aks-postgres-{zone}"},
+        "cnpg.io/instanceName": name}},
+        "spec": {"nodeName": f"aks-postgres-{zone}", "containers": [{"name": "postgres", "image": image}]},
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
@@ -151,9 +154,10 @@ class ScriptedOperator:
             self._bootstrap_job(namespace, name, cluster, count)
             return
         names = [f"{name}-{n}" for n in range(1, count + 1)]
+        image = cluster["spec"].get("imageName") or DEFAULT_IMAGE  # status.image: what every pod runs
         for n, pod_name in enumerate(names, start=1):
             self.api.objects[f"/api/v1/namespaces/{namespace}/pods/{pod_name}"] = pod(
-                namespace, name, pod_name, "primary" if n == 1 else "replica", False, (n - 1) % 3 + 1)
+                namespace, name, pod_name, "primary" if n == 1 else "replica", False, (n - 1) % 3 + 1, image)
             self.api.objects[f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{pod_name}"] = {
                 "apiVersion": "v1", "kind": "PersistentVolumeClaim",
                 "metadata": {"name": pod_name, "namespace": namespace, "labels": {"cnpg.io/cluster": name}}}
@@ -162,7 +166,7 @@ class ScriptedOperator:
             self.api.objects[f"/apis/monitoring.coreos.com/v1/namespaces/{namespace}/podmonitors/{name}"] = {
                 "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
                 "metadata": {"name": name, "namespace": namespace}}
-        cluster["status"] = {"phase": "Setting up primary", "instances": count, "readyInstances": 0,
+        cluster["status"] = {"phase": "Setting up primary", "instances": count, "readyInstances": 0, "image": image,
                              "instanceNames": names, "targetPrimary": names[0], "conditions": []}
 
     def _bootstrap_job(self, namespace: str, name: str, cluster: dict[str, Any], count: int) -> None:
@@ -332,6 +336,8 @@ class ScriptedOperator:
                 self._promote(pods, status["targetPrimary"])
                 status.update(currentPrimary=status["targetPrimary"],
                               phase="Waiting for the instances to become active")
+        elif status["phase"] == "Primary instance is being restarted in-place":  # its instance manager restarts it
+            status.update(phase="Cluster in healthy state", phaseReason="")
         elif status["phase"] == "Switchover in progress":
             self._promote(pods, status["targetPrimary"])
             status.update(currentPrimary=status["targetPrimary"], phase="Cluster in healthy state", phaseReason="")

@@ -153,10 +153,11 @@ def test_dry_run_over_http_touches_nothing(api: httpx.Client, on_aks: AksPlatfor
 
 def test_an_update_on_aks_with_its_own_permissions(api: httpx.Client, on_aks: AksPlatform,
                                                    kube_api: FakeKubeApi) -> None:
-    """update_cluster with only the rows access.py lists for it: a change that CNPG would roll through the pods
-    (a restart-requiring parameter) is refused before anything moves, naming why; a scale passes the pre-flight
-    and the recovery-point gates (CNPG's status, a WAL switch through pods/exec), then needs SQL for its write
-    probe, which the doubles have not: it fails there, having patched nothing."""
+    """update_cluster with only the rows access.py lists for it. A major upgrade is refused before anything moves
+    while the operator is older than CNPG 1.26 (no in-place pg_upgrade), naming its version; a scale passes the
+    pre-flight (CNPG rolls it: pgha watches) and the recovery-point gates (CNPG's status, a WAL switch through
+    pods/exec), then needs SQL for its write probe, which the doubles have not: it fails there, having patched
+    nothing. The rolling update itself runs over real members in tests/integration/test_aks_adapter_runbooks.py."""
     cluster = settled(on_aks, spec("pg-up"))
     on_aks.apply_cluster(cluster)
     for _ in range(3):
@@ -164,14 +165,20 @@ def test_an_update_on_aks_with_its_own_permissions(api: httpx.Client, on_aks: Ak
     kube_api.rbac = pgha_role(only="update")
     url = "/api/clusters/pg-up"
     before = len(kube_api.calls("PATCH"))
-    rolling = run(api, "PATCH", url, params={"namespace": "aks-e2e"},
-                  json={"postgresql": {"parameters": {"max_connections": "200"}}})
-    assert rolling.status_code == 422
-    refusal = step(rolling.json()["report"], "pre-flight")["detail"]
-    assert "postgresql.parameters.max_connections: pgha does not drive watching CNPG's rolling update" in refusal
+    operator = "/apis/apps/v1/namespaces/cnpg-system/deployments/cnpg-controller-manager"
+    manager = kube_api.objects[operator]["spec"]["template"]["spec"]["containers"][0]
+    current, manager["image"] = manager["image"], "ghcr.io/cloudnative-pg/cloudnative-pg:1.25.2"
+    running = kube_api.get(f"{CLUSTER}/pg-up")["status"]["image"]  # CNPG's default image: PostgreSQL 18
+    major = run(api, "PATCH", url, params={"namespace": "aks-e2e"},
+                json={"imageName": "ghcr.io/cloudnative-pg/postgresql:19.0-system-trixie"})
+    assert major.status_code == 422 and running.endswith(":18.4-system-trixie")
+    refusal = step(major.json()["report"], "pre-flight")["detail"]
+    assert "imageName: CNPG 1.25.2 cannot upgrade PostgreSQL's major version in place (CNPG 1.26 and later" in refusal
+    manager["image"] = current
     scale = run(api, "PATCH", url, params={"namespace": "aks-e2e"}, json={"instances": 4})
     report = scale.json()["report"]
     assert [s["outcome"] for s in report["steps"][:4]] == ["done"] * 4, report["steps"]
+    assert step(report, "pre-flight")["data"]["rolledBy"] == "operator"
     assert step(report, "WAL archived now")["outcome"] == "done"
     assert step(report, "prepare probe")["outcome"] == "failed"
     assert len(kube_api.calls("PATCH")) == before  # nothing applied
@@ -220,3 +227,44 @@ def test_drift_is_a_hand_edit_of_a_field_pgha_applies(on_aks: AksPlatform, kube_
                             {"spec": {"postgresql": {"parameters": {"work_mem": "64MB"}}, "instances": 4}})
     found = {d.field: (d.held, d.running) for d in on_aks.drift(cluster)}
     assert found == {"postgresql.parameters.work_mem": ("4MB", "64MB"), "instances": (3, 4)}
+
+
+def test_an_approved_in_place_restart_of_the_primary_is_the_plugins(on_aks: AksPlatform,
+                                                                    kube_api: FakeKubeApi) -> None:
+    """`kubectl cnpg restart <cluster> <instance>` (internal/cmd/plugin/restart, v1.30.0): the primary is asked
+    of CNPG through the status subresource (phase "Primary instance is being restarted in-place", "Requested by
+    the user", resourceVersion as the lock), which its instance manager then restarts; a standby's pod is
+    deleted for CNPG to recreate."""
+    cluster = settled(on_aks, spec("pg-rst"))
+    on_aks.apply_cluster(cluster)
+    for _ in range(3):
+        on_aks.cluster_status("aks-e2e", "pg-rst")
+    kube_api.rbac = pgha_role(only="update")
+    assert on_aks.restart_instance(cluster, "pg-rst-1").outcome == "done"
+    (patch,) = kube_api.calls("PATCH", "/clusters/pg-rst/status")
+    assert patch.body["status"] == {"phase": "Primary instance is being restarted in-place",
+                                    "phaseReason": "Requested by the user"}
+    assert patch.body["metadata"]["resourceVersion"]
+    assert on_aks.cluster_status("aks-e2e", "pg-rst").phase == "Cluster in healthy state"  # restarted
+    kube_api.rbac = pgha_role(only="drill")
+    assert on_aks.restart_instance(cluster, "pg-rst-2").outcome == "done"
+    assert [c.path.rsplit("/", 1)[1] for c in kube_api.calls("DELETE", "/pods/")] == ["pg-rst-2"]
+
+
+def test_a_volume_grows_only_where_its_storage_class_allows_it(api: httpx.Client, on_aks: AksPlatform,
+                                                              kube_api: FakeKubeApi) -> None:
+    """A larger volume is a PVC patch the API server refuses unless the StorageClass sets allowVolumeExpansion:
+    the plan says so before anything moves (the dry run and the run's pre-flight weigh it the same way)."""
+    cluster = settled(on_aks, spec("pg-vol"))
+    on_aks.apply_cluster(cluster)
+    kube_api.rbac = pgha_role(only="update")
+    grow = {"storage": {"size": "8Gi"}}
+    plan = api.patch("/api/clusters/pg-vol", params={"namespace": "aks-e2e", "dryRun": "true"}, json=grow).json()
+    assert [c["kind"] for c in plan["changes"]] == ["storage"] and plan["refused"] == []
+    kube_api.objects[f"/apis/storage.k8s.io/v1/storageclasses/{cluster.storage.storage_class}"][
+        "allowVolumeExpansion"] = False
+    plan = api.patch("/api/clusters/pg-vol", params={"namespace": "aks-e2e", "dryRun": "true"}, json=grow).json()
+    assert plan["refused"] == [f"storage.size: StorageClass {cluster.storage.storage_class} does not allow volume "
+                               "expansion (allowVolumeExpansion): the API server refuses a larger PVC; restore into "
+                               "a new cluster with bigger volumes instead"]
+    assert not kube_api.calls("PATCH", "/persistentvolumeclaims/")

@@ -11,6 +11,7 @@ Azure service replaced: the storage account's token auth, by Azurite's key).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,12 @@ from shared.platforms.aks.kube import connect
 from shared.platforms.aks.platform import AksPlatform
 from shared.platforms.local.platform import LocalPlatform
 from shared.settings import Settings
-from tests.conftest import follow, step
+from tests.conftest import at_step, follow, step
 from tests.contract.conftest import FakeCredential, settings
 from tests.contract.fake_kube import FakeKubeApi, FakeKubeServer
 from tests.contract.installed import install, pgha_role
 from tests.contract.local_operator import LocalBackedOperator
+from tests.integration.helpers import cluster_state, superuser
 
 pytestmark = pytest.mark.integration
 NS = "aks-real"
@@ -171,6 +173,56 @@ def test_alert_response_restarts_a_down_operator_over_the_aks_adapter(
     assert report["result"]["outcome"] == "recovered"
     (restart,) = on_aks.calls("PATCH", "/deployments/cnpg-controller-manager")
     assert restart.content_type == "application/strategic-merge-patch+json"
+
+
+def postmaster_started(home: Path, member: str) -> datetime:
+    """When the member's PostgreSQL last started, asked of PostgreSQL itself."""
+    port = cluster_state(home, "pg-aks", NS)["members"][member]["pgPort"]
+    with superuser(home, "pg-aks", port, NS) as conn:
+        return conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0]
+
+
+def test_a_supervised_rolling_update_watched_through_cnpg_over_the_aks_adapter(
+    api: httpx.Client, deployed: dict[str, Any], on_aks: FakeKubeApi, home: Path
+) -> None:
+    """CNPG rolls a parameter that needs a restart (LocalBackedOperator plays its controller over the real
+    members): pgha patches the Cluster and watches the standbys restart; at CNPG's "Waiting for user action"
+    it asks a person, and once approved promotes the most advanced standby (`kubectl cnpg promote`). The new
+    value is then live on every instance (pg_settings read through pods/exec) with no acknowledged write
+    lost, each standby restarted before the former primary."""
+    on_aks.rbac = pgha_role(only="update")
+    primary = api.get("/api/clusters/pg-aks", params={"namespace": NS}).json()["currentPrimary"]
+    before = {m: postmaster_started(home, m) for m in ("pg-aks-1", "pg-aks-2", "pg-aks-3")}
+    started = api.patch("/api/clusters/pg-aks", params={"namespace": NS}, json={
+        "primaryUpdateStrategy": "supervised", "primaryUpdateMethod": "switchover",
+        "postgresql": {"parameters": {"shared_buffers": "48MB"}}})
+    assert started.status_code == 202, started.text
+    location = started.headers["Location"]
+    at_step(api, location, f"waiting for approval: update the primary {primary} (switchover)", timeout=180)
+    status = on_aks.get(f"/apis/postgresql.cnpg.io/v1/namespaces/{NS}/clusters/pg-aks")["status"]
+    assert (status["phase"], status["phaseReason"]) == ("Waiting for user action",
+                                                        "User must issue a supervised switchover")
+    standbys = [m for m in before if m != primary]
+    assert all(postmaster_started(home, m) > before[m] for m in standbys)  # restarted while CNPG waits
+    assert postmaster_started(home, primary) == before[primary]  # the primary last: not yet
+    operation = location.rsplit("/", 1)[1]
+    assert api.post(f"/api/operations/{operation}/approve", json={"by": "test"}).status_code == 202
+    done = follow(api, location, timeout=240)
+    assert done.status_code == 200, done.text
+    result = done.json()["result"]
+    assert [r["action"] for r in result["restarts"]] == ["rolling update", "switchover"], result["restarts"]
+    promoted = result["restarts"][1]["instance"]
+    assert promoted in standbys and result["rolesAfter"][promoted] == "primary"
+    assert result["rpoLostWrites"] == 0
+    assert result["settings"] == {m: {"shared_buffers": "48MB"} for m in before}
+    assert step(done.json(), "rolling update")["outcome"] == "done"
+    (promote,) = [c for c in on_aks.calls("PATCH", f"/namespaces/{NS}/clusters/pg-aks/status")
+                  if c.body["status"].get("targetPrimary") == promoted and c.body["status"]["phase"] ==
+                  "Switchover in progress"][-1:]
+    assert promote.body["metadata"]["resourceVersion"]
+    reads = [c for c in on_aks.calls("GET", "/exec") if "pg_settings" in c.query.get("command", "")]
+    assert {c.path.split("/")[-2] for c in reads} == set(before), "each instance's settings read through pods/exec"
+    assert api.get("/api/clusters/pg-aks", params={"namespace": NS}).json()["drift"] == []
 
 
 def test_teardown_keeping_backups_then_restore_by_name_over_the_aks_adapter(

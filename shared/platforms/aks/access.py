@@ -67,14 +67,17 @@ PERMISSIONS: tuple[Permission, ...] = (
     *_rows(CNPG, "clusters", "namespace", {"get": EVERY, "create": MAKE, "patch": APPLY, "delete": REMOVE}),
     # the scheduled runs' clusters; the clusters that share an app secret
     *_rows(CNPG, "clusters", "cluster", {"list": used_by("verify", "drill", "rotate")}),
-    *_rows(CNPG, "clusters/status", "namespace", {"patch": used_by("drill", "switchover")}),  # `kubectl cnpg promote`
+    # `kubectl cnpg promote`; `kubectl cnpg restart` of a primary (an update's supervised primary, approved)
+    *_rows(CNPG, "clusters/status", "namespace", {"patch": used_by("drill", "switchover", "update")}),
+    # an update takes a backup before it restarts instances
     *_rows(CNPG, "backups", "namespace", {
-        "get": used_by("verify", "alert"), "create": used_by("verify", "alert"), "list": REMOVE,
+        "get": used_by("verify", "update", "alert"), "create": used_by("verify", "update", "alert"), "list": REMOVE,
         "delete": used_by("verify", "deploy", "restore", "teardown")}),
     # an update re-applies the ScheduledBackup, the PodMonitor and the LoadBalancers when their settings change
     *_rows(CNPG, "scheduledbackups", "namespace", {"create": used_by("deploy", "update"),
                                                    "patch": used_by("deploy", "update"), "delete": REMOVE}),
-    *_rows(PLUGIN, "objectstores", "namespace", {"get": STATUS, "create": MAKE, "patch": MAKE, "delete": REMOVE}),
+    # the Cluster's apply re-applies its ObjectStore (an update's too: what it holds may have changed)
+    *_rows(PLUGIN, "objectstores", "namespace", {"get": STATUS, "create": MAKE, "patch": APPLY, "delete": REMOVE}),
     *(row for group in MONITORING for row in _rows(group, "podmonitors", "namespace", {
         "get": used_by("deploy", "update"), "create": used_by("deploy", "update"), "patch": used_by("deploy", "update"),
         "delete": REMOVE})),
@@ -86,18 +89,21 @@ PERMISSIONS: tuple[Permission, ...] = (
     *_rows("", "services", "namespace", {"get": RUNNING, "create": APPLY, "patch": APPLY, "delete": REMOVE}),
     *_rows("", "pods", "namespace", {"get": RUNNING, "list": STATUS, "delete": used_by("drill")}),
     # `kubectl cnpg psql`: a marker commit and a WAL switch on the primary (deploy's archive check, a recent
-    # restore target, the last WAL before a teardown keeping backups)
+    # restore target, the last WAL before a teardown keeping backups); each instance's pg_settings (an update)
     *_rows("", "pods/exec", "namespace", {
         "get": used_by("deploy", "restore", "verify", "update", "teardown"),
         "create": used_by("deploy", "restore", "verify", "update", "teardown")}),
-    *_rows("", "persistentvolumeclaims", "namespace", {"list": REMOVE}),
+    # an update waits for a grown volume's capacity
+    *_rows("", "persistentvolumeclaims", "namespace", {"list": REMOVE | used_by("update")}),
     # CNPG's instance-creation Jobs (initdb, full-recovery, join, …): cluster_status reads one that failed
     *_rows("batch", "jobs", "namespace", {"list": STATUS}),
     # around the cluster
     *_rows("", "namespaces", "cluster", {"create": used_by("deploy")}),
     *_rows("", "nodes", "cluster", {"get": MAKE}),  # the zones instances landed in
+    *_rows("storage.k8s.io", "storageclasses", "cluster", {"get": used_by("update")}),  # can a volume grow
     *_rows("apiextensions.k8s.io", "customresourcedefinitions", "cluster", {"get": MAKE}),
-    *_rows("apps", "deployments", "operator", {"get": used_by("deploy", "restore", "alert"),
+    # the operator's version: what it can run (deploy, restore), whether it upgrades a major in place (update)
+    *_rows("apps", "deployments", "operator", {"get": used_by("deploy", "restore", "update", "alert"),
                                                "patch": used_by("alert")}),
     *_rows("", "services", "operator", {"list": MAKE}),  # the Barman Cloud plugin's Service
 )

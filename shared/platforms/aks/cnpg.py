@@ -57,7 +57,8 @@ def cluster_status(namespace: str, name: str, cluster: dict[str, Any] | None,
                      message=c.get("message", ""))
         for c in status.get("conditions") or [] if c.get("type")
     ]
-    ready_sync = phase == st.HEALTHY and synchronous is not None
+    # a supervised update waiting for its primary's switchover has every instance up and streaming as before
+    ready_sync = phase in (st.HEALTHY, st.WAITING_FOR_USER) and synchronous is not None
     ready = {n: pod_ready(by_pod[n]) if n in by_pod else n in healthy for n in names}
     sync_states = _sync_states(synchronous, _number(spec), [n for n in names if n != primary and ready[n]])
     instances = []

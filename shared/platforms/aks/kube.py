@@ -50,6 +50,7 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("v1", "PersistentVolumeClaim"): Kind("/api/v1", "persistentvolumeclaims"),
     ("apps/v1", "Deployment"): Kind("/apis/apps/v1", "deployments"),
     ("batch/v1", "Job"): Kind("/apis/batch/v1", "jobs"),  # read only: a bootstrap Job that failed
+    ("storage.k8s.io/v1", "StorageClass"): Kind("/apis/storage.k8s.io/v1", "storageclasses", namespaced=False),
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): Kind(
         "/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", namespaced=False),
     ("postgresql.cnpg.io/v1", "Cluster"): Kind("/apis/postgresql.cnpg.io/v1", "clusters"),

@@ -375,42 +375,105 @@ class AksPlatform:
                     "recreates it", instance=pod)
 
     def promote(self, spec: ClusterSpec, instance: str) -> Outcome:
-        """`kubectl cnpg promote`: the status subresource's targetPrimary, with resourceVersion as lock."""
+        """`kubectl cnpg promote`: the status subresource's targetPrimary (internal/cmd/plugin/promote)."""
+        def switchover(status: dict[str, Any]) -> dict[str, Any] | None:
+            if status.get("targetPrimary") == instance:
+                return None
+            if self.kube.get("v1", "Pod", spec.namespace, instance) is None:
+                raise RuntimeError(f"new primary node {instance} not found")
+            now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+            return {"targetPrimary": instance, "targetPrimaryTimestamp": now, "phase": st.SWITCHOVER,
+                    "phaseReason": f"Switching over to {instance}"}
+
+        if not self._patch_status(spec, switchover):
+            return unchanged(f"{instance} is already the (target) primary")
+        return done(f"switchover to {instance} requested (status.targetPrimary)")
+
+    def _patch_status(self, spec: ClusterSpec, change: Any) -> bool:
+        """A patch of the Cluster's status as the plugin makes it (PatchWithOptimisticLock: resourceVersion as
+        the lock, again on a conflict); `change` returns None when there is nothing to do."""
         for _ in range(5):
             found = self._cluster(spec.namespace, spec.name)
             if found is None:
                 raise RuntimeError(f"cluster {spec.name} does not exist")
-            status = found.get("status") or {}
-            if status.get("targetPrimary") == instance:
-                return unchanged(f"{instance} is already the (target) primary")
-            if self.kube.get("v1", "Pod", spec.namespace, instance) is None:
-                raise RuntimeError(f"new primary node {instance} not found")
-            now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-            patch = {"metadata": {"resourceVersion": found["metadata"]["resourceVersion"]}, "status": {
-                "targetPrimary": instance, "targetPrimaryTimestamp": now, "phase": st.SWITCHOVER,
-                "phaseReason": f"Switching over to {instance}",
-            }}
+            status = change(found.get("status") or {})
+            if status is None:
+                return False
+            patch = {"metadata": {"resourceVersion": found["metadata"]["resourceVersion"]}, "status": status}
             try:
                 self.kube.patch_status(CNPG_API, "Cluster", spec.namespace, spec.name, patch)
-                return done(f"switchover to {instance} requested (status.targetPrimary)")
+                return True
             except KubeError as err:
                 if err.status != 409:
                     raise
-        raise RuntimeError(f"promote {instance}: the Cluster kept changing (5 conflicts)")
+        raise RuntimeError(f"patching the status of cluster {spec.name}: it kept changing (5 conflicts)")
 
     # ---- day-2 updates (shared/platforms/aks/updates.py: what is refused, and why) ----------------------
     def running_major(self, namespace: str, name: str) -> int | None:
         """From the image CNPG's pods run (Cluster status.image, api/v1/cluster_types.go ClusterStatus.Image)."""
         return major_of(((self._cluster(namespace, name) or {}).get("status") or {}).get("image"))
 
-    def weigh_changes(self, plan: ChangePlan) -> Verdict:
-        return updates.weigh_changes(plan)
+    def weigh_changes(self, spec: ClusterSpec, plan: ChangePlan) -> Verdict:
+        """CNPG rolls every change; the operator's version decides a major upgrade, each volume's StorageClass
+        whether it can grow."""
+        deployment = self.kube.get("apps/v1", "Deployment", self.aks.operator_namespace, self.aks.operator_deployment)
+        verdict = updates.weigh_changes(plan, operator_from(deployment, [], False))
+        for change in plan.of("storage"):
+            volume = spec.wal_storage if change.field.startswith("walStorage") else spec.storage
+            if volume is None:
+                continue
+            found = self.kube.get("storage.k8s.io/v1", "StorageClass", None, volume.storage_class)
+            refusal = updates.expansion_refusal(change.field, volume.storage_class, found)
+            if refusal:
+                verdict.refused.append(refusal)
+        return verdict
 
     def restart_instance(self, spec: ClusterSpec, instance: str) -> Outcome:
-        raise RuntimeError("an instance restart is refused on AKS before a run starts (weigh_changes)")
+        """`kubectl cnpg restart <cluster> <instance>` (internal/cmd/plugin/restart): the primary restarted in
+        place by its instance manager (the phase CNPG acts on), a standby's pod deleted and recreated."""
+        found = self._cluster(spec.namespace, spec.name) or {}
+        if (found.get("status") or {}).get("currentPrimary") != instance:
+            self.kube.delete("v1", "Pod", spec.namespace, instance)
+            return done(f"standby pod {instance} deleted: CNPG recreates it", instance=instance)
+
+        def in_place(status: dict[str, Any]) -> dict[str, Any] | None:
+            if status.get("phase") == st.INPLACE_PRIMARY_RESTART:
+                return None
+            return {"phase": st.INPLACE_PRIMARY_RESTART, "phaseReason": "Requested by the user"}
+
+        asked = self._patch_status(spec, in_place)
+        return done(f"the primary {instance} restarted in place by its instance manager", instance=instance) \
+            if asked else unchanged(f"the primary {instance} is already being restarted in place")
 
     def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[st.InstanceSettings]:
-        raise RuntimeError("instance settings are not read on AKS: changes that need them are refused first")
+        """pg_settings in each instance's pod (psql over pods/exec, as `kubectl cnpg psql`); a pod that does not
+        answer (rolled, starting) says why."""
+        found = []
+        for pod in self._pods(spec):
+            name = pod["metadata"]["name"]
+            try:
+                answer = self.kube.exec(spec.namespace, name, "postgres", updates.settings_query(names))
+            except KubeError as err:
+                found.append(st.InstanceSettings(name=name, error=str(err)[:200]))
+                continue
+            found.append(updates.read_settings(name, names, answer))
+        return found
+
+    def rollout(self, spec: ClusterSpec) -> st.Rollout:
+        """How far CNPG has rolled the spec out: the Cluster, its pods and volumes, each instance's settings."""
+        found = self._cluster(spec.namespace, spec.name)
+        if found is None:
+            return st.Rollout(phase=st.NOT_FOUND, failure=f"cluster {spec.name} does not exist")
+        pods = self._pods(spec)
+        pvcs = self.kube.list("v1", "PersistentVolumeClaim", spec.namespace, f"{cnpg.CLUSTER_LABEL}={spec.name}")
+        jobs = self._jobs(spec.namespace, spec.name)
+        failure = cnpg.failure(found, pods, jobs, Settings.from_env().crashloop_restarts) or \
+            updates.major_upgrade_failure(jobs, ((found.get("status") or {}).get("pgDataImageInfo") or {}).get("image"))
+        settings = self.instance_settings(spec, sorted(spec.postgresql.parameters)) if pods else []
+        return updates.rollout(spec, found, pods, pvcs, settings, failure)
+
+    def _pods(self, spec: ClusterSpec) -> list[dict[str, Any]]:
+        return self.kube.list("v1", "Pod", spec.namespace, f"cnpg.io/cluster={spec.name},cnpg.io/podRole=instance")
 
     def drift(self, spec: ClusterSpec) -> list[st.Drift]:
         live = self._cluster(spec.namespace, spec.name)

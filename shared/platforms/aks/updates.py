@@ -1,26 +1,152 @@
-"""Day-2 updates on AKS: what pgha does not drive yet. A change CNPG rolls through the pods (a parameter that
-needs a restart, resources, an image, a volume) is refused before anything moves, with the reason; pgha applies
-and watches only what needs no restart of its own driving: instances (CNPG adds pods with new serials and
-removes the highest-serial standby) and pgha's own settings."""
+"""Day-2 updates on AKS: CNPG rolls every change itself, pgha weighs it first and watches it through.
+
+What CNPG does, and what pgha reads of it (cloudnative-pg v1.30.0):
+- A rolling update (internal/controller/cluster_upgrade.go rolloutRequiredInstances): the standbys one at a
+  time, most lagged first (the instance list is sorted by lag, primary first, and walked from its end), each
+  pod deleted and recreated ("Upgrading cluster", "Restarting instance <pod>, because: <reason>"); the
+  primary last — restarted in place ("Primary instance is being restarted in-place") with
+  `primaryUpdateMethod: restart`, else a switchover to the first standby of that list; with
+  `primaryUpdateStrategy: supervised` CNPG stops at "Waiting for user action" ("User must issue a supervised
+  switchover") until a person promotes a standby (`kubectl cnpg promote`) or restarts the primary
+  (`kubectl cnpg restart <cluster> <primary>`: the phase "Primary instance is being restarted in-place").
+- A parameter is reloaded by each instance manager; one that needs a restart shows as pg_settings'
+  pending_restart on the instance until its pod is rolled: pgha reads pg_settings in each pod, as
+  `kubectl cnpg psql` does (pods/exec, container `postgres`).
+- The pods run `status.image` once rolled; the Cluster is healthy with currentPrimary == targetPrimary.
+- A higher major in `imageName` (since 1.26; docs/src/postgres_upgrades.md): "Upgrading Postgres major
+  version", every pod deleted, a Job `<cluster>-<serial>-major-upgrade` runs pg_upgrade on the primary's
+  volume, the standbys are recloned; `status.pgDataImageInfo.majorVersion` then says the new major
+  (pkg/reconciler/majorupgrade/reconciler.go). A failed Job stays until a person sets the old image back,
+  which CNPG takes as the rollback (handleRollbackIfNeeded).
+- A larger volume is a PVC patch; the PVCs with the ResizingPVC condition are listed in
+  `status.resizingPVC` (pkg/reconciler/persistentvolumeclaim/status.go), and the PVC's
+  `status.capacity.storage` says when the volume has grown.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from shared.changes import ChangePlan, Verdict
-from shared.status import Drift
+from shared.changes import ChangePlan, Verdict, in_force, major_of
+from shared.platforms.aks.cnpg import MAJOR_UPGRADE_ROLE, pod_ready
+from shared.platforms.aks.operator import Operator, minor_label
+from shared.spec import ClusterSpec
+from shared.status import Drift, InstanceSettings, Rollout
 
-NOT_YET = {
-    "online": "verifying a reloaded parameter on every pod",
-    "rolling": "watching CNPG's rolling update (primaryUpdateStrategy, the primary last)",
-    "storage": "waiting for the PVC resize",
-    "major": "CNPG's offline in-place major upgrade and its gates",
-}
+MAJOR_UPGRADE_SINCE = (1, 26)  # offline in-place major upgrades (docs/src/release_notes/old/v1.26.md)
+PARAMETER = re.compile(r"^[a-z_][a-z0-9_.]*$")  # what may go into the settings query unquoted
+# phases a change leaves the Cluster in until the spec changes again (api/v1/cluster_types.go): no wait outlasts them
+NEEDS_A_NEW_SPEC = ("Cluster has incomplete or invalid image catalog", "Invalid cluster definition")
+UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}  # a PVC's capacity, in MiB
 
 
-def weigh_changes(plan: ChangePlan) -> Verdict:
-    return Verdict(refused=[f"{c.field}: pgha does not drive {NOT_YET[c.kind]} on AKS yet (a {c.kind} change); "
-                            "apply it with kubectl and let CNPG roll it" for c in plan.changes if c.kind in NOT_YET])
+def weigh_changes(plan: ChangePlan, operator: Operator) -> Verdict:
+    """Every change is CNPG's to roll; a major upgrade only with an operator that does it in place."""
+    refused = []
+    if plan.of("major") and operator.minor < MAJOR_UPGRADE_SINCE:
+        refused.append(f"imageName: {operator.describe()} cannot upgrade PostgreSQL's major version in place "
+                       f"(CNPG {minor_label(MAJOR_UPGRADE_SINCE)} and later do, with pg_upgrade): upgrade the "
+                       "operator first, or restore a backup into a new cluster of the new major")
+    return Verdict(refused=refused, rolled_by="operator")
+
+
+def expansion_refusal(field: str, storage_class: str, found: dict[str, Any] | None) -> str | None:
+    """Why a volume cannot grow: the API server refuses a larger PVC unless its StorageClass sets
+    allowVolumeExpansion (storage.k8s.io/v1; AKS's built-in CSI classes do)."""
+    if found is None:
+        return f"{field}: StorageClass {storage_class} does not exist"
+    if found.get("allowVolumeExpansion") is not True:
+        return (f"{field}: StorageClass {storage_class} does not allow volume expansion (allowVolumeExpansion): the "
+                "API server refuses a larger PVC; restore into a new cluster with bigger volumes instead")
+    return None
+
+
+def settings_query(names: list[str]) -> list[str]:
+    """psql in the instance's pod: each asked parameter's value in force (PostgreSQL's own spelling), its
+    setting and unit, and every parameter waiting for a restart; one row each, columns joined by `|`."""
+    asked = ",".join(n for n in names if PARAMETER.match(n))
+    return ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c",
+            f"SELECT name, current_setting(name), setting, coalesce(unit, ''), pending_restart FROM pg_settings "
+            f"WHERE name = ANY('{{{asked}}}'::text[]) OR pending_restart ORDER BY name"]
+
+
+def read_settings(instance: str, names: list[str], answer: str) -> InstanceSettings:
+    """The settings query's answer as pgha's InstanceSettings (psql -A prints booleans as t/f)."""
+    values: dict[str, str | None] = dict.fromkeys(names)
+    base: dict[str, tuple[str, str | None]] = {}
+    pending = []
+    for line in answer.splitlines():
+        name, value, setting, unit, waiting = line.split("|")
+        if name in values:
+            values[name], base[name] = value, (setting, unit or None)
+        if waiting == "t":
+            pending.append(name)
+    return InstanceSettings(name=instance, values=values, base=base, pending_restart=pending)
+
+
+def rollout(spec: ClusterSpec, cluster: dict[str, Any], pods: list[dict[str, Any]], pvcs: list[dict[str, Any]],
+            settings: list[InstanceSettings], failure: str | None) -> Rollout:
+    """What of the spec CNPG has not yet rolled out, from the Cluster, its pods and volumes and each instance's
+    settings: the change is done when nothing waits and the Cluster is healthy."""
+    status = cluster.get("status") or {}
+    waiting = []
+    current, target = status.get("currentPrimary"), status.get("targetPrimary")
+    if current != target:
+        waiting.append(f"primary {current}, target {target}")
+    if len(pods) != spec.instances:
+        waiting.append(f"{len(pods)} of {spec.instances} instances")
+    image = status.get("image")
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        running = next((c.get("image") for c in (pod.get("spec") or {}).get("containers") or []
+                        if c.get("name") == "postgres"), None)
+        if not pod_ready(pod):
+            waiting.append(f"{name} not ready")
+        elif image and running and running != image:
+            waiting.append(f"{name} runs {running}, not {image}")
+    asked = major_of(spec.image_name)
+    upgraded = (status.get("pgDataImageInfo") or {}).get("majorVersion")
+    if asked and upgraded and int(upgraded) < asked:
+        waiting.append(f"the data directory is PostgreSQL {upgraded}, not yet {asked}")
+    waiting += [f"volume {name} resizing" for name in status.get("resizingPVC") or []]
+    waiting += [f"volume {name} is {has}, asked {wants}" for name, has, wants in _small_volumes(spec, pvcs)]
+    waiting += in_force(spec, settings)
+    phase, reason = status.get("phase") or "", status.get("phaseReason") or ""
+    if failure is None and phase in NEEDS_A_NEW_SPEC:
+        failure = f"{phase}: {reason}" if reason else phase
+    return Rollout(phase=phase, phase_reason=reason, failure=failure, current_primary=current, waiting=waiting)
+
+
+def major_upgrade_failure(jobs: list[dict[str, Any]], previous_image: str | None) -> str | None:
+    """A major upgrade's Job that failed: CNPG leaves it there until the image is set back (its rollback)."""
+    for job in jobs:
+        labels = (job.get("metadata") or {}).get("labels") or {}
+        conditions = (job.get("status") or {}).get("conditions") or []
+        if labels.get("cnpg.io/jobRole") == MAJOR_UPGRADE_ROLE and any(
+                c.get("type") == "Failed" and c.get("status") == "True" for c in conditions):
+            back = f" back to {previous_image}" if previous_image else " back"
+            return (f"the major upgrade Job {job['metadata']['name']} failed (pg_upgrade): the old data directory "
+                    f"is untouched; set imageName{back} and CNPG rolls the upgrade back (then read the Job's log)")
+    return None
+
+
+def _small_volumes(spec: ClusterSpec, pvcs: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    small = []
+    for pvc in pvcs:
+        role = ((pvc.get("metadata") or {}).get("labels") or {}).get("cnpg.io/pvcRole")
+        volume = spec.wal_storage if role == "PG_WAL" else spec.storage
+        has = ((pvc.get("status") or {}).get("capacity") or {}).get("storage")
+        if volume is not None and has and _mib(has) < _mib(volume.size):
+            small.append((pvc["metadata"]["name"], has, volume.size))
+    return small
+
+
+def _mib(quantity: str) -> float:
+    found = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti)?", quantity)
+    if not found:
+        return 0.0
+    return int(found[1]) * UNITS.get(found[2] or "", 1 / (1024 * 1024))
 
 
 def drift(rendered: dict[str, Any], live: dict[str, Any]) -> list[Drift]:

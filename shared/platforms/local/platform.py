@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 
 from shared import credentials
 from shared.backups import Backup
-from shared.changes import ChangePlan, Verdict
+from shared.changes import ChangePlan, Verdict, in_force
 from shared.doctor import Check, Purpose
 from shared.objectstore import Container
 from shared.outcome import Outcome, skipped
@@ -31,7 +31,7 @@ from shared.platforms.local.updates import Updates
 from shared.settings import Settings
 from shared.spec import ClusterSpec
 from shared.sql import Sql
-from shared.status import ClusterStatus, Drift, InstanceSettings
+from shared.status import ClusterStatus, Drift, InstanceSettings, Rollout
 
 AZURE_ONLY = "Azure-only step, skipped on the local platform"
 
@@ -160,7 +160,7 @@ class LocalPlatform:
         version = PG_BIN.parent.name  # /usr/lib/postgresql/<major>/bin: the one PostgreSQL here
         return int(version) if version.isdigit() else None
 
-    def weigh_changes(self, plan: ChangePlan) -> Verdict:
+    def weigh_changes(self, spec: ClusterSpec, plan: ChangePlan) -> Verdict:
         return self.updates.weigh_changes(plan)
 
     def restart_instance(self, spec: ClusterSpec, instance: str) -> Outcome:
@@ -171,6 +171,14 @@ class LocalPlatform:
 
     def drift(self, spec: ClusterSpec) -> list[Drift]:
         return self.updates.drift(spec)
+
+    def rollout(self, spec: ClusterSpec) -> Rollout:
+        """No operator rolls a change here (pgha restarts each member): what is not yet as the spec says."""
+        status = self.cluster_status(spec.namespace, spec.name)
+        waiting = [f"{i.name} not ready" for i in status.instances_status if not i.ready]
+        waiting += in_force(spec, self.instance_settings(spec, sorted(spec.postgresql.parameters)))
+        return Rollout(phase=status.phase, phase_reason=status.phase_reason, failure=status.failure,
+                       current_primary=status.current_primary, waiting=waiting)
 
     # ---- credential rotation -------------------------------------------------------------------------
     def stage_app_password(self, spec: ClusterSpec) -> Outcome:
