@@ -140,6 +140,13 @@ def told_to_stop(conn: Sql, operation: str) -> bool:
     return conn.execute(f"SELECT 1 FROM {CONTROL} WHERE operation = %s", (operation,)).fetchone() is not None
 
 
+def cluster_gone(spec: ClusterSpec) -> bool:
+    try:
+        return platform().stored_spec(spec.namespace, spec.name) is None
+    except Exception:  # not known now: keep probing until told to stop or the deadline
+        return False
+
+
 @bp.activity_trigger(input_name="probe")
 @typed
 def write_probe(probe: WriteProbe) -> ProbeRecord:
@@ -174,6 +181,8 @@ def write_probe(probe: WriteProbe) -> ProbeRecord:
                 with suppress(SqlError):
                     session.close()
                 session, conn = ExitStack(), None
+                if cluster_gone(spec):
+                    break  # a probe that started after its run ended, its cluster removed: nothing to measure
                 time.sleep(0.05)
             next_id += 1
             time.sleep(0.02)

@@ -40,7 +40,7 @@ from shared.changes import in_force, reloaded
 from shared.payloads import InventoryRequest, Promote, RestartInstance, Switchover, UpdateCheck
 from shared.runs import UpdateInput
 from shared.spec import ClusterSpec
-from shared.status import ClusterStatus, InstanceSettings, Rollout, serial_of
+from shared.status import MAJOR_UPGRADE, ClusterStatus, InstanceSettings, Rollout, serial_of
 
 bp = df.Blueprint()
 
@@ -62,7 +62,7 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
     error: Exception | None = None
     result: dict[str, Any] = {"changes": [c.dump() for c in plan.changes]}
     stored: ClusterSpec | None = None
-    probing = False
+    probing = applied = False
     try:
         stored = yield from read_spec(run, "read cluster spec")
         if stored is None:
@@ -86,6 +86,7 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
         probing = True
         yield from probe_baseline(run)
         yield from run.step("apply spec", "apply_cluster", spec)
+        applied = True
         for field, reason in before.data["skipped"].items():
             run.note(field, "skipped", reason)
         if plan.of("scale"):
@@ -131,6 +132,8 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
         pass
     except Exception as err:
         error = err
+    if stored is not None and applied and plan.of("major") and error is not None:
+        yield from roll_back_major(run, stored, error, result)
     if stored is not None and "rolesBefore" in result:
         error = yield from settle_and_clean_up(run, stored, error, probing, result, settle=True)
     report = yield from run.finish(error, result)
@@ -153,6 +156,20 @@ def recovery_point(run: Runbook[UpdateInput], spec: ClusterSpec, restarts: bool)
     yield from run.step("WAL archived now", "check_wal_archiving", spec)
     if restarts:
         yield from backup_first(run, spec)
+
+
+def roll_back_major(run: Runbook[UpdateInput], stored: ClusterSpec, error: Exception, result: dict[str, Any]) -> Step:
+    """A major upgrade the operator cannot finish (its pg_upgrade Job failed): the old image applied again,
+    which CNPG takes as the rollback while the old data directory is untouched. Only on that sign: once
+    pg_upgrade has run, the old image would be a downgrade CNPG refuses."""
+    rollout = error.answer if isinstance(error, StepFailed) else None
+    if not isinstance(rollout, Rollout) or rollout.failure is None or rollout.phase != MAJOR_UPGRADE:
+        return
+    try:
+        yield from run.step("roll back the image", "apply_cluster", stored)
+        result["rolledBackTo"] = stored.image_name or "the operator's default image"
+    except StepFailed:
+        pass  # recorded in the report; the run fails with its first error
 
 
 def restore_first(run: Runbook[UpdateInput]) -> Step:

@@ -86,13 +86,15 @@ def at_step(client: httpx.Client, location: str, *steps: str, timeout: float = 9
 def follow(client: httpx.Client, location: str, timeout: float = 300) -> httpx.Response:
     """Poll an operation's Location as a client would, until it stops answering 202."""
     deadline = time.monotonic() + timeout
+    last: Any = None
     while time.monotonic() < deadline:
         response = client.get(location)
         if response.status_code != 202:
             return response
         assert response.headers["Retry-After"] == "1"
+        last = response.json().get("customStatus")
         time.sleep(0.3)
-    raise AssertionError(f"{location} still running after {timeout}s")
+    raise AssertionError(f"{location} still running after {timeout}s, at {last}")
 
 
 def report_of(response: httpx.Response) -> dict[str, Any]:

@@ -15,20 +15,30 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import subprocess
 import time
 from typing import Any
 
 import psycopg
 
 from shared import status as st
+from shared.changes import major_of
 from shared.platforms.local.platform import LocalPlatform
+from shared.platforms.local.stack import PG_BIN
 from shared.secrets import scram_verifier
 from shared.spec import ClusterSpec
 from tests.contract.fake_kube import FakeKubeApi
-from tests.contract.local_rollout import Rollouts
+from tests.contract.local_rollout import MajorUpgrades, Rollouts
 
 SPEC_ANNOTATION = "pgha.io/spec"
 SNAPSHOT_SECONDS = 0.5
+
+
+def installed_image() -> str:
+    """The image CNPG would report for the PostgreSQL installed here (status.image; its tag names the version)."""
+    version = subprocess.run([str(PG_BIN / "postgres"), "--version"], capture_output=True, text=True,
+                             check=True).stdout.split()[2]
+    return f"ghcr.io/cloudnative-pg/postgresql:{version}-system-trixie"
 
 
 def psql_text(value: Any) -> str:
@@ -46,6 +56,8 @@ class LocalBackedOperator:
         self.snapshots: dict[tuple[str, str], tuple[float, st.ClusterStatus]] = {}
         self.applied: dict[tuple[str, str], str] = {}  # (namespace, Secret) -> the resourceVersion applied
         self.rollouts = Rollouts(local)
+        self.majors = MajorUpgrades(api)
+        self.image = installed_image()
         api.on_write.append(self.written)
         api.on_read.append(self.read)
         api.on_exec = self.exec
@@ -66,9 +78,9 @@ class LocalBackedOperator:
                 self._create(namespace, name, obj)
             else:
                 self._maybe_update(namespace, name, obj)
-                self._maybe_switchover(namespace, name, obj)
                 self.rollouts.user_acted(self._spec(namespace, name), obj["status"].get("phase", ""),
-                                         obj["status"].get("currentPrimary"))
+                                         obj["status"].get("targetPrimary"), obj["status"].get("currentPrimary"))
+                self._maybe_switchover(namespace, name, obj)
         elif kind == "pods" and obj.get("deleted") and obj.get("metadata", {}).get("labels", {}).get(
                 "cnpg.io/instanceRole") == "primary":
             grace = (api.requests[-1].body or {}).get("gracePeriodSeconds")
@@ -133,6 +145,12 @@ class LocalBackedOperator:
         """A new spec applied to a running Cluster reaches every instance manager, which reloads it: the real
         members' configuration patched; what needs a restart is the rolling update's (local_rollout.py)."""
         sent = ClusterSpec.model_validate(json.loads(cluster["metadata"]["annotations"][SPEC_ANNOTATION]))
+        asked, running = major_of(sent.image_name), major_of(self.image)
+        if asked and running and asked > running:
+            self.majors.start(namespace, name, cluster["status"].get("currentPrimary") or f"{name}-1", asked,
+                              sent.image_name or "")
+            return
+        self.majors.roll_back(namespace, name)  # the image set back while an upgrade stands
         if sent.dump() != self._spec(namespace, name).dump():
             self.local.apply_cluster(sent)
 
@@ -223,6 +241,10 @@ class LocalBackedOperator:
     def _reflect(self, namespace: str, name: str, cluster: dict[str, Any]) -> None:
         if self.local.stored_spec(namespace, name) is None:
             return
+        upgrading = self.majors.status(namespace, name, self.image, major_of(self.image) or 0)
+        if upgrading is not None:
+            cluster["status"] = {**cluster.get("status", {}), **upgrading}
+            return
         real = self._snapshot(namespace, name)
         archiving = real.condition("ContinuousArchiving")
         ready = real.phase == st.HEALTHY
@@ -231,6 +253,7 @@ class LocalBackedOperator:
         ready = ready and rolling is None
         cluster["status"] = {
             **cluster.get("status", {}), "phase": phase, "phaseReason": reason, "instances": real.instances,
+            "image": self.image, "pgDataImageInfo": {"image": self.image, "majorVersion": major_of(self.image)},
             "readyInstances": real.ready_instances, "currentPrimary": real.current_primary,
             "targetPrimary": real.current_primary or "pending",
             "instanceNames": [i.name for i in real.instances_status],
@@ -250,7 +273,8 @@ class LocalBackedOperator:
             self.api.objects[f"/api/v1/namespaces/{namespace}/pods/{instance.name}"] = {
                 "apiVersion": "v1", "kind": "Pod", "metadata": {"name": instance.name, "namespace": namespace,
                 "labels": {"cnpg.io/cluster": name, "cnpg.io/podRole": "instance", "cnpg.io/instanceRole": role}},
-                "spec": {"nodeName": f"aks-postgres-{instance.name[-1]}"},
+                "spec": {"nodeName": f"aks-postgres-{instance.name[-1]}",
+                         "containers": [{"name": "postgres", "image": self.image}]},
                 "status": {"phase": "Running", "conditions": [
                     {"type": "Ready", "status": "True" if instance.ready else "False"}]}}
             if role == "replica" and instance.ready and instance.name in members:

@@ -21,6 +21,7 @@ import yaml
 from azure.storage.blob import ContainerClient
 
 from shared import objectstore
+from shared.changes import major_of
 from shared.platforms import installed
 from shared.platforms.aks.azure import Azure
 from shared.platforms.aks.kube import connect
@@ -222,6 +223,38 @@ def test_a_supervised_rolling_update_watched_through_cnpg_over_the_aks_adapter(
     assert promote.body["metadata"]["resourceVersion"]
     reads = [c for c in on_aks.calls("GET", "/exec") if "pg_settings" in c.query.get("command", "")]
     assert {c.path.split("/")[-2] for c in reads} == set(before), "each instance's settings read through pods/exec"
+    assert api.get("/api/clusters/pg-aks", params={"namespace": NS}).json()["drift"] == []
+
+
+def test_a_major_upgrade_is_gated_and_rolled_back_when_pg_upgrade_fails_over_the_aks_adapter(
+    api: httpx.Client, deployed: dict[str, Any], on_aks: FakeKubeApi
+) -> None:
+    """A higher major in imageName: first the gates, a backup taken and verified and then restored into a new
+    cluster that is removed again; then CNPG's in-place upgrade, whose pg_upgrade Job fails here (this machine
+    has one PostgreSQL). The run ends quoting the Job, sets the old image back (CNPG's rollback) and leaves the
+    cluster healthy on its old major."""
+    on_aks.rbac = pgha_role()  # the restore test runs the restore runbook: its rows too (docs/azure.md)
+    cluster = f"/apis/postgresql.cnpg.io/v1/namespaces/{NS}/clusters/pg-aks"
+    running = on_aks.get(cluster)["status"]["image"]
+    newer = f"ghcr.io/cloudnative-pg/postgresql:{major_of(running) + 1}.1-system-trixie"
+    started = api.patch("/api/clusters/pg-aks", params={"namespace": NS}, json={"imageName": newer})
+    assert started.status_code == 202, started.text
+    done = follow(api, started.headers["Location"], timeout=240)
+    assert done.status_code == 422, done.text
+    report = done.json()["report"]
+    names = [s["name"] for s in report["steps"]]
+    assert names.index("verify backup") < names.index("restore test") < names.index("apply spec") < names.index(
+        "rolling update") < names.index("roll back the image") < names.index("cluster settles"), names
+    assert "restored into" in step(report, "restore test")["detail"]
+    failed = step(report, "rolling update")["detail"]
+    primary = report["result"]["rolesBefore"] and next(n for n, r in report["result"]["rolesBefore"].items()
+                                                       if r == "primary")
+    assert f"the major upgrade Job {primary}-major-upgrade failed (pg_upgrade)" in failed, failed
+    assert report["result"]["rolledBackTo"] == "the operator's default image"
+    assert report["result"]["leftWith"].startswith("phase 'Cluster in healthy state', 3/3 instances ready")
+    assert on_aks.get(cluster)["status"]["image"] == running
+    assert not [p for p in on_aks.objects if p.startswith(f"/apis/batch/v1/namespaces/{NS}/jobs/")]
+    assert not [p for p in on_aks.objects if "/clusters/pg-aks-" in p and "/postgresql.cnpg.io/" in p]  # restore
     assert api.get("/api/clusters/pg-aks", params={"namespace": NS}).json()["drift"] == []
 
 
