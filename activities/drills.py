@@ -157,7 +157,7 @@ def write_probe(probe: WriteProbe) -> ProbeRecord:
     acknowledged: list[int] = []
     windows: list[list[str]] = []
     failing_since: str | None = None
-    next_id, last_control = 1, 0.0
+    next_id, last_control, last_look = 1, 0.0, 0.0
     session = ExitStack()
     conn: Sql | None = None
     try:
@@ -181,8 +181,10 @@ def write_probe(probe: WriteProbe) -> ProbeRecord:
                 with suppress(SqlError):
                     session.close()
                 session, conn = ExitStack(), None
-                if cluster_gone(spec):
-                    break  # a probe that started after its run ended, its cluster removed: nothing to measure
+                if time.monotonic() - last_look > 5:  # not every failed write: an outage can last minutes
+                    last_look = time.monotonic()
+                    if cluster_gone(spec):
+                        break  # a probe that started after its run ended, its cluster removed: nothing to measure
                 time.sleep(0.05)
             next_id += 1
             time.sleep(0.02)

@@ -13,7 +13,7 @@ from shared.payloads import RestartInstance, UpdateCheck
 from shared.platform import PreflightFailed
 from shared.settings import Settings
 from shared.spec import ClusterSpec
-from shared.status import InstanceSettings, Rollout
+from shared.status import HEALTHY, WAITING_FOR_USER, InstanceSettings, Rollout
 
 bp = df.Blueprint()
 
@@ -25,7 +25,8 @@ def update_preflight(check: UpdateCheck) -> Outcome:
     not be the second fault) and the platform can do every change of the plan."""
     spec = check.spec
     status = platform().cluster_status(spec.namespace, spec.name)
-    problems, _ = readiness_problems(status, Settings.from_env().drill_max_lag_bytes)
+    # an operator's supervised update cut short waits for its primary: resuming it is what it waits for
+    problems, _ = readiness_problems(status, Settings.from_env().drill_max_lag_bytes, (HEALTHY, WAITING_FOR_USER))
     # nothing to be in sync with: one instance, no synchronous replicas asked, or none running (locally
     # synchronous_standby_names is then empty; on AKS CNPG's status does not carry it: the spec says)
     if status.instances == 1 or spec.synchronous_replicas == 0 or status.synchronous_standby_names == "":
@@ -50,7 +51,6 @@ def restart_instance(request: RestartInstance) -> Outcome:
 def read_instance_settings(spec: ClusterSpec) -> list[InstanceSettings]:
     """Every instance's values of the spec's parameters, and what waits there for a restart."""
     return platform().instance_settings(spec, sorted(spec.postgresql.parameters))
-
 
 
 @bp.activity_trigger(input_name="spec")

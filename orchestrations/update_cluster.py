@@ -36,11 +36,11 @@ from orchestrations.steps import (
     wait_for_status,
 )
 from shared.backups import backup_name
-from shared.changes import in_force, reloaded
+from shared.changes import ChangePlan, in_force, reloaded
 from shared.payloads import InventoryRequest, Promote, RestartInstance, Switchover, UpdateCheck
 from shared.runs import UpdateInput
 from shared.spec import ClusterSpec
-from shared.status import MAJOR_UPGRADE, ClusterStatus, InstanceSettings, Rollout, serial_of
+from shared.status import ClusterStatus, InstanceSettings, Rollout, serial_of
 
 bp = df.Blueprint()
 
@@ -71,8 +71,8 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
             raise StepFailed("read cluster spec", "the cluster's spec changed since this update was planned: PATCH "
                                                   "again to plan against it")
         if not plan.changes:  # a resume, or a subscription's patch that changes nothing
-            status = yield from cluster_status(run, "instances waiting for a restart")
-            if not any(i.pending_restart for i in status.instances_status):
+            waiting = yield from run.step("instances waiting for a restart", "read_rollout", spec, answer=Rollout)
+            if not waiting.pending_restart:
                 run.note("change plan", "skipped", "nothing to change, and no instance waits for a restart")
                 raise NothingToDo
         before = yield from run.step("pre-flight", "update_preflight", UpdateCheck(spec=spec, changes=plan),
@@ -85,6 +85,10 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
         probe = yield from start_probe(run, stored)
         probing = True
         yield from probe_baseline(run)
+        # the pods a change must make again (an image, placement): no other sign says the operator has begun
+        remade = operator_rolls and any(not c.field.startswith("postgresql.parameters.") for c in plan.of("rolling"))
+        before_pods = (yield from run.step("pods before", "read_rollout", stored, answer=Rollout)).pods if remade \
+            else {}
         yield from run.step("apply spec", "apply_cluster", spec)
         applied = True
         for field, reason in before.data["skipped"].items():
@@ -94,22 +98,11 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
             result["instances"] = [i.name for i in status.instances_status]
         parameters = not plan.changes or any(c.field.startswith("postgresql.parameters.") for c in plan.changes)
         if operator_rolls:
-            result["restarts"] = yield from follow_rollout(run, spec)
+            result["restarts"] = yield from follow_rollout(run, spec, plan, set(before_pods.values()) - {""})
+            if plan.of("major"):
+                yield from new_major_baseline(run, spec)
         else:
-            # each instance read back when parameters change, or when nothing does (a run that resumes an update
-            # cut short): what took at once, what waits for a restart
-            pending: list[str] = []
-            if parameters:
-                settings = yield from run.wait_until(
-                    "configuration reloaded", "read_instance_settings", spec, lambda answer: reloaded(spec, answer),
-                    _pending, run.options.ready_timeout_seconds, answer=InstanceSettings)
-                pending = [i.name for i in settings if i.pending_restart]
-            status = yield from cluster_status(run, "roles")
-            # and what the HA manager itself says waits for a restart (Patroni's pending_restart; an update cut short)
-            pending = sorted(set(pending) | {i.name for i in status.instances_status if i.pending_restart})
-            if pending and not plan.restarts:  # a restart the plan did not foresee: the backup gate all the same
-                yield from backup_first(run, stored)
-            result["restarts"] = yield from roll(run, spec, pending, status)
+            result["restarts"] = yield from pgha_rolls(run, spec, stored, plan, parameters)
         for prefix, step, activity in SETTINGS_STEPS:
             if any(c.field.startswith(prefix) for c in plan.of("settings")):
                 yield from run.step(step, activity, spec)
@@ -142,6 +135,26 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
     return report
 
 
+def pgha_rolls(run: Runbook[UpdateInput], spec: ClusterSpec, stored: ClusterSpec, plan: ChangePlan,
+               parameters: bool) -> Step:
+    """Where no operator rolls the change (Patroni): what took at once, what waits for a restart, and those
+    restarted in CNPG's order."""
+    # each instance read back when parameters change, or when nothing does (a run that resumes an update
+    # cut short): what took at once, what waits for a restart
+    pending: list[str] = []
+    if parameters:
+        settings = yield from run.wait_until(
+            "configuration reloaded", "read_instance_settings", spec, lambda answer: reloaded(spec, answer),
+            _pending, run.options.ready_timeout_seconds, answer=InstanceSettings)
+        pending = [i.name for i in settings if i.pending_restart]
+    status = yield from cluster_status(run, "roles")
+    # and what the HA manager itself says waits for a restart (Patroni's pending_restart; an update cut short)
+    pending = sorted(set(pending) | {i.name for i in status.instances_status if i.pending_restart})
+    if pending and not plan.restarts:  # a restart the plan did not foresee: the backup gate all the same
+        yield from backup_first(run, stored)
+    return (yield from roll(run, spec, pending, status))
+
+
 def _pending(instances: list[InstanceSettings]) -> str:
     silent = [f"{i.name} does not answer" for i in instances if i.error]
     waiting = [f"{i.name} ({', '.join(i.pending_restart)})" for i in instances if i.pending_restart]
@@ -163,7 +176,7 @@ def roll_back_major(run: Runbook[UpdateInput], stored: ClusterSpec, error: Excep
     which CNPG takes as the rollback while the old data directory is untouched. Only on that sign: once
     pg_upgrade has run, the old image would be a downgrade CNPG refuses."""
     rollout = error.answer if isinstance(error, StepFailed) else None
-    if not isinstance(rollout, Rollout) or rollout.failure is None or rollout.phase != MAJOR_UPGRADE:
+    if not isinstance(rollout, Rollout) or not rollout.major_upgrade_failed:
         return
     try:
         yield from run.step("roll back the image", "apply_cluster", stored)
@@ -184,6 +197,15 @@ def restore_first(run: Runbook[UpdateInput]) -> Step:
                                          f"{first_line(err)}") from None
 
 
+def new_major_baseline(run: Runbook[UpdateInput], spec: ClusterSpec) -> Step:
+    """After a major upgrade: a backup of the new system into its own archive, verified — no backup from before
+    recovers to a point after it (CNPG's docs: take one as soon as possible)."""
+    name = backup_name(spec.name, f"{run.input.operation_id}-new-major")
+    backup = yield from take_backup(run, spec, name)
+    yield from run.step("verify new major's backup", "inventory_backups",
+                        InventoryRequest(spec=spec, backup_id=backup.backup_id))
+
+
 def backup_first(run: Runbook[UpdateInput], spec: ClusterSpec) -> Step:
     """Before instances restart: a backup taken and verified (continuous WAL from it, a fresh recovery point)."""
     backup = yield from take_backup(run, spec, backup_name(spec.name, run.input.operation_id))
@@ -202,48 +224,71 @@ def roll(run: Runbook[UpdateInput], spec: ClusterSpec, pending: list[str], statu
         restarts.append((yield from restart(run, spec, name, "standby")))
     if primary not in pending:
         return restarts
+    method = spec.primary_update_method
     if spec.primary_update_strategy == "supervised":
-        approved = yield from run.approval(f"update the primary {primary} ({spec.primary_update_method})",
-                                           run.options.approval_timeout_seconds)
-        if not approved:
-            raise StepFailed("approval", f"the update of the primary {primary} was not approved: the standbys "
-                                         "are updated, the primary still waits for a restart")
-    if spec.primary_update_method == "switchover":
-        restarts.append((yield from switch_over(run, spec, primary)))
-        restarts.append((yield from restart(run, spec, primary, "former primary")))
-    else:
-        restarts.append((yield from restart(run, spec, primary, "primary")))
-    return restarts
+        yield from approve_primary(run, spec, primary, method)
+    return restarts + (yield from update_primary(run, spec, primary, method, restart_former=True))
 
 
-def follow_rollout(run: Runbook[UpdateInput], spec: ClusterSpec) -> Step:
-    """The operator's own rolling update, watched until every instance runs the spec; its "Waiting for user
-    action" (a supervised primary) answered once a person approves, by a switchover or an in-place restart
-    as `primaryUpdateMethod` says. One window for the whole roll (the operator restarts each instance)."""
+def follow_rollout(run: Runbook[UpdateInput], spec: ClusterSpec, plan: ChangePlan, old_pods: set[str]) -> Step:
+    """The operator's own rolling update, watched until every instance runs the spec (and no pod of `old_pods`
+    is left, where the change makes them again); its "Waiting for user action" (a supervised primary)
+    answered once a person approves, by a switchover or an in-place restart as `primaryUpdateMethod` says.
+    One window for the whole roll (the operator restarts each instance)."""
     started = run.now
+    # an in-place restart only applies settings: a new image or new resources need the pod made again, which a
+    # switchover does (the former primary, a standby then, is recreated by the operator)
+    in_place = all(c.field.startswith("postgresql.parameters.") for c in plan.of("rolling"))
+    method = spec.primary_update_method if in_place else "switchover"
     actions: list[dict[str, Any]] = []
     while True:
         after = f", after the {actions[-1]['action']}" if actions else ""
         rollout = yield from run.wait_until(
-            f"rolling update{after}", "read_rollout", spec, lambda answer: answer.state != "rolling",
-            Rollout.describe, run.options.ready_timeout_seconds, answer=Rollout)
+            f"rolling update{after}", "read_rollout", spec,
+            lambda answer: answer.state != "rolling" and not (answer.state == "done" and kept(answer, old_pods)),
+            lambda answer: "; ".join([answer.describe(), *kept(answer, old_pods)]),
+            # the operator makes each pod again in turn (a major upgrade: pg_upgrade, then each standby cloned)
+            run.options.ready_timeout_seconds * (spec.instances + bool(plan.of("major"))), answer=Rollout)
         if rollout.state == "done":
             break
         if actions:  # asked once already: the operator should not wait for a person again
             raise StepFailed("rolling update", f"the operator waits for a person again after the approved "
                                                f"{actions[-1]['action']}: {rollout.describe()}")
-        primary = rollout.current_primary
-        approved = yield from run.approval(f"update the primary {primary} ({spec.primary_update_method})",
-                                           run.options.approval_timeout_seconds)
-        if not approved:
-            raise StepFailed("approval", f"the update of the primary {primary} was not approved: the standbys "
-                                         "are updated, the primary still waits for a restart")
-        if spec.primary_update_method == "switchover":
-            actions.append((yield from switch_over(run, spec, primary)))
-        else:
-            actions.append((yield from restart(run, spec, primary or "", "primary")))
+        if not rollout.current_primary:
+            raise StepFailed("rolling update", f"the operator waits for a person but names no primary: "
+                                               f"{rollout.describe()}")
+        yield from approve_primary(run, spec, rollout.current_primary, method)
+        # the former primary, a standby now, is the operator's to restart
+        actions += yield from update_primary(run, spec, rollout.current_primary, method, restart_former=False)
     return [{"instance": "every instance", "role": "the operator's rolling update", "action": "rolling update",
              "startedAt": started.isoformat(), "endedAt": run.now.isoformat()}, *actions]
+
+
+def kept(rollout: Rollout, old_pods: set[str]) -> list[str]:
+    """The instances whose pod the operator has not made again yet."""
+    return [f"{name} not yet recreated" for name, uid in rollout.pods.items() if uid in old_pods]
+
+
+def approve_primary(run: Runbook[UpdateInput], spec: ClusterSpec, primary: str | None, method: str) -> Step:
+    """`primaryUpdateStrategy: supervised`: a person approves the primary's update; rejected, the run ends with
+    the standbys updated and the primary still waiting."""
+    approved = yield from run.approval(f"update the primary {primary} ({method})",
+                                       run.options.approval_timeout_seconds)
+    if not approved:
+        raise StepFailed("approval", f"the update of the primary {primary} was not approved: the standbys "
+                                     "are updated, the primary still waits for a restart")
+
+
+def update_primary(run: Runbook[UpdateInput], spec: ClusterSpec, primary: str | None, method: str,
+                   restart_former: bool) -> Step:
+    """The primary's update: in place, or a switchover to the most advanced standby (the former primary then
+    restarted where pgha does the restarts)."""
+    if method != "switchover":
+        return [(yield from restart(run, spec, primary or "", "primary"))]
+    done = [(yield from switch_over(run, spec, primary, settled=restart_former))]
+    if restart_former:
+        done.append((yield from restart(run, spec, primary or "", "former primary")))
+    return done
 
 
 def restart(run: Runbook[UpdateInput], spec: ClusterSpec, instance: str, role: str) -> Step:
@@ -255,12 +300,15 @@ def restart(run: Runbook[UpdateInput], spec: ClusterSpec, instance: str, role: s
             "endedAt": run.now.isoformat()}
 
 
-def switch_over(run: Runbook[UpdateInput], spec: ClusterSpec, primary: str | None) -> Step:
-    """The primary's update by switchover: the most advanced in-sync standby (already restarted) promoted."""
+def switch_over(run: Runbook[UpdateInput], spec: ClusterSpec, primary: str | None, settled: bool) -> Step:
+    """The primary's update by switchover: the most advanced in-sync standby (already restarted) promoted; the
+    cluster healthy again (`settled`), or where the operator remakes the former primary's pod, the new primary
+    in place (the rolling update's wait sees the rest)."""
     started = run.now
     chosen = yield from run.step("choose new primary", "switchover_preflight", Switchover(spec=spec), retry=False)
     target = chosen.data["target"]
     yield from run.step(f"promote {target}", "promote_instance", Promote(spec=spec, instance=target))
-    yield from wait_for_status(run, "new primary ready", primary_is(target), run.options.drill_timeout_seconds)
+    ready = primary_is(target) if settled else (lambda status: status.current_primary == target)
+    yield from wait_for_status(run, "new primary ready", ready, run.options.drill_timeout_seconds)
     return {"instance": target, "role": f"new primary (was {primary})", "action": "switchover",
             "startedAt": started.isoformat(), "endedAt": run.now.isoformat()}

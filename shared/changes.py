@@ -47,8 +47,9 @@ RESTART_PARAMETERS = frozenset({
 })
 
 # fields fixed at deploy: CNPG refuses or ignores a change (bootstrap runs once; the archive is named once)
-IMMUTABLE = ("name", "namespace", "bootstrap", "recovery", "backup.destinationPath", "backup.serverName",
-             "backup.method", "storage.storageClass", "walStorage.storageClass")
+IMMUTABLE = ("name", "namespace", "bootstrap", "recovery", "backup.destinationPath", "backup.method",
+             "storage.storageClass", "walStorage.storageClass")
+ARCHIVE_NAME = "backup.serverName"  # fixed too, but changed with a major upgrade (_archive_of_a_new_major)
 ONLINE = ("postgresql.pg_hba", "synchronousReplicas", "synchronousMethod", "replicationSlots")
 ROLLING = ("resources", "zoneSpread", "nodeSelector")
 STORAGE = ("storage.size", "walStorage.size")
@@ -130,13 +131,32 @@ def plan_changes(before: ClusterSpec, after: ClusterSpec, running_major: int | N
     changes: list[Change] = []
     for field in sorted(set(old) | set(new)):
         was, now = old.get(field), new.get(field)
-        if was == now:
+        if was == now or field == ARCHIVE_NAME:
             continue
         if field.startswith(IMMUTABLE):
             raise SpecError(field, "cannot be changed after deploy (CNPG fixes it when the cluster is made)")
         changes.append(_classify(field, was, now, before, after, running_major))
     _refuse_together(before, after, changes)
-    return ChangePlan(changes=changes)
+    return ChangePlan(changes=changes + _archive_of_a_new_major(before, after, changes))
+
+
+def _archive_of_a_new_major(before: ClusterSpec, after: ClusterSpec, changes: list[Change]) -> list[Change]:
+    """pg_upgrade starts a new system on timeline 1, whose WAL would mix with (and may overwrite) the old one's
+    in the same archive; the Barman Cloud plugin does not separate them, so CNPG's docs change `serverName`
+    with the image (docs/src/postgres_upgrades.md, "Backup and WAL Archive Considerations"). It is fixed at
+    deploy otherwise."""
+    major = any(c.kind == "major" for c in changes)
+    if before.server_name == after.server_name:
+        if major:
+            raise SpecError(ARCHIVE_NAME, "a major upgrade starts a new system on timeline 1: give it its own "
+                                          "archive with a new backup.serverName in the same update (the old one "
+                                          "keeps the old major's backups)")
+        return []
+    if not major:
+        raise SpecError(ARCHIVE_NAME, "cannot be changed after deploy, except with a major upgrade (CNPG fixes "
+                                      "it when the cluster is made)")
+    return [Change(field=ARCHIVE_NAME, kind="major", before=before.server_name, after=after.server_name,
+                   note="the new major's own archive")]
 
 
 def _classify(field: str, was: Any, now: Any, before: ClusterSpec, after: ClusterSpec,
@@ -185,6 +205,8 @@ def _image_change(was: Any, now: Any, running_major: int | None, after: ClusterS
     if current is not None and wanted < current:
         raise SpecError("imageName", f"cannot go back from PostgreSQL {current} to {wanted} (CNPG refuses a "
                                      "major downgrade)")
+    if current is not None and current < wanted < 16:  # internal/webhook/v1/cluster_webhook.go, v1.30.0
+        raise SpecError("imageName", "CNPG upgrades a major version in place only to PostgreSQL 16 or later")
     if current is not None and wanted > current:
         return Change(field="imageName", kind="major", before=was, after=now,
                       note=f"major upgrade {current} -> {wanted}: offline, in place (pg_upgrade)")
@@ -199,8 +221,9 @@ def _refuse_together(before: ClusterSpec, after: ClusterSpec, changes: list[Chan
     if "imageName" in fields and parameters and after.primary_update_method == "switchover":
         raise SpecError("imageName", "cannot change imageName and PostgreSQL parameters in one update when "
                                      "primaryUpdateMethod is switchover (CNPG refuses it): send them apart")
-    if any(c.kind == "major" for c in changes) and len(changes) > 1:
-        raise SpecError("imageName", "a major upgrade goes alone: send the other changes apart")
+    if any(c.kind == "major" for c in changes) and any(c.kind != "major" for c in changes):
+        raise SpecError("imageName", "a major upgrade goes alone (with its new backup.serverName): send the "
+                                     "other changes apart")
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -118,6 +118,11 @@ class Rollout(Model):
     failure: str | None = None  # the sign that the change cannot finish without a person (a wait ends on it)
     current_primary: str | None = None
     waiting: list[str] = Field(default_factory=list)
+    pending_restart: list[str] = Field(default_factory=list)  # the instances a setting waits on for a restart
+    # a major upgrade's pg_upgrade Job failed: the old data directory is untouched and setting the image back is
+    # CNPG's rollback (once pg_upgrade has succeeded it would be a downgrade CNPG refuses)
+    major_upgrade_failed: bool = False
+    pods: dict[str, str] = Field(default_factory=dict)  # each instance's pod uid (a pod made again has a new one)
 
     @property
     def state(self) -> Literal["done", "waiting for user", "rolling"]:

@@ -48,8 +48,7 @@ class ScriptedPlatform:
         self.diagnosed: list[tuple[str, bool]] = []  # (purpose, deleteBackups) of each look
         self.major: int | None = 16  # the PostgreSQL major the cluster runs
         self.refuse: dict[str, str] = {}  # change kind -> the reason weigh_changes refuses it
-        self.rolled_by = "pgha"  # who restarts the instances (AKS: the operator, which pgha then watches)
-        self.rollouts: list[st.Rollout] = []  # what `rollout` answers, one a call; the last one stays
+        self.pending_restart: list[str] = []  # instances a setting waits on for a restart (`rollout` says)
         self.restarted: list[str] = []
         self.drifted: list[st.Drift] = []  # what GET /api/clusters/{name} reports as drift
         self.app_keys: dict[tuple[str, str], dict[str, str]] = {}  # an app secret's keys
@@ -144,12 +143,15 @@ class ScriptedPlatform:
 
     def weigh_changes(self, spec: ClusterSpec, plan: ChangePlan) -> Verdict:
         self._called("weigh_changes")
-        return Verdict(refused=[f"{c.field}: {self.refuse[c.kind]}" for c in plan.changes if c.kind in self.refuse],
-                       rolled_by=self.rolled_by)
+        return Verdict(refused=[f"{c.field}: {self.refuse[c.kind]}" for c in plan.changes if c.kind in self.refuse])
 
     def rollout(self, spec: ClusterSpec) -> st.Rollout:
+        """The scripted status, and the instances scripted as waiting for a restart."""
         self._called("rollout")
-        return self.rollouts.pop(0) if len(self.rollouts) > 1 else self.rollouts[0]
+        status = self.cluster_status(spec.namespace, spec.name)
+        return st.Rollout(phase=status.phase, current_primary=status.current_primary,
+                          waiting=[f"{n}: pending_restart" for n in self.pending_restart],
+                          pending_restart=list(self.pending_restart))
 
     def restart_instance(self, spec: ClusterSpec, instance: str) -> Outcome:
         self._called("restart_instance")

@@ -54,9 +54,8 @@ def look_before(plan: Plan) -> tuple[list[str], Verdict]:
     of the plan (its run's pre-flight says the same)."""
     platform = platform_for()
     try:
-        status = platform.cluster_status(plan.cluster.namespace, plan.cluster.name)
-        waiting = [i.name for i in status.instances_status if i.pending_restart]
-    except Exception:  # the status does not read now: nothing known to wait (the run's pre-flight reads it again)
+        waiting = platform.rollout(plan.fields["spec"]).pending_restart
+    except Exception:  # the instances do not read now: nothing known to wait (the run's pre-flight reads again)
         waiting = []
     return waiting, platform.weigh_changes(plan.fields["spec"], plan.fields["changes"])
 

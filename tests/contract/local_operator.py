@@ -42,9 +42,11 @@ def installed_image() -> str:
 
 
 def psql_text(value: Any) -> str:
-    """A column as `psql -A` prints it: booleans t/f, NULL empty."""
+    """A column as `psql -A` prints it: booleans t/f, NULL empty, json as its text."""
     if isinstance(value, bool):
         return "t" if value else "f"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
     return "" if value is None else str(value)
 
 
@@ -52,7 +54,6 @@ class LocalBackedOperator:
     def __init__(self, api: FakeKubeApi, local: LocalPlatform) -> None:
         self.api = api
         self.local = local
-        self.targets: dict[tuple[str, str], str] = {}  # the targetPrimary each cluster last switched to
         self.snapshots: dict[tuple[str, str], tuple[float, st.ClusterStatus]] = {}
         self.applied: dict[tuple[str, str], str] = {}  # (namespace, Secret) -> the resourceVersion applied
         self.rollouts = Rollouts(local)
@@ -155,11 +156,12 @@ class LocalBackedOperator:
             self.local.apply_cluster(sent)
 
     def _maybe_switchover(self, namespace: str, name: str, cluster: dict[str, Any]) -> None:
+        """A targetPrimary asked through the status (`kubectl cnpg promote`) that is not the primary: a real
+        switchover (the real primary decides, so a second write of the same status promotes nothing)."""
         status = cluster["status"]
         target = status.get("targetPrimary")
-        if status.get("phase") == st.SWITCHOVER and target and self.targets.get((namespace, name)) != target:
-            self.targets[(namespace, name)] = target
-            self.local.promote(self._spec(namespace, name), target)
+        if status.get("phase") == st.SWITCHOVER and target:
+            self.local.promote(self._spec(namespace, name), target)  # unchanged when it is the primary already
 
     def _forget_pods(self, namespace: str, name: str) -> None:
         for key in [k for k, v in self.api.objects.items()
@@ -274,7 +276,9 @@ class LocalBackedOperator:
                 "apiVersion": "v1", "kind": "Pod", "metadata": {"name": instance.name, "namespace": namespace,
                 "labels": {"cnpg.io/cluster": name, "cnpg.io/podRole": "instance", "cnpg.io/instanceRole": role}},
                 "spec": {"nodeName": f"aks-postgres-{instance.name[-1]}",
-                         "containers": [{"name": "postgres", "image": self.image}]},
+                         # CNPG's postgres container: status.image, and spec.resources as they are
+                         "containers": [{"name": "postgres", "image": self.image,
+                                         "resources": cluster["spec"].get("resources") or {}}]},
                 "status": {"phase": "Running", "conditions": [
                     {"type": "Ready", "status": "True" if instance.ready else "False"}]}}
             if role == "replica" and instance.ready and instance.name in members:

@@ -51,6 +51,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import uuid
 from typing import Any
 
 from tests.contract.fake_kube import FakeKubeApi
@@ -75,11 +76,14 @@ DEFAULT_IMAGE = "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie"  # pkg/ve
 
 
 def pod(namespace: str, cluster: str, name: str, role: str, ready: bool, zone: int,
-        image: str = DEFAULT_IMAGE) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace, "labels": {
-        "cnpg.io/cluster": cluster, "cnpg.io/podRole": "instance", "cnpg.io/instanceRole": role,
-        "cnpg.io/instanceName": name}},
-        "spec": {"nodeName": f"aks-postgres-{zone}", "containers": [{"name": "postgres", "image": image}]},
+        image: str = DEFAULT_IMAGE, resources: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An instance pod: CNPG's postgres container runs status.image with the Cluster's spec.resources."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace,
+        "uid": str(uuid.uuid4()),  # the API server's: a pod made again under the same name has a new one
+        "labels": {"cnpg.io/cluster": cluster, "cnpg.io/podRole": "instance", "cnpg.io/instanceRole": role,
+                   "cnpg.io/instanceName": name}},
+        "spec": {"nodeName": f"aks-postgres-{zone}",
+                 "containers": [{"name": "postgres", "image": image, "resources": resources or {}}]},
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
@@ -157,7 +161,8 @@ class ScriptedOperator:
         image = cluster["spec"].get("imageName") or DEFAULT_IMAGE  # status.image: what every pod runs
         for n, pod_name in enumerate(names, start=1):
             self.api.objects[f"/api/v1/namespaces/{namespace}/pods/{pod_name}"] = pod(
-                namespace, name, pod_name, "primary" if n == 1 else "replica", False, (n - 1) % 3 + 1, image)
+                namespace, name, pod_name, "primary" if n == 1 else "replica", False, (n - 1) % 3 + 1, image,
+                cluster["spec"].get("resources"))
             self.api.objects[f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{pod_name}"] = {
                 "apiVersion": "v1", "kind": "PersistentVolumeClaim",
                 "metadata": {"name": pod_name, "namespace": namespace, "labels": {"cnpg.io/cluster": name}}}
@@ -243,6 +248,7 @@ class ScriptedOperator:
             cluster["status"]["conditions"] = [{**READY, "status": "False", "reason": "ClusterIsNotReady"}, ARCHIVING]
         recreated = copy.deepcopy(gone)
         recreated.pop("deleted", None)
+        recreated["metadata"]["uid"] = str(uuid.uuid4())
         recreated["metadata"]["labels"]["cnpg.io/instanceRole"] = "replica"
         recreated["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
         self.api.objects[f"/api/v1/namespaces/{namespace}/pods/{name}"] = recreated  # the StatefulSet's way

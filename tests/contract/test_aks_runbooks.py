@@ -170,7 +170,8 @@ def test_an_update_on_aks_with_its_own_permissions(api: httpx.Client, on_aks: Ak
     current, manager["image"] = manager["image"], "ghcr.io/cloudnative-pg/cloudnative-pg:1.25.2"
     running = kube_api.get(f"{CLUSTER}/pg-up")["status"]["image"]  # CNPG's default image: PostgreSQL 18
     major = run(api, "PATCH", url, params={"namespace": "aks-e2e"},
-                json={"imageName": "ghcr.io/cloudnative-pg/postgresql:19.0-system-trixie"})
+                json={"imageName": "ghcr.io/cloudnative-pg/postgresql:19.0-system-trixie",
+                      "backup": {"serverName": "pg-up-19"}})
     assert major.status_code == 422 and running.endswith(":18.4-system-trixie")
     refusal = step(major.json()["report"], "pre-flight")["detail"]
     assert "imageName: CNPG 1.25.2 cannot upgrade PostgreSQL's major version in place (CNPG 1.26 and later" in refusal
@@ -242,8 +243,11 @@ def test_an_approved_in_place_restart_of_the_primary_is_the_plugins(on_aks: AksP
     kube_api.rbac = pgha_role(only="update")
     assert on_aks.restart_instance(cluster, "pg-rst-1").outcome == "done"
     (patch,) = kube_api.calls("PATCH", "/clusters/pg-rst/status")
-    assert patch.body["status"] == {"phase": "Primary instance is being restarted in-place",
-                                    "phaseReason": "Requested by the user"}
+    asked = patch.body["status"]
+    assert (asked["phase"], asked["phaseReason"]) == ("Primary instance is being restarted in-place",
+                                                      "Requested by the user")
+    ready = next(c for c in asked["conditions"] if c["type"] == "Ready")  # SetClusterReadyCondition
+    assert (ready["status"], ready["reason"]) == ("False", "ClusterIsNotReady") and ready["lastTransitionTime"]
     assert patch.body["metadata"]["resourceVersion"]
     assert on_aks.cluster_status("aks-e2e", "pg-rst").phase == "Cluster in healthy state"  # restarted
     kube_api.rbac = pgha_role(only="drill")

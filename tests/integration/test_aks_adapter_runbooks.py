@@ -237,7 +237,8 @@ def test_a_major_upgrade_is_gated_and_rolled_back_when_pg_upgrade_fails_over_the
     cluster = f"/apis/postgresql.cnpg.io/v1/namespaces/{NS}/clusters/pg-aks"
     running = on_aks.get(cluster)["status"]["image"]
     newer = f"ghcr.io/cloudnative-pg/postgresql:{major_of(running) + 1}.1-system-trixie"
-    started = api.patch("/api/clusters/pg-aks", params={"namespace": NS}, json={"imageName": newer})
+    started = api.patch("/api/clusters/pg-aks", params={"namespace": NS}, json={
+        "imageName": newer, "backup": {"serverName": f"pg-aks-{major_of(newer)}"}})
     assert started.status_code == 202, started.text
     done = follow(api, started.headers["Location"], timeout=240)
     assert done.status_code == 422, done.text

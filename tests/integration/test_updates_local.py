@@ -82,7 +82,7 @@ def test_refused_with_the_field(api: httpx.Client, deployed: str, body: dict[str
 
 
 def test_a_major_upgrade_is_refused_with_the_reason(api: httpx.Client, deployed: str) -> None:
-    done = patch(api, {"imageName": "ghcr.io/cloudnative-pg/postgresql:16.4"})
+    done = patch(api, {"imageName": "ghcr.io/cloudnative-pg/postgresql:16.4", "backup": {"serverName": "pg16"}})
     assert done.status_code == 422, done.text
     refusal = step(report_of(done), "pre-flight")
     assert "major upgrade needs a second PostgreSQL version" in refusal["detail"], refusal

@@ -28,8 +28,11 @@ def cluster(**status: Any) -> dict[str, Any]:
         **status}}
 
 
-def pod(name: str, image: str = NEW, ready: bool = True) -> dict[str, Any]:
-    return {"metadata": {"name": name}, "spec": {"containers": [{"name": "postgres", "image": image}]},
+def pod(name: str, image: str = NEW, ready: bool = True, cpu: str = "2") -> dict[str, Any]:
+    """A pod as CNPG makes it: requests and limits from spec.resources (8Gi and 2 CPUs unless said)."""
+    resources = {"requests": {"memory": "8Gi", "cpu": cpu}, "limits": {"memory": "8Gi", "cpu": cpu}}
+    return {"metadata": {"name": name}, "spec": {"containers": [{"name": "postgres", "image": image,
+                                                                  "resources": resources}]},
             "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
@@ -56,6 +59,9 @@ def test_done_when_every_pod_runs_the_spec_and_the_cluster_is_healthy() -> None:
 
 @pytest.mark.parametrize(("status", "pods", "pvcs", "settings", "waiting"), [
     ({}, [pod("pg-1"), pod("pg-2", OLD)], PVCS, SETTINGS, [f"pg-2 runs {OLD}, not {NEW}"]),
+    # just applied: CNPG has not reconciled it yet, status.image and the pods still say the old image
+    ({"image": OLD}, [pod("pg-1", OLD), pod("pg-2", OLD)], PVCS, SETTINGS,
+     [f"pg-1 runs {OLD}, not {NEW}", f"pg-2 runs {OLD}, not {NEW}"]),
     ({}, [pod("pg-1"), pod("pg-2", ready=False)], PVCS, SETTINGS, ["pg-2 not ready"]),
     ({}, [pod("pg-1")], PVCS, SETTINGS[:1], ["1 of 2 instances"]),
     ({"targetPrimary": "pg-2"}, PODS, PVCS, SETTINGS, ["primary pg-1, target pg-2"]),
@@ -71,6 +77,18 @@ def test_what_is_not_yet_rolled_out_is_said_in_words(status: dict[str, Any], pod
                                                       waiting: list[str]) -> None:
     rollout = updates.rollout(SPEC, cluster(**status), pods, pvcs, settings, None)
     assert rollout.waiting == waiting and rollout.state == "rolling"
+
+
+def test_resources_are_rolled_out_when_every_pod_requests_them() -> None:
+    spec = parse_spec({"name": "pg", "instances": 2, "resources": {"memory": "8Gi", "cpu": "2500m"}})
+    before = [pod("pg-1"), pod("pg-2")]
+    assert updates.rollout(spec, cluster(image=None), before, [], [], None).waiting == [
+        f"{n} requests {{'memory': '8Gi', 'cpu': '2'}}, not {{'memory': '8Gi', 'cpu': '2500m'}}"
+        for n in ("pg-1", "pg-2")]
+    rolled = [pod("pg-1", cpu="2500m"), pod("pg-2", cpu="2500m")]
+    assert updates.rollout(spec, cluster(image=None), rolled, [], [], None).state == "done"
+    canonical = parse_spec({"name": "pg", "instances": 1, "resources": {"memory": "8192Mi", "cpu": "2000m"}})
+    assert updates.rollout(canonical, cluster(image=None), [pod("pg-1")], [], [], None).state == "done"
 
 
 def test_a_wal_volume_is_measured_against_wal_storage_and_bytes_count() -> None:
@@ -103,13 +121,20 @@ def test_a_failed_major_upgrade_job_is_the_end_and_says_how_to_roll_back() -> No
     assert updates.major_upgrade_failure([running, other], OLD) is None
 
 
-def test_settings_are_read_as_psql_prints_them() -> None:
-    command = updates.settings_query(["shared_buffers", "work_mem", "bad'; DROP TABLE x; --"])
-    assert command[:2] == ["psql", "-XAtq"] and "'{shared_buffers,work_mem}'::text[]" in command[-1]
-    answer = "max_connections|100|100||t\nshared_buffers|64MB|8192|8kB|f\n"
-    read = updates.read_settings("pg-1", ["shared_buffers", "work_mem"], answer)
-    assert read.values == {"shared_buffers": "64MB", "work_mem": None}
-    assert read.base == {"shared_buffers": ("8192", "8kB")} and read.pending_restart == ["max_connections"]
+def test_settings_are_read_from_one_json_answer() -> None:
+    """psql prints json_agg's array on one line: values holding `|` survive, pending_restart is a JSON boolean,
+    pg_settings' mixed-case names (TimeZone) are asked and answered in the spec's lower case."""
+    command = updates.settings_query(["shared_buffers", "timezone", "bad'; DROP TABLE x; --"])
+    assert command[:2] == ["psql", "-XAtq"] and "'{shared_buffers,timezone}'::text[]" in command[-1]
+    assert "lower(name) = ANY(" in command[-1]
+    answer = ('[["log_line_prefix", "%t|%p|", "%t|%p|", null, false], ["max_connections", "100", "100", null, true],'
+              ' ["shared_buffers", "64MB", "8192", "8kB", false], ["timezone", "UTC", "UTC", null, false]]\n')
+    read = updates.read_settings("pg-1", ["log_line_prefix", "shared_buffers", "timezone", "work_mem"], answer)
+    assert read.values == {"log_line_prefix": "%t|%p|", "shared_buffers": "64MB", "timezone": "UTC", "work_mem": None}
+    assert read.base["shared_buffers"] == ("8192", "8kB") and read.pending_restart == ["max_connections"]
+    assert updates.read_settings("pg-1", ["work_mem"], "[]\n").values == {"work_mem": None}
+    broken = updates.read_settings("pg-1", ["work_mem"], "psql: error: no answer")
+    assert broken.error is not None and broken.error.startswith("pg_settings did not read")
 
 
 @pytest.mark.parametrize(("operator", "refused"), [("1.25.2", True), ("1.26.0", False), ("1.30.0", False)])
@@ -121,3 +146,18 @@ def test_a_major_upgrade_needs_an_operator_that_does_it_in_place(operator: str, 
     rolling = ChangePlan(changes=[Change(field="postgresql.parameters.shared_buffers", kind="rolling")])
     operator_ = Operator(image=image, version=image_version(image), plugin=True)
     assert updates.weigh_changes(rolling, operator_).refused == []
+
+
+def test_a_change_that_remakes_pods_is_done_only_once_each_pod_is_new() -> None:
+    """Placement or the default image back: nothing in CNPG's status says the roll has begun, so the run holds
+    the pods' uids from before the apply (a pod made again has a new uid) and waits until none is left."""
+    from orchestrations.update_cluster import kept
+
+    old = [{**pod("pg-1"), "metadata": {"name": "pg-1", "uid": "a"}}, {**pod("pg-2"), "metadata": {"name": "pg-2",
+                                                                                                 "uid": "b"}}]
+    rollout = updates.rollout(SPEC, cluster(), old, PVCS, SETTINGS, None)
+    assert rollout.state == "done" and rollout.pods == {"pg-1": "a", "pg-2": "b"}
+    assert kept(rollout, {"a", "b"}) == ["pg-1 not yet recreated", "pg-2 not yet recreated"]
+    half = updates.rollout(SPEC, cluster(), [old[0], {**old[1], "metadata": {"name": "pg-2", "uid": "c"}}], PVCS,
+                           SETTINGS, None)
+    assert kept(half, {"a", "b"}) == ["pg-1 not yet recreated"] and kept(half, set()) == []

@@ -51,7 +51,8 @@ def test_each_change_is_classified_as_cnpg_acts_on_it() -> None:
         "storage.size": "storage", "walStorage.size": "storage"}
     assert plan({"resources": {"memory": "16Gi"}}) == {"resources.memory": "rolling"}
     assert plan({"imageName": "ghcr.io/cloudnative-pg/postgresql:16.6"}) == {"imageName": "rolling"}
-    assert plan({"imageName": "ghcr.io/cloudnative-pg/postgresql:17.2-bookworm"}) == {"imageName": "major"}
+    major = {"imageName": "ghcr.io/cloudnative-pg/postgresql:17.2-bookworm", "backup": {"serverName": "pg-17"}}
+    assert plan(major) == {"imageName": "major", "backup.serverName": "major"}
     assert plan({"schedules": {"failoverDrill": "0 0 3 * * 0"}, "drills": {"enabled": True}}) == {
         "drills.enabled": "settings", "schedules.failoverDrill": "settings"}
     assert plan({"postgresql": {"pg_hba": ["host all all 10.0.0.0/8 scram-sha-256"]}}) == {
@@ -79,6 +80,9 @@ def test_the_plan_says_whether_instances_restart() -> None:
     ({"imageName": "ghcr.io/cloudnative-pg/postgresql:15.8"}, "imageName", "major downgrade"),
     ({"imageName": "ghcr.io/cloudnative-pg/postgresql:latest"}, "imageName", "no PostgreSQL version tag"),
     ({"imageName": "ghcr.io/cloudnative-pg/postgresql:17.2", "instances": 5}, "imageName", "goes alone"),
+    # pg_upgrade's new system (timeline 1) gets its own archive, as CNPG's docs say; serverName moves only then
+    ({"imageName": "ghcr.io/cloudnative-pg/postgresql:17.2"}, "backup.serverName", "new backup.serverName"),
+    ({"backup": {"serverName": "other"}}, "backup.serverName", "except with a major upgrade"),
     ({"imageName": "ghcr.io/cloudnative-pg/postgresql:16.6", "primaryUpdateMethod": "switchover",
       "postgresql": {"parameters": {"work_mem": "8MB"}}}, "imageName", "primaryUpdateMethod is switchover"),
 ])
@@ -86,6 +90,14 @@ def test_refused_with_the_field(patch: dict[str, object], field: str, said: str)
     with pytest.raises(SpecError) as refused:
         plan_changes(STORED, patched_spec(STORED, patch), 16)
     assert refused.value.field == field and said in refused.value.message
+
+
+def test_a_major_upgrade_lands_on_16_or_later() -> None:
+    """CNPG's webhook refuses an in-place major upgrade to 14 or 15 (collation information it does not carry)."""
+    with pytest.raises(SpecError) as refused:
+        plan_changes(STORED, patched_spec(STORED, {"imageName": "ghcr.io/cloudnative-pg/postgresql:15.8",
+                                                   "backup": {"serverName": "pg15"}}), 14)
+    assert refused.value.field == "imageName" and "only to PostgreSQL 16 or later" in refused.value.message
 
 
 def test_an_image_and_a_parameter_together_are_fine_with_restart() -> None:

@@ -72,12 +72,13 @@ PERMISSIONS: tuple[Permission, ...] = (
     # an update takes a backup before it restarts instances
     *_rows(CNPG, "backups", "namespace", {
         "get": used_by("verify", "update", "alert"), "create": used_by("verify", "update", "alert"), "list": REMOVE,
-        "delete": used_by("verify", "deploy", "restore", "teardown")}),
+        "delete": used_by("verify", "update", "deploy", "restore", "teardown")}),
     # an update re-applies the ScheduledBackup, the PodMonitor and the LoadBalancers when their settings change
     *_rows(CNPG, "scheduledbackups", "namespace", {"create": used_by("deploy", "update"),
                                                    "patch": used_by("deploy", "update"), "delete": REMOVE}),
-    # the Cluster's apply re-applies its ObjectStore (an update's too: what it holds may have changed)
-    *_rows(PLUGIN, "objectstores", "namespace", {"get": STATUS, "create": MAKE, "patch": APPLY, "delete": REMOVE}),
+    # the Cluster's apply re-applies its ObjectStore (an update's too: what it holds may have changed), and for a
+    # kept restore makes sure its source's is there
+    *_rows(PLUGIN, "objectstores", "namespace", {"get": STATUS, "create": APPLY, "patch": APPLY, "delete": REMOVE}),
     *(row for group in MONITORING for row in _rows(group, "podmonitors", "namespace", {
         "get": used_by("deploy", "update"), "create": used_by("deploy", "update"), "patch": used_by("deploy", "update"),
         "delete": REMOVE})),

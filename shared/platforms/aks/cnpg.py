@@ -14,6 +14,7 @@ person (see `failure`); routine states (pods pending, a restart or two, failing 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from shared import status as st
@@ -28,6 +29,21 @@ JOB_ROLE_LABEL = "cnpg.io/jobRole"  # JobRoleLabelName: initdb, import, full-rec
 # its Job is the in-place major upgrade's (pkg/reconciler/majorupgrade/job.go, v1.30.0): CNPG handles its
 # failure itself (a rollback of the image) and leaves it out of its own failed-job check
 MAJOR_UPGRADE_ROLE = "major-upgrade"
+
+
+def not_ready(conditions: list[dict[str, Any]], phase: str) -> list[dict[str, Any]]:
+    """The conditions with Ready as CNPG sets it for `phase` (pkg/resources/status/transactions.go
+    SetClusterReadyCondition, meta.SetStatusCondition: lastTransitionTime moves only when the status does). The
+    whole list: a merge patch replaces a list."""
+    ready = phase == st.HEALTHY
+    condition = {"type": "Ready", "status": "True" if ready else "False",
+                 "reason": "ClusterIsReady" if ready else "ClusterIsNotReady",
+                 "message": "Cluster is Ready" if ready else "Cluster Is Not Ready"}
+    before = next((c for c in conditions if c.get("type") == "Ready"), None)
+    moved = before is None or before.get("status") != condition["status"]
+    condition["lastTransitionTime"] = (datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moved
+                                       else before.get("lastTransitionTime") if before else None)
+    return [c for c in conditions if c.get("type") != "Ready"] + [condition]
 
 
 def pod_ready(pod: dict[str, Any]) -> bool:

@@ -140,7 +140,9 @@ class Kube:
 
     def delete(self, api_version: str, kind: str, namespace: str | None, name: str,
                grace_seconds: int | None = None) -> bool:
-        """False when it was already gone."""
+        """False when it was already gone. Never a collection: an empty name would delete every object there."""
+        if not name:
+            raise ValueError(f"deleting a {kind}: no name given")
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
         if grace_seconds is not None:
             body["gracePeriodSeconds"] = grace_seconds

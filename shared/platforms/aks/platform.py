@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -389,16 +389,19 @@ class AksPlatform:
             return unchanged(f"{instance} is already the (target) primary")
         return done(f"switchover to {instance} requested (status.targetPrimary)")
 
-    def _patch_status(self, spec: ClusterSpec, change: Any) -> bool:
+    def _patch_status(self, spec: ClusterSpec, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> bool:
         """A patch of the Cluster's status as the plugin makes it (PatchWithOptimisticLock: resourceVersion as
-        the lock, again on a conflict); `change` returns None when there is nothing to do."""
+        the lock, again on a conflict; SetClusterReadyCondition: Ready False for any phase but healthy);
+        `change` returns None when there is nothing to do."""
         for _ in range(5):
             found = self._cluster(spec.namespace, spec.name)
             if found is None:
                 raise RuntimeError(f"cluster {spec.name} does not exist")
-            status = change(found.get("status") or {})
+            current = found.get("status") or {}
+            status = change(current)
             if status is None:
                 return False
+            status["conditions"] = cnpg.not_ready(current.get("conditions") or [], status["phase"])
             patch = {"metadata": {"resourceVersion": found["metadata"]["resourceVersion"]}, "status": status}
             try:
                 self.kube.patch_status(CNPG_API, "Cluster", spec.namespace, spec.name, patch)
@@ -416,7 +419,8 @@ class AksPlatform:
     def weigh_changes(self, spec: ClusterSpec, plan: ChangePlan) -> Verdict:
         """CNPG rolls every change; the operator's version decides a major upgrade, each volume's StorageClass
         whether it can grow."""
-        deployment = self.kube.get("apps/v1", "Deployment", self.aks.operator_namespace, self.aks.operator_deployment)
+        deployment = self.kube.get("apps/v1", "Deployment", self.aks.operator_namespace,
+                                   self.aks.operator_deployment) if plan.of("major") else None
         verdict = updates.weigh_changes(plan, operator_from(deployment, [], False))
         for change in plan.of("storage"):
             volume = spec.wal_storage if change.field.startswith("walStorage") else spec.storage
@@ -441,9 +445,9 @@ class AksPlatform:
                 return None
             return {"phase": st.INPLACE_PRIMARY_RESTART, "phaseReason": "Requested by the user"}
 
-        asked = self._patch_status(spec, in_place)
-        return done(f"the primary {instance} restarted in place by its instance manager", instance=instance) \
-            if asked else unchanged(f"the primary {instance} is already being restarted in place")
+        if not self._patch_status(spec, in_place):
+            return unchanged(f"the primary {instance} is already being restarted in place")
+        return done(f"the primary {instance} restarted in place by its instance manager", instance=instance)
 
     def instance_settings(self, spec: ClusterSpec, names: list[str]) -> list[st.InstanceSettings]:
         """pg_settings in each instance's pod (psql over pods/exec, as `kubectl cnpg psql`); a pod that does not
@@ -467,10 +471,12 @@ class AksPlatform:
         pods = self._pods(spec)
         pvcs = self.kube.list("v1", "PersistentVolumeClaim", spec.namespace, f"{cnpg.CLUSTER_LABEL}={spec.name}")
         jobs = self._jobs(spec.namespace, spec.name)
-        failure = cnpg.failure(found, pods, jobs, Settings.from_env().crashloop_restarts) or \
-            updates.major_upgrade_failure(jobs, ((found.get("status") or {}).get("pgDataImageInfo") or {}).get("image"))
+        major_job = updates.major_upgrade_failure(
+            jobs, ((found.get("status") or {}).get("pgDataImageInfo") or {}).get("image"))
         settings = self.instance_settings(spec, sorted(spec.postgresql.parameters)) if pods else []
-        return updates.rollout(spec, found, pods, pvcs, settings, failure)
+        rollout = updates.rollout(spec, found, pods, pvcs, settings,
+                                  cnpg.failure(found, pods, jobs, Settings.from_env().crashloop_restarts) or major_job)
+        return rollout.model_copy(update={"major_upgrade_failed": major_job is not None})
 
     def _pods(self, spec: ClusterSpec) -> list[dict[str, Any]]:
         return self.kube.list("v1", "Pod", spec.namespace, f"cnpg.io/cluster={spec.name},cnpg.io/podRole=instance")

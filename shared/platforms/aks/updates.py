@@ -25,6 +25,7 @@ What CNPG does, and what pgha reads of it (cloudnative-pg v1.30.0):
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -38,7 +39,9 @@ MAJOR_UPGRADE_SINCE = (1, 26)  # offline in-place major upgrades (docs/src/relea
 PARAMETER = re.compile(r"^[a-z_][a-z0-9_.]*$")  # what may go into the settings query unquoted
 # phases a change leaves the Cluster in until the spec changes again (api/v1/cluster_types.go): no wait outlasts them
 NEEDS_A_NEW_SPEC = ("Cluster has incomplete or invalid image catalog", "Invalid cluster definition")
-UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}  # a PVC's capacity, in MiB
+MIB = 1024 * 1024
+UNITS = {"": 1 / MIB, "Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": MIB, "k": 1e3 / MIB, "M": 1e6 / MIB, "G": 1e9 / MIB,
+         "T": 1e12 / MIB}  # a quantity's suffix, in MiB
 
 
 def weigh_changes(plan: ChangePlan, operator: Operator) -> Verdict:
@@ -64,24 +67,29 @@ def expansion_refusal(field: str, storage_class: str, found: dict[str, Any] | No
 
 def settings_query(names: list[str]) -> list[str]:
     """psql in the instance's pod: each asked parameter's value in force (PostgreSQL's own spelling), its
-    setting and unit, and every parameter waiting for a restart; one row each, columns joined by `|`."""
+    setting and unit, and every parameter waiting for a restart, as one JSON array (a value may hold `|`;
+    pg_settings spells some names in mixed case, TimeZone, which the spec writes in lower case)."""
     asked = ",".join(n for n in names if PARAMETER.match(n))
     return ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c",
-            f"SELECT name, current_setting(name), setting, coalesce(unit, ''), pending_restart FROM pg_settings "
-            f"WHERE name = ANY('{{{asked}}}'::text[]) OR pending_restart ORDER BY name"]
+            "SELECT coalesce(json_agg(json_build_array(lower(name), current_setting(name), setting, unit, "
+            f"pending_restart) ORDER BY name), '[]') FROM pg_settings WHERE lower(name) = ANY('{{{asked}}}'::text[]) "
+            "OR pending_restart"]
 
 
 def read_settings(instance: str, names: list[str], answer: str) -> InstanceSettings:
-    """The settings query's answer as pgha's InstanceSettings (psql -A prints booleans as t/f)."""
+    """The settings query's answer as pgha's InstanceSettings; an answer that does not read says so."""
     values: dict[str, str | None] = dict.fromkeys(names)
     base: dict[str, tuple[str, str | None]] = {}
     pending = []
-    for line in answer.splitlines():
-        name, value, setting, unit, waiting = line.split("|")
-        if name in values:
-            values[name], base[name] = value, (setting, unit or None)
-        if waiting == "t":
-            pending.append(name)
+    try:
+        rows = json.loads(answer)
+        for name, value, setting, unit, waiting in rows:
+            if name in values:
+                values[name], base[name] = value, (setting, unit or None)
+            if waiting:
+                pending.append(name)
+    except (ValueError, TypeError) as err:
+        return InstanceSettings(name=instance, error=f"pg_settings did not read ({err}): {answer[:100]!r}")
     return InstanceSettings(name=instance, values=values, base=base, pending_restart=pending)
 
 
@@ -96,15 +104,20 @@ def rollout(spec: ClusterSpec, cluster: dict[str, Any], pods: list[dict[str, Any
         waiting.append(f"primary {current}, target {target}")
     if len(pods) != spec.instances:
         waiting.append(f"{len(pods)} of {spec.instances} instances")
-    image = status.get("image")
+    # the spec's image, not status.image: until CNPG has reconciled the change, both still say the old one
+    image = spec.image_name or status.get("image")
     for pod in pods:
         name = pod["metadata"]["name"]
-        running = next((c.get("image") for c in (pod.get("spec") or {}).get("containers") or []
-                        if c.get("name") == "postgres"), None)
+        container = next((c for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name") == "postgres"),
+                         {})
+        running, requests = container.get("image"), (container.get("resources") or {}).get("requests") or {}
+        wanted = {"memory": spec.resources.memory, "cpu": spec.resources.cpu} if spec.resources else {}
         if not pod_ready(pod):
             waiting.append(f"{name} not ready")
         elif image and running and running != image:
             waiting.append(f"{name} runs {running}, not {image}")
+        elif container and wanted and _amounts(requests) != _amounts(wanted):  # none asked: nothing to compare
+            waiting.append(f"{name} requests {requests or 'nothing'}, not {wanted or 'nothing'}")
     asked = major_of(spec.image_name)
     upgraded = (status.get("pgDataImageInfo") or {}).get("majorVersion")
     if asked and upgraded and int(upgraded) < asked:
@@ -115,7 +128,9 @@ def rollout(spec: ClusterSpec, cluster: dict[str, Any], pods: list[dict[str, Any
     phase, reason = status.get("phase") or "", status.get("phaseReason") or ""
     if failure is None and phase in NEEDS_A_NEW_SPEC:
         failure = f"{phase}: {reason}" if reason else phase
-    return Rollout(phase=phase, phase_reason=reason, failure=failure, current_primary=current, waiting=waiting)
+    return Rollout(phase=phase, phase_reason=reason, failure=failure, current_primary=current, waiting=waiting,
+                   pending_restart=[i.name for i in settings if i.pending_restart],
+                   pods={p["metadata"]["name"]: p["metadata"].get("uid", "") for p in pods})
 
 
 def major_upgrade_failure(jobs: list[dict[str, Any]], previous_image: str | None) -> str | None:
@@ -137,16 +152,24 @@ def _small_volumes(spec: ClusterSpec, pvcs: list[dict[str, Any]]) -> list[tuple[
         role = ((pvc.get("metadata") or {}).get("labels") or {}).get("cnpg.io/pvcRole")
         volume = spec.wal_storage if role == "PG_WAL" else spec.storage
         has = ((pvc.get("status") or {}).get("capacity") or {}).get("storage")
-        if volume is not None and has and _mib(has) < _mib(volume.size):
+        size, asked = _mib(has or ""), _mib(volume.size) if volume is not None else None
+        if size is not None and asked is not None and size < asked:
             small.append((pvc["metadata"]["name"], has, volume.size))
     return small
 
 
-def _mib(quantity: str) -> float:
-    found = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti)?", quantity)
+def _amounts(resources: dict[str, Any]) -> tuple[float | None, float]:
+    """Memory in MiB and CPU in cores, as the API server may print them otherwise (8192Mi as 8Gi, 2000m as 2)."""
+    cpu = str(resources.get("cpu") or "0")
+    return _mib(str(resources.get("memory") or "0")), int(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+
+
+def _mib(quantity: str) -> float | None:
+    """A Kubernetes quantity in MiB (binary or decimal suffixes); None when it does not read."""
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?", quantity)
     if not found:
-        return 0.0
-    return int(found[1]) * UNITS.get(found[2] or "", 1 / (1024 * 1024))
+        return None
+    return float(found[1]) * UNITS[found[2] or ""]
 
 
 def drift(rendered: dict[str, Any], live: dict[str, Any]) -> list[Drift]:

@@ -175,10 +175,11 @@ class LocalPlatform:
     def rollout(self, spec: ClusterSpec) -> Rollout:
         """No operator rolls a change here (pgha restarts each member): what is not yet as the spec says."""
         status = self.cluster_status(spec.namespace, spec.name)
-        waiting = [f"{i.name} not ready" for i in status.instances_status if not i.ready]
-        waiting += in_force(spec, self.instance_settings(spec, sorted(spec.postgresql.parameters)))
+        settings = self.instance_settings(spec, sorted(spec.postgresql.parameters))
+        waiting = [f"{i.name} not ready" for i in status.instances_status if not i.ready] + in_force(spec, settings)
         return Rollout(phase=status.phase, phase_reason=status.phase_reason, failure=status.failure,
-                       current_primary=status.current_primary, waiting=waiting)
+                       current_primary=status.current_primary, waiting=waiting,
+                       pending_restart=[i.name for i in settings if i.pending_restart])
 
     # ---- credential rotation -------------------------------------------------------------------------
     def stage_app_password(self, spec: ClusterSpec) -> Outcome:
