@@ -72,7 +72,7 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
                                                   "again to plan against it")
         if not plan.changes:  # a resume, or a subscription's patch that changes nothing
             waiting = yield from run.step("instances waiting for a restart", "read_rollout", spec, answer=Rollout)
-            if not waiting.pending_restart:
+            if not waiting.to_restart:
                 run.note("change plan", "skipped", "nothing to change, and no instance waits for a restart")
                 raise NothingToDo
         before = yield from run.step("pre-flight", "update_preflight", UpdateCheck(spec=spec, changes=plan),
@@ -98,6 +98,8 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
             result["instances"] = [i.name for i in status.instances_status]
         parameters = not plan.changes or any(c.field.startswith("postgresql.parameters.") for c in plan.changes)
         if operator_rolls:
+            if not plan.changes:  # a resume: what waits is a restart the plan did not foresee, gated all the same
+                yield from backup_first(run, stored)
             result["restarts"] = yield from follow_rollout(run, spec, plan, set(before_pods.values()) - {""})
             if plan.of("major"):
                 yield from new_major_baseline(run, spec)
@@ -178,9 +180,12 @@ def roll_back_major(run: Runbook[UpdateInput], stored: ClusterSpec, error: Excep
     rollout = error.answer if isinstance(error, StepFailed) else None
     if not isinstance(rollout, Rollout) or not rollout.major_upgrade_failed:
         return
+    # the old major's own image: the operator's default may have moved on since the cluster was made
+    back = stored if stored.image_name or not rollout.previous_image else stored.model_copy(
+        update={"image_name": rollout.previous_image})
     try:
-        yield from run.step("roll back the image", "apply_cluster", stored)
-        result["rolledBackTo"] = stored.image_name or "the operator's default image"
+        yield from run.step("roll back the image", "apply_cluster", back)
+        result["rolledBackTo"] = back.image_name or "the operator's default image"
     except StepFailed:
         pass  # recorded in the report; the run fails with its first error
 
@@ -236,10 +241,6 @@ def follow_rollout(run: Runbook[UpdateInput], spec: ClusterSpec, plan: ChangePla
     answered once a person approves, by a switchover or an in-place restart as `primaryUpdateMethod` says.
     One window for the whole roll (the operator restarts each instance)."""
     started = run.now
-    # an in-place restart only applies settings: a new image or new resources need the pod made again, which a
-    # switchover does (the former primary, a standby then, is recreated by the operator)
-    in_place = all(c.field.startswith("postgresql.parameters.") for c in plan.of("rolling"))
-    method = spec.primary_update_method if in_place else "switchover"
     actions: list[dict[str, Any]] = []
     while True:
         after = f", after the {actions[-1]['action']}" if actions else ""
@@ -257,11 +258,21 @@ def follow_rollout(run: Runbook[UpdateInput], spec: ClusterSpec, plan: ChangePla
         if not rollout.current_primary:
             raise StepFailed("rolling update", f"the operator waits for a person but names no primary: "
                                                f"{rollout.describe()}")
+        method = primary_method(spec, plan, rollout)
         yield from approve_primary(run, spec, rollout.current_primary, method)
         # the former primary, a standby now, is the operator's to restart
         actions += yield from update_primary(run, spec, rollout.current_primary, method, restart_former=False)
     return [{"instance": "every instance", "role": "the operator's rolling update", "action": "rolling update",
              "startedAt": started.isoformat(), "endedAt": run.now.isoformat()}, *actions]
+
+
+def primary_method(spec: ClusterSpec, plan: ChangePlan, rollout: Rollout) -> str:
+    """How to answer the operator's wait for the primary: an in-place restart applies settings only, so a pod
+    that must be made again (image, resources) needs a switchover; a decrease of a hot-standby-sensitive
+    setting is the primary's first (no standby may run below its primary), so never a switchover then."""
+    if plan.decreases_hot_standby_setting:
+        return "restart"
+    return "switchover" if rollout.current_primary in rollout.outdated else spec.primary_update_method
 
 
 def kept(rollout: Rollout, old_pods: set[str]) -> list[str]:

@@ -50,6 +50,10 @@ RESTART_PARAMETERS = frozenset({
 IMMUTABLE = ("name", "namespace", "bootstrap", "recovery", "backup.destinationPath", "backup.method",
              "storage.storageClass", "walStorage.storageClass")
 ARCHIVE_NAME = "backup.serverName"  # fixed too, but changed with a major upgrade (_archive_of_a_new_major)
+# a decrease of these restarts the primary first, by its instance manager (CNPG's PendingRestartForDecrease:
+# a standby may not run with less than its primary); a switchover to an unrestarted standby would break that
+HOT_STANDBY_SENSITIVE = ("max_connections", "max_prepared_transactions", "max_wal_senders", "max_worker_processes",
+                         "max_locks_per_transaction")
 ONLINE = ("postgresql.pg_hba", "synchronousReplicas", "synchronousMethod", "replicationSlots")
 ROLLING = ("resources", "zoneSpread", "nodeSelector")
 STORAGE = ("storage.size", "walStorage.size")
@@ -65,6 +69,12 @@ class Change(Model):
 
 class ChangePlan(Model):
     changes: list[Change] = []
+
+    @property
+    def decreases_hot_standby_setting(self) -> bool:
+        return any(c.field.removeprefix("postgresql.parameters.") in HOT_STANDBY_SENSITIVE and c.before is not None
+                   and c.after is not None and str(c.before).isdigit() and str(c.after).isdigit()
+                   and int(c.after) < int(c.before) for c in self.changes)
 
     def of(self, *kinds: Kind) -> list[Change]:
         return [c for c in self.changes if c.kind in kinds]
@@ -131,7 +141,7 @@ def plan_changes(before: ClusterSpec, after: ClusterSpec, running_major: int | N
     changes: list[Change] = []
     for field in sorted(set(old) | set(new)):
         was, now = old.get(field), new.get(field)
-        if was == now or field == ARCHIVE_NAME:
+        if was == now or field == ARCHIVE_NAME or _same_amount(field, was, now):
             continue
         if field.startswith(IMMUTABLE):
             raise SpecError(field, "cannot be changed after deploy (CNPG fixes it when the cluster is made)")
@@ -235,6 +245,20 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
             flat.update(_flat(item, f"{prefix}{key}."))
         return flat
     return {prefix.rstrip("."): value}
+
+
+def _same_amount(field: str, was: Any, now: Any) -> bool:
+    """8192Mi is 8Gi and 2000m is 2 CPUs: CNPG compares resources by amount (equality.Semantic, pkg/specs/
+    podspec_diff.go), so rewriting one is no change to roll."""
+    if not (field.startswith("resources.") and isinstance(was, str) and isinstance(now, str)):
+        return False
+    if field == "resources.cpu":
+        return _cpu(was) == _cpu(now)
+    return _size(was) == _size(now)
+
+
+def _cpu(quantity: str) -> float:
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
 
 
 def _size(quantity: str) -> int:

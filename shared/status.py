@@ -123,6 +123,13 @@ class Rollout(Model):
     # CNPG's rollback (once pg_upgrade has succeeded it would be a downgrade CNPG refuses)
     major_upgrade_failed: bool = False
     pods: dict[str, str] = Field(default_factory=dict)  # each instance's pod uid (a pod made again has a new one)
+    outdated: list[str] = Field(default_factory=list)  # the instances whose pod runs another image or resources
+    previous_image: str | None = None  # the image the data directory was made with (CNPG's pgDataImageInfo)
+
+    @property
+    def to_restart(self) -> list[str]:
+        """The instances the change still has to restart or make again."""
+        return sorted(set(self.pending_restart) | set(self.outdated))
 
     @property
     def state(self) -> Literal["done", "waiting for user", "rolling"]:

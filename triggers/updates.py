@@ -54,7 +54,7 @@ def look_before(plan: Plan) -> tuple[list[str], Verdict]:
     of the plan (its run's pre-flight says the same)."""
     platform = platform_for()
     try:
-        waiting = platform.rollout(plan.fields["spec"]).pending_restart
+        waiting = platform.rollout(plan.fields["spec"]).to_restart
     except Exception:  # the instances do not read now: nothing known to wait (the run's pre-flight reads again)
         waiting = []
     return waiting, platform.weigh_changes(plan.fields["spec"], plan.fields["changes"])

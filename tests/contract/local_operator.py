@@ -57,6 +57,7 @@ class LocalBackedOperator:
         self.snapshots: dict[tuple[str, str], tuple[float, st.ClusterStatus]] = {}
         self.applied: dict[tuple[str, str], str] = {}  # (namespace, Secret) -> the resourceVersion applied
         self.rollouts = Rollouts(local)
+        self.promoted: dict[tuple[str, str], tuple[str, str]] = {}  # the last (targetPrimary, timestamp) acted on
         self.majors = MajorUpgrades(api)
         self.image = installed_image()
         api.on_write.append(self.written)
@@ -156,12 +157,13 @@ class LocalBackedOperator:
             self.local.apply_cluster(sent)
 
     def _maybe_switchover(self, namespace: str, name: str, cluster: dict[str, Any]) -> None:
-        """A targetPrimary asked through the status (`kubectl cnpg promote`) that is not the primary: a real
-        switchover (the real primary decides, so a second write of the same status promotes nothing)."""
+        """A targetPrimary asked through the status (`kubectl cnpg promote`): a real switchover, once a request
+        (its target and timestamp), however often the status is written again meanwhile."""
         status = cluster["status"]
-        target = status.get("targetPrimary")
-        if status.get("phase") == st.SWITCHOVER and target:
-            self.local.promote(self._spec(namespace, name), target)  # unchanged when it is the primary already
+        asked = (status.get("targetPrimary"), status.get("targetPrimaryTimestamp"))
+        if status.get("phase") == st.SWITCHOVER and asked[0] and self.promoted.get((namespace, name)) != asked:
+            self.promoted[(namespace, name)] = asked  # one switchover a request, however often the status is written
+            self.local.promote(self._spec(namespace, name), asked[0])  # unchanged when it is the primary already
 
     def _forget_pods(self, namespace: str, name: str) -> None:
         for key in [k for k, v in self.api.objects.items()

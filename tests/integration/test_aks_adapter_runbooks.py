@@ -251,7 +251,7 @@ def test_a_major_upgrade_is_gated_and_rolled_back_when_pg_upgrade_fails_over_the
     primary = report["result"]["rolesBefore"] and next(n for n, r in report["result"]["rolesBefore"].items()
                                                        if r == "primary")
     assert f"the major upgrade Job {primary}-major-upgrade failed (pg_upgrade)" in failed, failed
-    assert report["result"]["rolledBackTo"] == "the operator's default image"
+    assert report["result"]["rolledBackTo"] == running  # the data directory's image, pinned: not a default
     assert report["result"]["leftWith"].startswith("phase 'Cluster in healthy state', 3/3 instances ready")
     assert on_aks.get(cluster)["status"]["image"] == running
     assert not [p for p in on_aks.objects if p.startswith(f"/apis/batch/v1/namespaces/{NS}/jobs/")]

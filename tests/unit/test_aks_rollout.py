@@ -161,3 +161,26 @@ def test_a_change_that_remakes_pods_is_done_only_once_each_pod_is_new() -> None:
     half = updates.rollout(SPEC, cluster(), [old[0], {**old[1], "metadata": {"name": "pg-2", "uid": "c"}}], PVCS,
                            SETTINGS, None)
     assert kept(half, {"a", "b"}) == ["pg-1 not yet recreated"] and kept(half, set()) == []
+
+
+def test_the_primarys_wait_is_answered_as_its_pod_and_the_settings_need() -> None:
+    """An in-place restart applies settings only: a primary whose pod runs another image needs a switchover;
+    a decrease of a hot-standby-sensitive setting is the primary's first, so never a switchover then."""
+    from orchestrations.update_cluster import primary_method
+
+    waiting = cluster(phase="Waiting for user action")
+    outdated = updates.rollout(SPEC, waiting, [pod("pg-1", OLD), pod("pg-2")], PVCS, SETTINGS, None)
+    assert outdated.outdated == ["pg-1"] and outdated.to_restart == ["pg-1"]
+    settings_only = updates.rollout(SPEC, waiting, PODS, PVCS, [in_force("pg-1", pending=True), in_force("pg-2")],
+                                    None)
+    assert settings_only.to_restart == ["pg-1"] and settings_only.outdated == []
+    assert primary_method(SPEC, ChangePlan(), outdated) == "switchover"
+    assert primary_method(SPEC, ChangePlan(), settings_only) == "restart"  # the spec's primaryUpdateMethod
+    decrease = ChangePlan(changes=[Change(field="postgresql.parameters.max_connections", kind="rolling",
+                                          before="200", after="100")])
+    assert decrease.decreases_hot_standby_setting
+    assert primary_method(SPEC.model_copy(update={"primary_update_method": "switchover"}), decrease,
+                          settings_only) == "restart"
+    upgrading = updates.rollout(SPEC, cluster(pgDataImageInfo={"image": OLD, "majorVersion": 17}), PODS, PVCS,
+                                SETTINGS, None)
+    assert upgrading.previous_image == OLD  # what a failed major upgrade is rolled back to

@@ -92,6 +92,12 @@ def test_refused_with_the_field(patch: dict[str, object], field: str, said: str)
     assert refused.value.field == field and said in refused.value.message
 
 
+def test_resources_rewritten_to_the_same_amount_are_no_change() -> None:
+    """CNPG compares resources by amount, so 2000m for 2 CPUs or 8192Mi for 8Gi rolls nothing."""
+    assert plan({"resources": {"cpu": "2000m", "memory": "8192Mi"}}) == {}
+    assert plan({"resources": {"cpu": "2500m"}}) == {"resources.cpu": "rolling"}
+
+
 def test_a_major_upgrade_lands_on_16_or_later() -> None:
     """CNPG's webhook refuses an in-place major upgrade to 14 or 15 (collation information it does not carry)."""
     with pytest.raises(SpecError) as refused:

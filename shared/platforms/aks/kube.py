@@ -211,6 +211,8 @@ class Kube:
             session.run_forever(timeout=timeout)
             out, err = session.read_stdout(), session.read_stderr()
             code = session.returncode
+        except Exception as cut:  # the websocket closed under it (the pod deleted while CNPG rolls it)
+            raise _exec_error(namespace, pod, f"{type(cut).__name__}: {cut}") from None
         finally:
             session.close()
         if code is None:

@@ -422,6 +422,14 @@ class AksPlatform:
         deployment = self.kube.get("apps/v1", "Deployment", self.aks.operator_namespace,
                                    self.aks.operator_deployment) if plan.of("major") else None
         verdict = updates.weigh_changes(plan, operator_from(deployment, [], False))
+        remade = any(not c.field.startswith("postgresql.parameters.") for c in plan.of("rolling"))
+        if remade and spec.instances == 1 and spec.primary_update_strategy == "supervised":
+            verdict.refused.append("primaryUpdateStrategy: a single supervised instance cannot be switched over, "
+                                   "and an in-place restart does not make its pod again: set unsupervised for this "
+                                   "change")
+        if any(c.field == "backup.serverName" for c in plan.changes) and not verdict.refused and \
+                self.backup_container(spec).names(f"{spec.server_name}/wals/"):  # CNPG's own check, as at deploy
+            verdict.refused.append(f"backup.serverName: {bk.archive_in_use(spec)}")
         for change in plan.of("storage"):
             volume = spec.wal_storage if change.field.startswith("walStorage") else spec.storage
             if volume is None:

@@ -106,6 +106,7 @@ def rollout(spec: ClusterSpec, cluster: dict[str, Any], pods: list[dict[str, Any
         waiting.append(f"{len(pods)} of {spec.instances} instances")
     # the spec's image, not status.image: until CNPG has reconciled the change, both still say the old one
     image = spec.image_name or status.get("image")
+    outdated = []
     for pod in pods:
         name = pod["metadata"]["name"]
         container = next((c for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name") == "postgres"),
@@ -116,8 +117,10 @@ def rollout(spec: ClusterSpec, cluster: dict[str, Any], pods: list[dict[str, Any
             waiting.append(f"{name} not ready")
         elif image and running and running != image:
             waiting.append(f"{name} runs {running}, not {image}")
+            outdated.append(name)
         elif container and wanted and _amounts(requests) != _amounts(wanted):  # none asked: nothing to compare
             waiting.append(f"{name} requests {requests or 'nothing'}, not {wanted or 'nothing'}")
+            outdated.append(name)
     asked = major_of(spec.image_name)
     upgraded = (status.get("pgDataImageInfo") or {}).get("majorVersion")
     if asked and upgraded and int(upgraded) < asked:
@@ -130,7 +133,8 @@ def rollout(spec: ClusterSpec, cluster: dict[str, Any], pods: list[dict[str, Any
         failure = f"{phase}: {reason}" if reason else phase
     return Rollout(phase=phase, phase_reason=reason, failure=failure, current_primary=current, waiting=waiting,
                    pending_restart=[i.name for i in settings if i.pending_restart],
-                   pods={p["metadata"]["name"]: p["metadata"].get("uid", "") for p in pods})
+                   pods={p["metadata"]["name"]: p["metadata"].get("uid", "") for p in pods}, outdated=outdated,
+                   previous_image=(status.get("pgDataImageInfo") or {}).get("image"))
 
 
 def major_upgrade_failure(jobs: list[dict[str, Any]], previous_image: str | None) -> str | None:
@@ -151,8 +155,10 @@ def _small_volumes(spec: ClusterSpec, pvcs: list[dict[str, Any]]) -> list[tuple[
     for pvc in pvcs:
         role = ((pvc.get("metadata") or {}).get("labels") or {}).get("cnpg.io/pvcRole")
         volume = spec.wal_storage if role == "PG_WAL" else spec.storage
+        if volume is None:
+            continue
         has = ((pvc.get("status") or {}).get("capacity") or {}).get("storage")
-        size, asked = _mib(has or ""), _mib(volume.size) if volume is not None else None
+        size, asked = _mib(has or ""), _mib(volume.size)
         if size is not None and asked is not None and size < asked:
             small.append((pvc["metadata"]["name"], has, volume.size))
     return small

@@ -179,7 +179,9 @@ class LocalPlatform:
         waiting = [f"{i.name} not ready" for i in status.instances_status if not i.ready] + in_force(spec, settings)
         return Rollout(phase=status.phase, phase_reason=status.phase_reason, failure=status.failure,
                        current_primary=status.current_primary, waiting=waiting,
-                       pending_restart=[i.name for i in settings if i.pending_restart])
+                       # and Patroni's own flag, which needs no answer from PostgreSQL
+                       pending_restart=sorted({i.name for i in settings if i.pending_restart}
+                                              | {i.name for i in status.instances_status if i.pending_restart}))
 
     # ---- credential rotation -------------------------------------------------------------------------
     def stage_app_password(self, spec: ClusterSpec) -> Outcome:
