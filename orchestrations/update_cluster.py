@@ -86,7 +86,7 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
         probing = True
         yield from probe_baseline(run)
         # the pods a change must make again (an image, placement): no other sign says the operator has begun
-        remade = operator_rolls and any(not c.field.startswith("postgresql.parameters.") for c in plan.of("rolling"))
+        remade = operator_rolls and plan.remakes_pods
         before_pods = (yield from run.step("pods before", "read_rollout", stored, answer=Rollout)).pods if remade \
             else {}
         yield from run.step("apply spec", "apply_cluster", spec)

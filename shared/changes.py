@@ -71,6 +71,12 @@ class ChangePlan(Model):
     changes: list[Change] = []
 
     @property
+    def remakes_pods(self) -> bool:
+        """A rolling change other than a parameter (an image, resources, placement): each pod is made again,
+        which no in-place restart does."""
+        return any(not c.field.startswith("postgresql.parameters.") for c in self.of("rolling"))
+
+    @property
     def decreases_hot_standby_setting(self) -> bool:
         return any(c.field.removeprefix("postgresql.parameters.") in HOT_STANDBY_SENSITIVE and c.before is not None
                    and c.after is not None and str(c.before).isdigit() and str(c.after).isdigit()

@@ -116,6 +116,10 @@ def test_a_failed_major_upgrade_job_is_the_end_and_says_how_to_roll_back() -> No
            "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}}
     said = updates.major_upgrade_failure([job], OLD)
     assert said is not None and "pg-1-major-upgrade failed" in said and f"set imageName back to {OLD}" in said
+    upgrading = cluster(phase="Upgrading Postgres major version", pgDataImageInfo={"image": OLD, "majorVersion": 16})
+    ended = updates.rollout(SPEC, upgrading, [], PVCS, [], None, [job])
+    assert ended.failure == said and ended.major_upgrade_failed and ended.previous_image == OLD
+    assert not updates.rollout(SPEC, upgrading, [], PVCS, [], None).major_upgrade_failed
     running = {**job, "status": {"active": 1}}
     other = {**job, "metadata": {"name": "pg-1-initdb", "labels": {"cnpg.io/jobRole": "initdb"}}}
     assert updates.major_upgrade_failure([running, other], OLD) is None

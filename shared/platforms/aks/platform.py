@@ -422,8 +422,7 @@ class AksPlatform:
         deployment = self.kube.get("apps/v1", "Deployment", self.aks.operator_namespace,
                                    self.aks.operator_deployment) if plan.of("major") else None
         verdict = updates.weigh_changes(plan, operator_from(deployment, [], False))
-        remade = any(not c.field.startswith("postgresql.parameters.") for c in plan.of("rolling"))
-        if remade and spec.instances == 1 and spec.primary_update_strategy == "supervised":
+        if plan.remakes_pods and spec.instances == 1 and spec.primary_update_strategy == "supervised":
             verdict.refused.append("primaryUpdateStrategy: a single supervised instance cannot be switched over, "
                                    "and an in-place restart does not make its pod again: set unsupervised for this "
                                    "change")
@@ -479,12 +478,9 @@ class AksPlatform:
         pods = self._pods(spec)
         pvcs = self.kube.list("v1", "PersistentVolumeClaim", spec.namespace, f"{cnpg.CLUSTER_LABEL}={spec.name}")
         jobs = self._jobs(spec.namespace, spec.name)
-        major_job = updates.major_upgrade_failure(
-            jobs, ((found.get("status") or {}).get("pgDataImageInfo") or {}).get("image"))
         settings = self.instance_settings(spec, sorted(spec.postgresql.parameters)) if pods else []
-        rollout = updates.rollout(spec, found, pods, pvcs, settings,
-                                  cnpg.failure(found, pods, jobs, Settings.from_env().crashloop_restarts) or major_job)
-        return rollout.model_copy(update={"major_upgrade_failed": major_job is not None})
+        return updates.rollout(spec, found, pods, pvcs, settings,
+                               cnpg.failure(found, pods, jobs, Settings.from_env().crashloop_restarts), jobs)
 
     def _pods(self, spec: ClusterSpec) -> list[dict[str, Any]]:
         return self.kube.list("v1", "Pod", spec.namespace, f"cnpg.io/cluster={spec.name},cnpg.io/podRole=instance")

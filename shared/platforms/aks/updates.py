@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from shared.changes import ChangePlan, Verdict, in_force, major_of
@@ -94,7 +95,7 @@ def read_settings(instance: str, names: list[str], answer: str) -> InstanceSetti
 
 
 def rollout(spec: ClusterSpec, cluster: dict[str, Any], pods: list[dict[str, Any]], pvcs: list[dict[str, Any]],
-            settings: list[InstanceSettings], failure: str | None) -> Rollout:
+            settings: list[InstanceSettings], failure: str | None, jobs: Sequence[dict[str, Any]] = ()) -> Rollout:
     """What of the spec CNPG has not yet rolled out, from the Cluster, its pods and volumes and each instance's
     settings: the change is done when nothing waits and the Cluster is healthy."""
     status = cluster.get("status") or {}
@@ -128,16 +129,19 @@ def rollout(spec: ClusterSpec, cluster: dict[str, Any], pods: list[dict[str, Any
     waiting += [f"volume {name} resizing" for name in status.get("resizingPVC") or []]
     waiting += [f"volume {name} is {has}, asked {wants}" for name, has, wants in _small_volumes(spec, pvcs)]
     waiting += in_force(spec, settings)
+    previous_image = (status.get("pgDataImageInfo") or {}).get("image")
+    major_job = major_upgrade_failure(jobs, previous_image)
+    failure = failure or major_job
     phase, reason = status.get("phase") or "", status.get("phaseReason") or ""
     if failure is None and phase in NEEDS_A_NEW_SPEC:
         failure = f"{phase}: {reason}" if reason else phase
     return Rollout(phase=phase, phase_reason=reason, failure=failure, current_primary=current, waiting=waiting,
                    pending_restart=[i.name for i in settings if i.pending_restart],
                    pods={p["metadata"]["name"]: p["metadata"].get("uid", "") for p in pods}, outdated=outdated,
-                   previous_image=(status.get("pgDataImageInfo") or {}).get("image"))
+                   previous_image=previous_image, major_upgrade_failed=major_job is not None)
 
 
-def major_upgrade_failure(jobs: list[dict[str, Any]], previous_image: str | None) -> str | None:
+def major_upgrade_failure(jobs: Sequence[dict[str, Any]], previous_image: str | None) -> str | None:
     """A major upgrade's Job that failed: CNPG leaves it there until the image is set back (its rollback)."""
     for job in jobs:
         labels = (job.get("metadata") or {}).get("labels") or {}
