@@ -14,7 +14,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrations.runbook import Interrupted, Runbook, Step, StepFailed, first_line
-from orchestrations.steps import cluster_status, describe, read_spec, take_backup, wait_for_status
+from orchestrations.steps import cluster_status, describe, healthy, read_spec, take_backup, wait_for_status
 from shared.backups import backup_name
 from shared.outcome import Outcome
 from shared.runs import AlertInput, VerifyInput
@@ -55,10 +55,30 @@ def check_primary(run: Alerted, step: str, timeout_seconds: float) -> Step:
                                       required=False, answer=Outcome))
 
 
+def primary_timeline(status: ClusterStatus) -> int | None:
+    return next((i.timeline for i in status.instances_status if i.name == status.current_primary), None)
+
+
+def settled_by_the_ha_manager(run: Alerted, now: Outcome, result: dict[str, Any]) -> Step:
+    """The HA manager was faster than the alert (Patroni replaces a primary in seconds): pgha has nothing to
+    do but wait for the cluster to be whole again (the old primary back as a standby, the synchronous
+    standby in place) and report what the HA manager did."""
+    try:
+        status = yield from wait_for_status(run, "wait for the cluster to settle", healthy,
+                                            run.options.alert_recovery_timeout_seconds)
+    except StepFailed:
+        result["outcome"] = "escalated"
+        raise
+    timeline = primary_timeline(status)
+    run.note("verify", "done", f"the HA manager recovered before pgha looked: primary {status.current_primary} "
+                               f"takes writes on timeline {timeline}; {describe(status)}")
+    result.update(outcome="noActionNeeded", primary=status.current_primary, timeline=timeline)
+
+
 def primary_unavailable(run: Alerted, spec: ClusterSpec, result: dict[str, Any]) -> Step:
     now = yield from run.step("confirm", "check_primary", run.names)
     if writable(now):
-        result["outcome"] = "noActionNeeded"
+        yield from settled_by_the_ha_manager(run, now, result)
         return
     recovered = yield from check_primary(run, "grace period for the HA manager", run.options.alert_grace_seconds)
     if not writable(recovered):
@@ -94,10 +114,16 @@ def replication_lag(run: Alerted, spec: ClusterSpec, result: dict[str, Any]) -> 
 def wal_archiving_failing(run: Alerted, spec: ClusterSpec, result: dict[str, Any]) -> Step:
     diagnosis = yield from run.step("diagnose archiving", "diagnose_archiving", spec)
     result["diagnosis"] = diagnosis.data
-    yield from wait_for_status(
-        run, "wait for archiving to work again", archiving_works, run.options.alert_recovery_timeout_seconds,
-        watch_failure=False,  # archiving needs the primary alone: a standby that is gone does not end it
-    )
+    try:
+        yield from wait_for_status(
+            run, "wait for archiving to work again", archiving_works, run.options.alert_recovery_timeout_seconds,
+            watch_failure=False,  # archiving needs the primary alone: a standby that is gone does not end it
+        )
+    except Interrupted as stop:
+        if stop.event != "resolved":
+            raise
+        run.note("archiving", "done", f"{run.input.alert.monitoring_service} resolved the alert: archiving works again")
+    run.stop_listening("resolved")  # the backup that follows is the remedy: the alert resolving does not cut it
     if not (yield from permitted(run, "take a backup")):
         result["outcome"] = "notApproved"
         return
@@ -172,8 +198,10 @@ def respond_to_alert(context: df.DurableOrchestrationContext) -> Step:
             error = stop
         else:
             at = stop.data.get("resolvedAt") if isinstance(stop.data, dict) else None
-            run.note("resolved", "done", f"Azure Monitor resolved the alert{f' at {at}' if at else ''}: response ended")
-            result["outcome"] = result["outcome"] or "resolved"
+            run.note("resolved", "done", f"{alert.monitoring_service} resolved the alert{f' at {at}' if at else ''}: "
+                                         "response ended")
+            # after pgha's remedy, the monitoring's own word that the condition cleared is the recovery
+            result["outcome"] = result["outcome"] or ("recovered" if result["action"] else "resolved")
             result["resolved"] = True
     except StepFailed as err:
         error = err

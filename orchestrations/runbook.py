@@ -270,9 +270,10 @@ class Runbook(Generic[In]):
                 return Interrupted(step, name, event_data(winner.result))
         return None
 
-    def stop_listening(self) -> None:
-        """From here on no interruption ends a wait: a compensation under way finishes what it undoes."""
-        self._heard.update(self.interruptions)
+    def stop_listening(self, *names: str) -> None:
+        """From here on these interruptions (all, when none is named) end no wait: a compensation under way
+        finishes what it undoes, a remedy under way finishes its act."""
+        self._heard.update(names or self.interruptions)
 
     def sleep(self, step: str, until: datetime) -> Step:
         """A durable timer that the run's interruptions (cancel, resolved) end early with Interrupted; one already

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything pgha needs on a Debian 12 machine:
-# PostgreSQL 15, etcd, Azurite (npm), and one Python venv readable by the
-# unprivileged user that runs PostgreSQL, Patroni and barman-cloud.
+# PostgreSQL 15, etcd, Prometheus, Alertmanager and postgres_exporter, Azurite
+# (npm), and one Python venv readable by the unprivileged user that runs
+# PostgreSQL, Patroni and barman-cloud.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PGHA_OPT="${PGHA_OPT:-/opt/pgha}"
@@ -11,6 +12,8 @@ want="$here $(cat "$here/requirements.txt" "$here/requirements-local.txt" "$here
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python" ] \
    && [ -x /usr/lib/postgresql/15/bin/postgres ] && command -v etcd >/dev/null \
+   && command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null \
+   && command -v prometheus-postgres-exporter >/dev/null \
    && [ -x "$PGHA_OPT/node/node_modules/.bin/azurite" ]; then
   exit 0
 fi
@@ -18,7 +21,9 @@ fi
 log() { printf '[setup] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-pkgs=(postgresql-15 postgresql-client-15 etcd-server etcd-client libpq-dev python3-dev python3-venv build-essential procps)
+pkgs=(postgresql-15 postgresql-client-15 etcd-server etcd-client libpq-dev python3-dev python3-venv build-essential procps
+      prometheus prometheus-alertmanager prometheus-postgres-exporter)
+services=(prometheus prometheus-alertmanager prometheus-postgres-exporter)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # Node.js may come from another source that bundles npm; ask Debian only when npm is missing.
@@ -28,7 +33,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The Debian packages start nothing here (no systemd); pgha starts its own servers.
+# pgha starts its own servers on free loopback ports: the packages' daemons, where the init system started
+# them, are stopped and kept off (they would take 9090, 9093 and 9187 and scrape nothing of ours).
+for svc in "${services[@]}"; do
+  if [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  else
+    as_root service "$svc" stop >/dev/null 2>&1 || true
+    as_root update-rc.d "$svc" disable >/dev/null 2>&1 || true
+  fi
+done
 id postgres >/dev/null 2>&1 || as_root useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
 
 as_root mkdir -p "$PGHA_OPT"

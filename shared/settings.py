@@ -50,6 +50,11 @@ SETTINGS_DOC: dict[str, str] = {
     "PGHA_CALLBACK_HOSTS": "hosts a request's callbackUrl may name, comma-separated, `*` wildcards (default: "
     "`*.logic.azure.com`, and loopback on the local platform); anything else is a 400, so pgha never posts "
     "reports wherever a caller points it",
+    "PGHA_MONITORING_PACE": "local platform: how fast the local Prometheus and Alertmanager see and say, "
+    "`standard` (30 s scrapes, CNPG's `for:` durations) or `quick` (1 s scrapes and evaluations, `for:` at most 2 s: "
+    "tests and the demo)",
+    "PGHA_ROUTE_ALERTS": "devhost: `true` routes the local Alertmanager's alerts to this devhost's /api/alerts "
+    "(off by default, so that a drill never starts an alert response)",
     "PGHA_ALERT_CALLBACK_URL": "where alert responses POST their report when they end (e.g. a Logic App's HTTP "
     "trigger); a secret, never written to history or reports",
 }
@@ -147,6 +152,7 @@ class Settings:
     drill_timeout_seconds: int = OPTIONS.drill_timeout_seconds
     drill_max_lag_bytes: int = 16 * 1024 * 1024
     drills_enabled: bool = False
+    route_alerts: bool = False
     alert_policy: tuple[tuple[str, str], ...] = ()
     alert_approval_timeout_seconds: int = OPTIONS.approval_timeout_seconds
     alert_grace_seconds: int = OPTIONS.alert_grace_seconds
@@ -180,6 +186,7 @@ class Settings:
             drill_timeout_seconds=_int("PGHA_DRILL_TIMEOUT_SECONDS", OPTIONS.drill_timeout_seconds),
             drill_max_lag_bytes=_number("PGHA_DRILL_MAX_LAG_BYTES", 16 * 1024 * 1024, int, 0, 1 << 40),
             drills_enabled=env.get("PGHA_DRILLS_ENABLED", "false").lower() in ("1", "true", "yes"),
+            route_alerts=env.get("PGHA_ROUTE_ALERTS", "false").lower() in ("1", "true", "yes"),
             alert_policy=_policy(env.get("PGHA_ALERT_POLICY", "")),
             alert_approval_timeout_seconds=_int("PGHA_ALERT_APPROVAL_TIMEOUT_SECONDS",
                                                 OPTIONS.approval_timeout_seconds),

@@ -108,9 +108,13 @@ def step(report: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The fault-injection table, when fault tests ran (tests/integration/faults.py)."""
-    from tests.integration import faults
+    """The fault-injection table, when fault tests ran (tests/integration/faults.py), and the alert loop's
+    latencies, when its tests ran (tests/integration/test_alerts_local.py)."""
+    from tests.integration import faults, test_alerts_local
 
     if faults.TABLE:
         terminalreporter.write_sep("-", "faults injected")
         terminalreporter.write_line(faults.markdown())
+    if test_alerts_local.LATENCIES:
+        terminalreporter.write_sep("-", "alert loop: fault → alert received → report")
+        terminalreporter.write_line(test_alerts_local.latency_table())

@@ -1,9 +1,11 @@
-"""HTTP: POST /api/alerts — Azure Monitor's action group webhook (common alert schema).
+"""HTTP: POST /api/alerts — Azure Monitor's action group webhook (common alert schema) and Alertmanager's
+webhook (version 4: a group of alerts, each answered on its own).
 
 Answers 202 within milliseconds (an action group retries on 408/429/503/504 and gives up after a few
-tries) and never touches the platform here: the run looks at the cluster. One run per alertId and
-condition: the first delivery claims the alert in blob container `alerts/`, every copy after it gets
-the same operation's Location. A Resolved alert ends the matching Fired run with an event.
+tries; Alertmanager retries a 5xx until its group_interval) and never touches the platform here: the run
+looks at the cluster. One run per alert firing: the first delivery claims it in blob container `alerts/`,
+every copy after it gets the same operation's Location. A resolved alert ends the matching run with an
+event.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +22,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared import locks
-from shared.alerts import Alert, AlertError, cluster_for, dedupe_key, parse_alert, playbook_for
+from shared.alerts import Alert, AlertError, cluster_for, dedupe_key, parse_alerts, playbook_for
 from shared.offload import off_loop
 from shared.runs import AlertSummary, BusyWith
 from shared.settings import ACTING_PLAYBOOKS, Settings
@@ -78,35 +80,56 @@ def summary(alert: Alert) -> AlertSummary:
     )
 
 
-def accepted(req: func.HttpRequest, operation_id: str | None, body: dict[str, Any]) -> func.HttpResponse:
-    if operation_id is None:
-        return json_response(202, body)
-    location = operation_location(req, operation_id)
-    return json_response(202, {"id": operation_id, **body, "statusQueryGetUri": location},
-                         {"Location": location, "Retry-After": str(Settings.from_env().retry_after_seconds)})
+@dataclass(frozen=True)
+class Answer:
+    """What one alert got: its run (None when there is none to point at) and what is said of it."""
+
+    operation_id: str | None
+    body: dict[str, Any]
+
+    def described(self, req: func.HttpRequest) -> dict[str, Any]:
+        if self.operation_id is None:
+            return self.body
+        return {"id": self.operation_id, **self.body, "statusQueryGetUri": operation_location(req, self.operation_id)}
+
+
+def accepted(req: func.HttpRequest, answer: Answer) -> func.HttpResponse:
+    if answer.operation_id is None:
+        return json_response(202, answer.body)
+    return json_response(202, answer.described(req), {"Location": operation_location(req, answer.operation_id),
+                                                      "Retry-After": str(Settings.from_env().retry_after_seconds)})
 
 
 @bp.route(route="alerts", methods=["POST"])
 @bp.durable_client_input(client_name="client")
 async def receive_alert(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """Start respond_to_alert for a Fired alert (once), or end its run for a Resolved one."""
+    """Start respond_to_alert for a firing alert (once), or end its run for a resolved one. Alertmanager's
+    group is answered alert by alert; a failure on one is a 503 for the delivery, whose retry finds the
+    alerts already answered as duplicates."""
     try:
         try:
-            alert = parse_alert(read_json(req))
+            alerts = parse_alerts(read_json(req))
         except AlertError as err:
             raise ApiError(400, "InvalidAlert", err.message, err.field) from None
-        if alert.condition == "Resolved":
-            return await resolve(req, client, alert)
-        return await respond(req, client, alert)
+        answers = [await answer(client, alert) for alert in alerts]
+        if alerts[0].fingerprint is None:  # Azure Monitor's: one alert, one operation
+            return accepted(req, answers[0])
+        return json_response(202, {"alerts": [a.described(req) for a in answers]})
     except ApiError as err:
         return err.response()
     except Exception as err:  # storage or runtime failed: a 503, one error shape
         return unexpected(err)
 
 
-async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, alert: Alert) -> func.HttpResponse:
+async def answer(client: df.DurableOrchestrationClient, alert: Alert) -> Answer:
+    if alert.condition == "Resolved":
+        return await resolve(client, alert)
+    return await respond(client, alert)
+
+
+async def respond(client: df.DurableOrchestrationClient, alert: Alert) -> Answer:
     key = dedupe_key(alert)
-    duplicate = accepted(req, key, {"duplicate": True, "playbook": playbook_for(alert)})
+    duplicate = Answer(key, {"duplicate": True, "playbook": playbook_for(alert)})
     if key in CLAIMED:  # this host started it: a copy (an action group's retry, rules firing together)
         return duplicate
     first = CLAIMED.claiming.get(key)
@@ -117,19 +140,19 @@ async def respond(req: func.HttpRequest, client: df.DurableOrchestrationClient, 
         raise ApiError(503, "StartFailed", "the run of this alert could not be started yet: retry")
     CLAIMED.claiming[key] = mine = asyncio.get_running_loop().create_future()
     try:
-        answer = await claim_and_start(req, client, alert, key, duplicate)
+        started = await claim_and_start(client, alert, key, duplicate)
     except BaseException:
         mine.set_result(False)
         raise
     else:
         mine.set_result(True)
-        return answer
+        return started
     finally:
         del CLAIMED.claiming[key]
 
 
-async def claim_and_start(req: func.HttpRequest, client: df.DurableOrchestrationClient, alert: Alert, key: str,
-                          duplicate: func.HttpResponse) -> func.HttpResponse:
+async def claim_and_start(client: df.DurableOrchestrationClient, alert: Alert, key: str,
+                          duplicate: Answer) -> Answer:
     settings = Settings.from_env()
     playbook = playbook_for(alert)
     if not await off_loop(locks.claim, settings.storage_connection, key):
@@ -168,8 +191,8 @@ async def claim_and_start(req: func.HttpRequest, client: df.DurableOrchestration
         await off_loop(locks.unclaim, settings.storage_connection, key)
         raise  # 503: the action group retries, and the retry starts it
     CLAIMED.add(key)
-    return accepted(req, key, {"duplicate": False, "playbook": playbook,
-                               "cluster": {"namespace": namespace, "name": name or None}})
+    return Answer(key, {"duplicate": False, "playbook": playbook,
+                        "cluster": {"namespace": namespace, "name": name or None}})
 
 
 async def started(client: df.DurableOrchestrationClient, key: str) -> bool:
@@ -178,14 +201,17 @@ async def started(client: df.DurableOrchestrationClient, key: str) -> bool:
     return status is not None and status.runtime_status is not None
 
 
-async def resolve(req: func.HttpRequest, client: df.DurableOrchestrationClient, alert: Alert) -> func.HttpResponse:
+NOTHING_TO_END = Answer(None, {"id": None, "message": "no response is running for this alert: nothing to end"})
+
+
+async def resolve(client: df.DurableOrchestrationClient, alert: Alert) -> Answer:
     fired = dedupe_key(replace(alert, condition="Fired"))
     status = await client.get_status(fired)
     if status is None or status.runtime_status is None or status.runtime_status.value not in RUNNING:
-        return accepted(req, None, {"id": None, "message": "no response is running for this alert: nothing to end"})
+        return NOTHING_TO_END
     resolved_at = alert.resolved_at or datetime.now(UTC).isoformat()
     try:
         await raise_while_running(client, fired, "resolved", {"resolvedAt": resolved_at[:40]})
     except ApiError:  # it ended between the look and the event
-        return accepted(req, None, {"id": None, "message": "no response is running for this alert: nothing to end"})
-    return accepted(req, fired, {"resolved": True})
+        return NOTHING_TO_END
+    return Answer(fired, {"resolved": True})

@@ -51,10 +51,11 @@ class Members:
         if not changed:
             state["spec"] = spec.dump()
         removed = self._scale(spec, state)
-        for member in self.records.members(spec.namespace, spec.name, state):
-            if member.name in removed:
-                self.stop([member])
-                shutil.rmtree(member.dir, ignore_errors=True)
+        gone = [m for m in self.records.members(spec.namespace, spec.name, state) if m.name in removed]
+        self.stack.monitoring.unwatch(spec.namespace, spec.name, gone)
+        for member in gone:
+            self.stop([member])
+            shutil.rmtree(member.dir, ignore_errors=True)
         for member_name in removed:
             del state["members"][member_name]
         self.records.save(spec.namespace, spec.name, state)
@@ -80,6 +81,7 @@ class Members:
             if not member.patroni.running:
                 self.start(member)
                 started.append(member.name)
+        self.watch(spec.namespace, spec.name, state)
         if changed:  # then the new spec recorded: a delivery whose PATCH failed finds the change still to make
             self._patch_dynamic_config(spec)
             state["spec"] = spec.dump()
@@ -91,6 +93,20 @@ class Members:
         return (done if created or changed or started or removed else unchanged)(detail, started=started,
                                                                                   removed=removed)
 
+    def watch(self, namespace: str, name: str, state: dict[str, Any] | None = None) -> None:
+        """Prometheus scrapes every member: an exporter port for members recorded before there was one."""
+        state = state or self.records.read(namespace, name)
+        if state is None:
+            return
+        missing = [m for m, p in state["members"].items() if "exporterPort" not in p]
+        if missing:
+            used = {p for ports in state["members"].values() for p in ports.values()}
+            for member, port in zip(missing, ports.free_ports(len(missing), avoid=used), strict=True):
+                state["members"][member]["exporterPort"] = port
+            self.records.save(namespace, name, state)
+        members = self.records.members(namespace, name, state)
+        self.stack.monitoring.watch(namespace, self.records.cluster_dir(namespace, name), members, self.account)
+
     def _scale(self, spec: ClusterSpec, state: dict[str, Any]) -> list[str]:
         """Members to match spec.instances, as CNPG numbers pods: a new one takes the next serial (never one
         used before: `latestGeneratedNode`), scale down removes the highest-serial standby, never the primary.
@@ -100,9 +116,10 @@ class Members:
         used = {p for ports in state["members"].values() for p in ports.values()}
         while len(state["members"]) < spec.instances:
             latest += 1
-            pg_port, rest_port = ports.free_ports(2, avoid=used)
-            used |= {pg_port, rest_port}
-            state["members"][f"{spec.name}-{latest}"] = {"pgPort": pg_port, "restPort": rest_port}
+            pg_port, rest_port, exporter_port = ports.free_ports(3, avoid=used)
+            used |= {pg_port, rest_port, exporter_port}
+            state["members"][f"{spec.name}-{latest}"] = {"pgPort": pg_port, "restPort": rest_port,
+                                                         "exporterPort": exporter_port}
         state["latestGeneratedNode"] = latest
         surplus = len(state["members"]) - spec.instances
         if surplus <= 0:
@@ -190,7 +207,9 @@ class Members:
         base = self.records.cluster_dir(namespace, name)
         if state is None and not base.exists():
             return unchanged(f"cluster {namespace}/{name} does not exist")
-        stopped = self.stop(self.records.members(namespace, name, state), graceful)
+        members = self.records.members(namespace, name, state)
+        stopped = self.stop(members, graceful)
+        self.stack.monitoring.forget(namespace, name, members)
         if state is not None:
             self.records.retain(namespace, name, state)
             self._forget_in_dcs(state["scope"])
@@ -221,7 +240,7 @@ class Members:
 
     # ---- the stack -------------------------------------------------------------------------------
     def stop_all(self) -> list[str]:
-        """`pgha down`: every member of every cluster, then the WAL service, etcd and Azurite."""
+        """`pgha down`: every member of every cluster, then the WAL service, monitoring, etcd and Azurite."""
         stopped = []
         for namespace, name in self.records.names():
             stopped += self.stop(self.records.members(namespace, name))
@@ -237,4 +256,5 @@ class Members:
                 if not member.patroni.running:
                     self.start(member)
                     started.append(member.name)
+            self.watch(namespace, name)
         return started

@@ -29,6 +29,7 @@ class Member:
     pg_port: int
     rest_port: int
     dir: Path
+    exporter_port: int | None = None  # its postgres_exporter's (monitoring.py); none in records made before
 
     @property
     def data_dir(self) -> Path:

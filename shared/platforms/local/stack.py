@@ -1,4 +1,5 @@
-"""The local stack's shared services: one etcd (Patroni's DCS) and one Azurite (the object store).
+"""The local stack's shared services: one etcd (Patroni's DCS), one Azurite (the object store), and
+monitoring (Prometheus and Alertmanager, monitoring.py).
 
 `up` is idempotent and records the ports it chose in `stack.json`; `down` stops what `up` started, and the
 WAL service (archive.py), which the first cluster applied starts.
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared import ports
+from shared.alert_rules import PACES, Pace
 from shared.platforms.local import processes
+from shared.platforms.local.monitoring import Monitoring
 
 AZURITE_ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development key, published with the emulator; not a secret.
@@ -53,11 +56,20 @@ class StackState:
         )
 
 
+def pace_from_env() -> Pace:
+    """PGHA_MONITORING_PACE: `standard` (the default) or `quick`; anything else is refused by name."""
+    name = os.environ.get("PGHA_MONITORING_PACE") or "standard"
+    if name not in PACES:
+        raise ValueError(f"setting PGHA_MONITORING_PACE must be one of {', '.join(PACES)}, got {name!r}")
+    return PACES[name]
+
+
 class Stack:
     def __init__(self, home: Path) -> None:
         self.home = home
         self.dir = home / "stack"
         self.state_file = self.dir / "stack.json"
+        self.monitoring = Monitoring(home)
 
     def state(self) -> StackState | None:
         try:
@@ -109,6 +121,7 @@ class Stack:
                 self._start_etcd(state)
             if "azurite" in missing:
                 self._start_azurite(state)
+        self.monitoring.up(pace_from_env())
         return state
 
     def _start_etcd(self, state: StackState) -> None:
@@ -136,4 +149,5 @@ class Stack:
 
     def down(self) -> list[str]:
         stopped = ["wal"] if processes.stop(self.wal_daemon()) else []
+        stopped += self.monitoring.down()
         return stopped + [name for name in ("azurite", "etcd") if processes.stop(self.daemon(name))]

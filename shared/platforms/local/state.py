@@ -38,7 +38,7 @@ class Records:
         return self.home / "secrets" / namespace / secret_name
 
     def read(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """cluster.json: {spec, members: {name: {pgPort, restPort}}, scope, createdAt}, or None."""
+        """cluster.json: {spec, members: {name: {pgPort, restPort, exporterPort}}, scope, createdAt}, or None."""
         try:
             return json.loads((self.cluster_dir(namespace, name) / "cluster.json").read_text())
         except FileNotFoundError:
@@ -57,7 +57,7 @@ class Records:
             return []
         base = self.cluster_dir(namespace, name) / "members"
         return [
-            Member(member, ports["pgPort"], ports["restPort"], base / member)
+            Member(member, ports["pgPort"], ports["restPort"], base / member, ports.get("exporterPort"))
             for member, ports in sorted(state["members"].items(), key=lambda kv: int(kv[0].rsplit("-", 1)[1]))
         ]
 

@@ -1,0 +1,281 @@
+"""The local stack's monitoring, as kube-prometheus-stack and CNPG's PodMonitors give it on AKS: one
+Prometheus and one Alertmanager (Debian's packages, on free loopback ports), and one postgres_exporter
+per member beside Patroni's own `/metrics`.
+
+Prometheus finds the members through files (`targets/`), rewritten whenever a cluster's members change
+(deploy, restore, scale, teardown). Alertmanager routes to pgha's `/api/alerts` only when asked
+(`route_alerts`): the suite's drills must not start alert responses behind the tests' backs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from pydantic import BaseModel
+
+from shared import ports
+from shared.alert_rules import Pace, rule_file
+from shared.platforms.local import processes
+from shared.platforms.local.patroni import SUPERUSER, Member
+
+JOBS = ("patroni", "postgres-exporter")
+HTTP = httpx.Client(trust_env=False, timeout=5)
+
+
+class MonitoringPorts(BaseModel):
+    prometheus: int
+    alertmanager: int
+
+
+class AlertRoute(BaseModel):
+    """Where Alertmanager sends alerts: pgha's webhook (its function key in `?code=`: Alertmanager 0.25
+    cannot add a header), for these namespaces only when given."""
+
+    url: str
+    namespaces: list[str] = []
+
+
+def command(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed: run scripts/setup.sh (Debian's package {name})")
+    return found
+
+
+def exporter_queries(backups_dir: Path) -> dict[str, Any]:
+    """The series CNPG's default monitoring queries publish, under CNPG's names, for postgres_exporter's
+    `--extend.query-path` (the exporter names each `<query>_<column>`). The lag is 0 while a standby has
+    replayed all it received, so an idle primary never makes it grow."""
+    gauge = {"usage": "GAUGE"}
+    return {
+        "cnpg_pg_replication": {
+            "query": "SELECT CASE WHEN NOT pg_is_in_recovery()"
+                     " OR pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0"
+                     " ELSE COALESCE(GREATEST(0, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())), 0)"
+                     " END AS lag,"
+                     " (SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming') AS streaming_replicas,"
+                     " (SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming') AS is_wal_receiver_up",
+            "metrics": [{"lag": {**gauge, "description": "seconds the standby's replay is behind what it "
+                                                         "received (0 when caught up or on the primary)"}},
+                        {"streaming_replicas": {**gauge, "description": "standbys streaming from this instance"}},
+                        {"is_wal_receiver_up": {**gauge, "description": "1 when this standby's WAL receiver "
+                                                                        "streams"}}],
+        },
+        "cnpg_backends": {
+            "query": "SELECT count(*) AS total FROM pg_stat_activity WHERE backend_type = 'client backend'",
+            "metrics": [{"total": {**gauge, "description": "client backends"}}],
+        },
+        "cnpg_pg_settings": {
+            "query": "SELECT name, setting::float AS setting FROM pg_settings WHERE name = 'max_connections'",
+            "metrics": [{"name": {"usage": "LABEL", "description": "setting"}},
+                        {"setting": {**gauge, "description": "the setting's value"}}],
+        },
+        "cnpg_pg_stat_archiver": {
+            "query": "SELECT archived_count, failed_count,"
+                     " COALESCE(EXTRACT(EPOCH FROM last_archived_time), 0) AS last_archived_time,"
+                     " COALESCE(EXTRACT(EPOCH FROM last_failed_time), 0) AS last_failed_time"
+                     " FROM pg_stat_archiver",
+            "metrics": [{"archived_count": {"usage": "COUNTER", "description": "WAL files archived"}},
+                        {"failed_count": {"usage": "COUNTER", "description": "failed archive attempts"}},
+                        {"last_archived_time": {**gauge, "description": "epoch of the last success (0: none)"}},
+                        {"last_failed_time": {**gauge, "description": "epoch of the last failure (0: none)"}}],
+        },
+        # CNPG's instance manager reports the newest completed Backup of its Cluster; here the Backup
+        # records are the cluster's `backups/*.json` (backups.py), read by the superuser this exporter is
+        "cnpg_collector": {
+            "query": "SELECT COALESCE(max(EXTRACT(EPOCH FROM (b ->> 'stoppedAt')::timestamptz)), 0)"
+                     " AS last_available_backup_timestamp FROM ("
+                     f"SELECT pg_read_file('{backups_dir}/' || f, 0, 1048576, true)::jsonb AS b"
+                     f" FROM pg_ls_dir('{backups_dir}', true, false) AS f WHERE f LIKE '%.json') AS r"
+                     " WHERE b ->> 'phase' = 'completed'",
+            "metrics": [{"last_available_backup_timestamp": {
+                **gauge, "description": "epoch of the newest completed backup (0: none)"}}],
+        },
+    }
+
+
+class Monitoring:
+    def __init__(self, home: Path) -> None:
+        self.dir = home / "stack" / "monitoring"
+        self.ports_file = self.dir / "ports.json"
+        self.route_file = self.dir / "route.json"
+
+    # ---- Prometheus and Alertmanager ------------------------------------------------------------
+    def ports(self) -> MonitoringPorts | None:
+        try:
+            return MonitoringPorts.model_validate_json(self.ports_file.read_text())
+        except FileNotFoundError:
+            return None
+
+    def daemon(self, name: str) -> processes.Daemon:
+        return processes.Daemon(self.dir / f"{name}.pid", str(self.dir / f"{name}.yml"))
+
+    def up(self, pace: Pace) -> MonitoringPorts:
+        """Idempotent: the configuration written for `pace`, then whichever of the two is down started."""
+        for sub in ("targets/patroni", "targets/postgres-exporter", "queries"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        os.chmod(self.dir / "queries", 0o755)
+        known = self.ports()
+        running = {name: self.daemon(name).running for name in ("prometheus", "alertmanager")}
+        taken = known is not None and any(not running[name] and ports.port_open(port)
+                                          for name, port in known.model_dump().items())
+        if known is None or taken:  # first start, or another process took a port of a daemon that is down
+            prometheus, alertmanager = ports.free_ports(2)
+            known = MonitoringPorts(prometheus=prometheus, alertmanager=alertmanager)
+            self.ports_file.write_text(known.model_dump_json())
+        self._write_prometheus_config(pace, known)
+        self._write_alertmanager_config(pace)
+        if not running["alertmanager"]:
+            self._start("alertmanager", known.alertmanager, [
+                command("prometheus-alertmanager"), f"--config.file={self.dir / 'alertmanager.yml'}",
+                f"--storage.path={self.dir / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{known.alertmanager}", "--cluster.listen-address=",
+                "--log.level=warn"])
+        else:
+            self._reload(known.alertmanager)
+        if not running["prometheus"]:
+            self._start("prometheus", known.prometheus, [
+                command("prometheus"), f"--config.file={self.dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.dir / 'prometheus-data'}", "--storage.tsdb.retention.time=2d",
+                f"--web.listen-address=127.0.0.1:{known.prometheus}", "--web.enable-lifecycle", "--log.level=warn"])
+        else:
+            self._reload(known.prometheus)
+        return known
+
+    def _start(self, name: str, port: int, argv: list[str]) -> None:
+        log = self.dir / f"{name}.log"
+        pid = processes.spawn(argv, log, self.daemon(name), cwd=self.dir)
+        processes.wait_for_port(port, 30, name, pid, log)
+
+    @staticmethod
+    def _reload(port: int) -> None:
+        HTTP.post(f"http://127.0.0.1:{port}/-/reload").raise_for_status()
+
+    def _write_prometheus_config(self, pace: Pace, known: MonitoringPorts) -> None:
+        every = f"{pace.scrape_seconds}s"
+        config = {
+            "global": {"scrape_interval": every, "scrape_timeout": f"{min(pace.scrape_seconds, 10)}s",
+                       "evaluation_interval": f"{pace.evaluation_seconds}s"},
+            "rule_files": [str(self.dir / "rules.yml")],
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{known.alertmanager}"]}]}]},
+            "scrape_configs": [{"job_name": job, "file_sd_configs": [
+                {"files": [str(self.dir / "targets" / job / "*.json")], "refresh_interval": every}]} for job in JOBS],
+        }
+        _write(self.dir / "rules.yml", yaml.safe_dump(rule_file(pace), sort_keys=False))
+        _write(self.dir / "prometheus.yml", yaml.safe_dump(config, sort_keys=False))
+
+    def _write_alertmanager_config(self, pace: Pace) -> None:
+        """Every alert goes nowhere unless a route to pgha is set; the file holds the function key, so it is
+        private (Alertmanager runs as the same user as pgha)."""
+        route = self.route()
+        tree: dict[str, Any] = {
+            "receiver": "nowhere", "group_by": ["alertname", "namespace", "cnpg_io_cluster"],
+            "group_wait": f"{pace.group_wait_seconds}s", "group_interval": f"{pace.group_interval_seconds}s",
+            "repeat_interval": f"{pace.repeat_interval_seconds}s",
+        }
+        receivers: list[dict[str, Any]] = [{"name": "nowhere"}]
+        if route is not None:
+            matchers = [f"namespace=~\"{'|'.join(route.namespaces)}\""] if route.namespaces else []
+            tree["routes"] = [{"receiver": "pgha", "matchers": matchers}]
+            receivers.append({"name": "pgha", "webhook_configs": [
+                {"url": route.url, "send_resolved": True, "max_alerts": 0}]})
+        _write(self.dir / "alertmanager.yml", yaml.safe_dump({"route": tree, "receivers": receivers},
+                                                            sort_keys=False), mode=0o600)
+
+    def route(self) -> AlertRoute | None:
+        try:
+            return AlertRoute.model_validate_json(self.route_file.read_text())
+        except FileNotFoundError:
+            return None
+
+    def route_alerts(self, pace: Pace, route: AlertRoute | None) -> None:
+        """Send alerts to pgha (or, with None, nowhere again), effective at once."""
+        if route is None:
+            self.route_file.unlink(missing_ok=True)
+        else:
+            processes.write_private(self.route_file, route.model_dump_json())
+        self._write_alertmanager_config(pace)
+        known = self.ports()
+        if known is not None and self.daemon("alertmanager").running:
+            self._reload(known.alertmanager)
+
+    def down(self) -> list[str]:
+        exporters = [processes.Daemon(pid, "postgres-exporter") for pid in (self.dir / "exporters").glob("*.pid")]
+        stopped = ["postgres-exporter"] if processes.stop_all(exporters, timeout=10) else []
+        return stopped + [name for name in ("prometheus", "alertmanager") if processes.stop(self.daemon(name))]
+
+    # ---- the members -----------------------------------------------------------------------------
+    def watch(self, namespace: str, cluster_dir: Path, members: list[Member], account: pwd.struct_passwd | None,
+              ) -> list[str]:
+        """Each member's exporter running and both of its targets listed: Prometheus follows the file."""
+        name = cluster_dir.name
+        queries = self.dir / "queries" / f"{namespace}--{name}.yaml"
+        text = yaml.safe_dump(exporter_queries(cluster_dir / "backups"), sort_keys=False)
+        if not queries.exists() or queries.read_text() != text:
+            self.unwatch(namespace, name, members)  # an exporter reads its queries once, when it starts
+            _write(queries, text, mode=0o644)
+        started = []
+        for member in members:
+            if member.exporter_port is None:
+                continue
+            daemon = self._exporter_daemon(namespace, member)
+            if daemon.running:
+                continue
+            # the member's private socket, where `local all all trust` lets the superuser in: no password
+            dsn = f"host={member.socket_dir} port={member.pg_port} user={SUPERUSER} dbname=postgres sslmode=disable"
+            processes.spawn(
+                [command("prometheus-postgres-exporter"), f"--web.listen-address=127.0.0.1:{member.exporter_port}",
+                 f"--extend.query-path={queries}", "--disable-default-metrics", "--disable-settings-metrics",
+                 "--no-collector.database", "--no-collector.bgwriter", "--log.level=error"],
+                self.dir / "exporters" / f"{namespace}--{member.name}.log", daemon,
+                env={"DATA_SOURCE_NAME": dsn, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}, account=account,
+            )
+            started.append(member.name)
+        self._publish(namespace, name, members)
+        return started
+
+    def _exporter_daemon(self, namespace: str, member: Member) -> processes.Daemon:
+        return processes.Daemon(self.dir / "exporters" / f"{namespace}--{member.name}.pid",
+                                f"127.0.0.1:{member.exporter_port}")
+
+    def unwatch(self, namespace: str, name: str, members: list[Member]) -> None:
+        """Members gone (a teardown, a scale-down): their exporters stop and their targets leave the files."""
+        processes.stop_all([self._exporter_daemon(namespace, m) for m in members if m.exporter_port], timeout=10)
+        for member in members:
+            (self.dir / "exporters" / f"{namespace}--{member.name}.pid").unlink(missing_ok=True)
+
+    def forget(self, namespace: str, name: str, members: list[Member]) -> None:
+        self.unwatch(namespace, name, members)
+        for job in JOBS:
+            (self.dir / "targets" / job / f"{namespace}--{name}.json").unlink(missing_ok=True)
+        (self.dir / "queries" / f"{namespace}--{name}.yaml").unlink(missing_ok=True)
+
+    def _publish(self, namespace: str, name: str, members: list[Member]) -> None:
+        def group(member: Member, port: int | None) -> dict[str, Any]:
+            return {"targets": [f"127.0.0.1:{port}"],
+                    "labels": {"namespace": namespace, "cnpg_io_cluster": name, "pod": member.name}}
+
+        for job, port_of in (("patroni", lambda m: m.rest_port), ("postgres-exporter", lambda m: m.exporter_port)):
+            groups = [group(m, port_of(m)) for m in members if port_of(m)]
+            _write(self.dir / "targets" / job / f"{namespace}--{name}.json", json.dumps(groups, indent=1), mode=0o644)
+
+    # ---- what Prometheus sees --------------------------------------------------------------------
+    def query(self, path: str, **params: str) -> Any:
+        known = self.ports()
+        if known is None:
+            raise RuntimeError("monitoring is not up: run `pgha up`")
+        answer = HTTP.get(f"http://127.0.0.1:{known.prometheus}{path}", params=params)
+        answer.raise_for_status()
+        return answer.json()["data"]
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    processes.write_private(path, text, mode=mode)
