@@ -15,7 +15,6 @@ import signal
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -144,7 +143,12 @@ def run_and_show(
         say(f"{label} refused: {response.status_code} {response.text}")
         return response, {}
     say(f"202 Accepted, following {response.headers['Location']}")
-    result = follow(client, response.headers["Location"], label)
+    return show(client, response.headers["Location"], label)
+
+
+def show(client: httpx.Client, location: str, label: str) -> tuple[httpx.Response, dict[str, Any]]:
+    """Follow a run to its end and print its report; the final answer and the report."""
+    result = follow(client, location, label)
     answer = result.json()
     report = answer if result.status_code == 200 else answer.get("report") or {}
     say(f"{label} ended: HTTP {result.status_code}, {report.get('status')} in {report.get('durationSeconds')}s")
@@ -159,18 +163,33 @@ def print_report(report: dict[str, Any]) -> None:
         say(f"  {step['outcome']:9} {step['name']:30} {step['durationSeconds']:6.1f}s  {step['detail'][:90]}")
 
 
-def lag_alert(cluster: str) -> dict[str, Any]:
-    """What Azure Monitor's action group posts when CNPG's replication-lag rule fires."""
-    return {"schemaId": "azureMonitorCommonAlertSchema", "data": {
-        "essentials": {
-            "alertId": f"/subscriptions/demo/providers/Microsoft.AlertsManagement/alerts/{time.time_ns()}",
-            "alertRule": "CNPGClusterHighReplicationLag", "severity": "Sev2", "signalType": "Metric",
-            "monitorCondition": "Fired", "monitoringService": "Prometheus",
-            "firedDateTime": datetime.now(UTC).isoformat(), "configurationItems": [cluster],
-        },
-        "alertContext": {"expression": "max(cnpg_pg_replication_lag) > 30", "expressionValue": "31",
-                         "labels": {"alertname": "CNPGClusterHighReplicationLag", "cluster": cluster}},
-    }}
+def answer_a_real_alert(host: Any, client: httpx.Client, name: str) -> tuple[httpx.Response, dict[str, Any]]:
+    """A fault on the cluster, seen by Prometheus, posted by Alertmanager to pgha, answered: the demo writes
+    no alert itself. Alertmanager routes the demo's namespace to this devhost only for this step."""
+    from devhost.faults import replay_held_back
+    from shared.alerts import alertmanager_id, key_of
+
+    platform, namespace = local(), Settings.from_env().default_namespace
+    host.route_alerts([namespace])
+    say("\nfault: a reader on a standby holds back its WAL replay (as a long report does), the primary writes on")
+    started = time.monotonic()
+    with replay_held_back(platform, namespace, name):
+        while not (fired := platform.stack.monitoring.alerts("CNPGClusterHighReplicationLag", namespace)):
+            if time.monotonic() - started > 90:
+                say("Prometheus raised no CNPGClusterHighReplicationLag within 90 s")
+                return httpx.Response(504), {}
+            time.sleep(0.5)
+        alert = fired[0]
+        say(f"  [{time.monotonic() - started:5.1f}s] Prometheus: {alert['labels']['alertname']} firing "
+            f"({alert['annotations'].get('description', '')}); Alertmanager posts it to /api/alerts")
+        location = f"/api/operations/{key_of(alertmanager_id(alert['fingerprint'], alert['startsAt']))}"
+        while client.get(location).status_code == 404:  # delivered after Alertmanager's group_wait
+            if time.monotonic() - started > 120:
+                say("Alertmanager's notification never reached pgha")
+                return httpx.Response(504), {}
+            time.sleep(0.3)
+        say(f"  [{time.monotonic() - started:5.1f}s] pgha's response started: following {location}")
+        return show(client, location, "alert response (Prometheus via Alertmanager: replication lag)")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -180,9 +199,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     (port,) = ports.free_ports(1)
     # a task hub of its own: it runs beside a `pgha serve` of the same PGHA_HOME, and leaves it no runs
     os.environ.setdefault("PGHA_TASK_HUB", "demo")
+    # the monitoring at the quick pace: the demo's fault is an alert within seconds, not CNPG's 5 minutes
+    os.environ.setdefault("PGHA_MONITORING_PACE", "quick")
     say("pgha demo: deploy a 3-instance PostgreSQL cluster (sync standby, WAL archived to Azurite) through the API,")
     say("prove its backups by restoring one into a new cluster, rehearse a failover, roll a restart-requiring")
-    say("parameter through the instances, answer an Azure Monitor alert,")
+    say("parameter through the instances, answer an alert Prometheus raises on a real fault,")
     say("then tear everything down")
     with DevHost(port=port) as host, host.client() as client:
         say(f"devhost at {host.url}\nPOST /api/clusters {json.dumps(DEMO_SPEC)}")
@@ -231,10 +252,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if result.status_code != 200:
             return 1
 
-        result, report = run_and_show(client, "POST", "/api/alerts", lag_alert(DEMO_SPEC["name"]),
-                                      "alert response (Azure Monitor: replication lag)")
+        result, report = answer_a_real_alert(host, client, DEMO_SPEC["name"])
         if result.status_code != 200:
             return 1
+        diagnosis = report.get("result", {}).get("diagnosis", {})
+        say("diagnosis: " + ", ".join(f"{s['name']} lags {s['lagBytes']} bytes ({s['state']})"
+                                      for s in diagnosis.get("standbys", [])))
         if args.keep:
             say("\n--keep: the cluster stays up; `pgha status` shows it, `pgha down` stops everything")
             return 0

@@ -174,9 +174,13 @@ def parse_alerts(body: object) -> list[Alert]:
 
 
 def dedupe_key(alert: Alert) -> str:
-    """One run per alertId and condition: a replayed delivery maps to the same URL-safe key."""
-    digest = hashlib.sha256(f"{alert.alert_id}\n{alert.condition}".encode()).hexdigest()[:24]
-    return f"alert-{alert.condition.lower()}-{digest}"
+    """One run per alert and condition: a replayed delivery maps to the same URL-safe key."""
+    return key_of(alert.alert_id, alert.condition)
+
+
+def key_of(alert_id: str, condition: str = "Fired") -> str:
+    digest = hashlib.sha256(f"{alert_id}\n{condition}".encode()).hexdigest()[:24]
+    return f"alert-{condition.lower()}-{digest}"
 
 
 def playbook_for(alert: Alert) -> Playbook:

@@ -11,6 +11,7 @@ event.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -40,6 +41,7 @@ from triggers.starting import (
 )
 
 bp = df.Blueprint()
+log = logging.getLogger("pgha.alerts")
 
 
 class Claimed:
@@ -122,9 +124,10 @@ async def receive_alert(req: func.HttpRequest, client: df.DurableOrchestrationCl
 
 
 async def answer(client: df.DurableOrchestrationClient, alert: Alert) -> Answer:
-    if alert.condition == "Resolved":
-        return await resolve(client, alert)
-    return await respond(client, alert)
+    given = await (resolve(client, alert) if alert.condition == "Resolved" else respond(client, alert))
+    log.info("alert %s %s from %s (%s): %s", alert.rule[:100], alert.condition, alert.monitoring_service[:40],
+             alert.alert_id[:200], given.operation_id or given.body.get("message"))
+    return given
 
 
 async def respond(client: df.DurableOrchestrationClient, alert: Alert) -> Answer:

@@ -121,6 +121,8 @@ ACCEPTED = {"type": "object", "required": ["id", "statusQueryGetUri"], "properti
     "cluster": {"type": "object", "properties": {"namespace": {"type": "string"}, "name": {"type": "string"}}},
     "statusQueryGetUri": {"type": "string", "x-ms-summary": "Status URL"},
     "duplicate": {"type": "boolean"}, "playbook": {"type": "string"}, "resolved": {"type": "boolean"},
+    "alerts": {"type": "array", "items": {"type": "object"}, "description": "Alertmanager's group: one answer "
+               "per alert (id, duplicate, playbook, statusQueryGetUri)"},
     "cancel": {"type": "string"}, "decision": {"type": "string"}, "action": {"type": "string"},
 }}
 RUNNING = {"type": "object", "properties": {
@@ -129,7 +131,7 @@ RUNNING = {"type": "object", "properties": {
 FAILED = {"type": "object", "required": ["code", "message"], "properties": {
     "code": {"type": "string", "enum": ["OperationFailed", "OperationTerminated", "OperationCanceled"]},
     "message": {"type": "string"}, "report": {"$ref": "#/definitions/Report"}}}
-ALERT = {"type": "object", "required": ["schemaId", "data"], "properties": {
+AZURE_MONITOR_ALERT = {"type": "object", "required": ["schemaId", "data"], "properties": {
     "schemaId": {"type": "string", "enum": ["azureMonitorCommonAlertSchema"]},
     "data": {"type": "object", "required": ["essentials"], "properties": {
         "essentials": {"type": "object", "required": [
@@ -154,6 +156,28 @@ ALERT = {"type": "object", "required": ["schemaId", "data"], "properties": {
         }},
     }},
 }}
+ALERTMANAGER_WEBHOOK = {"type": "object", "required": ["version", "alerts"], "properties": {
+    "version": {"type": "string", "enum": ["4"]},
+    "status": {"type": "string", "enum": ["firing", "resolved"]},
+    "receiver": {"type": "string"}, "groupKey": {"type": "string"}, "externalURL": {"type": "string"},
+    "alerts": {"type": "array", "minItems": 1, "maxItems": 100, "items": {
+        "type": "object", "required": ["status", "labels", "startsAt", "fingerprint"], "properties": {
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "labels": {"type": "object", "required": ["alertname"],
+                       "additionalProperties": {"type": "string"}},
+            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+            "startsAt": {"type": "string", "format": "date-time"},
+            "endsAt": {"type": "string", "format": "date-time",
+                       "description": "required when resolved (Go's zero time while firing)"},
+            "generatorURL": {"type": "string"},
+            "fingerprint": {"type": "string", "pattern": "^[0-9a-f]{1,64}$"},
+        }}},
+}}
+# OpenAPI 2.0 has no oneOf: the body is either shape, each described in full beside it
+ALERT = {"type": "object", "description": "either Azure Monitor's common alert schema (AzureMonitorAlert: "
+         "schemaId, data) or Alertmanager's webhook (AlertmanagerWebhook: version \"4\", alerts)",
+         "properties": {**AZURE_MONITOR_ALERT["properties"], **ALERTMANAGER_WEBHOOK["properties"]},
+         "x-one-of": [{"$ref": "#/definitions/AzureMonitorAlert"}, {"$ref": "#/definitions/AlertmanagerWebhook"}]}
 SUBSCRIPTION = {"type": "object", "required": ["operation", "callbackUrl"], "properties": {
     "operation": {"type": "string", "enum": ["deploy", "teardown", "verifyBackups", "restore", "failoverDrill",
                                              "switchover", "update", "rotateCredentials"],
@@ -245,7 +269,8 @@ def document() -> dict[str, Any]:
         "deleteBackups": {"type": "boolean", "default": False, "x-ms-summary": "Delete backups"},
         "callbackUrl": CALLBACK}}
     definitions.update(Error=ERROR, Report=REPORT, Accepted=ACCEPTED, Running=RUNNING, OperationFailed=FAILED,
-                       Alert=ALERT, Subscription=SUBSCRIPTION, TeardownRequest=teardown)
+                       Alert=ALERT, AzureMonitorAlert=AZURE_MONITOR_ALERT, AlertmanagerWebhook=ALERTMANAGER_WEBHOOK,
+                       Subscription=SUBSCRIPTION, TeardownRequest=teardown)
     started = (202, 400, 404, 409, 413, 503)
     paths = {
         "/clusters": {"post": operation(
@@ -286,7 +311,9 @@ def document() -> dict[str, Any]:
             "cluster that uses the app secret, proven (the new one logs in, the old one is refused)",
             [CLUSTER, NAMESPACE, body(rotate)], answers(*started), **LONG_RUNNING)},
         "/alerts": {"post": operation(
-            "ReceiveAlert", "Receive an Azure Monitor alert", "common alert schema; one run per alertId and condition",
+            "ReceiveAlert", "Receive an alert", "Azure Monitor's common alert schema (one run per alertId and "
+            "condition) or Alertmanager's webhook (each alert of the group on its own: one run per fingerprint, "
+            "startsAt and status; the 202 lists them under alerts)",
             [body({"$ref": "#/definitions/Alert"}, required=True)], answers(202, 400, 413, 503),
             visibility="advanced")},
         "/operations/{id}": {"get": operation(

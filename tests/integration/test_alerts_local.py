@@ -9,6 +9,7 @@ session prints the latency table (fault → alert received → report) at its en
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -145,6 +146,12 @@ def dedupe_key_of(fired: dict[str, Any]) -> str:
                             signal_type="", condition="Fired", monitoring_service="", fired_at="", resolved_at=None))
 
 
+@pytest.fixture(autouse=True)
+def alerts_heard(caplog: pytest.LogCaptureFixture) -> None:
+    """What the webhook logged of each alert it answered: shown with a failed case."""
+    caplog.set_level(logging.INFO, logger="pgha.alerts")
+
+
 @pytest.fixture(scope="module")
 def loop(devhost: Any, home: Path) -> Iterator[Loop]:
     """The cluster deployed, monitoring at the quick pace, Alertmanager routing this namespace to pgha."""
@@ -189,9 +196,10 @@ def test_a_standby_that_stops_replaying_raises_the_lag_alert_and_is_diagnosed(lo
                 conn.commit()
                 time.sleep(0.5)
         fired = loop.fired("CNPGClusterHighReplicationLag", since, timeout=5)
+        # the fault stays until pgha has answered: a lag gone before Alertmanager's group_wait is never sent
+        report = loop.report("replication stopped on a standby", fired, since)
     finally:
         reader.close()
-    report = loop.report("replication stopped on a standby", fired, since)
     assert report["status"] == "succeeded", report
     assert report["result"]["playbook"] == "replicationLag" and report["result"]["outcome"] == "diagnosed"
     assert report["result"]["alert"]["monitoringService"] == "Alertmanager"

@@ -3,10 +3,12 @@ approval, Resolved events, callbacks, bad input."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +22,8 @@ from tests.alert_payloads import LOG, METRIC, PROMETHEUS, alert
 from tests.conftest import follow, step
 from tests.receiver import Receiver
 from tests.scripted_platform import ScriptedPlatform
+
+FIXTURES = Path(__file__).parents[1] / "contract" / "fixtures" / "alertmanager"
 
 
 @pytest.fixture()
@@ -266,3 +270,59 @@ def test_a_manager_pgha_may_not_fix_is_escalated_without_asking(
     assert report["result"]["outcome"] == "escalated" and "not pgha's to fix" in report["error"]
     assert not [s for s in report["steps"] if s["name"] == "approval"]
     assert scripted.calls["restore_ha_manager"] == 0
+
+
+# ---- Alertmanager's webhook (captured payloads: tests/contract/fixtures/alertmanager) ------------------------
+def alertmanager(condition: str, *clusters: str, starts_at: str = "2026-12-02T16:50:32Z") -> dict[str, Any]:
+    """A captured Alertmanager delivery, one alert per cluster (their own fingerprints)."""
+    body = json.loads((FIXTURES / f"{condition}.json").read_text())
+    template = body["alerts"][0]
+    body["alerts"] = []
+    for cluster in clusters:
+        item = json.loads(json.dumps(template))
+        item["labels"].update(cnpg_io_cluster=cluster, namespace="default", alertname="CNPGClusterOffline",
+                              playbook="primaryUnavailable")
+        item["fingerprint"] = hashlib.sha256(cluster.encode()).hexdigest()[:16]
+        item["startsAt"] = starts_at
+        body["alerts"].append(item)
+    return body
+
+
+def test_each_alert_of_an_alertmanager_group_gets_its_own_run(api: httpx.Client, scripted: ScriptedPlatform) -> None:
+    for name in ("pg-am-1", "pg-am-2"):
+        with_cluster(scripted, name)
+    answer = send(api, alertmanager("firing", "pg-am-1", "pg-am-2"))
+    first, second = answer.json()["alerts"]
+    assert "Location" not in answer.headers  # a group has no one operation
+    assert first["id"] != second["id"] and not first["duplicate"] and not second["duplicate"]
+    assert {first["cluster"]["name"], second["cluster"]["name"]} == {"pg-am-1", "pg-am-2"}
+    for started in (first, second):
+        report = follow(api, started["statusQueryGetUri"]).json()
+        assert report["result"]["outcome"] == "noActionNeeded", report["result"]
+        assert report["result"]["alert"]["monitoringService"] == "Alertmanager"
+    again = send(api, alertmanager("firing", "pg-am-1", "pg-am-2"))  # a retried delivery: the same runs
+    assert [a["id"] for a in again.json()["alerts"]] == [first["id"], second["id"]]
+    assert all(a["duplicate"] for a in again.json()["alerts"])
+    later = send(api, alertmanager("firing", "pg-am-1", starts_at="2026-12-02T17:20:00Z"))  # it fired anew
+    assert later.json()["alerts"][0]["id"] not in (first["id"], second["id"])
+
+
+def test_an_alertmanager_resolve_ends_its_run(api: httpx.Client, scripted: ScriptedPlatform,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", "120")
+    with_cluster(scripted, "pg-am-resolve")
+    scripted.primary_up = False
+    (fired,) = send(api, alertmanager("firing", "pg-am-resolve")).json()["alerts"]
+    time.sleep(2)  # into the waits
+    (resolved,) = send(api, alertmanager("resolved", "pg-am-resolve")).json()["alerts"]
+    assert resolved["id"] == fired["id"] and resolved["resolved"] is True
+    done = follow(api, fired["statusQueryGetUri"], timeout=60)
+    assert done.status_code == 200 and done.json()["result"]["outcome"] == "resolved", done.text
+    assert "Alertmanager resolved the alert" in step(done.json(), "resolved")["detail"]
+
+
+def test_a_bad_alertmanager_delivery_is_refused_naming_the_field(api: httpx.Client) -> None:
+    body = alertmanager("firing", "pg-am-bad")
+    body["alerts"][0].pop("fingerprint")
+    refused = api.post("/api/alerts", json=body)
+    assert refused.status_code == 400 and refused.json()["field"] == "alerts[0].fingerprint", refused.text

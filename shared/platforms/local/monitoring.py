@@ -131,8 +131,7 @@ class Monitoring:
             prometheus, alertmanager = ports.free_ports(2)
             known = MonitoringPorts(prometheus=prometheus, alertmanager=alertmanager)
             self.ports_file.write_text(known.model_dump_json())
-        self._write_prometheus_config(pace, known)
-        self._write_alertmanager_config(pace)
+        self.configure(pace, known)
         if not running["alertmanager"]:
             self._start("alertmanager", known.alertmanager, [
                 command("prometheus-alertmanager"), f"--config.file={self.dir / 'alertmanager.yml'}",
@@ -158,6 +157,11 @@ class Monitoring:
     @staticmethod
     def _reload(port: int) -> None:
         HTTP.post(f"http://127.0.0.1:{port}/-/reload").raise_for_status()
+
+    def configure(self, pace: Pace, known: MonitoringPorts) -> None:
+        """prometheus.yml, rules.yml and alertmanager.yml, as `pace` and `known` say."""
+        self._write_prometheus_config(pace, known)
+        self._write_alertmanager_config(pace)
 
     def _write_prometheus_config(self, pace: Pace, known: MonitoringPorts) -> None:
         every = f"{pace.scrape_seconds}s"
@@ -267,7 +271,17 @@ class Monitoring:
             groups = [group(m, port_of(m)) for m in members if port_of(m)]
             _write(self.dir / "targets" / job / f"{namespace}--{name}.json", json.dumps(groups, indent=1), mode=0o644)
 
-    # ---- what Prometheus sees --------------------------------------------------------------------
+    # ---- what Prometheus and Alertmanager see ----------------------------------------------------
+    def alerts(self, alertname: str, namespace: str) -> list[dict[str, Any]]:
+        """The active alerts Alertmanager holds by that name in that namespace (its API v2)."""
+        known = self.ports()
+        if known is None:
+            raise RuntimeError("monitoring is not up: run `pgha up`")
+        answer = HTTP.get(f"http://127.0.0.1:{known.alertmanager}/api/v2/alerts", params={
+            "filter": [f'alertname="{alertname}"', f'namespace="{namespace}"'], "active": "true"})
+        answer.raise_for_status()
+        return list(answer.json())
+
     def query(self, path: str, **params: str) -> Any:
         known = self.ports()
         if known is None:
