@@ -57,6 +57,11 @@ def cmd_up(_: argparse.Namespace) -> int:
     state = platform.stack.require()
     say(f"etcd     127.0.0.1:{state.etcd_port}")
     say(f"azurite  {state.blob_endpoint}")
+    monitoring = platform.stack.monitoring.ports()
+    if monitoring is not None:
+        say(f"prometheus   http://127.0.0.1:{monitoring.prometheus}  "
+            f"(rules: {platform.stack.monitoring.dir / 'rules.yml'})")
+        say(f"alertmanager http://127.0.0.1:{monitoring.alertmanager}")
     if started:
         say(f"restarted members: {', '.join(started)}")
     return 0

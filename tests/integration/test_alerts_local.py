@@ -109,6 +109,17 @@ class Loop:
         log = local_platform(Settings.from_env()).stack.monitoring.dir / "alertmanager.log"
         return f"{counters}; log: {log.read_text()[-1500:] if log.exists() else '(none)'}"
 
+    def prometheus_says(self) -> str:
+        """Its alerts and the Patroni series the primary's rules rest on: what a failed case quotes."""
+        monitoring = local_platform(Settings.from_env()).stack.monitoring
+        alerts = [(a["labels"]["alertname"], a["state"], a["activeAt"]) for a in monitoring.query("/api/v1/alerts")[
+            "alerts"] if a["labels"].get("namespace") == NS]
+        series = monitoring.query("/api/v1/query", query=f'{{__name__=~"patroni_postgres_timeline|patroni_primary|'
+                                                         f'patroni_postmaster_start_time", namespace="{NS}"}}[40s]')
+        seen = {f"{r['metric']['__name__']}/{r['metric']['pod']}": sorted({v for _, v in r["values"]})
+                for r in series["result"]}
+        return f"Prometheus: alerts {alerts}; series {seen}"
+
     def firing(self, alertname: str) -> list[dict[str, Any]]:
         return httpx.get(f"{self.alertmanager}/api/v2/alerts", timeout=5, params={
             "filter": [f'alertname="{alertname}"', f'namespace="{NS}"'], "active": "true"}).json()
@@ -121,7 +132,8 @@ class Loop:
             fresh = [a for a in found if epoch(a["startsAt"]) >= since - 2]
             if fresh:
                 return fresh[0]
-            assert time.monotonic() < deadline, f"{alertname} never fired: Alertmanager holds {found}"
+            assert time.monotonic() < deadline, (f"{alertname} never fired: Alertmanager holds {found}; "
+                                                 f"{self.prometheus_says()}")
             time.sleep(0.5)
 
     def report(self, case: str, fired: dict[str, Any], since: float, timeout: float = 180) -> dict[str, Any]:
@@ -249,7 +261,9 @@ def test_a_killed_primary_is_seen_and_patroni_s_recovery_reported(loop: Loop, ho
     loop.settled()
     primary = leader(home)
     since = time.time()
-    os.kill(processes.read_pid(primary.data_dir / "postmaster.pid") or 0, signal.SIGKILL)
+    postmaster = processes.read_pid(primary.data_dir / "postmaster.pid")
+    assert postmaster, f"{primary.name} runs no PostgreSQL"
+    os.kill(postmaster, signal.SIGKILL)
     fired = loop.fired("PGHAPrimaryUnavailable", since)
     report = loop.report("primary's PostgreSQL killed", fired, since)
     assert report["status"] == "succeeded", report

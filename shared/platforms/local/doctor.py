@@ -34,6 +34,9 @@ BINARIES: dict[str, list[str]] = {  # what the stack runs, and how each says its
     "etcd": ["etcd", "--version"],
     "barman-cloud-backup": [str(TOOLS_BIN / "barman-cloud-backup"), "--version"],
     "azurite-blob": [azurite_command(), "--version"],
+    "prometheus": ["prometheus", "--version"],
+    "alertmanager": ["prometheus-alertmanager", "--version"],
+    "postgres_exporter": ["prometheus-postgres-exporter", "--version"],
 }
 
 
@@ -43,6 +46,8 @@ def examine(platform: LocalPlatform, spec: ClusterSpec, purpose: Purpose = "doct
         ("etcd and Azurite", lambda: stack_check(platform, purpose), "asking etcd and Azurite")]
     if purpose != "teardown":
         looks = [("binaries", binaries_check, "running the stack's binaries"), *looks,
+                 ("monitoring", lambda: monitoring_check(platform, spec, purpose),
+                  "asking Prometheus and Alertmanager"),
                  ("ports", lambda: ports_check(platform, spec), "looking for free ports"),
                  ("service user", lambda: service_user_check(platform), "running the venv as the service user"),
                  ("disk", lambda: disk_check(platform), f"reading free space under {platform.home}")]
@@ -68,7 +73,7 @@ def version_of(command: tuple[str, ...]) -> str | None:
 
 
 def binaries_check() -> Check:
-    with ThreadPoolExecutor(max_workers=len(BINARIES)) as pool:  # five process start-ups, side by side
+    with ThreadPoolExecutor(max_workers=len(BINARIES)) as pool:  # the process start-ups, side by side
         versions = pool.map(lambda command: version_of(tuple(command)), BINARIES.values())
     found = dict(zip(BINARIES, versions, strict=True))
     missing = [name for name, version in found.items() if version is None]
@@ -108,8 +113,35 @@ def stack_check(platform: LocalPlatform, purpose: Purpose) -> Check:
                                       f"{len(containers)} container(s)")
 
 
+def monitoring_check(platform: LocalPlatform, spec: ClusterSpec, purpose: Purpose) -> Check:
+    """Prometheus and Alertmanager ready (a deploy's monitoring step waits for Prometheus to take up its
+    members), and whether Alertmanager routes alerts to pgha."""
+    monitoring = platform.stack.monitoring
+    if purpose != "doctor" and not spec.monitoring.enable_pod_monitor:
+        return passed("monitoring", "monitoring disabled in the spec: nothing to scrape it")
+    known = monitoring.ports()
+    running = platform.stack.running()
+    if known is None or not (running.get("prometheus") and running.get("alertmanager")):
+        verdict: Callable[[str, str], Check] = warn if purpose == "doctor" else fail
+        return verdict("monitoring", f"Prometheus and Alertmanager are not running under {platform.home}: "
+                                     "`pgha up` starts them")
+    for name, port in (("Prometheus", known.prometheus), ("Alertmanager", known.alertmanager)):
+        try:
+            ready = patroni.HTTP.get(f"http://127.0.0.1:{port}/-/ready", timeout=3).status_code == 200
+        except httpx.HTTPError:
+            ready = False
+        if not ready:
+            return fail("monitoring", f"{name} on {port} is not ready: see {monitoring.dir}/{name.lower()}.log")
+    route = monitoring.route()
+    routed = (f"routes {', '.join(route.namespaces) or 'every namespace'} to pgha" if route
+              else "routes nowhere (PGHA_ROUTE_ALERTS on `pgha serve` routes alerts to it)")
+    return passed("monitoring", f"Prometheus ready on {known.prometheus}; Alertmanager ready on "
+                                f"{known.alertmanager}, {routed}")
+
+
 def ports_check(platform: LocalPlatform, spec: ClusterSpec) -> Check:
-    """Each member takes two loopback ports (PostgreSQL, Patroni's REST API); the stack keeps its own."""
+    """Each member takes three loopback ports (PostgreSQL, Patroni's REST API, its postgres_exporter); the
+    stack keeps its own."""
     state = platform.stack.state()
     if state is not None and not stack_up(platform.stack.running()):
         taken = [p for p in (state.etcd_port, state.blob_port) if ports.port_open(p)]
@@ -117,9 +149,9 @@ def ports_check(platform: LocalPlatform, spec: ClusterSpec) -> Check:
             return fail("ports", f"the stack's port(s) {', '.join(map(str, taken))} are taken by another process: "
                                  "free them, then `pgha up`")
     try:
-        found = ports.free_ports(2 * spec.instances)
+        found = ports.free_ports(3 * spec.instances)
     except OSError as err:
-        return fail("ports", f"cannot find {2 * spec.instances} free loopback ports: {err}")
+        return fail("ports", f"cannot find {3 * spec.instances} free loopback ports: {err}")
     return passed("ports", f"{len(found)} free loopback ports for {spec.instances} member(s)")
 
 

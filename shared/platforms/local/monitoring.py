@@ -13,6 +13,7 @@ import json
 import os
 import pwd
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +282,22 @@ class Monitoring:
             "filter": [f'alertname="{alertname}"', f'namespace="{namespace}"'], "active": "true"})
         answer.raise_for_status()
         return list(answer.json())
+
+    def discovered(self, namespace: str, name: str, deadline: float) -> dict[str, str]:
+        """The cluster's targets Prometheus has taken up from the files (target → health), as a PodMonitor's
+        targets show once Prometheus picked it up; RuntimeError when some are still missing at `deadline`."""
+        wanted = {job: sum(1 for group in json.loads(path.read_text()) for _ in group["targets"])
+                  for job in JOBS if (path := self.dir / "targets" / job / f"{namespace}--{name}.json").exists()}
+        while True:
+            targets = self.query("/api/v1/targets", state="active")["activeTargets"]
+            mine = {f"{t['labels']['job']}/{t['labels']['pod']}": t["health"] for t in targets
+                    if t["labels"].get("namespace") == namespace and t["labels"].get("cnpg_io_cluster") == name}
+            if len(mine) >= sum(wanted.values()):
+                return mine
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Prometheus has taken up {len(mine)} of the {sum(wanted.values())} targets of "
+                                   f"{namespace}/{name} (file discovery in {self.dir / 'targets'})")
+            time.sleep(0.2)
 
     def query(self, path: str, **params: str) -> Any:
         known = self.ports()

@@ -92,7 +92,10 @@ class Stack:
         return processes.Daemon(self.dir / "wal.pid", str(self.dir / "wal" / "server.py"))
 
     def running(self) -> dict[str, bool]:
-        return {name: self.daemon(name).running for name in ("etcd", "azurite")} if self.dir.exists() else {}
+        if not self.dir.exists():
+            return {}
+        return {**{name: self.daemon(name).running for name in ("etcd", "azurite")},
+                **{name: self.monitoring.daemon(name).running for name in ("prometheus", "alertmanager")}}
 
     def up(self) -> StackState:
         self.home.mkdir(parents=True, exist_ok=True)

@@ -98,7 +98,10 @@ class Status:
                 else:
                     failing.append(member.name)
             if not failing:
-                return done(f"scraped /metrics of {len(scraped)} instances", samples=scraped)
+                discovered = self.stack.monitoring.discovered(spec.namespace, spec.name, deadline)
+                return done(f"scraped /metrics of {len(scraped)} instances; Prometheus discovered "
+                            f"{len(discovered)} targets ({', '.join(sorted(set(discovered.values())))})",
+                            samples=scraped, targets=discovered)
             if time.monotonic() > deadline:
                 raise RuntimeError(f"/metrics of {', '.join(failing)} does not report patroni_postgres_running 1")
             time.sleep(0.2)
