@@ -53,7 +53,7 @@ STANDARD = Pace(name="standard", scrape_seconds=30, evaluation_seconds=30, group
 # `for:` at most 5 s: a failover (2 to 4 s here) is not an offline cluster, a primary stopped for good is
 QUICK = Pace(name="quick", scrape_seconds=1, evaluation_seconds=1, group_wait_seconds=1,
              group_interval_seconds=2, repeat_interval_seconds=3600, longest_for_seconds=5,
-             recent_seconds=30, backup_stale_seconds=25 * 3600)
+             recent_seconds=20, backup_stale_seconds=25 * 3600)
 PACES = {pace.name: pace for pace in (STANDARD, QUICK)}
 
 
@@ -144,11 +144,14 @@ def rules(pace: Pace) -> list[AlertRule]:
         AlertRule(
             alert="PGHAPrimaryUnavailable", origin="pgha", severity="critical", playbook="primaryUnavailable",
             for_seconds=0,
-            # what stays visible after the HA manager has already put a primary back: a new timeline (a
-            # failover) or a primary whose postmaster started again, within the last `recent` seconds
-            # (Patroni reports a stopped postmaster's start time as 0: a primary down now is CNPGClusterOffline's)
-            expr=f"max by ({BY_CLUSTER}) (changes(patroni_postgres_timeline[{recent}])) > 0"
-                 f" or max by ({BY_CLUSTER}) (changes(patroni_postmaster_start_time[{recent}])"
+            # what stays visible after the HA manager has already put a primary back, within the last `recent`:
+            # a running member's timeline went up (a failover), or a running primary's postmaster started
+            # again. Two different non-zero values in the window, not any change: a new cluster's first start
+            # (0, then its first value) is no outage, nor is a stopped primary (CNPGClusterOffline's)
+            expr=f"max by ({BY_CLUSTER}) (max_over_time(patroni_postgres_timeline[{recent}])"
+                 f" > min_over_time((patroni_postgres_timeline > 0)[{recent}:]))"
+                 f" or max by ({BY_CLUSTER}) ((max_over_time(patroni_postmaster_start_time[{recent}])"
+                 f" > min_over_time((patroni_postmaster_start_time > 0)[{recent}:]))"
                  f" * patroni_primary * patroni_postgres_running) > 0",
             summary="The primary was unavailable",
             description="{{ $labels.namespace }}/{{ $labels.cnpg_io_cluster }}: a failover or a restart of "

@@ -91,15 +91,20 @@ class Loop:
         assert ports is not None
         self.alertmanager = f"http://127.0.0.1:{ports.alertmanager}"
 
-    def settled(self, timeout: float = 60) -> None:
-        """Healthy, writable, and no run holding the cluster: each case starts from a quiet cluster."""
+    def settled(self, timeout: float = 90) -> None:
+        """Healthy, writable, no run holding the cluster and no alert firing on it: each case starts from a quiet
+        cluster (an alert still firing from the case before would swallow this case's fault, the same alert
+        with the same startsAt)."""
         connection = Settings.from_env().storage_connection
         deadline = time.monotonic() + timeout
         while True:
             status = self.api.get(f"/api/clusters/{NAME}", params={"namespace": NS}).json()
-            if status.get("healthy") and locks.holder(connection, NS, NAME) is None and writes_work(self.home):
+            firing = self.firing(None)
+            if (status.get("healthy") and not firing and locks.holder(connection, NS, NAME) is None
+                    and writes_work(self.home)):
                 return
-            assert time.monotonic() < deadline, f"the cluster never settled: {status.get('phase')}"
+            assert time.monotonic() < deadline, (f"the cluster never settled: {status.get('phase')}, firing "
+                                                 f"{[a['labels']['alertname'] for a in firing]}")
             time.sleep(0.5)
 
     def alertmanager_says(self) -> str:
@@ -120,9 +125,11 @@ class Loop:
                 for r in series["result"]}
         return f"Prometheus: alerts {alerts}; series {seen}"
 
-    def firing(self, alertname: str) -> list[dict[str, Any]]:
+    def firing(self, alertname: str | None) -> list[dict[str, Any]]:
+        """Alertmanager's active alerts on this namespace (of that name, when given)."""
+        named = [f'alertname="{alertname}"'] if alertname else []
         return httpx.get(f"{self.alertmanager}/api/v2/alerts", timeout=5, params={
-            "filter": [f'alertname="{alertname}"', f'namespace="{NS}"'], "active": "true"}).json()
+            "filter": [*named, f'namespace="{NS}"'], "active": "true"}).json()
 
     def fired(self, alertname: str, since: float, timeout: float = 60) -> dict[str, Any]:
         """The alert as Alertmanager holds it, firing since the fault."""

@@ -14,6 +14,8 @@ import httpx
 import psycopg
 import pytest
 
+from shared.platforms import local_platform
+from shared.settings import Settings
 from tests.conftest import at_step, follow, report_of, step
 from tests.integration.helpers import cluster_state, superuser
 
@@ -188,6 +190,13 @@ def test_scale_up_then_down_keeps_serials_and_the_primary(api: httpx.Client, hom
     assert kept == sorted([primary, standbys[0]], key=lambda n: int(n.rsplit("-", 1)[1]))  # highest serials went
     state = cluster_state(home, NAME, NS)
     assert sorted(state["members"]) == sorted(kept) and state["latestGeneratedNode"] == 4
+    # Prometheus follows: the removed members' targets are gone, their exporters stopped
+    monitoring = local_platform(Settings.from_env()).stack.monitoring
+    deadline = time.monotonic() + 15
+    while {t.split("/")[1] for t in monitoring.discovered(NS, NAME, deadline)} != set(kept):
+        assert time.monotonic() < deadline, monitoring.discovered(NS, NAME, deadline)
+        time.sleep(0.5)
+    assert len(monitoring.discovered(NS, NAME, deadline)) == 2 * len(kept)  # Patroni and an exporter each
     now = cluster(api)
     assert now["phase"] == "Cluster in healthy state" and now["instances"] == 2 and now["readyInstances"] == 2
     again = patch(api, {"instances": 3})  # a new serial, never one used before

@@ -66,6 +66,19 @@ CASES: list[dict[str, Any]] = [
             {"eval_time": "3m", "alertname": "PGHAPrimaryUnavailable", "exp_alerts": [alert("PGHAPrimaryUnavailable")]},
         ],
     },
+    {  # a new cluster: timelines and start times go from nothing (0) to their first value: no outage
+        "interval": "30s",
+        "input_series": [
+            {"series": f"patroni_postgres_timeline{{{target('pg-1')}}}", "values": "0 0 1x20"},
+            {"series": f"patroni_postgres_timeline{{{target('pg-2')}}}", "values": "0x4 1x18"},
+            {"series": f"patroni_postmaster_start_time{{{target('pg-1')}}}", "values": "0 0 100x20"},
+            {"series": f"patroni_primary{{{target('pg-1')}}}", "values": "1x22"},
+            {"series": f"patroni_postgres_running{{{target('pg-1')}}}", "values": "0 0 1x20"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": f"{m}m", "alertname": "PGHAPrimaryUnavailable", "exp_alerts": []} for m in (1, 2, 3, 5, 9)
+        ],
+    },
     {  # the primary stops and nobody starts it (Patroni paused): offline after CNPG's 5m, not before
         "interval": "30s",
         "input_series": [
@@ -189,7 +202,7 @@ def test_the_configuration_passes_promtool_and_amtool_and_keeps_the_key_private(
     ports = MonitoringPorts(prometheus=19090, alertmanager=19093)
     monitoring.configure(QUICK, ports)
     assert "nowhere" in (monitoring.dir / "alertmanager.yml").read_text()  # no route until asked
-    monitoring.route_alerts(QUICK, AlertRoute(url="http://127.0.0.1:7071/api/alerts?code=s3cret", namespaces=["db"]))
+    monitoring.route_alerts(AlertRoute(url="http://127.0.0.1:7071/api/alerts?code=s3cret", namespaces=["db"]))
     run("promtool", "check", "config", str(monitoring.dir / "prometheus.yml"))
     run("amtool", "check-config", str(monitoring.dir / "alertmanager.yml"))
     config = yaml.safe_load((monitoring.dir / "alertmanager.yml").read_text())
@@ -198,7 +211,7 @@ def test_the_configuration_passes_promtool_and_amtool_and_keeps_the_key_private(
     for private in ("alertmanager.yml", "route.json"):
         assert (monitoring.dir / private).stat().st_mode & 0o077 == 0, private
     assert "s3cret" not in (monitoring.dir / "prometheus.yml").read_text()
-    monitoring.route_alerts(QUICK, None)
+    monitoring.route_alerts(None)
     assert "s3cret" not in (monitoring.dir / "alertmanager.yml").read_text()
     assert not (monitoring.dir / "route.json").exists()
 

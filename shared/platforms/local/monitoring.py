@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel
 
 from shared import ports
-from shared.alert_rules import Pace, rule_file
+from shared.alert_rules import STANDARD, Pace, rule_file
 from shared.platforms.local import processes
 from shared.platforms.local.patroni import SUPERUSER, Member
 
@@ -107,6 +107,7 @@ class Monitoring:
         self.dir = home / "stack" / "monitoring"
         self.ports_file = self.dir / "ports.json"
         self.route_file = self.dir / "route.json"
+        self.pace_file = self.dir / "pace.json"
 
     # ---- Prometheus and Alertmanager ------------------------------------------------------------
     def ports(self) -> MonitoringPorts | None:
@@ -132,6 +133,7 @@ class Monitoring:
             prometheus, alertmanager = ports.free_ports(2)
             known = MonitoringPorts(prometheus=prometheus, alertmanager=alertmanager)
             self.ports_file.write_text(known.model_dump_json())
+        self.pace_file.write_text(pace.model_dump_json())
         self.configure(pace, known)
         if not running["alertmanager"]:
             self._start("alertmanager", known.alertmanager, [
@@ -150,9 +152,17 @@ class Monitoring:
             self._reload(known.prometheus)
         return known
 
+    def pace(self) -> Pace:
+        """The pace the daemons were last brought up at."""
+        try:
+            return Pace.model_validate_json(self.pace_file.read_text())
+        except FileNotFoundError:
+            return STANDARD
+
     def _start(self, name: str, port: int, argv: list[str]) -> None:
         log = self.dir / f"{name}.log"
         pid = processes.spawn(argv, log, self.daemon(name), cwd=self.dir)
+        os.chmod(log, 0o600)  # Alertmanager 0.25 writes a failed notification's URL, key and all
         processes.wait_for_port(port, 30, name, pid, log)
 
     @staticmethod
@@ -201,13 +211,13 @@ class Monitoring:
         except FileNotFoundError:
             return None
 
-    def route_alerts(self, pace: Pace, route: AlertRoute | None) -> None:
+    def route_alerts(self, route: AlertRoute | None) -> None:
         """Send alerts to pgha (or, with None, nowhere again), effective at once."""
         if route is None:
             self.route_file.unlink(missing_ok=True)
         else:
             processes.write_private(self.route_file, route.model_dump_json())
-        self._write_alertmanager_config(pace)
+        self._write_alertmanager_config(self.pace())
         known = self.ports()
         if known is not None and self.daemon("alertmanager").running:
             self._reload(known.alertmanager)

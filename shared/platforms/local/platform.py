@@ -25,7 +25,7 @@ from shared.platforms.local.drills import Drills
 from shared.platforms.local.members import Members
 from shared.platforms.local.monitoring import AlertRoute
 from shared.platforms.local.sql import Sessions
-from shared.platforms.local.stack import PG_BIN, Stack, pace_from_env
+from shared.platforms.local.stack import PG_BIN, Stack
 from shared.platforms.local.state import Records
 from shared.platforms.local.status import Status
 from shared.platforms.local.updates import Updates
@@ -230,7 +230,7 @@ class LocalPlatform:
     def route_alerts(self, url: str | None, namespaces: list[str]) -> None:
         """Alertmanager's alerts (of these namespaces, all when empty) to pgha's webhook at `url`, or nowhere."""
         route = AlertRoute(url=url, namespaces=namespaces) if url else None
-        self.stack.monitoring.route_alerts(pace_from_env(), route)
+        self.stack.monitoring.route_alerts(route)
 
     def stop_all(self) -> list[str]:
         """`pgha down`: every member of every cluster, then the WAL service, etcd and Azurite."""
