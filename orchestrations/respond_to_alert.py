@@ -171,8 +171,9 @@ def respond_to_alert(context: df.DurableOrchestrationContext) -> Step:
     result: dict[str, Any] = {"alert": alert, "playbook": playbook, "policy": run.input.policy,
                               "action": None, "outcome": None}
     error: Exception | None = None
+    seen = f": {alert.description}" if alert.description else ""
     run.note("alert", "done", f"{alert.rule} (severity {alert.severity}, {alert.monitoring_service}) "
-                              f"fired at {alert.fired_at}: playbook {playbook}")
+                              f"fired at {alert.fired_at}{seen}; playbook {playbook}")
     try:
         where = run.report.cluster
         spec = (yield from read_spec(run, "find cluster")) if where.name else None

@@ -83,9 +83,22 @@ def standbys_streaming(below: int) -> str:
             f" < {below} and on ({BY_CLUSTER}) count by ({BY_CLUSTER}) (patroni_version) > {below}")
 
 
-def connections_used() -> str:
-    return (f"sum by ({BY_CLUSTER}, pod) (cnpg_backends_total) / max by ({BY_CLUSTER}, pod) "
-            f"(cnpg_pg_settings_setting{{name=\"max_connections\"}}) * 100")
+def lagging(alert: str, severity: Literal["critical", "warning"], seconds: int, summary: str) -> AlertRule:
+    """A standby replaying WAL `seconds` behind what it received (CNPG's lag, 0 while caught up)."""
+    return AlertRule(
+        alert=alert, origin="cnpg", severity=severity, playbook="replicationLag", for_seconds=300,
+        expr=f"max by ({BY_CLUSTER}) (cnpg_pg_replication_lag) > {seconds}", summary=summary,
+        description="a standby of {{ $labels.namespace }}/{{ $labels.cnpg_io_cluster }} replays WAL "
+                    "{{ $value }} s behind what it received.")
+
+
+def connections(alert: str, severity: Literal["critical", "warning"], percent: int, summary: str) -> AlertRule:
+    """An instance using more than `percent` of its max_connections."""
+    return AlertRule(
+        alert=alert, origin="cnpg", severity=severity, playbook="unknown", for_seconds=300,
+        expr=f"sum by ({BY_CLUSTER}, pod) (cnpg_backends_total) / max by ({BY_CLUSTER}, pod) "
+             f"(cnpg_pg_settings_setting{{name=\"max_connections\"}}) * 100 > {percent}",
+        summary=summary, description="{{ $labels.pod }} uses {{ $value }}% of max_connections.")
 
 
 def rules(pace: Pace) -> list[AlertRule]:
@@ -103,29 +116,13 @@ def rules(pace: Pace) -> list[AlertRule]:
             summary="CNPG Cluster has fewer than 2 standby replicas.",
             description="{{ $labels.namespace }}/{{ $labels.cnpg_io_cluster }} has {{ $value }} streaming "
                         "standby: one more failure leaves it without a replica."),
-        AlertRule(
-            alert="CNPGClusterHighReplicationLag", origin="cnpg", severity="warning", playbook="replicationLag",
-            for_seconds=300, expr=f"max by ({BY_CLUSTER}) (cnpg_pg_replication_lag) > 1",
-            summary="CNPG Cluster high replication lag",
-            description="a standby of {{ $labels.namespace }}/{{ $labels.cnpg_io_cluster }} replays WAL "
-                        "{{ $value }} s behind what it received."),
-        AlertRule(
-            alert="CNPGClusterPhysicalReplicationLagCritical", origin="cnpg", severity="critical",
-            playbook="replicationLag", for_seconds=300,
-            expr=f"max by ({BY_CLUSTER}) (cnpg_pg_replication_lag) > 15",
-            summary="CNPG Cluster very high physical replication lag",
-            description="a standby of {{ $labels.namespace }}/{{ $labels.cnpg_io_cluster }} replays WAL "
-                        "{{ $value }} s behind what it received."),
-        AlertRule(
-            alert="CNPGClusterHighConnectionsWarning", origin="cnpg", severity="warning", playbook="unknown",
-            for_seconds=300, expr=f"{connections_used()} > 80",
-            summary="CNPG Instance is approaching the maximum number of connections.",
-            description="{{ $labels.pod }} uses {{ $value }}% of max_connections."),
-        AlertRule(
-            alert="CNPGClusterHighConnectionsCritical", origin="cnpg", severity="critical", playbook="unknown",
-            for_seconds=300, expr=f"{connections_used()} > 95",
-            summary="CNPG Instance maximum number of connections critical!",
-            description="{{ $labels.pod }} uses {{ $value }}% of max_connections."),
+        lagging("CNPGClusterHighReplicationLag", "warning", 1, "CNPG Cluster high replication lag"),
+        lagging("CNPGClusterPhysicalReplicationLagCritical", "critical", 15,
+                "CNPG Cluster very high physical replication lag"),
+        connections("CNPGClusterHighConnectionsWarning", "warning", 80,
+                    "CNPG Instance is approaching the maximum number of connections."),
+        connections("CNPGClusterHighConnectionsCritical", "critical", 95,
+                    "CNPG Instance maximum number of connections critical!"),
         AlertRule(
             alert="CNPGClusterOffline", origin="cnpg", severity="critical", playbook="primaryUnavailable",
             for_seconds=300,

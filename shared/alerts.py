@@ -58,6 +58,7 @@ class Alert:
     value: str | None = None
     metrics: list[str] = field(default_factory=list)
     fingerprint: str | None = None  # Alertmanager's
+    description: str | None = None  # the rule's annotation, its measured value in words
 
 
 def _text(essentials: dict[str, Any], name: str) -> str:
@@ -118,6 +119,12 @@ def alertmanager_id(fingerprint: str, starts_at: str) -> str:
     return f"alertmanager:{fingerprint}@{stamp.astimezone(UTC).isoformat(timespec='milliseconds')}"
 
 
+def _annotation(item: dict[str, Any], name: str) -> str | None:
+    annotations = item.get("annotations")
+    value = annotations.get(name) if isinstance(annotations, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _expression(generator_url: object) -> str | None:
     """Prometheus's generatorURL carries the rule's expression (`/graph?g0.expr=...`)."""
     if not isinstance(generator_url, str):
@@ -147,7 +154,7 @@ def _alertmanager_alert(item: object, at: str) -> Alert:
         severity=labels.get("severity", "unknown"), signal_type="Metric",
         condition="Fired" if status == "firing" else "Resolved", monitoring_service="Alertmanager",
         fired_at=starts_at, resolved_at=ends_at, labels={str(k): v for k, v in labels.items()},
-        expression=_expression(item.get("generatorURL")),
+        expression=_expression(item.get("generatorURL")), description=_annotation(item, "description"),
         fingerprint=fingerprint,
     )
 

@@ -58,6 +58,7 @@ class AlertSummary(Model):
     expression: str | None = None
     value: str | None = None
     metrics: list[str] = Field(default_factory=list)
+    description: str | None = None  # what the rule says of it (Alertmanager's annotations.description)
 
 
 class Terminated(Model):

@@ -78,7 +78,7 @@ def summary(alert: Alert) -> AlertSummary:
         targets=[t[:300] for t in alert.target_ids[:5]],
         labels={k[:60]: v[:200] for k, v in list(alert.labels.items())[:30]},
         expression=(alert.expression or "")[:1000] or None, value=(alert.value or "")[:100] or None,
-        metrics=[m[:100] for m in alert.metrics[:10]],
+        metrics=[m[:100] for m in alert.metrics[:10]], description=(alert.description or "")[:500] or None,
     )
 
 
