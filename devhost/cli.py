@@ -172,7 +172,7 @@ def answer_a_real_alert(host: Any, client: httpx.Client, name: str) -> tuple[htt
     """A fault on the cluster, seen by Prometheus, posted by Alertmanager to pgha, answered: the demo writes
     no alert itself. Alertmanager routes the demo's namespace to this devhost only for this step."""
     from devhost.faults import replay_held_back
-    from shared.alerts import alertmanager_id, key_of
+    from shared.alerts import alertmanager_key
 
     platform, namespace = local(), Settings.from_env().default_namespace
     host.route_alerts([namespace])
@@ -187,7 +187,7 @@ def answer_a_real_alert(host: Any, client: httpx.Client, name: str) -> tuple[htt
         alert = fired[0]
         say(f"  [{time.monotonic() - started:5.1f}s] Prometheus: {alert['labels']['alertname']} firing "
             f"({alert['annotations'].get('description', '')}); Alertmanager posts it to /api/alerts")
-        location = f"/api/operations/{key_of(alertmanager_id(alert['fingerprint'], alert['startsAt']))}"
+        location = f"/api/operations/{alertmanager_key(alert['fingerprint'], alert['startsAt'])}"
         while client.get(location).status_code == 404:  # delivered after Alertmanager's group_wait
             if time.monotonic() - started > 120:
                 say("Alertmanager's notification never reached pgha")

@@ -80,11 +80,18 @@ class DevHost:
             reap_exited()
 
     def route_alerts(self, namespaces: list[str] | None = None, on: bool = True) -> None:
-        """The local Alertmanager sends its alerts (of these namespaces, when given) to this devhost, or, with
-        `on=False`, nowhere again. The function key rides in the URL's `?code=`: Alertmanager 0.25 sends no
-        header of our choosing."""
-        url = f"{self.url}/api/alerts?code={self.key}" if on else None
-        local_platform(Settings.from_env()).route_alerts(url, namespaces or [])
+        """The local Alertmanager sends its alerts (of these namespaces, when given) to this devhost too, or,
+        with `on=False`, no more to it. The function key rides in the URL's `?code=`: Alertmanager 0.25 sends
+        no header of our choosing."""
+        platform = local_platform(Settings.from_env())
+        if on:
+            platform.route_alerts(self.alerts_url, namespaces or [])
+        else:
+            platform.unroute_alerts(self.alerts_url)
+
+    @property
+    def alerts_url(self) -> str:
+        return f"{self.url}/api/alerts?code={self.key}"
 
     @property
     def url(self) -> str:

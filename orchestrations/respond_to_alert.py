@@ -1,5 +1,6 @@
-"""Runbook: answer an Azure Monitor alert as a careful on-call engineer would — confirm, diagnose, give
-the HA manager its chance, act only within policy (and with approval when asked), verify, report.
+"""Runbook: answer an alert (Azure Monitor's or Alertmanager's) as a careful on-call engineer would —
+confirm, diagnose, give the HA manager its chance, act only within policy (and with approval when asked),
+verify, report.
 
 pgha never promotes a standby itself: the HA manager (CNPG's operator, Patroni locally) decides
 failovers, and two managers deciding is how split brains happen. pgha's one remedy is to make the
@@ -59,7 +60,7 @@ def primary_timeline(status: ClusterStatus) -> int | None:
     return next((i.timeline for i in status.instances_status if i.name == status.current_primary), None)
 
 
-def settled_by_the_ha_manager(run: Alerted, now: Outcome, result: dict[str, Any]) -> Step:
+def settled_by_the_ha_manager(run: Alerted, result: dict[str, Any]) -> Step:
     """The HA manager was faster than the alert (Patroni replaces a primary in seconds): pgha has nothing to
     do but wait for the cluster to be whole again (the old primary back as a standby, the synchronous
     standby in place) and report what the HA manager did."""
@@ -78,7 +79,7 @@ def settled_by_the_ha_manager(run: Alerted, now: Outcome, result: dict[str, Any]
 def primary_unavailable(run: Alerted, spec: ClusterSpec, result: dict[str, Any]) -> Step:
     now = yield from run.step("confirm", "check_primary", run.names)
     if writable(now):
-        yield from settled_by_the_ha_manager(run, now, result)
+        yield from settled_by_the_ha_manager(run, result)
         return
     recovered = yield from check_primary(run, "grace period for the HA manager", run.options.alert_grace_seconds)
     if not writable(recovered):

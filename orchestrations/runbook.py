@@ -296,7 +296,8 @@ class Runbook(Generic[In]):
         }
         self._publish(f"waiting for approval: {action}")
         approve, reject = self.event("approve"), self.event("reject")
-        winner = yield from self._race(deadline, [approve, reject, *(self.event(n) for n in self.interruptions)])
+        listening = [self.event(n) for n in self.interruptions if n not in self._heard]
+        winner = yield from self._race(deadline, [approve, reject, *listening])
         self._pending_approval = None
         if winner is None:
             self.record("approval", "expired", started,

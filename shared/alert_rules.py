@@ -78,9 +78,10 @@ class AlertRule(BaseModel):
 
 def standbys_streaming(below: int) -> str:
     """The primary's streaming standbys (a standby adds -1 through its WAL receiver, as in CNPG's rule),
-    for clusters that have more than `below` members."""
+    for clusters that have more than `below` members: counted by their scrape targets, which stay (`up` 0)
+    while a member is down, as CNPG's chart counts `instances`."""
     return (f"max by ({BY_CLUSTER}) (cnpg_pg_replication_streaming_replicas - cnpg_pg_replication_is_wal_receiver_up)"
-            f" < {below} and on ({BY_CLUSTER}) count by ({BY_CLUSTER}) (patroni_version) > {below}")
+            f" < {below} and on ({BY_CLUSTER}) count by ({BY_CLUSTER}) (up{{job=\"patroni\"}}) > {below}")
 
 
 def lagging(alert: str, severity: Literal["critical", "warning"], seconds: int, summary: str) -> AlertRule:

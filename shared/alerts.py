@@ -185,6 +185,11 @@ def dedupe_key(alert: Alert) -> str:
     return key_of(alert.alert_id, alert.condition)
 
 
+def alertmanager_key(fingerprint: str, starts_at: str) -> str:
+    """The run of an alert as Alertmanager's API shows it (firing): the operation pgha started for it."""
+    return key_of(alertmanager_id(fingerprint, starts_at))
+
+
 def key_of(alert_id: str, condition: str = "Fired") -> str:
     digest = hashlib.sha256(f"{alert_id}\n{condition}".encode()).hexdigest()[:24]
     return f"alert-{condition.lower()}-{digest}"

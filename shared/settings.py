@@ -51,7 +51,7 @@ SETTINGS_DOC: dict[str, str] = {
     "`*.logic.azure.com`, and loopback on the local platform); anything else is a 400, so pgha never posts "
     "reports wherever a caller points it",
     "PGHA_MONITORING_PACE": "local platform: how fast the local Prometheus and Alertmanager see and say, "
-    "`standard` (30 s scrapes, CNPG's `for:` durations) or `quick` (1 s scrapes and evaluations, `for:` at most 2 s: "
+    "`standard` (30 s scrapes, CNPG's `for:` durations) or `quick` (1 s scrapes and evaluations, `for:` at most 5 s: "
     "tests and the demo)",
     "PGHA_ROUTE_ALERTS": "devhost: `true` routes the local Alertmanager's alerts to this devhost's /api/alerts "
     "(off by default, so that a drill never starts an alert response)",

@@ -29,7 +29,7 @@ from shared.runs import AlertSummary, BusyWith
 from shared.settings import ACTING_PLAYBOOKS, Settings
 from shared.spec import ClusterRef
 from triggers.operations import raise_while_running
-from triggers.responses import ApiError, json_response, read_json, unexpected
+from triggers.responses import ApiError, json_response, read_json, unavailable, unexpected
 from triggers.starting import (
     RUNNING,
     STARTING_GRACE_SECONDS,
@@ -113,10 +113,9 @@ async def receive_alert(req: func.HttpRequest, client: df.DurableOrchestrationCl
             alerts = parse_alerts(read_json(req))
         except AlertError as err:
             raise ApiError(400, "InvalidAlert", err.message, err.field) from None
-        answers = [await answer(client, alert) for alert in alerts]
         if alerts[0].fingerprint is None:  # Azure Monitor's: one alert, one operation
-            return accepted(req, answers[0])
-        return json_response(202, {"alerts": [a.described(req) for a in answers]})
+            return accepted(req, await answer(client, alerts[0]))
+        return json_response(202, {"alerts": [a.described(req) for a in await answer_group(client, alerts)]})
     except ApiError as err:
         return err.response()
     except Exception as err:  # storage or runtime failed: a 503, one error shape
@@ -125,9 +124,32 @@ async def receive_alert(req: func.HttpRequest, client: df.DurableOrchestrationCl
 
 async def answer(client: df.DurableOrchestrationClient, alert: Alert) -> Answer:
     given = await (resolve(client, alert) if alert.condition == "Resolved" else respond(client, alert))
-    log.info("alert %s %s from %s (%s): %s", alert.rule[:100], alert.condition, alert.monitoring_service[:40],
-             alert.alert_id[:200], given.operation_id or given.body.get("message"))
+    log.info("alert %s %s from %s (%s): %s", printable(alert.rule, 100), alert.condition,
+             printable(alert.monitoring_service, 40), printable(alert.alert_id, 200),
+             given.operation_id or given.body.get("message"))
     return given
+
+
+async def answer_group(client: df.DurableOrchestrationClient, alerts: list[Alert]) -> list[Answer]:
+    """Alertmanager's group, alert by alert in order: one that fails does not stop the ones after it, and the
+    delivery then fails with the first failure; its retry finds the others as duplicates."""
+    answers: list[Answer] = []
+    failed: ApiError | None = None
+    for alert in alerts:
+        try:
+            answers.append(await answer(client, alert))
+        except ApiError as err:
+            failed = failed or err
+        except Exception as err:  # storage or runtime failed: this alert's 503
+            failed = failed or unavailable(f"answering alert {printable(alert.rule, 100)}", err)
+    if failed is not None:
+        raise failed
+    return answers
+
+
+def printable(text: str, limit: int) -> str:
+    """The sender's words in one log line: no control character of theirs starts another."""
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
 
 
 async def respond(client: df.DurableOrchestrationClient, alert: Alert) -> Answer:

@@ -121,8 +121,6 @@ ACCEPTED = {"type": "object", "required": ["id", "statusQueryGetUri"], "properti
     "cluster": {"type": "object", "properties": {"namespace": {"type": "string"}, "name": {"type": "string"}}},
     "statusQueryGetUri": {"type": "string", "x-ms-summary": "Status URL"},
     "duplicate": {"type": "boolean"}, "playbook": {"type": "string"}, "resolved": {"type": "boolean"},
-    "alerts": {"type": "array", "items": {"type": "object"}, "description": "Alertmanager's group: one answer "
-               "per alert (id, duplicate, playbook, statusQueryGetUri)"},
     "cancel": {"type": "string"}, "decision": {"type": "string"}, "action": {"type": "string"},
 }}
 RUNNING = {"type": "object", "properties": {
@@ -156,6 +154,11 @@ AZURE_MONITOR_ALERT = {"type": "object", "required": ["schemaId", "data"], "prop
         }},
     }},
 }}
+ALERT_ACCEPTED = {"type": "object", "properties": {
+    **ACCEPTED["properties"],
+    "alerts": {"type": "array", "items": {"$ref": "#/definitions/Accepted"},
+               "description": "Alertmanager's group: one answer per alert, in the group's order"},
+    "message": {"type": "string"}}}
 ALERTMANAGER_WEBHOOK = {"type": "object", "required": ["version", "alerts"], "properties": {
     "version": {"type": "string", "enum": ["4"]},
     "status": {"type": "string", "enum": ["firing", "resolved"]},
@@ -208,6 +211,16 @@ OPERATION = path_param("id", "Operation id")
 
 def body(ref: dict[str, Any], required: bool = False) -> dict[str, Any]:
     return {"name": "body", "in": "body", "required": required, "schema": ref}
+
+
+def alert_answers() -> dict[str, Any]:
+    """An Azure Monitor alert is answered as any start is (Location and all); an Alertmanager group with one
+    answer per alert under `alerts`, and no Location (a group has no one operation)."""
+    described = answers(202, 400, 413, 503)
+    described["202"] = {**described["202"], "schema": {"$ref": "#/definitions/AlertAccepted"},
+                        "description": "accepted: one alert, follow Location; a group, follow each alert's "
+                                       "statusQueryGetUri"}
+    return described
 
 
 def answers(*codes: int, ok: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -270,6 +283,7 @@ def document() -> dict[str, Any]:
         "callbackUrl": CALLBACK}}
     definitions.update(Error=ERROR, Report=REPORT, Accepted=ACCEPTED, Running=RUNNING, OperationFailed=FAILED,
                        Alert=ALERT, AzureMonitorAlert=AZURE_MONITOR_ALERT, AlertmanagerWebhook=ALERTMANAGER_WEBHOOK,
+                       AlertAccepted=ALERT_ACCEPTED,
                        Subscription=SUBSCRIPTION, TeardownRequest=teardown)
     started = (202, 400, 404, 409, 413, 503)
     paths = {
@@ -314,8 +328,7 @@ def document() -> dict[str, Any]:
             "ReceiveAlert", "Receive an alert", "Azure Monitor's common alert schema (one run per alertId and "
             "condition) or Alertmanager's webhook (each alert of the group on its own: one run per fingerprint, "
             "startsAt and status; the 202 lists them under alerts)",
-            [body({"$ref": "#/definitions/Alert"}, required=True)], answers(202, 400, 413, 503),
-            visibility="advanced")},
+            [body({"$ref": "#/definitions/Alert"}, required=True)], alert_answers(), visibility="advanced")},
         "/operations/{id}": {"get": operation(
             "GetOperation", "Get an operation", "202 while running, 200 with the report, 422 when it failed",
             [OPERATION], {**answers(200, 400, 404, 422), "202": {

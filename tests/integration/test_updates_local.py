@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from shared.platforms import local_platform
+from shared.ports import port_open
 from shared.settings import Settings
 from tests.conftest import at_step, follow, report_of, step
 from tests.integration.helpers import cluster_state, superuser
@@ -182,6 +183,7 @@ def test_scale_up_then_down_keeps_serials_and_the_primary(api: httpx.Client, hom
     assert up.status_code == 200, up.text
     assert up.json()["result"]["instances"] == [f"{NAME}-{n}" for n in (1, 2, 3, 4)]
     assert up.json()["result"]["restarts"] == []
+    exporters = {m: p["exporterPort"] for m, p in cluster_state(home, NAME, NS)["members"].items()}
     down = patch(api, {"instances": 2})
     assert down.status_code == 200, down.text
     kept = down.json()["result"]["instances"]
@@ -197,6 +199,7 @@ def test_scale_up_then_down_keeps_serials_and_the_primary(api: httpx.Client, hom
         assert time.monotonic() < deadline, monitoring.discovered(NS, NAME, deadline)
         time.sleep(0.5)
     assert len(monitoring.discovered(NS, NAME, deadline)) == 2 * len(kept)  # Patroni and an exporter each
+    assert all(port_open(port) == (member in kept) for member, port in exporters.items()), exporters
     now = cluster(api)
     assert now["phase"] == "Cluster in healthy state" and now["instances"] == 2 and now["readyInstances"] == 2
     again = patch(api, {"instances": 3})  # a new serial, never one used before

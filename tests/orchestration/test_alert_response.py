@@ -19,7 +19,7 @@ from shared.platforms import installed
 from shared.settings import Settings
 from shared.spec import parse_spec
 from tests.alert_payloads import LOG, METRIC, PROMETHEUS, alert
-from tests.conftest import follow, step
+from tests.conftest import at_step, follow, step
 from tests.receiver import Receiver
 from tests.scripted_platform import ScriptedPlatform
 
@@ -326,3 +326,26 @@ def test_a_bad_alertmanager_delivery_is_refused_naming_the_field(api: httpx.Clie
     body["alerts"][0].pop("fingerprint")
     refused = api.post("/api/alerts", json=body)
     assert refused.status_code == 400 and refused.json()["field"] == "alerts[0].fingerprint", refused.text
+
+
+def test_a_resolve_while_archiving_is_awaited_lets_the_remedy_ask_and_wait(
+    api: httpx.Client, scripted: ScriptedPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alertmanager resolving the archiving alert says archiving works again: the response goes on to its
+    remedy, and the approval it asks for is not cut short by the resolve it already heard."""
+    monkeypatch.setenv("PGHA_ALERT_POLICY", "walArchivingFailing=approval")
+    monkeypatch.setenv("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", "120")
+    with_cluster(scripted, "pg-am-archive")
+    firing = alertmanager("firing", "pg-am-archive")
+    firing["alerts"][0]["labels"].update(alertname="PGHAWALArchivingFailing", playbook="walArchivingFailing")
+    (fired,) = send(api, firing).json()["alerts"]
+    at_step(api, fired["statusQueryGetUri"], "wait for archiving to work again")
+    resolved = alertmanager("resolved", "pg-am-archive")
+    resolved["alerts"][0]["labels"].update(alertname="PGHAWALArchivingFailing", playbook="walArchivingFailing")
+    assert send(api, resolved).json()["alerts"][0]["id"] == fired["id"]
+    pending = pending_approval(api, fired["statusQueryGetUri"])
+    assert pending["action"] == "take a backup"
+    assert api.post(f"{fired['statusQueryGetUri']}/reject", json={"by": "oncall@example.com"}).status_code == 202
+    report = follow(api, fired["statusQueryGetUri"], timeout=60).json()
+    assert report["result"]["outcome"] == "notApproved", report["result"]
+    assert "resolved the alert: archiving works again" in step(report, "archiving")["detail"]

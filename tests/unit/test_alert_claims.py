@@ -4,13 +4,15 @@ delivery's outcome instead of racing it to storage; when it fails, a copy starts
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 import pytest
 
-from shared.alerts import parse_alert
+from shared.alerts import parse_alert, parse_alerts
 from tests.alert_payloads import METRIC, alert
 from triggers import alerts
 from triggers.responses import ApiError
@@ -89,3 +91,30 @@ def test_a_claim_held_elsewhere_is_not_taken_as_started(monkeypatch: pytest.Monk
     claimed_at[0] = time.time() - 3600  # its starter never started it
     second = asyncio.run(alerts.respond(None, body))  # type: ignore[arg-type]
     assert second.body["duplicate"] is False and len(started) == 1
+
+
+def test_one_alert_of_a_group_that_fails_leaves_the_others_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The group's delivery is a 503 (Alertmanager sends it again), but every other alert was answered first:
+    the retry finds them as duplicates, and only the failed one is tried anew."""
+    captured = Path(__file__).parents[1] / "contract" / "fixtures" / "alertmanager" / "firing.json"
+    body = json.loads(captured.read_text())
+    for n in (1, 2):
+        other = json.loads(json.dumps(body["alerts"][0]))
+        other["fingerprint"], other["labels"]["cnpg_io_cluster"] = f"{n:016x}", f"pg-{n}"
+        body["alerts"].append(other)
+    tried: list[str] = []
+
+    async def respond(client: Any, alert: Any) -> alerts.Answer:
+        tried.append(alert.fingerprint)
+        if alert.fingerprint == body["alerts"][1]["fingerprint"]:
+            raise RuntimeError("the durable runtime did not answer")
+        return alerts.Answer(alert.fingerprint, {"duplicate": False})
+
+    monkeypatch.setattr(alerts, "respond", respond)
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(alerts.answer_group(None, parse_alerts(body)))  # type: ignore[arg-type]
+    assert refused.value.status == 503
+    assert tried == [a["fingerprint"] for a in body["alerts"]]  # the one after the failure was answered too
+    alone = json.loads(captured.read_text())  # a group that all goes well: an answer per alert
+    answered = asyncio.run(alerts.answer_group(None, parse_alerts(alone)))  # type: ignore[arg-type]
+    assert [a.operation_id for a in answered] == [alone["alerts"][0]["fingerprint"]]

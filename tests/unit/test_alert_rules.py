@@ -113,17 +113,51 @@ CASES: list[dict[str, Any]] = [
              "values": "0x10"},
             {"series": f"cnpg_pg_replication_is_wal_receiver_up{{{target('pg-2', 'postgres-exporter')}}}",
              "values": "0x10"},
-            {"series": f"patroni_version{{{target('pg-1')}}}", "values": "40105x10"},
-            {"series": f"patroni_version{{{target('pg-2')}}}", "values": "40105x10"},
+            {"series": f"up{{{target('pg-1')}}}", "values": "1x10"},
+            {"series": f"up{{{target('pg-2')}}}", "values": "1x10"},
             {"series": f"cnpg_pg_replication_streaming_replicas{{{target('solo-1', 'postgres-exporter', 'solo')}}}",
              "values": "0x10"},
             {"series": f"cnpg_pg_replication_is_wal_receiver_up{{{target('solo-1', 'postgres-exporter', 'solo')}}}",
              "values": "0x10"},
-            {"series": f"patroni_version{{{target('solo-1', cluster='solo')}}}", "values": "40105x10"},
+            {"series": f"up{{{target('solo-1', cluster='solo')}}}", "values": "1x10"},
         ],
         "alert_rule_test": [
             {"eval_time": "6m", "alertname": "CNPGClusterHACritical", "exp_alerts": [alert("CNPGClusterHACritical")]},
             {"eval_time": "6m", "alertname": "CNPGClusterHAWarning", "exp_alerts": []},  # 2 members: < 2 is moot
+        ],
+    },
+    {  # three members, both standbys down (their targets answer no scrape): critical and warning both
+        "interval": "1m",
+        "input_series": [
+            {"series": f"cnpg_pg_replication_streaming_replicas{{{target('pg-1', 'postgres-exporter')}}}",
+             "values": "2 0x10"},
+            {"series": f"cnpg_pg_replication_is_wal_receiver_up{{{target('pg-1', 'postgres-exporter')}}}",
+             "values": "0x11"},
+            {"series": f"up{{{target('pg-1')}}}", "values": "1x11"},
+            {"series": f"up{{{target('pg-2')}}}", "values": "1 0x10"},
+            {"series": f"up{{{target('pg-3')}}}", "values": "1 0x10"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "7m", "alertname": "CNPGClusterHACritical", "exp_alerts": [alert("CNPGClusterHACritical")]},
+            {"eval_time": "7m", "alertname": "CNPGClusterHAWarning", "exp_alerts": [alert("CNPGClusterHAWarning")]},
+        ],
+    },
+    {  # connections: 85 of 100 is a warning, 97 critical too
+        "interval": "1m",
+        "input_series": [
+            {"series": f"cnpg_backends_total{{{target('pg-1', 'postgres-exporter')}}}", "values": "85x10"},
+            {"series": f"cnpg_pg_settings_setting{{name=\"max_connections\", {target('pg-1', 'postgres-exporter')}}}",
+             "values": "100x10"},
+            {"series": f"cnpg_backends_total{{{target('pg-2', 'postgres-exporter')}}}", "values": "97x10"},
+            {"series": f"cnpg_pg_settings_setting{{name=\"max_connections\", {target('pg-2', 'postgres-exporter')}}}",
+             "values": "100x10"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "7m", "alertname": "CNPGClusterHighConnectionsWarning",
+             "exp_alerts": [alert("CNPGClusterHighConnectionsWarning", pod="pg-1"),
+                            alert("CNPGClusterHighConnectionsWarning", pod="pg-2")]},
+            {"eval_time": "7m", "alertname": "CNPGClusterHighConnectionsCritical",
+             "exp_alerts": [alert("CNPGClusterHighConnectionsCritical", pod="pg-2")]},
         ],
     },
     {  # replay held back on a standby: the lag grows; an idle, caught-up standby reports 0
@@ -203,17 +237,23 @@ def test_the_configuration_passes_promtool_and_amtool_and_keeps_the_key_private(
     monitoring.configure(QUICK, ports)
     assert "nowhere" in (monitoring.dir / "alertmanager.yml").read_text()  # no route until asked
     monitoring.route_alerts(AlertRoute(url="http://127.0.0.1:7071/api/alerts?code=s3cret", namespaces=["db"]))
+    monitoring.route_alerts(AlertRoute(url="http://127.0.0.1:7072/api/alerts?code=other"))  # a demo beside it
     run("promtool", "check", "config", str(monitoring.dir / "prometheus.yml"))
     run("amtool", "check-config", str(monitoring.dir / "alertmanager.yml"))
     config = yaml.safe_load((monitoring.dir / "alertmanager.yml").read_text())
-    assert config["route"]["routes"] == [{"receiver": "pgha", "matchers": ['namespace=~"db"']}]
-    assert config["receivers"][1]["webhook_configs"][0]["send_resolved"] is True
+    assert config["route"]["routes"] == [{"receiver": "pgha-1", "matchers": ['namespace=~"db"'], "continue": True},
+                                         {"receiver": "pgha-2", "matchers": [], "continue": True}]
+    webhook = config["receivers"][1]["webhook_configs"][0]
+    assert webhook["send_resolved"] is True and webhook["max_alerts"] == 100  # what /api/alerts takes at once
     for private in ("alertmanager.yml", "route.json"):
         assert (monitoring.dir / private).stat().st_mode & 0o077 == 0, private
     assert "s3cret" not in (monitoring.dir / "prometheus.yml").read_text()
-    monitoring.route_alerts(None)
+    monitoring.unroute("http://127.0.0.1:7071/api/alerts?code=s3cret")
     assert "s3cret" not in (monitoring.dir / "alertmanager.yml").read_text()
+    assert [r.where for r in monitoring.routes()] == ["http://127.0.0.1:7072/api/alerts"]  # the other stays
+    monitoring.unroute("http://127.0.0.1:7072/api/alerts?code=other")
     assert not (monitoring.dir / "route.json").exists()
+    assert "pgha-" not in (monitoring.dir / "alertmanager.yml").read_text()
 
 
 def test_the_exporter_queries_name_cnpg_s_series() -> None:

@@ -37,9 +37,9 @@ class Backups:
         return self.records.cluster_dir(namespace, cluster) / "backups" / f"{name}.json"
 
     def _save(self, record: Backup) -> Backup:
+        """Replaced whole: the members' exporters read these records (cnpg_collector), never a half-written one."""
         path = self._path(record.namespace, record.cluster, record.name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record.dump(), indent=2))
+        processes.write_private(path, json.dumps(record.dump(), indent=2), mode=0o644)
         return record
 
     @staticmethod

@@ -83,7 +83,8 @@ def binaries_check() -> Check:
 
 
 def stack_up(running: dict[str, bool]) -> bool:
-    return bool(running) and all(running.values())
+    """etcd and Azurite (monitoring has a check of its own)."""
+    return bool(running.get("etcd")) and bool(running.get("azurite"))
 
 
 def stack_check(platform: LocalPlatform, purpose: Purpose) -> Check:
@@ -132,11 +133,25 @@ def monitoring_check(platform: LocalPlatform, spec: ClusterSpec, purpose: Purpos
             ready = False
         if not ready:
             return fail("monitoring", f"{name} on {port} is not ready: see {monitoring.dir}/{name.lower()}.log")
-    route = monitoring.route()
-    routed = (f"routes {', '.join(route.namespaces) or 'every namespace'} to pgha" if route
-              else "routes nowhere (PGHA_ROUTE_ALERTS on `pgha serve` routes alerts to it)")
+    routes = monitoring.routes()
+    if not routes:
+        return passed("monitoring", f"Prometheus ready on {known.prometheus}; Alertmanager ready on "
+                                    f"{known.alertmanager}, routing nowhere (PGHA_ROUTE_ALERTS on `pgha serve` "
+                                    "routes alerts to it)")
+    gone = [r.where for r in routes if not answers(r.where.rsplit("/api/", 1)[0] + "/api/health")]
+    said = "; ".join(f"{', '.join(r.namespaces) or 'every namespace'} to {r.where}" for r in routes)
+    if gone:  # a devhost that ended without taking its route back: its alerts go nowhere
+        return warn("monitoring", f"Alertmanager routes {said}, but {', '.join(gone)} does not answer: start that "
+                                  f"pgha again, or remove its entry from {monitoring.route_file}")
     return passed("monitoring", f"Prometheus ready on {known.prometheus}; Alertmanager ready on "
-                                f"{known.alertmanager}, {routed}")
+                                f"{known.alertmanager}, routing {said}")
+
+
+def answers(url: str) -> bool:
+    try:
+        return patroni.HTTP.get(url, timeout=3).status_code < 500
+    except httpx.HTTPError:
+        return False
 
 
 def ports_check(platform: LocalPlatform, spec: ClusterSpec) -> Check:

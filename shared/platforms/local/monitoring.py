@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from shared import ports
 from shared.alert_rules import STANDARD, Pace, rule_file
+from shared.alerts import ALERTMANAGER_LIMIT
 from shared.platforms.local import processes
 from shared.platforms.local.patroni import SUPERUSER, Member
 
@@ -36,11 +37,22 @@ class MonitoringPorts(BaseModel):
 
 
 class AlertRoute(BaseModel):
-    """Where Alertmanager sends alerts: pgha's webhook (its function key in `?code=`: Alertmanager 0.25
+    """Where Alertmanager sends alerts: a pgha's webhook (its function key in `?code=`: Alertmanager 0.25
     cannot add a header), for these namespaces only when given."""
 
     url: str
     namespaces: list[str] = []
+
+    @property
+    def where(self) -> str:
+        """The URL without its query, the key with it: what may be shown."""
+        return self.url.split("?", 1)[0]
+
+
+class AlertRoutes(BaseModel):
+    """Every pgha a devhost routes alerts to (a `pgha serve` and a demo beside it, each its own)."""
+
+    routes: list[AlertRoute] = []
 
 
 def command(name: str) -> str:
@@ -51,23 +63,25 @@ def command(name: str) -> str:
 
 
 def exporter_queries(backups_dir: Path) -> dict[str, Any]:
-    """The series CNPG's default monitoring queries publish, under CNPG's names, for postgres_exporter's
+    """The series CNPG's default monitoring queries publish, under CNPG's names and with their meaning
+    (cloudnative-pg v1.30.0, config/manager/default-monitoring.yaml), for postgres_exporter's
     `--extend.query-path` (the exporter names each `<query>_<column>`). The lag is 0 while a standby has
-    replayed all it received, so an idle primary never makes it grow."""
+    replayed all it received, so an idle primary never makes it grow; the archiver's times are -1 for
+    never, and it is read on the primary only, as CNPG does."""
     gauge = {"usage": "GAUGE"}
+    folder = "'" + str(backups_dir).replace("'", "''") + "'"  # a SQL literal, whatever PGHA_HOME holds
     return {
         "cnpg_pg_replication": {
             "query": "SELECT CASE WHEN NOT pg_is_in_recovery()"
-                     " OR pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0"
+                     " OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
                      " ELSE COALESCE(GREATEST(0, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())), 0)"
                      " END AS lag,"
-                     " (SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming') AS streaming_replicas,"
-                     " (SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming') AS is_wal_receiver_up",
+                     " (SELECT count(*) FROM pg_stat_replication) AS streaming_replicas,"
+                     " (SELECT count(*) > 0 FROM pg_stat_wal_receiver)::int AS is_wal_receiver_up",
             "metrics": [{"lag": {**gauge, "description": "seconds the standby's replay is behind what it "
                                                          "received (0 when caught up or on the primary)"}},
-                        {"streaming_replicas": {**gauge, "description": "standbys streaming from this instance"}},
-                        {"is_wal_receiver_up": {**gauge, "description": "1 when this standby's WAL receiver "
-                                                                        "streams"}}],
+                        {"streaming_replicas": {**gauge, "description": "WAL senders of this instance"}},
+                        {"is_wal_receiver_up": {**gauge, "description": "1 while this standby has a WAL receiver"}}],
         },
         "cnpg_backends": {
             "query": "SELECT count(*) AS total FROM pg_stat_activity WHERE backend_type = 'client backend'",
@@ -78,23 +92,23 @@ def exporter_queries(backups_dir: Path) -> dict[str, Any]:
             "metrics": [{"name": {"usage": "LABEL", "description": "setting"}},
                         {"setting": {**gauge, "description": "the setting's value"}}],
         },
-        "cnpg_pg_stat_archiver": {
+        "cnpg_pg_stat_archiver": {  # the primary's only (or a demoted one's old failures would linger)
             "query": "SELECT archived_count, failed_count,"
-                     " COALESCE(EXTRACT(EPOCH FROM last_archived_time), 0) AS last_archived_time,"
-                     " COALESCE(EXTRACT(EPOCH FROM last_failed_time), 0) AS last_failed_time"
-                     " FROM pg_stat_archiver",
+                     " COALESCE(EXTRACT(EPOCH FROM last_archived_time), -1) AS last_archived_time,"
+                     " COALESCE(EXTRACT(EPOCH FROM last_failed_time), -1) AS last_failed_time"
+                     " FROM pg_stat_archiver WHERE NOT pg_is_in_recovery()",
             "metrics": [{"archived_count": {"usage": "COUNTER", "description": "WAL files archived"}},
                         {"failed_count": {"usage": "COUNTER", "description": "failed archive attempts"}},
-                        {"last_archived_time": {**gauge, "description": "epoch of the last success (0: none)"}},
-                        {"last_failed_time": {**gauge, "description": "epoch of the last failure (0: none)"}}],
+                        {"last_archived_time": {**gauge, "description": "epoch of the last success (-1: none)"}},
+                        {"last_failed_time": {**gauge, "description": "epoch of the last failure (-1: none)"}}],
         },
         # CNPG's instance manager reports the newest completed Backup of its Cluster; here the Backup
         # records are the cluster's `backups/*.json` (backups.py), read by the superuser this exporter is
         "cnpg_collector": {
             "query": "SELECT COALESCE(max(EXTRACT(EPOCH FROM (b ->> 'stoppedAt')::timestamptz)), 0)"
                      " AS last_available_backup_timestamp FROM ("
-                     f"SELECT pg_read_file('{backups_dir}/' || f, 0, 1048576, true)::jsonb AS b"
-                     f" FROM pg_ls_dir('{backups_dir}', true, false) AS f WHERE f LIKE '%.json') AS r"
+                     f"SELECT pg_read_file({folder} || '/' || f, 0, 1048576, true)::jsonb AS b"
+                     f" FROM pg_ls_dir({folder}, true, false) AS f WHERE f LIKE '%.json') AS r"
                      " WHERE b ->> 'phase' = 'completed'",
             "metrics": [{"last_available_backup_timestamp": {
                 **gauge, "description": "epoch of the newest completed backup (0: none)"}}],
@@ -127,12 +141,15 @@ class Monitoring:
         os.chmod(self.dir / "queries", 0o755)
         known = self.ports()
         running = {name: self.daemon(name).running for name in ("prometheus", "alertmanager")}
-        taken = known is not None and any(not running[name] and ports.port_open(port)
-                                          for name, port in known.model_dump().items())
-        if known is None or taken:  # first start, or another process took a port of a daemon that is down
+        if known is None:
             prometheus, alertmanager = ports.free_ports(2)
             known = MonitoringPorts(prometheus=prometheus, alertmanager=alertmanager)
-            self.ports_file.write_text(known.model_dump_json())
+        # a daemon that is down whose port another process took moves; one that runs keeps its own
+        held = known.model_dump()
+        moved = {name: ports.free_ports(1, avoid=set(held.values()))[0] for name, port in held.items()
+                 if not running[name] and ports.port_open(port)}
+        known = MonitoringPorts(**{**held, **moved})
+        self.ports_file.write_text(known.model_dump_json())
         self.pace_file.write_text(pace.model_dump_json())
         self.configure(pace, known)
         if not running["alertmanager"]:
@@ -161,8 +178,9 @@ class Monitoring:
 
     def _start(self, name: str, port: int, argv: list[str]) -> None:
         log = self.dir / f"{name}.log"
+        os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))  # private before a line is in
+        os.chmod(log, 0o600)  # Alertmanager 0.25 logs a failed notification's URL, the key with it
         pid = processes.spawn(argv, log, self.daemon(name), cwd=self.dir)
-        os.chmod(log, 0o600)  # Alertmanager 0.25 writes a failed notification's URL, key and all
         processes.wait_for_port(port, 30, name, pid, log)
 
     @staticmethod
@@ -190,33 +208,42 @@ class Monitoring:
     def _write_alertmanager_config(self, pace: Pace) -> None:
         """Every alert goes nowhere unless a route to pgha is set; the file holds the function key, so it is
         private (Alertmanager runs as the same user as pgha)."""
-        route = self.route()
         tree: dict[str, Any] = {
             "receiver": "nowhere", "group_by": ["alertname", "namespace", "cnpg_io_cluster"],
             "group_wait": f"{pace.group_wait_seconds}s", "group_interval": f"{pace.group_interval_seconds}s",
             "repeat_interval": f"{pace.repeat_interval_seconds}s",
         }
         receivers: list[dict[str, Any]] = [{"name": "nowhere"}]
-        if route is not None:
+        tree["routes"] = []
+        for n, route in enumerate(self.routes(), 1):
             matchers = [f"namespace=~\"{'|'.join(route.namespaces)}\""] if route.namespaces else []
-            tree["routes"] = [{"receiver": "pgha", "matchers": matchers}]
-            receivers.append({"name": "pgha", "webhook_configs": [
-                {"url": route.url, "send_resolved": True, "max_alerts": 0}]})
+            tree["routes"].append({"receiver": f"pgha-{n}", "matchers": matchers, "continue": True})
+            receivers.append({"name": f"pgha-{n}", "webhook_configs": [
+                {"url": route.url, "send_resolved": True, "max_alerts": ALERTMANAGER_LIMIT}]})
         _write(self.dir / "alertmanager.yml", yaml.safe_dump({"route": tree, "receivers": receivers},
                                                             sort_keys=False), mode=0o600)
 
-    def route(self) -> AlertRoute | None:
+    def routes(self) -> list[AlertRoute]:
         try:
-            return AlertRoute.model_validate_json(self.route_file.read_text())
+            return AlertRoutes.model_validate_json(self.route_file.read_text()).routes
         except FileNotFoundError:
-            return None
+            return []
 
-    def route_alerts(self, route: AlertRoute | None) -> None:
-        """Send alerts to pgha (or, with None, nowhere again), effective at once."""
-        if route is None:
-            self.route_file.unlink(missing_ok=True)
+    def route_alerts(self, route: AlertRoute) -> None:
+        """Send alerts to that pgha too (its route replaced when it had one), effective at once."""
+        self._set_routes([*(r for r in self.routes() if r.where != route.where), route])
+
+    def unroute(self, url: str) -> None:
+        """That pgha gets no more alerts; the others keep theirs."""
+        where = AlertRoute(url=url).where
+        if any(r.where == where for r in self.routes()):
+            self._set_routes([r for r in self.routes() if r.where != where])
+
+    def _set_routes(self, routes: list[AlertRoute]) -> None:
+        if routes:
+            processes.write_private(self.route_file, AlertRoutes(routes=routes).model_dump_json())
         else:
-            processes.write_private(self.route_file, route.model_dump_json())
+            self.route_file.unlink(missing_ok=True)
         self._write_alertmanager_config(self.pace())
         known = self.ports()
         if known is not None and self.daemon("alertmanager").running:
@@ -246,13 +273,15 @@ class Monitoring:
                 continue
             # the member's private socket, where `local all all trust` lets the superuser in: no password
             dsn = f"host={member.socket_dir} port={member.pg_port} user={SUPERUSER} dbname=postgres sslmode=disable"
-            processes.spawn(
+            log = self.dir / "exporters" / f"{namespace}--{member.name}.log"
+            pid = processes.spawn(
                 [command("prometheus-postgres-exporter"), f"--web.listen-address=127.0.0.1:{member.exporter_port}",
                  f"--extend.query-path={queries}", "--disable-default-metrics", "--disable-settings-metrics",
                  "--no-collector.database", "--no-collector.bgwriter", "--log.level=error"],
-                self.dir / "exporters" / f"{namespace}--{member.name}.log", daemon,
-                env={"DATA_SOURCE_NAME": dsn, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}, account=account,
+                log, daemon, env={"DATA_SOURCE_NAME": dsn, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                account=account,
             )
+            processes.wait_for_port(member.exporter_port, 10, f"{member.name}'s postgres_exporter", pid, log)
             started.append(member.name)
         self._publish(namespace, name, members)
         return started
@@ -262,13 +291,16 @@ class Monitoring:
                                 f"127.0.0.1:{member.exporter_port}")
 
     def unwatch(self, namespace: str, name: str, members: list[Member]) -> None:
-        """Members gone (a teardown, a scale-down): their exporters stop and their targets leave the files."""
+        """These members' exporters stop (a teardown, a scale-down, new queries); `watch` rewrites the targets."""
         processes.stop_all([self._exporter_daemon(namespace, m) for m in members if m.exporter_port], timeout=10)
         for member in members:
             (self.dir / "exporters" / f"{namespace}--{member.name}.pid").unlink(missing_ok=True)
 
     def forget(self, namespace: str, name: str, members: list[Member]) -> None:
+        """A cluster deleted: its exporters stop, and its targets, queries and exporter logs go."""
         self.unwatch(namespace, name, members)
+        for member in members:
+            (self.dir / "exporters" / f"{namespace}--{member.name}.log").unlink(missing_ok=True)
         for job in JOBS:
             (self.dir / "targets" / job / f"{namespace}--{name}.json").unlink(missing_ok=True)
         (self.dir / "queries" / f"{namespace}--{name}.yaml").unlink(missing_ok=True)
@@ -283,13 +315,14 @@ class Monitoring:
             _write(self.dir / "targets" / job / f"{namespace}--{name}.json", json.dumps(groups, indent=1), mode=0o644)
 
     # ---- what Prometheus and Alertmanager see ----------------------------------------------------
-    def alerts(self, alertname: str, namespace: str) -> list[dict[str, Any]]:
-        """The active alerts Alertmanager holds by that name in that namespace (its API v2)."""
+    def alerts(self, alertname: str | None, namespace: str) -> list[dict[str, Any]]:
+        """The active alerts Alertmanager holds in that namespace (of that name, when given; its API v2)."""
         known = self.ports()
         if known is None:
             raise RuntimeError("monitoring is not up: run `pgha up`")
+        named = [f'alertname="{alertname}"'] if alertname else []
         answer = HTTP.get(f"http://127.0.0.1:{known.alertmanager}/api/v2/alerts", params={
-            "filter": [f'alertname="{alertname}"', f'namespace="{namespace}"'], "active": "true"})
+            "filter": [*named, f'namespace="{namespace}"'], "active": "true"})
         answer.raise_for_status()
         return list(answer.json())
 

@@ -227,10 +227,13 @@ class LocalPlatform:
         return self.archive.delete_backups(spec)
 
     # ---- the stack -------------------------------------------------------------------------------
-    def route_alerts(self, url: str | None, namespaces: list[str]) -> None:
-        """Alertmanager's alerts (of these namespaces, all when empty) to pgha's webhook at `url`, or nowhere."""
-        route = AlertRoute(url=url, namespaces=namespaces) if url else None
-        self.stack.monitoring.route_alerts(route)
+    def route_alerts(self, url: str, namespaces: list[str]) -> None:
+        """Alertmanager's alerts (of these namespaces, all when empty) to the pgha webhook at `url` too."""
+        self.stack.monitoring.route_alerts(AlertRoute(url=url, namespaces=namespaces))
+
+    def unroute_alerts(self, url: str) -> None:
+        """No more alerts to the pgha webhook at `url`; other routes stay."""
+        self.stack.monitoring.unroute(url)
 
     def stop_all(self) -> list[str]:
         """`pgha down`: every member of every cluster, then the WAL service, etcd and Azurite."""
