@@ -326,6 +326,17 @@ class Monitoring:
         answer.raise_for_status()
         return list(answer.json())
 
+    def scrape_exporters(self, members: list[Member]) -> dict[str, bool]:
+        """Each member's exporter, scraped once: whether it reaches its PostgreSQL (`pg_up 1`)."""
+        def up(member: Member) -> bool:
+            try:
+                text = HTTP.get(f"http://127.0.0.1:{member.exporter_port}/metrics").text
+            except httpx.HTTPError:
+                return False
+            return any(line.strip() in ("pg_up 1", "pg_up 1.0") for line in text.splitlines())
+
+        return {m.name: up(m) for m in members if m.exporter_port}
+
     def discovered(self, namespace: str, name: str, deadline: float) -> dict[str, str]:
         """The cluster's targets Prometheus has taken up from the files (target → health), as a PodMonitor's
         targets show once Prometheus picked it up; RuntimeError when some are still missing at `deadline`."""

@@ -83,7 +83,8 @@ class Status:
         return replication, archiver, names[0] if names else None, slots
 
     def verify_monitoring(self, spec: ClusterSpec) -> Outcome:
-        """Scrape every member's /metrics; Patroni's loop may trail PostgreSQL by a second, so wait a little."""
+        """Scrape every member's /metrics and its exporter's, as Prometheus will (Prometheus takes up new targets
+        in batches of 5 s: not waited for here); Patroni's loop may trail PostgreSQL by a second."""
         if not spec.monitoring.enable_pod_monitor:
             return skipped("monitoring disabled in spec")
         members = self.records.members(spec.namespace, spec.name)
@@ -98,12 +99,15 @@ class Status:
                 else:
                     failing.append(member.name)
             if not failing:
-                discovered = self.stack.monitoring.discovered(spec.namespace, spec.name, deadline)
-                return done(f"scraped /metrics of {len(scraped)} instances; Prometheus discovered "
-                            f"{len(discovered)} targets ({', '.join(sorted(set(discovered.values())))})",
-                            samples=scraped, targets=discovered)
+                exporters = self.stack.monitoring.scrape_exporters(members)
+                if all(exporters.values()):
+                    return done(f"scraped /metrics of {len(scraped)} instances and of their postgres_exporters "
+                                f"(pg_up 1), listed in {self.stack.monitoring.dir / 'targets'} for Prometheus",
+                                samples=scraped)
+                failing = [f"{name}'s postgres_exporter" for name, up in exporters.items() if not up]
             if time.monotonic() > deadline:
-                raise RuntimeError(f"/metrics of {', '.join(failing)} does not report patroni_postgres_running 1")
+                raise RuntimeError(f"/metrics of {', '.join(failing)} does not report PostgreSQL running "
+                                   "(patroni_postgres_running 1, pg_up 1)")
             time.sleep(0.2)
 
 
