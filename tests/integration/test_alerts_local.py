@@ -218,6 +218,8 @@ def test_a_standby_that_stops_replaying_raises_the_lag_alert_and_is_diagnosed(lo
     assert report["result"]["alert"]["monitoringService"] == "Alertmanager"
     assert "cnpg_pg_replication_lag" in (report["result"]["alert"]["expression"] or "")
     assert step(report, "diagnose replication")["outcome"] == "done"
+    held = next(s for s in report["result"]["diagnosis"]["standbys"] if s["name"] == standby.name)
+    assert held["lagBytes"] and held["lagBytes"] > 0, report["result"]["diagnosis"]  # WAL it has not replayed
 
 
 def test_broken_archiving_raises_its_alert_and_a_backup_follows_the_repair(

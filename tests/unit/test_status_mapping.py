@@ -121,3 +121,15 @@ def test_quorum_must_name_every_standby() -> None:
     status = cluster_status("default", "pg", NAMES, healthy_topology(), {}, sync_required=1, replication=replication)
     assert status.phase == st.WAITING_FOR_INSTANCES and not status.healthy
     assert status.ready_instances == 3
+
+
+def test_a_standby_whose_replay_is_held_back_lags_by_what_it_has_not_replayed() -> None:
+    """Patroni 4.1's /cluster gives a standby `lag` from its furthest position (what it received) and
+    `replay_lag` from what it replayed: a reader's lock holding replay back shows in the second only."""
+    topology = {"members": [
+        member("pg-1", "leader", "running"),
+        member("pg-2", "quorum_standby", "streaming", lag=0, receive_lag=0, replay_lag=81920),
+        member("pg-3", "quorum_standby", "streaming", lag=0, receive_lag=0, replay_lag="unknown"),
+    ]}
+    status = cluster_status("default", "pg", NAMES, topology, {}, sync_required=1)
+    assert [i.lag_bytes for i in status.instances_status] == [None, 81920, 0]

@@ -215,7 +215,10 @@ def cluster_status(
         position = positions.get(member_name, {})
         xlog = position.get("xlog", {})
         location = xlog.get("location") if is_primary else xlog.get("replayed_location")
-        lag = member.get("lag") if isinstance(member.get("lag"), int) else None
+        # WAL the standby has not replayed yet (Patroni's `lag` counts from what it received or replayed,
+        # whichever is further; `replay_lag`, what a promotion must still apply and a reader cannot see)
+        lags = [member[k] for k in ("lag", "replay_lag") if isinstance(member.get(k), int)]
+        lag = max(lags) if lags else None
         sync_state = {"sync_standby": "sync", "quorum_standby": "quorum"}.get(member.get("role", ""))
         seen = replication.get(member_name)
         if seen is not None and not is_primary:
