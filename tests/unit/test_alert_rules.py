@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from shared.alert_rules import LEFT_OUT, QUICK, STANDARD, rule_file, rules
-from shared.platforms.local.monitoring import AlertRoute, Monitoring, MonitoringPorts, exporter_queries
+from shared.platforms.local.exporter_queries import exporter_queries
+from shared.platforms.local.monitoring import AlertRoute, Monitoring, MonitoringPorts
 
 pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool: run scripts/setup.sh")
 
