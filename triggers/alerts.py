@@ -110,11 +110,15 @@ async def receive_alert(req: func.HttpRequest, client: df.DurableOrchestrationCl
     alerts already answered as duplicates."""
     try:
         try:
-            alerts = parse_alerts(read_json(req))
+            body = read_json(req)
+            alerts = parse_alerts(body)
         except AlertError as err:
             raise ApiError(400, "InvalidAlert", err.message, err.field) from None
         if alerts[0].fingerprint is None:  # Azure Monitor's: one alert, one operation
             return accepted(req, await answer(client, alerts[0]))
+        truncated = body.get("truncatedAlerts") if isinstance(body, dict) else None
+        if isinstance(truncated, int) and truncated > 0:  # Alertmanager dropped them: no delivery will carry them
+            log.warning("Alertmanager left %d alert(s) out of a group (max_alerts): they get no response", truncated)
         return json_response(202, {"alerts": [a.described(req) for a in await answer_group(client, alerts)]})
     except ApiError as err:
         return err.response()

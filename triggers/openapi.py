@@ -154,11 +154,14 @@ AZURE_MONITOR_ALERT = {"type": "object", "required": ["schemaId", "data"], "prop
         }},
     }},
 }}
+ANSWERED = {"type": "object", "description": "one alert's answer: its run (id null when a resolve found none "
+            "running), whether it was a copy, its playbook and cluster", "properties": {
+                **ACCEPTED["properties"], "id": {"type": "string", "x-nullable": True},
+                "message": {"type": "string"}}}
 ALERT_ACCEPTED = {"type": "object", "properties": {
-    **ACCEPTED["properties"],
-    "alerts": {"type": "array", "items": {"$ref": "#/definitions/Accepted"},
-               "description": "Alertmanager's group: one answer per alert, in the group's order"},
-    "message": {"type": "string"}}}
+    **ANSWERED["properties"],
+    "alerts": {"type": "array", "items": ANSWERED,
+               "description": "Alertmanager's group: one answer per alert, in the group's order"}}}
 ALERTMANAGER_WEBHOOK = {"type": "object", "required": ["version", "alerts"], "properties": {
     "version": {"type": "string", "enum": ["4"]},
     "status": {"type": "string", "enum": ["firing", "resolved"]},

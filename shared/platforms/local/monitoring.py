@@ -9,6 +9,7 @@ Prometheus finds the members through files (`targets/`), rewritten whenever a cl
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -48,6 +49,11 @@ class AlertRoute(BaseModel):
     def where(self) -> str:
         """The URL without its query, the key with it: what may be shown."""
         return self.url.split("?", 1)[0]
+
+    @property
+    def receiver(self) -> str:
+        """Its Alertmanager receiver, named for where it sends (stable while other routes come and go)."""
+        return "pgha-" + hashlib.sha256(self.where.encode()).hexdigest()[:8]
 
 
 class AlertRoutes(BaseModel):
@@ -93,8 +99,8 @@ class Monitoring:
             known = MonitoringPorts(prometheus=prometheus, alertmanager=alertmanager)
         # a daemon that is down whose port another process took moves; one that runs keeps its own
         held = known.model_dump()
-        moved = {name: ports.free_ports(1, avoid=set(held.values()))[0] for name, port in held.items()
-                 if not running[name] and ports.port_open(port)}
+        taken = [name for name, port in held.items() if not running[name] and ports.port_open(port)]
+        moved = dict(zip(taken, ports.free_ports(len(taken), avoid=set(held.values())), strict=True)) if taken else {}
         known = MonitoringPorts(**{**held, **moved})
         self.ports_file.write_text(known.model_dump_json())
         self.pace_file.write_text(pace.model_dump_json())
@@ -162,19 +168,23 @@ class Monitoring:
         }
         receivers: list[dict[str, Any]] = [{"name": "nowhere"}]
         tree["routes"] = []
-        for n, route in enumerate(self.routes(), 1):
+        # one pgha answers each alert: a route for some namespaces (a demo's) before one for all (a serve's)
+        for route in sorted(self.routes(), key=lambda r: not r.namespaces):
             matchers = [f"namespace=~\"{'|'.join(route.namespaces)}\""] if route.namespaces else []
-            tree["routes"].append({"receiver": f"pgha-{n}", "matchers": matchers, "continue": True})
-            receivers.append({"name": f"pgha-{n}", "webhook_configs": [
+            tree["routes"].append({"receiver": route.receiver, "matchers": matchers})
+            receivers.append({"name": route.receiver, "webhook_configs": [
                 {"url": route.url, "send_resolved": True, "max_alerts": ALERTMANAGER_LIMIT}]})
         _write(self.dir / "alertmanager.yml", yaml.safe_dump({"route": tree, "receivers": receivers},
                                                             sort_keys=False), mode=0o600)
 
     def routes(self) -> list[AlertRoute]:
         try:
-            return AlertRoutes.model_validate_json(self.route_file.read_text()).routes
+            held = json.loads(self.route_file.read_text())
         except FileNotFoundError:
             return []
+        if "url" in held:  # one route, as the file was first written
+            return [AlertRoute.model_validate(held)]
+        return AlertRoutes.model_validate(held).routes
 
     def route_alerts(self, route: AlertRoute) -> None:
         """Send alerts to that pgha too (its route replaced when it had one), effective at once."""
