@@ -78,7 +78,7 @@ def cmd_status(_: argparse.Namespace) -> int:
     running = platform.stack.running()
     say(f"PGHA_HOME {platform.home}")
     for name, alive in running.items() or {"stack": False}.items():
-        say(f"  {name:8} {'running' if alive else 'stopped'}")
+        say(f"  {name:12} {'running' if alive else 'stopped'}")
     for spec in platform.list_clusters():
         status = platform.cluster_status(spec.namespace, spec.name)
         say(f"cluster {spec.namespace}/{spec.name}: {status.phase} ({status.ready_instances}/{status.instances} ready)")

@@ -64,10 +64,12 @@ def test_down_stops_every_process(tmp_path: Path) -> None:
         assert any("etcd" in p for p in running) and any("azurite" in p for p in running)
         assert sum("patroni" in p for p in running) == 2 and sum("postgres -D" in p for p in running) == 2
         assert any("checkpointer" in p for p in running)  # the scope finds PostgreSQL's own children
+        assert sum("postgres-exporter" in p for p in running) == 2  # one per member
+        assert any("prometheus.yml" in p for p in running) and any("alertmanager.yml" in p for p in running)
         assert "down-1" in pgha("status")
 
         stopped = pgha("down")
-        assert "down-1" in stopped and "etcd" in stopped and "azurite" in stopped
+        assert "down-1" in stopped and "etcd" in stopped and "azurite" in stopped and "prometheus" in stopped
         assert processes_under(home) == []
         assert "nothing was running" in pgha("down")  # idempotent
     finally:
