@@ -178,6 +178,11 @@ def loop(devhost: Any, home: Path) -> Iterator[Loop]:
             assert follow(api, started.headers["Location"]).status_code == 200
             devhost.route_alerts([NS])
             yield Loop(api, home)
+            devhost.route_alerts(on=False)
+            # gone, so the modules after this one do not carry it (the periodic timer reads every cluster)
+            gone = api.delete(f"/api/clusters/{NAME}", params={"namespace": NS, "deleteBackups": "true"})
+            assert gone.status_code == 202, gone.text
+            assert follow(api, gone.headers["Location"]).status_code == 200
     finally:
         devhost.route_alerts(on=False)
         os.environ.pop("PGHA_MONITORING_PACE", None)
