@@ -87,6 +87,12 @@ def test_switchover_to_the_best_standby_then_back_to_a_named_one(api: httpx.Clie
     assert 0 < result["rtoSeconds"] < 30, result["probe"]["outages"]
     assert primary(api) == result["to"]
     assert probe_tables(home) == []
+    # the run ends healthy: the old primary streams again as an in-sync standby, so a switchback is not refused
+    rejoined = step(report_of(done), "old primary rejoins")
+    assert rejoined["outcome"] == "done", rejoined
+    old = next(i for i in api.get(f"/api/clusters/it-drill?namespace={NS}").json()["instancesStatus"]
+               if i["name"] == original)
+    assert old["role"] == "standby" and old["ready"], old
 
     back = run(api, "POST", url, json={"target": original})
     assert back.status_code == 200, back.text
