@@ -366,6 +366,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Print every object and Azure call the runbook's first run would make on AKS; touch nothing."""
     from triggers.plans import plan, render
 
+    if args.runbook == "monitoring":
+        from shared.platforms import monitoring_plan
+
+        namespaces = args.namespace or [load_spec(args.spec).namespace if args.spec
+                                        else Settings.from_env().default_namespace]
+        sys.stdout.write(render(monitoring_plan(namespaces)))
+        return 0
+    if not args.spec:
+        raise Refused(f"plan {args.runbook}: --spec is required")
     spec = load_spec(args.spec)
     try:
         entries = plan(args.runbook, spec)
@@ -404,9 +413,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--keep", action="store_true", help="leave the cluster and the stack running")
     demo.set_defaults(fn=cmd_demo)
     planning = sub.add_parser("plan", help="print what a runbook would apply on AKS (YAML), touching nothing")
-    planning.add_argument("runbook", choices=PLANNED)
+    planning.add_argument("runbook", choices=[*PLANNED, "monitoring"],
+                          help="a runbook, or `monitoring`: the alert rules and the routes that call pgha")
     planning.add_argument("--platform", choices=["aks"], default="aks")
-    planning.add_argument("--spec", required=True, help="a ClusterSpec, JSON or YAML")
+    planning.add_argument("--spec", help="a ClusterSpec, JSON or YAML (a runbook's plan needs one)")
+    planning.add_argument("--namespace", action="append",
+                          help="monitoring: a namespace holding clusters, for its AlertmanagerConfig (repeatable; "
+                               "default: the spec's, else PGHA_DEFAULT_NAMESPACE)")
     planning.set_defaults(fn=cmd_plan)
     doctor = sub.add_parser("doctor", help="check the environment before a first run, read-only (exit 1 on a FAIL)")
     doctor.add_argument("--platform", choices=["local", "aks"], help="default: PGHA_PLATFORM")

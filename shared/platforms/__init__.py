@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.platform import Platform
 from shared.settings import Settings
@@ -42,6 +42,14 @@ def plan_world(existing: ClusterSpec | None = None) -> PlanWorld:
     from shared.platforms.aks.plan import PlanWorld
 
     return PlanWorld(AksSettings.from_env(), existing)
+
+
+def monitoring_plan(namespaces: list[str]) -> list[dict[str, Any]]:
+    """`pgha plan monitoring`: the alert rules, the action group and the routes to pgha on AKS."""
+    from shared.platforms.aks.config import AksSettings
+    from shared.platforms.aks.plan import monitoring_plan as aks_monitoring_plan
+
+    return aks_monitoring_plan(AksSettings.from_env(), namespaces)
 
 
 def local_platform(settings: Settings | None = None) -> LocalPlatform:

@@ -1,6 +1,7 @@
 """An Azure subscription set up as docs/azure.md says, served by FakeAzure: the AKS cluster, the workload
 identity and its federated credentials, the backups storage account and container, role assignments, a
-public IP, Managed Prometheus and Log Analytics. A test changes what it wants broken.
+public IP, Managed Prometheus and Log Analytics, the Azure Monitor workspace and the Prometheus rule groups
+put there. A test changes what it wants broken.
 
 Shapes, from Azure's REST API specs (azure-rest-api-specs, resource-manager) at the api-versions the SDK
 clients send: userAssignedIdentities and federatedIdentityCredentials (msi 2024-11-30), resources list
@@ -29,6 +30,7 @@ from azure.core.credentials import AccessToken
 from azure.storage.blob import ContainerClient
 
 from shared.platforms.aks.azure import Azure, tls
+from tests.contract.arm_schemas import resource_errors
 from tests.contract.conftest import FakeAzure, Seen
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
@@ -47,6 +49,7 @@ ROLES = {  # built-in role definition ids, as Azure publishes them
         "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"]),
 }
 CONTRIBUTOR, READER = list(ROLES)
+MONITORING_CONTRIBUTOR = "749f88d5-cbae-40b8-bcfc-e573ddc772fa"  # prometheusRuleGroups/write among its actions
 CONTROL_READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"  # Reader: actions */read, no data actions
 
 
@@ -92,6 +95,8 @@ class AzureWorld:
     public_ips: dict[str, dict[str, Any]] = field(default_factory=dict)  # name (node RG) -> sku, allocation
     prometheus_up: bool = True
     logs_up: bool = True
+    workspaces: dict[str, str] = field(default_factory=lambda: {"amw-cnpg": "westus3"})  # rg-cnpg's: name -> region
+    rule_groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-cased id -> the stored resource
 
     def account_id(self, account: str) -> str:
         return f"{RG}/{self.accounts[account]}/providers/Microsoft.Storage/storageAccounts/{account}"
@@ -110,12 +115,16 @@ class AzureWorld:
 
     def set_up_as_documented(self) -> AzureWorld:
         """docs/azure.md's role assignments: the workload identity and pgha write the container; pgha reads
-        the storage account (and its role assignments) and the node resource group."""
+        the storage account (and its role assignments), the node resource group and the Azure Monitor
+        workspace, and writes the alert rule group."""
         container = f"{self.account_id('pghabackups')}/blobServices/default/containers/backups"
         self.grant(UAMI_OBJECT_ID, CONTRIBUTOR, container)
         self.grant(PGHA_OBJECT_ID, CONTRIBUTOR, container)
         self.grant(PGHA_OBJECT_ID, CONTROL_READER, self.account_id("pghabackups"))
         self.grant(PGHA_OBJECT_ID, CONTROL_READER, f"{RG}/rg-cnpg-aksmanaged")
+        self.grant(PGHA_OBJECT_ID, CONTROL_READER, f"{RG}/rg-cnpg/providers/Microsoft.Monitor/accounts/amw-cnpg")
+        self.grant(PGHA_OBJECT_ID, MONITORING_CONTRIBUTOR, f"{RG}/rg-cnpg/providers/Microsoft.AlertsManagement/"
+                                                           "prometheusRuleGroups/pgha-cnpg-alerts")
         return self
 
     def serve(self, fake: FakeAzure) -> None:
@@ -181,7 +190,41 @@ class AzureWorld:
             return 200, {"id": path, "name": name, "type": "Microsoft.Network/publicIPAddresses", "location": "westus3",
                          "sku": {"name": found["sku"], "tier": "Regional"},
                          "properties": {"publicIPAllocationMethod": found["allocation"], "ipAddress": "20.1.2.3"}}
+        if "/providers/microsoft.monitor/accounts/" in lower:
+            name = path.rsplit("/", 1)[1]
+            if not self.may_read(caller, path):
+                return forbidden(caller, "Microsoft.Monitor/accounts/read", path)
+            if name not in self.workspaces:
+                return not_found(path)
+            return 200, {"id": path, "name": name, "type": "Microsoft.Monitor/accounts",
+                         "location": self.workspaces[name], "properties": {"metrics": {
+                             "prometheusQueryEndpoint": f"https://{name}.westus3.prometheus.monitor.azure.com"}}}
+        if "/providers/microsoft.alertsmanagement/prometheusrulegroups/" in lower and seen.method == "PUT":
+            return self.put_rule_group(seen, path, query, caller)
         return 404, {"error": {"code": "NotFound", "message": f"no fake for {seen.method} {path}"}}
+
+    def may_write_monitoring(self, caller: str, scope: str) -> bool:
+        return any(a["principalId"] == caller and a["roleDefinitionId"].endswith(MONITORING_CONTRIBUTOR)
+                   and scope.lower().startswith(a["scope"].lower()) for a in self.assignments)
+
+    def put_rule_group(self, seen: Seen, path: str, query: dict[str, list[str]], caller: str) -> tuple[int, Any]:
+        """A rule group PUT: refused without Monitoring Contributor (`prometheusRuleGroups/write`), refused when
+        its body breaks the published schema (the resource provider's 400, stood in for by the schema the
+        provider publishes), or when its first scope is no workspace that exists; stored otherwise."""
+        if not self.may_write_monitoring(caller, path):
+            return forbidden(caller, "Microsoft.AlertsManagement/prometheusRuleGroups/write", path)
+        name = path.rsplit("/", 1)[1]
+        resource = {"type": "Microsoft.AlertsManagement/prometheusRuleGroups",
+                    "apiVersion": query.get("api-version", [""])[0], "name": name, **(seen.body or {})}
+        errors = resource_errors(resource)
+        if errors:
+            return 400, {"error": {"code": "InvalidRequestContent", "message": "; ".join(errors)}}
+        workspace = resource["properties"]["scopes"][0]
+        if workspace.rsplit("/", 1)[-1] not in self.workspaces:
+            return 400, {"error": {"code": "BadRequest", "message": f"The Azure Monitor workspace '{workspace}' "
+                                   "in scopes was not found."}}
+        self.rule_groups[path.lower()] = resource
+        return 200, {"id": path, **resource}
 
     def federated(self, seen: Seen, path: str) -> tuple[int, Any]:
         if self.identity is None:

@@ -156,6 +156,17 @@ class Azure:
         return ResourceManagementClient(self.credential, self.aks.subscription_id, base_url=self.aks.arm_endpoint,
                                         **tls(self.aks))
 
+    def location_of(self, resource_id: str, api_version: str) -> str:
+        """A resource's region (a rule group lives in its Azure Monitor workspace's)."""
+        found = self._resources().resources.get_by_id(resource_id, api_version=api_version, **self.options)
+        return str(found.location)
+
+    def put_resource(self, resource: dict[str, Any], resource_id: str) -> None:
+        """Create or update an ARM resource as rendered (`type`, `apiVersion`, `name` say where it goes)."""
+        body = {key: resource[key] for key in ("location", "tags", "properties") if key in resource}
+        self._resources().resources.begin_create_or_update_by_id(
+            resource_id, body, api_version=resource["apiVersion"], **self.options).result()
+
     def storage_account_id(self, account: str) -> str | None:
         """The storage account's resource id, found by name in the subscription (`az storage account show`)."""
         found = self._resources().resources.list(

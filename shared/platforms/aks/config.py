@@ -27,6 +27,10 @@ class AksSettings:
     arm_endpoint: str = "https://management.azure.com"
     ca_bundle: str = ""
     outbound_addresses: tuple[str, ...] = ()  # pgha's own outbound IPs, for the doctor's sourceRanges check
+    monitoring_apply: bool = False  # deploy applies each cluster's alert rules (and teardown removes them)
+    monitor_workspace_id: str = ""  # the Azure Monitor workspace's resource id: the rule groups' scope
+    action_group_id: str = ""  # the action group whose webhook calls pgha's /api/alerts
+    alerts_url: str = ""  # pgha's own /api/alerts, without its key
 
     @classmethod
     def from_env(cls) -> AksSettings:
@@ -41,6 +45,9 @@ class AksSettings:
                 ipaddress.ip_address(address)
             except ValueError:
                 raise ValueError(f"setting PGHA_OUTBOUND_ADDRESSES: {address!r} is not an IP address") from None
+        apply = env.get("PGHA_MONITORING_APPLY", "false").lower()
+        if apply not in ("true", "false"):
+            raise ValueError(f"setting PGHA_MONITORING_APPLY must be true or false, got {apply!r}")
         return cls(
             subscription_id=env.get("PGHA_AKS_SUBSCRIPTION_ID", ""),
             resource_group=resource_group,
@@ -59,4 +66,13 @@ class AksSettings:
             arm_endpoint=env.get("PGHA_ARM_ENDPOINT", "https://management.azure.com").rstrip("/"),
             ca_bundle=env.get("PGHA_CA_BUNDLE", ""),
             outbound_addresses=outbound,
+            monitoring_apply=apply == "true",
+            monitor_workspace_id=env.get("PGHA_MONITOR_WORKSPACE_ID", ""),
+            action_group_id=env.get("PGHA_ACTION_GROUP_ID", ""),
+            alerts_url=env.get("PGHA_ALERTS_URL", ""),
         )
+
+    @property
+    def cluster_id(self) -> str:
+        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+                f"/providers/Microsoft.ContainerService/managedClusters/{self.cluster}")

@@ -21,6 +21,7 @@ from shared import objectstore
 from shared.doctor import Check, Purpose, fail, guarded, passed, warn
 from shared.platform import PreflightFailed
 from shared.platforms.aks import access
+from shared.platforms.aks.alerting import RULE_GROUP, WORKSPACE_API
 from shared.platforms.aks.azure import FEDERATED_CREDENTIALS_LIMIT, Azure, credential_name
 from shared.platforms.aks.cnpg import deployment_available
 from shared.platforms.aks.operator import OBJECT_STORE_CRD, SUPPORTED_RANGE, resolve_backup_method
@@ -97,6 +98,8 @@ def examine(platform: AksPlatform, spec: ClusterSpec, purpose: Purpose = "doctor
     if exam.purpose == "doctor":
         exam.guarded("Prometheus", lambda: prometheus_check(exam), "querying Prometheus")
         exam.guarded("Log Analytics", lambda: log_analytics_check(exam), "querying Log Analytics")
+    if exam.makes or exam.purpose == "doctor":
+        exam.guarded("alert rules", lambda: alert_rules_check(exam), "reading the Azure Monitor workspace")
     if exam.makes:
         exam.guarded("public IP", lambda: public_ip_check(exam), "reading the public IP")
         exam.add(sql_access_check(exam))
@@ -301,6 +304,22 @@ def prometheus_check(exam: Examination) -> Check:
                                   "responses read no metrics; set it to the Azure Monitor workspace's query endpoint")
     exam.azure.prometheus("vector(1)")
     return passed("Prometheus", "the Azure Monitor workspace answers a query (PGHA_PROMETHEUS_ENDPOINT)")
+
+
+def alert_rules_check(exam: Examination) -> Check | None:
+    """With PGHA_MONITORING_APPLY, deploy puts the alert rule group in the workspace's region, calling the
+    action group: both must be named before anything is made."""
+    aks = exam.platform.aks
+    if not aks.monitoring_apply:
+        return None
+    unset = [name for name, value in (("PGHA_MONITOR_WORKSPACE_ID", aks.monitor_workspace_id),
+                                      ("PGHA_ACTION_GROUP_ID", aks.action_group_id)) if not value]
+    if unset:
+        return fail("alert rules", f"PGHA_MONITORING_APPLY is true but {' and '.join(unset)} unset: the rule group "
+                                   "needs the Azure Monitor workspace it reads and the action group it calls")
+    region = exam.azure.location_of(aks.monitor_workspace_id, WORKSPACE_API)
+    return passed("alert rules", f"deploy applies rule group {RULE_GROUP} in {region}, scoped to the workspace "
+                                 "and the AKS cluster, calling the action group")
 
 
 def log_analytics_check(exam: Examination) -> Check:

@@ -59,6 +59,10 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("barmancloud.cnpg.io/v1", "ObjectStore"): Kind("/apis/barmancloud.cnpg.io/v1", "objectstores"),
     ("monitoring.coreos.com/v1", "PodMonitor"): Kind("/apis/monitoring.coreos.com/v1", "podmonitors"),
     ("azmonitoring.coreos.com/v1", "PodMonitor"): Kind("/apis/azmonitoring.coreos.com/v1", "podmonitors"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"): Kind("/apis/monitoring.coreos.com/v1", "prometheusrules"),
+    # rendered by `pgha plan monitoring` only: its Secret holds the key, which pgha never holds
+    ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"): Kind("/apis/monitoring.coreos.com/v1alpha1",
+                                                                   "alertmanagerconfigs"),
 }
 
 

@@ -52,8 +52,15 @@ def pod_monitor(spec: ClusterSpec) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
         "metadata": meta(spec.name, spec.namespace, labels=labels),
-        "spec": {"selector": {"matchLabels": labels}, "podMetricsEndpoints": [{"port": "metrics"}]},
+        "spec": scrape(labels),
     }
+
+
+def scrape(labels: dict[str, str]) -> dict[str, Any]:
+    """The instances' `metrics` port; each series labelled with its pod's cluster (`cnpg.io/cluster`, which
+    prometheus-operator writes `cnpg_io_cluster`), so one set of alert rules serves every cluster."""
+    return {"selector": {"matchLabels": labels}, "podTargetLabels": ["cnpg.io/cluster"],
+            "podMetricsEndpoints": [{"port": "metrics"}]}
 
 
 def managed_prometheus_pod_monitor(spec: ClusterSpec) -> dict[str, Any]:
@@ -62,7 +69,7 @@ def managed_prometheus_pod_monitor(spec: ClusterSpec) -> dict[str, Any]:
     return {
         "apiVersion": "azmonitoring.coreos.com/v1", "kind": "PodMonitor",
         "metadata": meta(f"{spec.name}-metrics-managed-prometheus", spec.namespace, labels=labels),
-        "spec": {"selector": {"matchLabels": labels}, "podMetricsEndpoints": [{"port": "metrics"}]},
+        "spec": scrape(labels),
     }
 
 

@@ -12,10 +12,13 @@ never made.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from shared.alert_rules import STANDARD
 from shared.backups import Backup
 from shared.outcome import done
+from shared.platforms.aks import alerting
 from shared.platforms.aks import kube as kube_paths
 from shared.platforms.aks.azure import AUDIENCE, credential_name, service_account_subject
 from shared.platforms.aks.config import AksSettings
@@ -127,6 +130,14 @@ class RecordingAzure:
         self.calls.append({"call": f"DELETE {self._identity_path(namespace, cluster)}",
                            "note": "Azure: federated credential removed"})
         return True
+
+    def location_of(self, resource_id: str, api_version: str) -> str:
+        self.calls.append({"call": f"GET {resource_id}", "note": "Azure: the workspace's region"})
+        return "<the workspace's region>"
+
+    def put_resource(self, resource: dict[str, Any], resource_id: str) -> None:
+        self.calls.append({"call": f"PUT {resource_id}?api-version={resource['apiVersion']}",
+                           "note": "Azure: create or update", "object": resource})
 
     def container(self, destination_path: str) -> Any:
         raise NotImplementedError
@@ -253,3 +264,29 @@ def _found(activity: str, payload: Any) -> Any:
 def _bookkeeping(activity: str, payload: Any) -> Any:
     return {"store_report": {}, "release_lock": True, "post_report": {"outcome": "skipped", "detail": ""},
             "report_status": None}[activity]
+
+
+def monitoring_plan(aks: AksSettings, namespaces: list[str]) -> list[dict[str, Any]]:
+    """`pgha plan monitoring`: what calls pgha when a cluster goes wrong, as entries of `render`. A setting
+    left unset is shown by its name, and the function key never: the template writes it into the action
+    group itself, and an operator into the webhook Secret."""
+    aks = replace(aks, monitor_workspace_id=aks.monitor_workspace_id or "<PGHA_MONITOR_WORKSPACE_ID>",
+                  alerts_url=aks.alerts_url or "<PGHA_ALERTS_URL>")
+    step = "alert rules"
+    arm = [(alerting.action_group(aks.alerts_url, None), alerting.action_group_id(aks),
+            "Azure: pgha's action group (infra/azuredeploy.json makes it with the key; PGHA_ACTION_GROUP_ID)"),
+           (alerting.aks_rule_group(aks, "<the workspace's region>", STANDARD), alerting.rule_group_id(aks),
+            "Azure: the rule group deploy applies with PGHA_MONITORING_APPLY")]
+    entries = [{"step": step, "call": f"PUT {where}?api-version={resource['apiVersion']}", "note": note,
+                "object": resource} for resource, where, note in arm]
+    kube = [(alerting.prometheus_rule(aks.operator_namespace, STANDARD),
+             "kube-prometheus-stack: the same rules (deploy applies it where the CRD is)")]
+    for namespace in namespaces:
+        kube += [(alerting.webhook_secret(namespace, aks.alerts_url, None), "the webhook's URL, key and all"),
+                 (alerting.alertmanager_config(namespace, STANDARD), "kube-prometheus-stack: Alertmanager's route "
+                                                                     f"to pgha for {namespace}'s alerts")]
+    for obj, note in kube:
+        meta = obj["metadata"]
+        path = kube_paths.path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        entries.append({"step": step, "call": f"PATCH {path}", "note": f"server-side apply: {note}", "object": obj})
+    return entries

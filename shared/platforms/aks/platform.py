@@ -20,6 +20,7 @@ from typing import Any
 from shared import backups as bk
 from shared import credentials, sql
 from shared import status as st
+from shared.alert_rules import STANDARD
 from shared.backups import Backup
 from shared.changes import ChangePlan, Verdict, major_of
 from shared.doctor import Check, Purpose
@@ -27,7 +28,7 @@ from shared.logs import redact
 from shared.objectstore import Container
 from shared.outcome import Outcome, done, skipped, unchanged
 from shared.platform import PreflightFailed, Role, preflight_outcome, unreadable
-from shared.platforms.aks import cnpg, doctor, manifests, updates
+from shared.platforms.aks import alerting, cnpg, doctor, manifests, updates
 from shared.platforms.aks import credentials as credentials_aks
 from shared.platforms.aks.azure import Azure
 from shared.platforms.aks.config import AksSettings
@@ -45,6 +46,7 @@ RETAINED_LABEL = "pgha.io/retained-backups"
 CNPG_API = manifests.CNPG
 POD_MONITOR_CRD = "podmonitors.monitoring.coreos.com"
 MANAGED_POD_MONITOR_CRD = "podmonitors.azmonitoring.coreos.com"
+PROMETHEUS_RULE_CRD = "prometheusrules.monitoring.coreos.com"
 ARCHIVE_WAIT_SECONDS = 60
 # `kubectl cnpg psql` runs psql in the instance's `postgres` container, which reaches PostgreSQL as the
 # postgres superuser over the local socket (internal/cmd/plugin/psql): no superuser secret needed
@@ -182,7 +184,10 @@ class AksPlatform:
         for monitor in monitors:
             self.kube.apply(monitor)
         made = ", ".join(f"{m['metadata']['name']} ({m['apiVersion'].split('/')[0]})" for m in monitors)
-        return done(f"PodMonitor {made} applied" + "".join(f"; {m}" for m in missing))
+        rules = ([alerting.apply_alert_rules(self.aks, self.azure, self.kube,
+                                             self.kube.crd_installed(PROMETHEUS_RULE_CRD), STANDARD)]
+                 if self.aks.monitoring_apply else [])
+        return done(f"PodMonitor {made} applied" + "".join(f"; {m}" for m in [*missing, *rules]))
 
     def verify_monitoring(self, spec: ClusterSpec) -> Outcome:
         if not spec.monitoring.enable_pod_monitor:

@@ -1,0 +1,151 @@
+"""The AKS rules, checked by promtool over series shaped as Managed Prometheus (or kube-prometheus-stack)
+scrapes them from CNPG's instance manager through pgha's PodMonitors: `namespace`, `pod`, `job`, and the
+pod's `cnpg.io/cluster` label copied as `cnpg_io_cluster` (podTargetLabels). Kubelet's volume statistics
+carry the claim's `namespace` and `persistentvolumeclaim` only."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.alert_rules import LEFT_OUT as LOCAL_LEFT_OUT
+from shared.alert_rules import STANDARD, rules
+from shared.platforms.aks.alert_rules import LEFT_OUT, aks_rules
+from shared.platforms.aks.alerting import prometheus_rule
+
+pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool: run scripts/setup.sh")
+
+
+def run(*argv: str) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def pod(name: str, cluster: str = "pg") -> str:
+    return (f'namespace="db", cnpg_io_cluster="{cluster}", pod="{name}", job="db/{cluster}", '
+            f'container="postgres", instance="10.0.0.{name[-1]}:9187"')
+
+
+def alert(name: str, **labels: str) -> dict[str, Any]:
+    rule = next(r for r in aks_rules() if r.alert == name)
+    return {"exp_labels": {"namespace": "db", "cnpg_io_cluster": "pg", "severity": rule.severity,
+                           "playbook": rule.playbook, **labels}}
+
+
+CASES: list[dict[str, Any]] = [
+    {  # pg-2 promoted at 2m: its in_recovery goes 1 -> 0, the old primary's 0 -> 1; an alert for `recent`
+        "interval": "30s",
+        "input_series": [
+            {"series": f"cnpg_pg_replication_in_recovery{{{pod('pg-1')}}}", "values": "0x3 1x40"},
+            {"series": f"cnpg_pg_replication_in_recovery{{{pod('pg-2')}}}", "values": "1x3 0x40"},
+            {"series": f"cnpg_pg_postmaster_start_time{{{pod('pg-1')}}}", "values": "100x3 300x40"},
+            {"series": f"cnpg_pg_postmaster_start_time{{{pod('pg-2')}}}", "values": "100x43"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "1m", "alertname": "PGHAPrimaryUnavailable", "exp_alerts": []},
+            {"eval_time": "3m", "alertname": "PGHAPrimaryUnavailable", "exp_alerts": [alert("PGHAPrimaryUnavailable")]},
+            {"eval_time": "15m", "alertname": "PGHAPrimaryUnavailable", "exp_alerts": []},
+        ],
+    },
+    {  # the primary's postmaster restarted in place (no promotion); a standby's restart is no outage
+        "interval": "30s",
+        "input_series": [
+            {"series": f"cnpg_pg_replication_in_recovery{{{pod('pg-1')}}}", "values": "0x43"},
+            {"series": f"cnpg_pg_replication_in_recovery{{{pod('pg-2')}}}", "values": "1x43"},
+            {"series": f"cnpg_pg_postmaster_start_time{{{pod('pg-1')}}}", "values": "100x3 200x40"},
+            {"series": f"cnpg_pg_postmaster_start_time{{{pod('pg-2')}}}", "values": "100x20 900x22"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "3m", "alertname": "PGHAPrimaryUnavailable", "exp_alerts": [alert("PGHAPrimaryUnavailable")]},
+            {"eval_time": "18m", "alertname": "PGHAPrimaryUnavailable", "exp_alerts": []},
+        ],
+    },
+    {  # three instances, the primary streams to none: critical, after CNPG's 5m
+        "interval": "1m",
+        "input_series": [
+            {"series": f"cnpg_pg_replication_streaming_replicas{{{pod('pg-1')}}}", "values": "2x3 0x10"},
+            {"series": f"cnpg_pg_replication_is_wal_receiver_up{{{pod('pg-1')}}}", "values": "0x13"},
+            *({"series": f"cnpg_pg_replication_streaming_replicas{{{pod(p)}}}", "values": "0x13"}
+              for p in ("pg-2", "pg-3")),
+            *({"series": f"cnpg_pg_replication_is_wal_receiver_up{{{pod(p)}}}", "values": "1x3 0x10"}
+              for p in ("pg-2", "pg-3")),
+            *({"series": f"cnpg_collector_up{{{pod(p)}}}", "values": "1x13"} for p in ("pg-1", "pg-2", "pg-3")),
+        ],
+        "alert_rule_test": [
+            {"eval_time": "2m", "alertname": "CNPGClusterHACritical", "exp_alerts": []},
+            {"eval_time": "10m", "alertname": "CNPGClusterHACritical", "exp_alerts": [alert("CNPGClusterHACritical")]},
+        ],
+    },
+    {  # archiving fails after its last success, on the primary
+        "interval": "1m",
+        "input_series": [
+            {"series": f"cnpg_pg_stat_archiver_last_archived_time{{{pod('pg-1')}}}", "values": "1000x10"},
+            {"series": f"cnpg_pg_stat_archiver_last_failed_time{{{pod('pg-1')}}}", "values": "-1x2 1100x8"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "2m", "alertname": "PGHAWALArchivingFailing", "exp_alerts": []},
+            {"eval_time": "5m", "alertname": "PGHAWALArchivingFailing",
+             "exp_alerts": [alert("PGHAWALArchivingFailing")]},
+        ],
+    },
+    {  # PostgreSQL down in every instance (the instance managers still answer)
+        "interval": "1m",
+        "input_series": [
+            *({"series": f"cnpg_collector_up{{{pod(p)}}}", "values": "1x2 0x10"} for p in ("pg-1", "pg-2")),
+            *({"series": f"up{{{pod(p)}}}", "values": "1x12"} for p in ("pg-1", "pg-2"))],
+        "alert_rule_test": [
+            {"eval_time": "4m", "alertname": "CNPGClusterOffline", "exp_alerts": []},
+            {"eval_time": "9m", "alertname": "CNPGClusterOffline", "exp_alerts": [alert("CNPGClusterOffline")]},
+        ],
+    },
+    {  # pg-2's WAL volume 75% full, its PGDATA 10%: the WAL claim names the cluster
+        "interval": "1m",
+        "input_series": [
+            {"series": 'kubelet_volume_stats_capacity_bytes{namespace="db", persistentvolumeclaim="pg-2-wal"}',
+             "values": "100x10"},
+            {"series": 'kubelet_volume_stats_available_bytes{namespace="db", persistentvolumeclaim="pg-2-wal"}',
+             "values": "25x10"},
+            {"series": 'kubelet_volume_stats_capacity_bytes{namespace="db", persistentvolumeclaim="pg-2"}',
+             "values": "100x10"},
+            {"series": 'kubelet_volume_stats_available_bytes{namespace="db", persistentvolumeclaim="pg-2"}',
+             "values": "90x10"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "8m", "alertname": "CNPGClusterLowDiskSpaceWarning",
+             "exp_alerts": [alert("CNPGClusterLowDiskSpaceWarning")]},
+            {"eval_time": "8m", "alertname": "CNPGClusterLowDiskSpaceCritical", "exp_alerts": []},
+        ],
+    },
+]
+
+
+def test_every_aks_rule_parses_and_behaves_on_cnpg_s_series(tmp_path: Path) -> None:
+    rules_file = tmp_path / "rules.yml"
+    spec = prometheus_rule("cnpg-system", STANDARD)["spec"]  # the PrometheusRule's groups are a rule file's
+    rules_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert "SUCCESS" in run("promtool", "check", "rules", str(rules_file))
+    for rule in spec["groups"][0]["rules"]:
+        rule.pop("annotations")
+    rules_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    tests = tmp_path / "tests.yml"
+    tests.write_text(yaml.safe_dump({"rule_files": [str(rules_file)], "evaluation_interval": "30s",
+                                     "tests": CASES}, sort_keys=False))
+    assert "SUCCESS" in run("promtool", "test", "rules", str(tests))
+
+
+def test_the_aks_catalog_keeps_the_local_names_and_playbooks_and_says_what_it_leaves_out() -> None:
+    local = {r.alert: r for r in rules(STANDARD)}
+    aks = {r.alert: r for r in aks_rules()}
+    assert set(local) <= set(aks) and not set(aks) & set(LEFT_OUT)
+    for name, rule in local.items():
+        assert (aks[name].playbook, aks[name].severity, aks[name].for_seconds) == (
+            rule.playbook, rule.severity, rule.for_seconds)
+        assert "patroni" not in aks[name].expr  # no Patroni on AKS: CNPG's own series only
+    # the disk rules, left out locally for want of kubelet, are back where kubelet is scraped
+    assert {"CNPGClusterLowDiskSpaceWarning", "CNPGClusterLowDiskSpaceCritical"} <= set(aks) & set(LOCAL_LEFT_OUT)
