@@ -65,5 +65,6 @@ def render(entries: list[dict[str, Any]]) -> str:
         else:
             head.append(f"# no call: {entry['note']}")
         body = entry.get("object") or entry.get("body") or {"noCall": entry["note"]}
-        documents.append("\n".join(head) + "\n" + yaml.safe_dump(json.loads(json.dumps(body)), sort_keys=False))
+        documents.append("\n".join(head) + "\n" + yaml.safe_dump(json.loads(json.dumps(body)), sort_keys=False,
+                                                                     width=200))
     return "---\n".join(documents)

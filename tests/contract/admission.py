@@ -6,8 +6,12 @@ would answer. The fake API server (fake_kube.py) can call it on create/update.
 
 Sources, named next to each behaviour below:
 
-- The CRD schemas are CloudNativePG's and the Barman Cloud plugin's published CRDs, stored unmodified in
-  fixtures/crds/ (see fixtures/crds/SOURCES.md). Structural-schema semantics (pruning, defaulting,
+- The CRD schemas are CloudNativePG's and the Barman Cloud plugin's published CRDs, and prometheus-operator's
+  PodMonitor, PrometheusRule (monitoring.coreos.com/v1) and AlertmanagerConfig (monitoring.coreos.com/
+  v1alpha1) CRDs, stored unmodified in fixtures/crds/ (see fixtures/crds/SOURCES.md); the
+  prometheus-operator ones are the same for every CNPG version. Their `pattern`s are Go (RE2) regular
+  expressions; the inline flag groups some use mid-pattern (`^(?i)(abort|warn)?$`) are rewritten to
+  Python's scoped form (`_go_pattern`). Structural-schema semantics (pruning, defaulting,
   unknown fields, CEL) follow k8s.io/apiextensions-apiserver (pkg/apiserver/schema/{pruning,defaulting,
   cel,listtype}, pkg/apiserver/validation/validation.go for how kube-openapi errors become field errors,
   pkg/registry/customresource/strategy.go for the order of checks).
@@ -22,8 +26,14 @@ Coverage (what is NOT checked):
 - Core kinds (Service, Secret, ConfigMap, Namespace, Pod, ...) have no schema here: unknown fields and
   wrong types in them are not detected; only metadata name/label/annotation rules, plus the Service rules
   in `_validate_service`.
-- PodMonitor (monitoring.coreos.com/v1 and azmonitoring.coreos.com/v1): prometheus-operator's CRD is not
-  stored here, so only apiVersion/kind and the metadata rules are checked -- no schema, no pruning.
+- PodMonitor of azmonitoring.coreos.com/v1 (Azure Managed Prometheus' own group; its CRD, shipped by the
+  ama-metrics add-on, is not stored here): only apiVersion/kind and the metadata rules are checked -- no
+  schema, no pruning. The monitoring.coreos.com/v1 PodMonitor is checked against prometheus-operator's CRD.
+- monitoring.coreos.com kinds other than PodMonitor/PrometheusRule (v1) and AlertmanagerConfig (v1alpha1)
+  are answered 404, as are AlertmanagerConfig's v1beta1 (served only by the CRD of
+  example/prometheus-operator-crd-full, with its conversion webhook; kube-prometheus-stack installs the
+  v1alpha1-only CRD) and PrometheusRule/PodMonitor in other versions. prometheus-operator's own validating
+  webhook (admission-webhook: PromQL parsing of `expr`, AlertmanagerConfig semantic checks) is not emulated.
 - CloudNativePG's validating webhooks do far more than the Cluster name rule (instances vs synchronous
   replicas, storage, PostgreSQL parameters, ...); only `validateName` is emulated. Of its defaulting
   webhook only `synchronous.dataDurability` is emulated (the CRD's CEL rule needs it, see `_cnpg_mutate`).
@@ -54,10 +64,12 @@ import yaml
 CRD_DIR = Path(__file__).parent / "fixtures" / "crds"
 CNPG_DIRS = {"1.29": "cnpg-1.29.2", "1.30": "cnpg-1.30.0"}
 PLUGIN_DIR = "plugin-barman-cloud-0.14.0"
+PROMETHEUS_OPERATOR_DIR = "prometheus-operator-0.93.0"  # the CRDs kube-prometheus-stack installs
 
 # CEL rules found in the fixtures that this module cannot evaluate, as "<crd file> <path>: <rule>".
 # Empty: cel-python evaluates all of them (transition rules with `oldSelf` only when `old` is passed).
-# test_admission.py recomputes this set from the fixtures, so it cannot go stale.
+# test_admission.py (CNPG, plugin) and test_prometheus_operator_crds.py (prometheus-operator) recompute
+# this set from the fixtures, so it cannot go stale.
 CEL_NOT_COVERED: frozenset[str] = frozenset()
 
 STRICT, WARN, IGNORE = "Strict", "Warn", "Ignore"
@@ -399,20 +411,38 @@ def _validate_service(obj: dict[str, Any]) -> tuple[list[FieldError], list[str]]
 # --- CRD schemas -----------------------------------------------------------------------------------------
 
 
+class _CrdLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML as the API server's client reads a CRD (sigs.k8s.io/yaml, go-yaml): a lone `=` is the string "="
+    (AlertmanagerConfig's matchType enum), not PyYAML's YAML 1.1 `!!value` tag, which SafeLoader cannot load.
+    libyaml's parser when PyYAML has it: the AlertmanagerConfig CRD is 800 KB."""
+
+
+_CrdLoader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
+
+
+@cache
+def _crd_dir(directory: str) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """One fixture folder's CRDs: (group, kind, version) -> {"schema", "plural", "file"} per served version."""
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for path in sorted((CRD_DIR / directory).glob("*.yaml")):
+        crd = yaml.load(path.read_text(), Loader=_CrdLoader)
+        for v in crd["spec"]["versions"]:
+            if v.get("served"):
+                out[(crd["spec"]["group"], crd["spec"]["names"]["kind"], v["name"])] = {
+                    "schema": v["schema"]["openAPIV3Schema"], "plural": crd["spec"]["names"]["plural"],
+                    "file": f"{directory}/{path.name}"}
+    return out
+
+
 @cache
 def _crds(version: str) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """(group, kind, version) -> {"schema": that served version's openAPIV3Schema, "plural", "file"}."""
+    """(group, kind, version) -> {"schema": that served version's openAPIV3Schema, "plural", "file"}: the CRDs
+    of CloudNativePG `version`, of the plugin and of prometheus-operator (the same for every version)."""
     if version not in CNPG_DIRS:
         raise ValueError(f"unknown CloudNativePG version {version!r}; expected one of {sorted(CNPG_DIRS)}")
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for directory in (CNPG_DIRS[version], PLUGIN_DIR):
-        for path in sorted((CRD_DIR / directory).glob("*.yaml")):
-            crd = yaml.safe_load(path.read_text())
-            for v in crd["spec"]["versions"]:
-                if v.get("served"):
-                    out[(crd["spec"]["group"], crd["spec"]["names"]["kind"], v["name"])] = {
-                        "schema": v["schema"]["openAPIV3Schema"], "plural": crd["spec"]["names"]["plural"],
-                        "file": f"{directory}/{path.name}"}
+    for directory in (CNPG_DIRS[version], PLUGIN_DIR, PROMETHEUS_OPERATOR_DIR):
+        out.update(_crd_dir(directory))
     return out
 
 
@@ -422,8 +452,13 @@ def crd_schema(api_version: str, kind: str, version: str = "1.30") -> dict[str, 
     return entry["schema"] if entry else None
 
 
-def cel_rules(version: str) -> list[tuple[str, str, str]]:
-    """Every x-kubernetes-validations rule in the fixtures used for `version`: (crd file, path, rule)."""
+def cel_rules(version: str, directories: tuple[str, ...] | None = None) -> list[tuple[str, str, str]]:
+    """Every x-kubernetes-validations rule in the fixtures used for `version`: (crd file, path, rule).
+
+    By default those of CloudNativePG's and the plugin's CRDs (`version` picks them; test_admission.py has a
+    case for each); `directories` names other fixture folders, e.g. (PROMETHEUS_OPERATOR_DIR,), whose rules
+    test_prometheus_operator_crds.py covers."""
+    wanted = directories if directories is not None else (CNPG_DIRS.get(version, version), PLUGIN_DIR)
     found: list[tuple[str, str, str]] = []
 
     def walk(schema: dict[str, Any], path: str, file: str) -> None:
@@ -437,7 +472,8 @@ def cel_rules(version: str) -> list[tuple[str, str, str]]:
             walk(schema["additionalProperties"], f"{path}[*]", file)
 
     for entry in _crds(version).values():
-        walk(entry["schema"], "", entry["file"])
+        if entry["file"].split("/")[0] in wanted:
+            walk(entry["schema"], "", entry["file"])
     return found
 
 
@@ -487,6 +523,47 @@ def _format_ok(fmt: str, value: str) -> bool:
         except (binascii.Error, ValueError):
             return False
     return True
+
+
+@cache
+def _go_pattern(pattern: str) -> str:
+    """A Go (RE2) regular expression as Python's `re` reads it. Go lets a flag group `(?i)` stand anywhere,
+    applying to the rest of the enclosing group; Python (>= 3.11) accepts global flags only at the very
+    start, so `(?i)rest` becomes the scoped `(?i:rest)`, closed where the enclosing group closes."""
+    out: list[str] = []
+    extra = [0]  # per open group: scoped flag groups to close with it
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if char == "[":  # a character class, copied as is (a `]` right after `[` or `[^` is literal)
+            end = i + 1
+            if end < len(pattern) and pattern[end] == "^":
+                end += 1
+            if end < len(pattern) and pattern[end] == "]":
+                end += 1
+            while end < len(pattern) and pattern[end] != "]":
+                end += 2 if pattern[end] == "\\" else 1
+            out.append(pattern[i:end + 1])
+            i = end + 1
+            continue
+        flags = re.match(r"\(\?([ims-]+)\)", pattern[i:])
+        if flags and i > 0:
+            out.append(f"(?{flags.group(1)}:")
+            extra[-1] += 1
+            i += len(flags.group(0))
+            continue
+        if char == "(":
+            extra.append(0)
+        elif char == ")" and len(extra) > 1:
+            out.append(")" * extra.pop())
+        out.append(char)
+        i += 1
+    out.append(")" * extra[0])
+    return "".join(out)
 
 
 class _Walker:
@@ -596,7 +673,7 @@ class _Walker:
             if "maxLength" in schema and len(value) > schema["maxLength"]:
                 n = schema["maxLength"]
                 self.error("TooLong", path, value, f"may not be more than {n} byte{'' if n == 1 else 's'}")
-            if "pattern" in schema and not re.search(schema["pattern"], value):
+            if "pattern" in schema and not re.search(_go_pattern(schema["pattern"]), value):
                 self.error("Invalid", path, value, f"{path} in body should match '{schema['pattern']}'")
             if "format" in schema and not _format_ok(schema["format"], value):
                 self.error("TypeInvalid", path, value, f'{path} in body must be of type {schema["format"]}: '
@@ -719,7 +796,8 @@ def _cel_check(rule: dict[str, Any], value: Any, old: Any, schema: dict[str, Any
 
 CNPG_GROUP = "postgresql.cnpg.io"
 PLUGIN_GROUP = "barmancloud.cnpg.io"
-POD_MONITOR_GROUPS = ("monitoring.coreos.com", "azmonitoring.coreos.com")
+PROMETHEUS_GROUP = "monitoring.coreos.com"  # prometheus-operator's, CRDs stored
+AZURE_POD_MONITOR = ("azmonitoring.coreos.com/v1", "PodMonitor")  # Azure Managed Prometheus', CRD not stored
 
 
 def _cnpg_mutate(obj: dict[str, Any]) -> None:
@@ -775,8 +853,8 @@ def admit(obj: dict[str, Any], field_validation: str | None, version: str = "1.3
     warnings: list[str] = []
 
     if schema is None:
-        if group in (CNPG_GROUP, PLUGIN_GROUP) or (kind == "PodMonitor" and group not in POD_MONITOR_GROUPS) or (
-                kind == "PodMonitor" and api_version.rpartition("/")[2] != "v1"):
+        if group in (CNPG_GROUP, PLUGIN_GROUP, PROMETHEUS_GROUP) or (
+                kind == "PodMonitor" and (api_version, kind) != AZURE_POD_MONITOR):
             raise Invalid(404, "NotFound", "the server could not find the requested resource")
         errs = validate_object_meta(meta, group, kind)
         if (group, kind) == ("", "Service"):

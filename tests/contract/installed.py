@@ -57,8 +57,9 @@ def install(api: FakeKubeApi, version: str = "1.30.0", plugin: bool = True, kube
             "provisioner": "disk.csi.azure.com", "allowVolumeExpansion": True, "reclaimPolicy": "Delete",
             "volumeBindingMode": "WaitForFirstConsumer",
             "parameters": {"skuname": "Premium_LRS" if name.endswith("premium") else "StandardSSD_LRS"}})
-    if kube_prometheus:
-        crd(api, "podmonitors.monitoring.coreos.com")
+    if kube_prometheus:  # kube-prometheus-stack installs prometheus-operator's CRDs together
+        for plural in ("podmonitors", "prometheusrules", "alertmanagerconfigs"):
+            crd(api, f"{plural}.monitoring.coreos.com")
     if managed_prometheus:
         crd(api, "podmonitors.azmonitoring.coreos.com")
 

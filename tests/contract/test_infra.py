@@ -20,6 +20,7 @@ from shared.platforms.aks.plan import monitoring_plan
 from shared.platforms.aks.template import template
 from shared.settings import SETTINGS_DOC
 from tests.contract.arm_schemas import resource_errors, template_errors
+from triggers.plans import render
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "azuredeploy.json"
@@ -137,6 +138,24 @@ def test_the_app_settings_are_the_ones_pgha_reads_both_ways() -> None:
     replaced = {"FUNCTIONS_WORKER_RUNTIME": "functionAppConfig.runtime",
                 "AzureWebJobsStorage": "AzureWebJobsStorage__accountName (identity-based)"}
     assert set(sample) - given - set(replaced) == set(SETTINGS_DOC) - on_azure
+
+
+PLAN_BLOCK = re.compile(r"(<!-- plan monitoring -->\n)(.*?)(<!-- end plan monitoring -->)", re.S)
+
+
+def test_docs_azure_md_shows_the_plan_as_pgha_prints_it() -> None:
+    aks = AksSettings(subscription_id="sub", resource_group="rg-cnpg", cluster="aks-primary",
+                      monitor_workspace_id="/subscriptions/sub/resourceGroups/rg-cnpg/providers/Microsoft.Monitor/"
+                                           "accounts/amw-cnpg", alerts_url="https://pgha-app.azurewebsites.net/api/alerts")
+    block = "```yaml\n" + render(monitoring_plan(aks, ["cnpg-database"])) + "```\n"
+    docs = ROOT / "docs" / "azure.md"
+    text = docs.read_text()
+    if os.environ.get("PGHA_UPDATE_INFRA") == "1":
+        text = PLAN_BLOCK.sub(lambda m: m.group(1) + block + m.group(3), text)
+        docs.write_text(text)
+    shown = PLAN_BLOCK.search(text)
+    assert shown and shown.group(2) == block, "docs/azure.md's plan is stale: PGHA_UPDATE_INFRA=1 rewrites it"
+    assert HIDDEN in block and "code=" in block
 
 
 @pytest.fixture()

@@ -73,6 +73,10 @@ EXTRAS: dict[str, dict[str, str]] = {  # fixture -> path -> why pgha adds it
     },
     "secret-db-user-pass.yaml": {"metadata.labels": "cnpg.io/reload: CNPG watches only the Secrets it owns or those "
                                  "labelled cnpg.io/reload: a rotated password reaches the owner's role"},
+    **{fixture: {"spec.podTargetLabels": "each series labelled with its cluster (cnpg_io_cluster), so one set of "
+                                         "alert rules, made once, serves every cluster (shared/platforms/aks/"
+                                         "alert_rules.py)"}
+       for fixture in ("podmonitor.yaml", "podmonitor-azmonitoring.yaml")},
     "service-rw.yaml": {"spec.selector.cnpg.io/cluster": SEVERAL_CLUSTERS},
     "service-ro.yaml": {"spec.selector.cnpg.io/cluster": SEVERAL_CLUSTERS},
 }

@@ -107,6 +107,9 @@ PERMISSIONS: tuple[Permission, ...] = (
     *_rows("apps", "deployments", "operator", {"get": used_by("deploy", "restore", "update", "alert"),
                                                "patch": used_by("alert")}),
     *_rows("", "services", "operator", {"list": MAKE}),  # the Barman Cloud plugin's Service
+    # PGHA_MONITORING_APPLY where kube-prometheus-stack is: the alert rules, one PrometheusRule for every cluster
+    *_rows("monitoring.coreos.com", "prometheusrules", "operator", {"create": used_by("deploy"),
+                                                                    "patch": used_by("deploy")}),
 )
 
 
