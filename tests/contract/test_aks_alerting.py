@@ -6,15 +6,19 @@ by prometheus-operator's CRD); the doctor and the pre-flight name what is missin
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError
 
 from shared.platforms.aks import alerting
+from shared.platforms.aks import kube as kube_paths
 from shared.platforms.aks.alert_rules import aks_rules
+from shared.platforms.aks.plan import monitoring_plan
 from shared.platforms.aks.platform import AksPlatform
 from shared.spec import parse_spec
 from tests.contract.azure_world import MONITORING_CONTRIBUTOR, RG, AzureWorld
+from tests.contract.conftest import kube_for, settings
 from tests.contract.fake_kube import FakeKubeApi
 
 SPEC = parse_spec({"name": "pg1", "namespace": "db"})
@@ -75,3 +79,19 @@ def test_the_doctor_and_the_pre_flight_name_the_missing_settings(applying: AksPl
     assert "PGHA_MONITOR_WORKSPACE_ID and PGHA_ACTION_GROUP_ID unset" in refused.detail
     applying.aks = replace(applying.aks, monitoring_apply=False)
     assert "alert rules" not in {c.name for c in applying.diagnose(SPEC, "deploy")}
+
+
+def test_the_plan_s_kubernetes_objects_are_admitted_by_prometheus_operator_s_crds(
+    kube_api: FakeKubeApi, tmp_path: Path
+) -> None:
+    """What `pgha plan monitoring` prints for kube-prometheus-stack, applied as an operator would apply it
+    (`kubectl apply --server-side`): every object admitted under Strict validation, nothing pruned."""
+    kube_api.rbac = None  # the operator's own credentials, not pgha's role
+    kube = kube_for(kube_api, tmp_path)
+    objects = [e["object"] for e in monitoring_plan(settings(), ["db"]) if "kind" in e["object"]]
+    assert [o["kind"] for o in objects] == ["PrometheusRule", "Secret", "AlertmanagerConfig"]
+    for obj in objects:
+        kube.apply(obj)
+        meta = obj["metadata"]
+        stored = kube_api.get(kube_paths.path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]))
+        assert stored is not None and stored.get("spec") == obj.get("spec"), obj["kind"]

@@ -5,6 +5,7 @@ carry the claim's `namespace` and `persistentvolumeclaim` only."""
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,8 +16,11 @@ import yaml
 
 from shared.alert_rules import LEFT_OUT as LOCAL_LEFT_OUT
 from shared.alert_rules import STANDARD, rules
+from shared.alerts import cluster_for, parse_alert, playbook_for
 from shared.platforms.aks.alert_rules import LEFT_OUT, aks_rules
-from shared.platforms.aks.alerting import prometheus_rule
+from shared.platforms.aks.alerting import aks_rule_group, prometheus_rule
+from shared.platforms.aks.config import AksSettings
+from tests.alert_payloads import PROMETHEUS
 
 pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool: run scripts/setup.sh")
 
@@ -149,3 +153,19 @@ def test_the_aks_catalog_keeps_the_local_names_and_playbooks_and_says_what_it_le
         assert "patroni" not in aks[name].expr  # no Patroni on AKS: CNPG's own series only
     # the disk rules, left out locally for want of kubelet, are back where kubelet is scraped
     assert {"CNPGClusterLowDiskSpaceWarning", "CNPGClusterLowDiskSpaceCritical"} <= set(aks) & set(LOCAL_LEFT_OUT)
+
+
+def test_each_rule_s_alert_reaches_pgha_naming_its_cluster_and_playbook() -> None:
+    """As Azure Monitor delivers it: the common alert schema, the rule's labels beside the series' own, and
+    Managed Prometheus's `cluster` (the AKS cluster's name), which must not be taken for the CNPG cluster."""
+    aks = AksSettings(subscription_id="sub", resource_group="rg", cluster="aks-primary",
+                      monitor_workspace_id="/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Monitor/accounts/w")
+    for rule in aks_rule_group(aks, "westus3", STANDARD)["properties"]["rules"]:
+        body = copy.deepcopy(PROMETHEUS)
+        body["data"]["essentials"]["alertRule"] = rule["alert"]
+        body["data"]["alertContext"].update(expression=rule["expression"], labels={
+            **rule["labels"], "alertname": rule["alert"], "namespace": "db", "cnpg_io_cluster": "pg1",
+            "pod": "pg1-2", "cluster": "aks-primary"})
+        alert = parse_alert(body)
+        assert cluster_for(alert, "default") == ("db", "pg1"), rule["alert"]
+        assert playbook_for(alert) == rule["labels"]["playbook"], rule["alert"]
