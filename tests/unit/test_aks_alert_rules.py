@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,9 @@ from shared.platforms.aks.alert_rules import LEFT_OUT, aks_rules
 from shared.platforms.aks.alerting import aks_rule_group, prometheus_rule
 from shared.platforms.aks.config import AksSettings
 from tests.alert_payloads import PROMETHEUS
+from tests.unit.test_alert_rules import run
 
 pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool: run scripts/setup.sh")
-
-
-def run(*argv: str) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def pod(name: str, cluster: str = "pg") -> str:
