@@ -42,6 +42,16 @@ def primary_is(instance: str | None) -> Callable[[ClusterStatus], bool]:
     return lambda status: status.current_primary == instance and status.healthy
 
 
+def streams_in_sync(instance: str, synchronous: bool) -> Callable[[ClusterStatus], bool]:
+    """Ready when `instance` is a ready standby of a healthy cluster and, where the cluster keeps synchronous
+    standbys, one of them (sync or quorum): what a switchover or a drill to it asks first."""
+    def ready(status: ClusterStatus) -> bool:
+        found = next((i for i in status.instances_status if i.name == instance), None)
+        return status.healthy and found is not None and found.ready and found.role == "standby" and (
+            not synchronous or found.sync_state in ("sync", "quorum"))
+    return ready
+
+
 def cluster_status(run: Runbook, step: str) -> Step:
     """The run's cluster as CNPG would show it, one read."""
     return (yield from run.step(step, "get_cluster_status", run.names, answer=ClusterStatus))

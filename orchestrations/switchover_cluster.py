@@ -9,7 +9,6 @@ import azure.durable_functions as df
 
 from orchestrations.runbook import HOST_RESTARTED, Runbook, Step, StepFailed
 from orchestrations.steps import (
-    healthy,
     measure_probe,
     no_writes_lost,
     outages_between,
@@ -18,6 +17,7 @@ from orchestrations.steps import (
     read_spec,
     settle_and_clean_up,
     start_probe,
+    streams_in_sync,
     wait_for_status,
 )
 from shared.payloads import OnRun, Promote, Switchover
@@ -50,9 +50,10 @@ def switchover_cluster(context: df.DurableOrchestrationContext) -> Step:
         promoted = True  # from here, a run cut short says where it left the primary
         yield from run.step("promote", "promote_instance", Promote(spec=spec, instance=target))
         yield from wait_for_status(run, "new primary ready", primary_is(target), run.options.drill_timeout_seconds)
-        # done means healthy again: the old primary streams as an in-sync standby, so a switchback (or the
-        # next change) is not refused while it is still catching up
-        after = yield from wait_for_status(run, "old primary rejoins", healthy, run.options.drill_timeout_seconds)
+        # done means the old primary follows as an in-sync standby (a pg_rewind may come first: the ready
+        # timeout), so a switchback, or the next change, is not refused while it still catches up
+        after = yield from wait_for_status(run, "old primary rejoins", streams_in_sync(
+            before.data["primary"], spec.synchronous_replicas > 0), run.options.ready_timeout_seconds)
         result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
         yield from run.step("verify writes on the new primary", "verify_writes",
                             OnRun(spec=spec, operation_id=run.input.operation_id))

@@ -86,8 +86,8 @@ SETTINGS_DOC.update({
     "PGHA_CA_BUNDLE": "aks: a CA bundle the Azure clients verify TLS with (a proxy's, or a test's)",
     "PGHA_OUTBOUND_ADDRESSES": "aks: pgha's own outbound IPs, comma-separated (the Function App's), which the "
     "doctor checks against endpoints.sourceRanges when PGHA_SQL_ACCESS is loadBalancer",
-    "PGHA_MONITORING_APPLY": "aks: `true` makes deploy apply each cluster's alert rules (an Azure Monitor "
-    "Prometheus rule group, and a PrometheusRule where kube-prometheus-stack is) and teardown remove them",
+    "PGHA_MONITORING_APPLY": "aks: `true` makes each deploy apply the alert rules every cluster shares (the Azure "
+    "Monitor Prometheus rule group, and a PrometheusRule where kube-prometheus-stack is)",
     "PGHA_MONITOR_WORKSPACE_ID": "aks: the Azure Monitor workspace's resource id, which the rule groups are "
     "scoped to (beside the AKS cluster)",
     "PGHA_ACTION_GROUP_ID": "aks: the action group every rule calls (infra/azuredeploy.json makes it, its "

@@ -194,4 +194,7 @@ def test_the_template_s_alerting_is_the_plan_s(plan_entries: list[dict[str, Any]
     assert strip(deployed["Microsoft.AlertsManagement/prometheusRuleGroups"]["properties"]["rules"]) == strip(
         planned["Microsoft.AlertsManagement/prometheusRuleGroups"]["properties"]["rules"])
     uri = deployed["Microsoft.Insights/actionGroups"]["properties"]["webhookReceivers"][0]["serviceUri"]
-    assert "/api/alerts?code=" in uri and "listKeys(" in uri  # the key goes from the host to Azure Monitor
+    # the receive_alert function's own key, read by ARM from the app: never the host key (every route)
+    assert "/api/alerts?code=" in uri and "listKeys(resourceId('Microsoft.Web/sites/functions'" in uri
+    assert "'receive_alert'" in uri and "/host/" not in uri
+    assert deployed["Microsoft.Insights/actionGroups"]["condition"] == "[parameters('deployAlerting')]"

@@ -92,7 +92,7 @@ def test_switchover_to_the_best_standby_then_back_to_a_named_one(api: httpx.Clie
     assert rejoined["outcome"] == "done", rejoined
     old = next(i for i in api.get(f"/api/clusters/it-drill?namespace={NS}").json()["instancesStatus"]
                if i["name"] == original)
-    assert old["role"] == "standby" and old["ready"], old
+    assert old["role"] == "standby" and old["ready"] and old["syncState"] in ("sync", "quorum"), old
 
     back = run(api, "POST", url, json={"target": original})
     assert back.status_code == 200, back.text

@@ -113,11 +113,68 @@ CASES: list[dict[str, Any]] = [
              "values": "100x10"},
             {"series": 'kubelet_volume_stats_available_bytes{namespace="db", persistentvolumeclaim="pg-2"}',
              "values": "90x10"},
+            {"series": f"cnpg_collector_up{{{pod('pg-2')}}}", "values": "1x10"},
         ],
         "alert_rule_test": [
             {"eval_time": "8m", "alertname": "CNPGClusterLowDiskSpaceWarning",
              "exp_alerts": [alert("CNPGClusterLowDiskSpaceWarning")]},
             {"eval_time": "8m", "alertname": "CNPGClusterLowDiskSpaceCritical", "exp_alerts": []},
+        ],
+    },
+    {  # another application's StatefulSet claim, 95% full, named like an instance's: no CNPG cluster of it
+        "interval": "1m",
+        "input_series": [
+            {"series": 'kubelet_volume_stats_capacity_bytes{namespace="db", persistentvolumeclaim="data-kafka-1"}',
+             "values": "100x10"},
+            {"series": 'kubelet_volume_stats_available_bytes{namespace="db", persistentvolumeclaim="data-kafka-1"}',
+             "values": "5x10"},
+            {"series": f"cnpg_collector_up{{{pod('pg-1')}}}", "values": "1x10"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "8m", "alertname": "CNPGClusterLowDiskSpaceCritical", "exp_alerts": []},
+        ],
+    },
+    {  # backups by the Barman Cloud plugin: its series moves, CNPG's deprecated one keeps an old value
+        "interval": "2m",  # within the 5 minutes a sample stays current
+        "input_series": [
+            {"series": f"cnpg_collector_last_available_backup_timestamp{{{pod('pg-1')}}}", "values": "3600x1450"},
+            {"series": f"barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{{pod('pg-1')}}}",
+             "values": "3600+120x630 79200x820"},  # a newer backup every 2 minutes until 21h, then none
+        ],
+        "alert_rule_test": [
+            {"eval_time": "36h", "alertname": "PGHABackupStale", "exp_alerts": []},  # the in-tree value alone: stale
+            {"eval_time": "48h", "alertname": "PGHABackupStale", "exp_alerts": [alert("PGHABackupStale")]},
+        ],
+    },
+    {  # three instances, one standby streaming: a warning; its lag over 1 s; pg-3's exporter gone
+        "interval": "1m",
+        "input_series": [
+            {"series": f"cnpg_pg_replication_streaming_replicas{{{pod('pg-1')}}}", "values": "1x15"},
+            {"series": f"cnpg_pg_replication_is_wal_receiver_up{{{pod('pg-1')}}}", "values": "0x15"},
+            *({"series": f"cnpg_collector_up{{{pod(p)}}}", "values": "1x15"} for p in ("pg-1", "pg-2", "pg-3")),
+            {"series": f"cnpg_pg_replication_lag{{{pod('pg-2')}}}", "values": "3x15"},
+            *({"series": f"up{{{pod(p)}}}", "values": "1x15"} for p in ("pg-1", "pg-2")),
+            {"series": f"up{{{pod('pg-3')}}}", "values": "0x15"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "10m", "alertname": "CNPGClusterHAWarning", "exp_alerts": [alert("CNPGClusterHAWarning")]},
+            {"eval_time": "10m", "alertname": "CNPGClusterHACritical", "exp_alerts": []},
+            {"eval_time": "10m", "alertname": "CNPGClusterHighReplicationLag",
+             "exp_alerts": [alert("CNPGClusterHighReplicationLag")]},
+            {"eval_time": "12m", "alertname": "CNPGInstanceMetricsAbsent",
+             "exp_alerts": [alert("CNPGInstanceMetricsAbsent", pod="pg-3")]},
+        ],
+    },
+    {  # 90 of 100 connections on the primary
+        "interval": "1m",
+        "input_series": [
+            {"series": f"cnpg_backends_total{{{pod('pg-1')}, datname=\"app\"}}", "values": "90x10"},
+            {"series": f"cnpg_pg_settings_setting{{{pod('pg-1')}, name=\"max_connections\"}}", "values": "100x10"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "8m", "alertname": "CNPGClusterHighConnectionsWarning",
+             "exp_alerts": [alert("CNPGClusterHighConnectionsWarning", pod="pg-1")]},
+            {"eval_time": "8m", "alertname": "CNPGClusterHighConnectionsCritical", "exp_alerts": []},
         ],
     },
 ]

@@ -26,6 +26,8 @@ LEFT_OUT: dict[str, str] = {
     "CNPGClusterInstancesOnSameNode": "the same: pgha's deploy checks where the instances run",
 }
 CNPG_TARGETS = 'cnpg_io_cluster!=""'  # the targets of pgha's PodMonitors, and only those
+# the plugin's metrics reach the instance's endpoint named for the plugin (barman-cloud.cloudnative-pg.io)
+PLUGIN_BACKUP = "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp"
 
 
 def volume_use(suffix: str, percent: int) -> str:
@@ -35,7 +37,9 @@ def volume_use(suffix: str, percent: int) -> str:
     used = (f"1 - kubelet_volume_stats_available_bytes{{{claim}}}"
             f" / kubelet_volume_stats_capacity_bytes{{{claim}}}")
     cluster = f'label_replace({used}, "cnpg_io_cluster", "$1", "persistentvolumeclaim", "(.+)-[1-9][0-9]*{suffix}")'
-    return f"max by ({BY_CLUSTER}) ({cluster}) * 100 > {percent}"
+    # a claim named like a StatefulSet's (data-kafka-1) is no CNPG cluster's: only those that export CNPG's series
+    return (f"max by ({BY_CLUSTER}) ({cluster}) * 100 > {percent}"
+            f" and on ({BY_CLUSTER}) group by ({BY_CLUSTER}) (cnpg_collector_up)")
 
 
 def expressions(pace: Pace) -> dict[str, str]:
@@ -65,8 +69,10 @@ def expressions(pace: Pace) -> dict[str, str]:
                                   f" and on (namespace, pod) cnpg_pg_replication_in_recovery == 0) > 0",
         "PGHAWALArchivingFailing": f"max by ({BY_CLUSTER}) (cnpg_pg_stat_archiver_last_failed_time"
                                    f" - cnpg_pg_stat_archiver_last_archived_time) > 0",
-        "PGHABackupStale": f"time() - max by ({BY_CLUSTER}) (cnpg_collector_last_available_backup_timestamp > 0)"
-                           f" > {pace.backup_stale_seconds}",
+        # the Barman Cloud plugin's series (CNPG 1.26 deprecated its own, which the plugin does not update), or
+        # the in-tree one's: the newest of the two
+        "PGHABackupStale": f"time() - max by ({BY_CLUSTER}) ({PLUGIN_BACKUP} > 0"
+                           f" or cnpg_collector_last_available_backup_timestamp > 0) > {pace.backup_stale_seconds}",
     }
 
 

@@ -54,7 +54,8 @@ def apply_alert_rules(aks: AksSettings, azure: Any, kube: Any, prometheus_rules:
     workspace's region; the PrometheusRule where kube-prometheus-stack serves the CRD."""
     location = azure.location_of(aks.monitor_workspace_id, WORKSPACE_API)
     azure.put_resource(aks_rule_group(aks, location, pace), rule_group_id(aks))
-    made = [f"rule group {RULE_GROUP} ({len(aks_rules(pace))} rules, calling {aks.action_group_id.rsplit('/', 1)[-1]})"]
+    group = action_group_id(aks).rsplit("/", 1)[-1]
+    made = [f"rule group {RULE_GROUP} ({len(aks_rules(pace))} rules, calling {group})"]
     if prometheus_rules:
         kube.apply(prometheus_rule(aks.operator_namespace, pace))
         made.append(f"PrometheusRule {aks.operator_namespace}/{PROMETHEUS_RULE}")

@@ -27,7 +27,7 @@ class AksSettings:
     arm_endpoint: str = "https://management.azure.com"
     ca_bundle: str = ""
     outbound_addresses: tuple[str, ...] = ()  # pgha's own outbound IPs, for the doctor's sourceRanges check
-    monitoring_apply: bool = False  # deploy applies each cluster's alert rules (and teardown removes them)
+    monitoring_apply: bool = False  # each deploy applies the alert rules every cluster shares
     monitor_workspace_id: str = ""  # the Azure Monitor workspace's resource id: the rule groups' scope
     action_group_id: str = ""  # the action group whose webhook calls pgha's /api/alerts
     alerts_url: str = ""  # pgha's own /api/alerts, without its key

@@ -34,6 +34,7 @@ RULE_GROUP = f"[resourceId('Microsoft.AlertsManagement/prometheusRuleGroups', '{
 PRINCIPAL = f"[reference({IDENTITY[1:-1]}, '{IDENTITY_API}').principalId]"
 CLIENT_ID = f"[reference({IDENTITY[1:-1]}, '{IDENTITY_API}').clientId]"
 NATTED = "[equals(parameters('sqlAccess'), 'loadBalancer')]"
+ALERTING = "[parameters('deployAlerting')]"
 OUTBOUND_ADDRESS = ("[if(variables('natted'), reference(resourceId('Microsoft.Network/publicIPAddresses', "
                     f"variables('outboundIpName')), '{NETWORK_API}').ipAddress, '')]")
 
@@ -61,8 +62,10 @@ SCOPES = {
     "the backups storage account": "[format('Microsoft.Storage/storageAccounts/{0}', "
                                    "parameters('backupsStorageAccount'))]",
     "the Azure Monitor workspace": "[format('Microsoft.Monitor/accounts/{0}', parameters('monitorWorkspaceName'))]",
-    "the Log Analytics workspace": "[format('Microsoft.OperationalInsights/workspaces/{0}', "
-                                   "parameters('logAnalyticsWorkspaceName'))]",
+    # ARM checks a skipped resource's scope too: a name in it even when no workspace is given
+    "the Log Analytics workspace": "[format('Microsoft.OperationalInsights/workspaces/{0}', if(empty("
+                                   "parameters('logAnalyticsWorkspaceName')), 'none', "
+                                   "parameters('logAnalyticsWorkspaceName')))]",
     "pgha's own storage account": "[format('Microsoft.Storage/storageAccounts/{0}', variables('storageName'))]",
     "the alert rule group": "[format('Microsoft.AlertsManagement/prometheusRuleGroups/{0}', "
                             f"'{alerting.RULE_GROUP}')]",
@@ -120,6 +123,9 @@ PARAMETERS = {
                              "primaryUnavailable=auto,walArchivingFailing=auto,backupStale=auto"),
     "alertCallbackUrl": parameter("securestring", "Where alert responses POST their report (a Logic App's "
                                   "trigger URL), or ''", ""),
+    "deployAlerting": parameter("bool", "Second pass, once the code is published: the action group (with the "
+                                "receive_alert function's own key, which exists from then on) and the rule group",
+                                False),
     "vnetAddressPrefix": parameter("string", "loadBalancer: the VNet of pgha's outbound NAT", "10.60.0.0/16"),
     "subnetAddressPrefix": parameter("string", "loadBalancer: the Function App's integration subnet",
                                      "10.60.0.0/24"),
@@ -186,7 +192,7 @@ def app_settings() -> dict[str, str]:
         "PGHA_CA_BUNDLE": "",
         "PGHA_OUTBOUND_ADDRESSES": OUTBOUND_ADDRESS,
         "PGHA_CRASHLOOP_RESTARTS": "3",
-        "PGHA_MONITORING_APPLY": "true",
+        "PGHA_MONITORING_APPLY": "[if(parameters('deployAlerting'), 'true', 'false')]",
         "PGHA_MONITOR_WORKSPACE_ID": f"[{WORKSPACE}]",
         "PGHA_ACTION_GROUP_ID": f"[resourceId('Microsoft.Insights/actionGroups', '{alerting.ACTION_GROUP}')]",
         "PGHA_ALERTS_URL": "[format('https://{0}.azurewebsites.net/api/alerts', parameters('appName'))]",
@@ -199,13 +205,15 @@ def role_assignment(role: str, scope: str, depends_on: list[str]) -> dict[str, A
     key = target[1:-1]
     found: dict[str, Any] = {
         "type": "Microsoft.Authorization/roleAssignments", "apiVersion": ROLE_API,
-        "name": f"[guid({key}, parameters('appName'), '{ROLE_IDS[role]}')]", "scope": target,
+        "name": f"[guid(resourceGroup().id, {key}, parameters('appName'), '{ROLE_IDS[role]}')]", "scope": target,
         "dependsOn": depends_on,
         "properties": {"roleDefinitionId": role_id, "principalId": PRINCIPAL, "principalType": "ServicePrincipal",
                        "description": f"pgha: {role} on {scope}"},
     }
-    if scope == "the Log Analytics workspace":
-        found["condition"] = "[not(empty(parameters('logAnalyticsWorkspaceName')))]"
+    condition = {"the Log Analytics workspace": "[not(empty(parameters('logAnalyticsWorkspaceName')))]",
+                 "the alert rule group": ALERTING}.get(scope)
+    if condition:
+        found["condition"] = condition
     return found
 
 
@@ -294,19 +302,22 @@ def function_app() -> list[dict[str, Any]]:
 
 
 def alerting_resources() -> list[dict[str, Any]]:
-    """pgha's action group (its webhook's key read from the app's host: it never passes through pgha) and
-    the rule group deploy keeps current, both as `pgha plan monitoring` renders them."""
+    """pgha's action group and the rule group deploy keeps current, both as `pgha plan monitoring` renders
+    them. The webhook carries the receive_alert function's own key (never the host key, which opens every
+    route), read by ARM from the app: it never passes through pgha. That key exists once the code is
+    published, hence the second pass (`deployAlerting`)."""
     host = f"reference({SITE[1:-1]}, '{WEB_API}').defaultHostName"
-    key = f"listKeys(concat({SITE[1:-1]}, '/host/default'), '{WEB_API}').functionKeys.default"
+    function = "resourceId('Microsoft.Web/sites/functions', parameters('appName'), 'receive_alert')"
+    key = f"listKeys({function}, '{WEB_API}').default"
     group = alerting.action_group("", None)
     group["properties"]["webhookReceivers"][0]["serviceUri"] = (
         f"[format('https://{{0}}/api/alerts?code={{1}}', {host}, {key})]")
-    group["dependsOn"] = [SITE]
+    group.update(condition=ALERTING, dependsOn=[SITE])
     group_id = f"[resourceId('Microsoft.Insights/actionGroups', '{alerting.ACTION_GROUP}')]"
     rules = alerting.rule_group([f"[{WORKSPACE}]", f"[{AKS}]"], "[parameters('aksCluster')]",
                                 f"[reference({WORKSPACE}, '{alerting.WORKSPACE_API}', 'Full').location]", group_id,
                                 STANDARD)
-    rules["dependsOn"] = [group_id]
+    rules.update(condition=ALERTING, dependsOn=[group_id])
     return [group, rules]
 
 
