@@ -11,7 +11,7 @@ import azure.durable_functions as df
 
 from activities import platform, typed
 from shared.outcome import Outcome, done
-from shared.payloads import DeletePrimary, LostWrites, OnRun, ProbeRecord, Promote, Switchover, WriteProbe
+from shared.payloads import DeletePrimary, LostWrites, OnRun, ProbeRecord, ProbeSecond, Promote, Switchover, WriteProbe
 from shared.platform import PreflightFailed
 from shared.settings import Settings
 from shared.spec import ClusterSpec
@@ -156,6 +156,7 @@ def write_probe(probe: WriteProbe) -> ProbeRecord:
     operation, deadline = probe.operation_id, time.monotonic() + probe.max_seconds
     acknowledged: list[int] = []
     windows: list[list[str]] = []
+    seconds = Seconds()
     failing_since: str | None = None
     next_id, last_control, last_look = 1, 0.0, 0.0
     session = ExitStack()
@@ -171,12 +172,15 @@ def write_probe(probe: WriteProbe) -> ProbeRecord:
                     last_control = time.monotonic()
                     if told_to_stop(conn, operation):
                         break
+                began = time.perf_counter()
                 conn.execute(f"INSERT INTO {PROBE} VALUES (%s, %s, now())", (operation, next_id))
+                seconds.commit((time.perf_counter() - began) * 1000)
                 acknowledged.append(next_id)
                 if failing_since is not None:
                     windows.append([failing_since, _now()])
                     failing_since = None
             except (SqlError, RuntimeError):
+                seconds.fail()
                 failing_since = failing_since or _now()
                 with suppress(SqlError):
                     session.close()
@@ -192,7 +196,34 @@ def write_probe(probe: WriteProbe) -> ProbeRecord:
         session.close()
     if failing_since is not None:
         windows.append([failing_since, _now()])
-    return ProbeRecord(acknowledged=acknowledged, attempted=next_id - 1, windows=windows)
+    return ProbeRecord(acknowledged=acknowledged, attempted=next_id - 1, windows=windows, series=seconds.series())
+
+
+class Seconds:
+    """The probe's commits, failures and slowest commit per wall-clock second; a second with neither (a
+    connection attempt hanging) is kept as zero, so an outage shows as a gap."""
+
+    def __init__(self) -> None:
+        self.by_second: dict[int, list[float]] = {}  # second -> [commits, failed, slowest ms]
+
+    def _now(self) -> list[float]:
+        return self.by_second.setdefault(int(time.time()), [0, 0, 0.0])
+
+    def commit(self, latency_ms: float) -> None:
+        second = self._now()
+        second[0] += 1
+        second[2] = max(second[2], latency_ms)
+
+    def fail(self) -> None:
+        self._now()[1] += 1
+
+    def series(self) -> list[ProbeSecond]:
+        if not self.by_second:
+            return []
+        first, last = min(self.by_second), max(self.by_second)
+        return [ProbeSecond(at=datetime.fromtimestamp(at, UTC).isoformat(), commits=int(c), failed=int(f),
+                            latency_ms=round(ms, 2))
+                for at in range(first, last + 1) for c, f, ms in [self.by_second.get(at, [0, 0, 0.0])]]
 
 
 @bp.activity_trigger(input_name="spec")

@@ -159,7 +159,8 @@ def measure_probe(run: Runbook, spec: ClusterSpec, probe: Any, result: dict[str,
     measured = yield from stop_probe(run, spec, probe)
     lost = yield from count_lost_writes(run, spec, measured)
     result.update({"rpoLostWrites": lost.data["lost"], "probe": {
-        "attempted": measured.attempted, "acknowledged": len(measured.acknowledged), "outages": measured.windows}})
+        "attempted": measured.attempted, "acknowledged": len(measured.acknowledged), "outages": measured.windows,
+        "series": [second.dump() for second in measured.series]}})
     return measured, lost.data.get("lostIds") or []
 
 

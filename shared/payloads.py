@@ -48,12 +48,23 @@ class WriteProbe(OnRun):
     max_seconds: float = 180  # the probe stops by itself then, even if no one tells it to
 
 
+class ProbeSecond(Model):
+    """One second of the write probe, as a report's chart draws it."""
+
+    at: str  # the second's start, UTC
+    commits: int = 0
+    failed: int = 0
+    latency_ms: float = 0.0  # the slowest commit acknowledged in that second
+
+
 class ProbeRecord(Model):
-    """What the write probe saw: the ids the database acknowledged, and when writes failed ([began, ended])."""
+    """What the write probe saw: the ids the database acknowledged, when writes failed ([began, ended]), and
+    each second's commits and commit latency (none in records written before pgha kept them)."""
 
     acknowledged: list[int] = Field(default_factory=list)
     attempted: int = 0
     windows: list[list[str]] = Field(default_factory=list)
+    series: list[ProbeSecond] = Field(default_factory=list)
 
 
 class LostWrites(OnRun):

@@ -338,10 +338,11 @@ def document() -> dict[str, Any]:
                 "description": "running", "schema": {"$ref": "#/definitions/Running"},
                 "headers": {"Location": {"type": "string"}, "Retry-After": {"type": "integer"}}}})},
         "/operations/{id}/report": {"get": operation(
-            "GetReport", "Get a run's report", "the stored report; ?format=markdown for people",
-            [OPERATION, {"name": "format", "in": "query", "type": "string", "enum": ["json", "markdown"],
+            "GetReport", "Get a run's report", "the stored report; ?format=markdown, or ?format=html (a page with "
+            "its charts, opened with ?code=) for people",
+            [OPERATION, {"name": "format", "in": "query", "type": "string", "enum": ["json", "markdown", "html"],
                          "required": False, "x-ms-summary": "Format"}], answers(200, 400, 404),
-            produces=["application/json", "text/markdown"])},
+            produces=["application/json", "text/markdown", "text/html"])},
         "/operations/{id}/approve": {"post": operation(
             "ApproveOperation", "Approve the pending action", "the run acts; refused unless it waits for a decision",
             [OPERATION, body(decision)], answers(202, 400, 404, 409, 413))},

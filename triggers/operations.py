@@ -14,6 +14,7 @@ from pydantic import Field
 from shared import cancels, reports
 from shared.ids import is_operation_id
 from shared.model import Model
+from shared.report_html import PAGE_HEADERS, render_html
 from shared.settings import Settings
 from triggers.responses import ApiError, json_response, request_model, unexpected
 from triggers.starting import RUNNING, operation_location
@@ -58,7 +59,7 @@ async def get_operation(req: func.HttpRequest, client: df.DurableOrchestrationCl
 
 @bp.route(route="operations/{id}/report", methods=["GET"])
 def get_report(req: func.HttpRequest) -> func.HttpResponse:
-    """The stored report of a finished run: JSON, or Markdown with ?format=markdown."""
+    """The stored report of a finished run: JSON, Markdown with ?format=markdown, a page with ?format=html."""
     operation_id = req.route_params["id"]
     try:
         if not is_operation_id(operation_id):
@@ -66,8 +67,14 @@ def get_report(req: func.HttpRequest) -> func.HttpResponse:
         report = reports.load(Settings.from_env().storage_connection, operation_id)
         if report is None:
             raise ApiError(404, "ReportNotFound", f"no report for {operation_id} (yet)", "id")
-        if (req.params.get("format") or "json").lower() == "markdown":
+        kind = (req.params.get("format") or "json").lower()
+        if kind == "markdown":
             return func.HttpResponse(reports.render_markdown(report), status_code=200, mimetype="text/markdown")
+        if kind == "html":  # opened in a browser with ?code=, which its links carry on
+            return func.HttpResponse(render_html(report, req.params.get("code")), status_code=200,
+                                     mimetype="text/html", headers=PAGE_HEADERS)
+        if kind != "json":
+            raise ApiError(400, "InvalidFormat", "format must be json, markdown or html", "format")
         return json_response(200, report)
     except ApiError as err:
         return err.response()
