@@ -15,6 +15,7 @@ from typing import Any
 from shared import credentials
 from shared import status as st
 from shared.changes import ChangePlan, Verdict
+from shared.connection import Connection, Endpoint
 from shared.doctor import Check, Purpose, passed
 from shared.outcome import Outcome, done, skipped, unchanged
 from shared.platform import PreflightFailed, preflight_outcome
@@ -239,6 +240,13 @@ class ScriptedPlatform:
     def expose_endpoints(self, spec: ClusterSpec) -> Outcome:
         self._called("expose_endpoints")
         return skipped("not enabled")
+
+    def connection(self, spec: ClusterSpec) -> Connection:
+        self._called("connection")
+        address = "127.0.0.1:5432"
+        return Connection(database=spec.bootstrap.database, user=spec.bootstrap.owner,
+                          secret_name=spec.bootstrap.secret_name,
+                          rw=Endpoint(address=address, libpq=f"host=127.0.0.1 port=5432 user={spec.bootstrap.owner}"))
 
     def stored_spec(self, namespace: str, name: str) -> ClusterSpec | None:
         return self.clusters.get((namespace, name))

@@ -13,7 +13,7 @@ import azure.functions as func
 from shared import locks
 from shared.logs import redact
 from shared.model import SpecError
-from shared.platform import PreflightFailed
+from shared.platform import Platform, PreflightFailed
 from shared.platforms import platform_for
 from shared.settings import Settings
 from shared.spec import DNS_LABEL, ClusterRef, ClusterSpec, parse_spec
@@ -120,13 +120,14 @@ def plan_deploy(body: dict[str, Any]) -> Plan:
 
 @bp.route(route="clusters/{name}", methods=["GET"])
 def get_cluster(req: func.HttpRequest) -> func.HttpResponse:
-    """The cluster's status in CNPG's vocabulary, and the operation running on it if any."""
+    """The cluster's status in CNPG's vocabulary, how to connect to it, and the operation running on it if any."""
     try:
         spec = existing_spec(req)
         platform = platform_for()
         status = platform.cluster_status(spec.namespace, spec.name)
         # what runs against the spec pgha holds: a hand edit, or a change still waiting for a restart
-        body = {**status.dump(), "healthy": status.healthy, "spec": spec.dump(), "drift": drift_of(spec, status)}
+        body = {**status.dump(), "healthy": status.healthy, "spec": spec.dump(), "drift": drift_of(spec, status),
+                **connection_of(platform, spec)}
         holder = locks.holder(Settings.from_env().storage_connection, spec.namespace, spec.name)
         if holder:
             body["operation"] = {"id": holder.operation_id, "runbook": holder.runbook,
@@ -136,6 +137,14 @@ def get_cluster(req: func.HttpRequest) -> func.HttpResponse:
         return err.response()
     except Exception as err:  # storage or runtime failed: a 503, one error shape
         return unexpected(err)
+
+
+def connection_of(platform: Platform, spec: ClusterSpec) -> dict[str, Any]:
+    """How to connect, or why it could not be read: never a failed GET."""
+    try:
+        return {"connection": platform.connection(spec).dump()}
+    except Exception as err:
+        return {"connectionError": f"{type(err).__name__}: {redact(str(err))[:200]}"}
 
 
 def drift_of(spec: ClusterSpec, status: ClusterStatus) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel
 
+from shared.connection import Connection
 from shared.doctor import Check
 from shared.requests import DrillRequest, RestoreRequest, RotateRequest, SwitchoverRequest, VerifyRequest
 from shared.spec import ClusterSpec
@@ -277,7 +278,14 @@ def document() -> dict[str, Any]:
                        "back to its default); name and namespace cannot change"}
     rotate = with_callback(model_schema(RotateRequest, definitions), definitions, "RotateRequestBody")
     decision = model_schema(Decision, definitions)
-    status = model_schema(ClusterStatus, definitions)
+    model_schema(ClusterStatus, definitions)
+    connection = model_schema(Connection, definitions)
+    definitions["ClusterView"] = {  # the status, with what pgha adds beside it
+        **definitions["ClusterStatus"], "properties": {
+            **definitions["ClusterStatus"]["properties"], "healthy": {"type": "boolean"},
+            "spec": {"$ref": "#/definitions/ClusterSpec"}, "drift": {"type": "array", "items": {"type": "object"}},
+            "connection": connection, "connectionError": {"type": "string"},
+            "operation": {"type": "object", "description": "the run holding the cluster, if any"}}}
     diagnosis = {"type": "object", "properties": {
         "platform": {"type": "string"}, "verdict": {"type": "string", "enum": ["PASS", "WARN", "FAIL"]},
         "checks": {"type": "array", "items": model_schema(Check, definitions)}}}
@@ -296,8 +304,8 @@ def document() -> dict[str, Any]:
             {**answers(202, 400, 409, 413, 503), "200": {"description": "dryRun: what the run would apply",
                                                          "schema": {"type": "object"}}}, **LONG_RUNNING)},
         "/clusters/{name}": {
-            "get": operation("GetCluster", "Get a cluster's status", "status in CNPG's vocabulary",
-                             [CLUSTER, NAMESPACE], answers(200, 400, 404, ok=status)),
+            "get": operation("GetCluster", "Get a cluster's status", "status in CNPG's vocabulary, and how to connect",
+                             [CLUSTER, NAMESPACE], answers(200, 400, 404, ok={"$ref": "#/definitions/ClusterView"})),
             "patch": operation(
                 "UpdateCluster", "Change a running cluster", "update_cluster: the change planned (online, rolling, "
                 "scale, storage, major), gated, rolled in CNPG's order with measured RTO and RPO",

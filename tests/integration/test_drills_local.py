@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from shared.platforms.local import processes
 from shared.platforms.local.patroni import Member
 from tests.conftest import follow, report_of, step
-from tests.integration.helpers import app_connection, cluster_state
+from tests.integration.helpers import app_connection, app_password, cluster_state
 
 pytestmark = pytest.mark.integration
 NS = "drill"
@@ -135,3 +136,15 @@ def test_refused_without_opt_in(api: httpx.Client, cluster: str) -> None:
     assert done.status_code == 422
     assert "not opted in" in step(report_of(done), "pre-flight")["detail"]
     assert api.post(URL, json={"mode": "sideways"}).status_code == 400
+
+
+def test_the_cluster_says_how_to_connect_and_its_strings_reach_each_role(api: httpx.Client, home: Path,
+                                                                         cluster: str) -> None:
+    """GET /api/clusters/{name}: each role's libpq string (no password: the secret it names holds it)."""
+    connection = api.get(f"/api/clusters/it-drill?namespace={NS}").json()["connection"]
+    password = app_password(home, namespace=NS)
+    assert connection["secretName"] and connection["user"] == "app" and password not in str(connection)
+    for role, in_recovery in (("rw", False), ("ro", True)):
+        with psycopg.connect(connection[role]["libpq"], password=password,
+                             connect_timeout=5) as conn:
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (in_recovery,), role

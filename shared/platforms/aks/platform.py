@@ -23,6 +23,7 @@ from shared import status as st
 from shared.alert_rules import STANDARD
 from shared.backups import Backup
 from shared.changes import ChangePlan, Verdict, major_of
+from shared.connection import Connection, Endpoint
 from shared.doctor import Check, Purpose
 from shared.logs import redact
 from shared.objectstore import Container
@@ -276,6 +277,30 @@ class AksPlatform:
                              dbname=database or spec.bootstrap.database, connect_timeout=5,
                              sslmode="verify-ca", sslrootcert=root.name, password=password) as session:
                 yield session
+
+    def connection(self, spec: ClusterSpec) -> Connection:
+        """CNPG's in-cluster Services, and the LoadBalancers' addresses where the spec exposes them; verify-ca
+        takes the cluster's CA (the `<cluster>-ca` Secret's `ca.crt`)."""
+        found = Connection(database=spec.bootstrap.database, user=spec.bootstrap.owner,
+                           secret_name=spec.bootstrap.secret_name,
+                           in_cluster={role: f"{spec.name}-{role}.{spec.namespace}.svc:5432" for role in ("rw", "ro")},
+                           note=f"TLS: verify-ca with ca.crt of Secret {spec.name}-ca")
+        if not spec.endpoints.enabled:
+            return found.model_copy(update={"note": f"{found.note}; not exposed outside the cluster "
+                                                    "(endpoints.enabled false)"})
+        exposed: dict[str, Endpoint] = {}
+        for role in ("rw", "ro"):
+            service = self.kube.get("v1", "Service", spec.namespace, manifests.service_name(spec, role)) or {}
+            ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+            ports = (service.get("spec") or {}).get("ports") or [{"port": 5432 if role == "rw" else 5433}]
+            if ingress:
+                host, port = ingress[0].get("ip") or ingress[0]["hostname"], int(ports[0]["port"])
+                exposed[role] = Endpoint(address=f"{host}:{port}", libpq=(
+                    f"host={host} port={port} dbname={spec.bootstrap.database} user={spec.bootstrap.owner} "
+                    "sslmode=verify-ca sslrootcert=<ca.crt>"))
+        pending = [role for role in ("rw", "ro") if role not in exposed]
+        return found.model_copy(update={**exposed, "note": found.note + (
+            f"; LoadBalancer {', '.join(pending)} has no address yet" if pending else "")})
 
     def endpoint(self, spec: ClusterSpec, role: Role) -> tuple[str, int]:
         """In-cluster service DNS (`<cluster>-rw.<ns>.svc`), or the LoadBalancer's public IP."""

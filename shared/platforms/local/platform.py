@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from shared import credentials
 from shared.backups import Backup
 from shared.changes import ChangePlan, Verdict, in_force
+from shared.connection import Connection
 from shared.doctor import Check, Purpose
 from shared.objectstore import Container
 from shared.outcome import Outcome, skipped
@@ -116,6 +117,9 @@ class LocalPlatform:
 
     def expose_endpoints(self, spec: ClusterSpec) -> Outcome:
         return self.sessions.expose_endpoints(spec)
+
+    def connection(self, spec: ClusterSpec) -> Connection:
+        return self.sessions.connection(spec)
 
     def stored_spec(self, namespace: str, name: str) -> ClusterSpec | None:
         return self.records.stored_spec(namespace, name)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import psycopg
 
 from shared import sql
+from shared.connection import Connection, Endpoint
 from shared.outcome import Outcome, done, skipped
 from shared.platform import Role
 from shared.platforms.local import patroni
@@ -56,6 +57,17 @@ class Sessions:
             f"host={hosts} port={ports} dbname={spec.bootstrap.database} user={spec.bootstrap.owner} "
             f"target_session_attrs={attrs}"
         )
+
+    def connection(self, spec: ClusterSpec) -> Connection:
+        """Both roles' libpq strings: every member on loopback, the role picked by target_session_attrs."""
+        ca = self.records.cluster_dir(spec.namespace, spec.name) / "ca.crt"
+        members = self.records.members(spec.namespace, spec.name)
+        address = ",".join(f"127.0.0.1:{m.pg_port}" for m in members)
+        return Connection(
+            database=spec.bootstrap.database, user=spec.bootstrap.owner, secret_name=spec.bootstrap.secret_name,
+            **{role: Endpoint(address=address, libpq=f"{self.endpoint(spec, role)} sslmode=verify-ca "
+                                                     f"sslrootcert={ca}") for role in ("rw", "ro")},
+            note="the password is the secret's `password` (pgha never answers it)")
 
     def expose_endpoints(self, spec: ClusterSpec) -> Outcome:
         if not spec.endpoints.enabled:
