@@ -13,9 +13,12 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -344,6 +347,22 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     return 0 if result.status_code == 200 else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """A run's report as Markdown; --open writes its page (charts and all) and prints the file's path."""
+    url = f"/api/operations/{quote(args.id, safe='')}/report"
+    with api_client(args) as client:
+        answer = client.get(url, params={"format": "html" if args.open else "markdown"})
+    if answer.status_code != 200:
+        raise Refused(f"{args.id}: {answer.status_code} {answer.text[:300]}")
+    if not args.open:
+        sys.stdout.write(answer.text)
+        return 0
+    page = Path(tempfile.gettempdir()) / f"pgha-report-{args.id}.html"
+    page.write_text(answer.text)
+    say(str(page))
+    return 0
+
+
 class Refused(Exception):
     """A command that cannot go on: its message goes to stderr, exit code 2."""
 
@@ -440,6 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     switchover.add_argument("--target", help="the instance to promote (default: the most advanced in-sync standby)")
     rotate = sub.add_parser("rotate", help="rotate the app owner's password (every cluster sharing its secret)")
     rotate.add_argument("name")
+    report = sub.add_parser("report", help="print a run's report (Markdown); --open writes its page and prints "
+                                           "the path")
+    report.add_argument("id", help="the operation id")
+    report.add_argument("--open", action="store_true", help="write the report's page (HTML, with its charts)")
+    report.set_defaults(fn=cmd_report)
+    report.add_argument("--url", default=default_url, help="pgha's base URL (default: PGHA_URL or `pgha serve`'s)")
     for verb, fn in ((update, cmd_update), (switchover, cmd_switchover), (rotate, cmd_rotate)):
         verb.add_argument("--namespace", help="default: PGHA_DEFAULT_NAMESPACE on the server")
         verb.add_argument("--url", default=default_url, help="pgha's base URL (default: PGHA_URL or `pgha serve`'s)")

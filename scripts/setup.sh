@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything pgha needs on a Debian 12 machine:
 # PostgreSQL 15, etcd, Prometheus, Alertmanager and postgres_exporter, Azurite
-# (npm), and one Python venv readable by the unprivileged user that runs
-# PostgreSQL, Patroni and barman-cloud.
+# (npm), headless Chromium for the page tests, and one Python venv readable by
+# the unprivileged user that runs PostgreSQL, Patroni and barman-cloud.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PGHA_OPT="${PGHA_OPT:-/opt/pgha}"
@@ -13,7 +13,7 @@ want="$here $(cat "$here/requirements.txt" "$here/requirements-local.txt" "$here
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python" ] \
    && [ -x /usr/lib/postgresql/15/bin/postgres ] && command -v etcd >/dev/null \
    && command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null \
-   && command -v prometheus-postgres-exporter >/dev/null \
+   && command -v prometheus-postgres-exporter >/dev/null && command -v chromium >/dev/null \
    && [ -x "$PGHA_OPT/node/node_modules/.bin/azurite" ]; then
   exit 0
 fi
@@ -22,7 +22,8 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 pkgs=(postgresql-15 postgresql-client-15 etcd-server etcd-client libpq-dev python3-dev python3-venv build-essential procps
-      prometheus prometheus-alertmanager prometheus-postgres-exporter)
+      prometheus prometheus-alertmanager prometheus-postgres-exporter
+      chromium fonts-dejavu-core)  # headless Chromium, with a font for its text, for tests/browser.py
 services=(prometheus prometheus-alertmanager prometheus-postgres-exporter)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -124,10 +124,15 @@ def probe_chart(result: dict[str, Any]) -> str:
         h = (panel - 10) * s["commits"] / top_commits
         body.append(f'<rect class="commits" x="{x}" y="{panel - h:.2f}" width="{width:.2f}" height="{h:.2f}" '
                     f'fill="#2f6f9f"/>')
-    points = " ".join(f'{axis.x(axis.at(s["at"])) + width / 2:.2f},'
-                      f'{2 * panel + gap - (panel - 14) * s["latencyMs"] / top_latency:.2f}'
-                      for s in series if s["commits"])
-    body.append(f'<polyline class="latency" points="{points}" fill="none" stroke="#b26a00" stroke-width="1.5"/>')
+    runs: list[list[str]] = [[]]  # the line breaks where no write was acknowledged: no latency to draw there
+    for s in series:
+        if not s["commits"]:
+            runs.append([])
+            continue
+        runs[-1].append(f'{axis.x(axis.at(s["at"])) + width / 2:.2f},'
+                        f'{2 * panel + gap - (panel - 14) * s["latencyMs"] / top_latency:.2f}')
+    body += [f'<polyline class="latency" points="{" ".join(run)}" fill="none" stroke="#b26a00" stroke-width="1.5"/>'
+             for run in runs if run]
     body.append(f'<text x="{LEFT - 6}" y="{panel / 2}" text-anchor="end">commits/s (max {top_commits})</text>'
                 f'<text x="{LEFT - 6}" y="{panel + gap + panel / 2}" text-anchor="end">'
                 f'slowest commit (max {top_latency:.0f} ms)</text>')

@@ -3,6 +3,10 @@ refusals, the dry run; a switchover to the best standby and back to a named one.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -11,8 +15,10 @@ import httpx
 import psycopg
 import pytest
 
+from devhost.cli import main
 from shared.platforms.local import processes
 from shared.platforms.local.patroni import Member
+from tests.browser import Browser, requires_chromium
 from tests.conftest import follow, report_of, step
 from tests.integration.helpers import app_connection, app_password, cluster_state
 
@@ -21,6 +27,8 @@ NS = "drill"
 SPEC = {"name": "it-drill", "namespace": NS, "instances": 3, "drills": {"enabled": True},
         "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
 URL = f"/api/clusters/it-drill/drills/failover?namespace={NS}"
+DRILLS: list[str] = []  # the drills this module ran, whose reports its page test opens
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 def run(api: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -52,6 +60,7 @@ def test_drill_measures_rto_and_rpo_and_switches_back(api: httpx.Client, home: P
     original = primary(api)
     done = run(api, "POST", URL, json={"mode": mode})
     assert done.status_code == 200, done.text
+    DRILLS.append(done.json()["operationId"])
     result = done.json()["result"]
     assert result["rpoLostWrites"] == 0
     assert result["failoverTo"] != original
@@ -148,3 +157,43 @@ def test_the_cluster_says_how_to_connect_and_its_strings_reach_each_role(api: ht
         with psycopg.connect(connection[role]["libpq"], password=password,
                              connect_timeout=5) as conn:
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (in_recovery,), role
+
+
+@requires_chromium
+def test_a_drill_s_report_page_shows_its_outages_on_its_own_time_axis(devhost: Any, api: httpx.Client,
+                                                                      tmp_path: Path) -> None:
+    """The page of a drill run above, in Chromium: each outage band spans the seconds it is labelled with,
+    measured against the axis' own ticks; the page asks nothing of any other origin; a screenshot is kept."""
+    if not DRILLS:
+        pytest.skip("no drill ran in this session")
+    operation = DRILLS[-1]
+    result = api.get(f"/api/operations/{operation}/report").json()["result"]
+    url = f"{devhost.url}/api/operations/{operation}/report?format=html&code={devhost.key}"
+    with Browser() as browser:
+        page = browser.open(url)
+        ticks = sorted((float(page.evaluate(f"document.querySelectorAll('#probe .tick')[{i}].dataset.seconds")),
+                        page.rects("#probe .tick line")[i]["x"]) for i in range(len(page.rects("#probe .tick line"))))
+        assert len(ticks) >= 3, ticks
+        (s0, x0), (s1, x1) = ticks[0], ticks[-1]
+        pixels_per_second = (x1 - x0) / (s1 - s0)
+        bands = page.rects("#probe rect.outage")
+        seconds = [float(page.evaluate(f"document.querySelectorAll('#probe rect.outage')[{i}].dataset.seconds"))
+                   for i in range(len(bands))]
+        assert bands and len(bands) == len(result["probe"]["outages"]), result["probe"]["outages"]
+        for band, outage in zip(bands, seconds, strict=True):
+            assert abs(band["width"] - outage * pixels_per_second) <= 3, (band, outage, pixels_per_second)
+        assert max(seconds) == pytest.approx(max(result["rtoSeconds"].values()), abs=0.01)
+        assert f"outage {max(seconds):g} s" in page.text("#probe") or any(
+            f"outage {s:g} s" in page.text("#probe") for s in seconds)
+        assert all(r.startswith(devhost.url) for r in page.requests), page.requests  # nothing from elsewhere
+        shot = page.screenshot(tmp_path / "drill-report.png")
+    if os.environ.get("PGHA_UPDATE_README") == "1":
+        IMAGES.mkdir(exist_ok=True)
+        shutil.copy(shot, IMAGES / "drill-report.png")
+    assert shot.read_bytes().startswith(b"\x89PNG")
+    # `pgha report ID --open` writes the same page for a browser, and prints where
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["report", operation, "--open", "--url", devhost.url]) == 0
+    written = Path(out.getvalue().strip().splitlines()[-1])
+    assert written.read_text().count("<svg") == 2 and devhost.key not in written.read_text()
