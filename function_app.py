@@ -30,6 +30,7 @@ import triggers.alerts
 import triggers.backups
 import triggers.clusters
 import triggers.credentials
+import triggers.dashboard
 import triggers.doctor
 import triggers.drills
 import triggers.health
@@ -62,7 +63,7 @@ STEPS = (
 STARTERS = (
     triggers.clusters, triggers.updates, triggers.credentials, triggers.backups, triggers.drills, triggers.switchover,
     triggers.alerts, triggers.operations, triggers.schedules, triggers.subscriptions, triggers.openapi,
-    triggers.health, triggers.doctor,
+    triggers.health, triggers.doctor, triggers.dashboard,
 )
 
 for module in (*RUNBOOKS, *STEPS, *STARTERS):

@@ -387,6 +387,11 @@ def document() -> dict[str, Any]:
         "/health": {"get": operation("Health", "Health", "anonymous: the app runs and its settings read", [],
                                      {"200": {"description": "ok"}, "503": {"description": "misconfigured"}},
                                      visibility="internal", security=[])},
+        "/dashboard": {"get": operation(
+            "Dashboard", "The fleet page", "HTML for a browser (open it with ?code=): every cluster, what is failing "
+            "or stale first, each run linked to its report page", [],
+            {"200": {"description": "the page", "schema": {"type": "string"}}, "503": {"description": "unavailable"}},
+            produces=["text/html"], visibility="advanced")},
         "/openapi.json": {"get": operation("OpenApi", "This document", "OpenAPI 2.0", [],
                                            answers(200, ok={"type": "object"}), visibility="internal")},
     }

@@ -47,6 +47,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -109,6 +110,25 @@ class Normaliser:
         return f"<{type(value).__name__}>"  # bool, int, float, str
 
 
+class PageShape(HTMLParser):
+    """A page's elements in order, each as `tag#id.class` (its words, which say times and ages, left out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        self.found.append(tag + (f"#{named['id']}" if named.get("id") else "")
+                          + (f".{named['class']}" if named.get("class") else ""))
+
+
+def page_shape(page: str) -> list[str]:
+    parser = PageShape()
+    parser.feed(page)
+    return parser.found
+
+
 def ask(label: str, method: str, url: str, **kwargs: Any) -> Ask:
     """A request to snapshot: `anonymous=True` sends it without the function key."""
     return label, method, url, kwargs
@@ -167,6 +187,8 @@ class Snapshots:
         }
         if response.headers.get("content-type", "").startswith("application/json"):
             entry["body"] = self.normaliser.shape(response.json())
+        elif response.headers.get("content-type", "").startswith("text/html"):
+            entry["html"] = page_shape(response.text)
         else:
             entry["text"] = [text(line) for line in response.text.splitlines()]
         group[label] = entry
@@ -422,6 +444,10 @@ def take(
         ask("deploy report (json)", "GET", f"{deploy}/report"),
         ask("deploy report (?format=json)", "GET", f"{deploy}/report?format=json"),
         ask("deploy report (?format=markdown)", "GET", f"{deploy}/report?format=markdown"),
+        ask("deploy report (?format=html, key as ?code=)", "GET", f"{deploy}/report?format=html&code={snap.key}",
+            **anon),
+        ask("deploy report (?format=pdf)", "GET", f"{deploy}/report?format=pdf"),
+        ask("fleet page (key as ?code=)", "GET", f"/api/dashboard?code={snap.key}", **anon),
         ask("key as ?code=", "GET", f"/api/clusters/gold-a?code={snap.key}", **anon),
         *invalid_requests(receiver),
     )

@@ -197,3 +197,29 @@ def test_a_drill_s_report_page_shows_its_outages_on_its_own_time_axis(devhost: A
         assert main(["report", operation, "--open", "--url", devhost.url]) == 0
     written = Path(out.getvalue().strip().splitlines()[-1])
     assert written.read_text().count("<svg") == 2 and devhost.key not in written.read_text()
+
+
+@requires_chromium
+def test_the_fleet_page_has_every_cluster_and_links_to_the_drill_s_report(devhost: Any, home: Path,
+                                                                        tmp_path: Path) -> None:
+    """GET /api/dashboard in Chromium: a row for every cluster on this devhost, the drill's link opening its
+    report page, nothing asked of any other origin; a screenshot kept."""
+    if not DRILLS:
+        pytest.skip("no drill ran in this session")
+    clusters = {f"{ns.name}/{c.name}" for ns in (home / "clusters").iterdir() if ns.is_dir()
+                for c in ns.iterdir() if (c / "cluster.json").exists()}
+    with Browser() as browser:
+        page = browser.open(f"{devhost.url}/api/dashboard?code={devhost.key}")
+        shown = set(page.evaluate("[...document.querySelectorAll('#fleet tr[data-cluster]')]"
+                                  ".map(r => r.dataset.cluster)"))
+        assert clusters and clusters <= shown, (clusters, shown)
+        row = f"#fleet tr[data-cluster='{NS}/it-drill']"
+        assert "it-drill-" in page.text(row)  # its primary and standbys
+        href = page.evaluate(f"document.querySelector(\"{row} a[href*='failover-']\").href")
+        assert devhost.key in href and "format=html" in href
+        assert all(r.startswith(devhost.url) for r in page.requests), page.requests
+        shot = page.screenshot(tmp_path / "fleet.png")
+        report = browser.open(href)
+        assert "failover_drill" in report.text("h1")
+    if os.environ.get("PGHA_UPDATE_README") == "1":
+        shutil.copy(shot, IMAGES / "fleet.png")

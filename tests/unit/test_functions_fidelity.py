@@ -34,6 +34,7 @@ HTTP_ROUTES = {
     "openapi": ("openapi.json", ["GET"]),
     "health": ("health", ["GET"]),
     "doctor": ("doctor", ["GET", "POST"]),
+    "dashboard": ("dashboard", ["GET"]),
 }
 ANONYMOUS = {"health"}  # for load balancers; every other route wants a function key
 

@@ -1,0 +1,130 @@
+"""The fleet at a glance: for every cluster, its state and what its last runs proved — the newest verified
+backup and its recovery-point age, the last restore test, the last drill's RTO and RPO — read from the
+stored reports, with what is failing or stale said in words first."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field
+
+from shared import objectstore, reports
+from shared.model import Model
+from shared.platform import Platform
+from shared.spec import ClusterSpec
+from shared.status import ClusterStatus
+
+STAMP = r"(\d{8}T\d{6}Z)-[0-9a-f]{6}\.json"
+
+
+class LastRun(Model):
+    operation_id: str
+    status: str
+    ended_at: str | None = None
+    age_seconds: float | None = None
+    figure: str = ""  # what it measured, in words
+
+
+class Running(Model):
+    operation_id: str
+    runbook: str
+    step: str | None = None
+    steps_done: list[str] = Field(default_factory=list)
+
+
+class FleetRow(Model):
+    namespace: str
+    name: str
+    phase: str
+    primary: str | None = None
+    synchronous_standbys: list[str] = Field(default_factory=list)
+    backup: LastRun | None = None
+    recovery_point_age_seconds: float | None = None
+    recovery_point_limit_seconds: int
+    restore_test: LastRun | None = None
+    drill: LastRun | None = None
+    running: Running | None = None
+    problems: list[str] = Field(default_factory=list)  # failing or stale, in words; empty: all is well
+
+
+def report_names(connection: str) -> list[str]:
+    """Every stored JSON report's blob name (one listing for the whole page)."""
+    client = objectstore.container(connection, reports.CONTAINER)
+    return [n for n in objectstore.list_names(client, "") if n.endswith(".json")]
+
+
+def newest(names: list[str], prefix: str, spec: ClusterSpec) -> str | None:
+    """The newest report of a runbook (by its operation id's prefix) on this cluster."""
+    pattern = re.compile(f"{re.escape(prefix)}-{re.escape(spec.namespace)}-{re.escape(spec.name)}-{STAMP}")
+    found = sorted((m.group(1), name) for name in names if (m := pattern.fullmatch(name)))
+    return found[-1][1].removesuffix(".json") if found else None
+
+
+def last_run(connection: str, operation_id: str | None, now: datetime) -> tuple[LastRun | None, dict[str, Any]]:
+    report = reports.load(connection, operation_id) if operation_id else None
+    if report is None:
+        return None, {}
+    ended = report.get("endedAt")
+    age = (now - datetime.fromisoformat(ended)).total_seconds() if ended else None
+    return LastRun(operation_id=report["operationId"], status=report["status"], ended_at=ended,
+                   age_seconds=round(age, 1) if age is not None else None), report
+
+
+def with_figure(run: LastRun | None, figure: str) -> LastRun | None:
+    return run.model_copy(update={"figure": figure}) if run else None
+
+
+def drill_figure(result: dict[str, Any]) -> str:
+    rto = result.get("rtoSeconds")
+    words = [f"RTO {v} s ({k})" for k, v in rto.items()] if isinstance(rto, dict) else (
+        [f"RTO {rto} s"] if rto is not None else [])
+    if "rpoLostWrites" in result:
+        words.append(f"RPO {result['rpoLostWrites']} writes lost")
+    return ", ".join(words)
+
+
+def row(spec: ClusterSpec, status: ClusterStatus, names: list[str], connection: str, limit: int,
+        now: datetime, stale_after: float) -> FleetRow:
+    """One cluster's row: its state, its last verification, restore test and drill, and its problems."""
+    backup, verified = last_run(connection, newest(names, "verify", spec), now)
+    result = verified.get("result") or {}
+    age = (result.get("inventory") or {}).get("recoveryPointAgeSeconds")
+    restore, _ = last_run(connection, (result.get("restoreTest") or {}).get("operationId"), now)
+    restored = (result.get("restoreTest") or {}).get("restoreSeconds")
+    drill, drilled = last_run(connection, newest(names, "failover", spec), now)
+    standbys = [i.name for i in status.instances_status if i.sync_state in ("sync", "quorum")]
+    problems = []
+    if not status.healthy:
+        problems.append(f"not healthy: {status.phase}")
+    if backup is None:
+        problems.append("no verified backup")
+    elif backup.status != "succeeded":
+        problems.append(f"the last backup verification {backup.status}")
+    elif backup.age_seconds is not None and backup.age_seconds > stale_after:
+        problems.append(f"backup verification stale: {backup.age_seconds / 3600:.0f} h old")
+    if age is not None and age > limit:
+        problems.append(f"recovery point {age:.0f} s old, over its limit of {limit} s")
+    if drill is not None and drill.status != "succeeded":
+        problems.append(f"the last drill {drill.status}")
+    return FleetRow(
+        namespace=spec.namespace, name=spec.name, phase=status.phase, primary=status.current_primary,
+        synchronous_standbys=standbys, recovery_point_age_seconds=age, recovery_point_limit_seconds=limit,
+        backup=with_figure(backup, (result.get("inventory") or {}).get("backupId") or ""),
+        restore_test=with_figure(restore, f"first successful check after {restored} s" if restored else ""),
+        drill=with_figure(drill, drill_figure(drilled.get("result") or {})), problems=problems)
+
+
+def fleet(platform: Platform, connection: str, limit: int, stale_after: float = 36 * 3600) -> list[FleetRow]:
+    """Every cluster's row, what is failing or stale first."""
+    now = datetime.now(UTC)
+    names = report_names(connection)
+    rows = []
+    for spec in platform.list_clusters():
+        try:
+            status = platform.cluster_status(spec.namespace, spec.name)
+        except Exception as err:  # one cluster that cannot be read is a row that says so, not a failed page
+            status = ClusterStatus(name=spec.name, namespace=spec.namespace, phase=f"unreadable: {type(err).__name__}")
+        rows.append(row(spec, status, names, connection, limit, now, stale_after))
+    return sorted(rows, key=lambda r: (not r.problems, r.namespace, r.name))
