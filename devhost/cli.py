@@ -88,7 +88,31 @@ def cmd_status(_: argparse.Namespace) -> int:
         for instance in status.instances_status:
             say(f"  {instance.name:20} {instance.role:8} {instance.sync_state or '-':8} {instance.state or '-':10} "
                 f"lsn {instance.lsn or '-'}")
+    if running.get("azurite"):  # the reports pgha keeps: what each cluster's last runs proved
+        say_fleet(platform)
     return 0
+
+
+def say_fleet(platform: Any) -> None:
+    """The fleet as the dashboard shows it, as a table: what needs attention first."""
+    from shared.fleet import LastRun, fleet
+
+    def last(run: LastRun | None) -> str:
+        return "none" if run is None else f"{run.status} {run.age_seconds or 0:.0f} s ago" + (
+            f" ({run.figure})" if run.figure else "")
+
+    try:
+        rows = fleet(platform, platform.stack.require().connection_string,
+                     Settings.from_env().max_recovery_point_age_seconds)
+    except Exception as err:
+        say(f"fleet: not read ({type(err).__name__}: {str(err)[:200]})")
+        return
+    say("fleet (what needs attention first):")
+    for row in rows:
+        say(f"  {row.namespace}/{row.name}: {'PROBLEM: ' + '; '.join(row.problems) if row.problems else 'ok'}")
+        point = "-" if row.recovery_point_age_seconds is None else f"{row.recovery_point_age_seconds:.0f} s"
+        say(f"    backup {last(row.backup)}; recovery point {point} (limit {row.recovery_point_limit_seconds} s)")
+        say(f"    restore test {last(row.restore_test)}; drill {last(row.drill)}")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -39,8 +39,11 @@ def restore_cluster(context: df.DurableOrchestrationContext) -> Step:
             source = yield from read_spec(run, "read source spec")
         if source is None:
             raise StepFailed("read source spec", "the source cluster does not exist")
-        yield from run.step("recovery pre-flight", "check_recovery_target", RecoveryTarget(
+        window = yield from run.step("recovery pre-flight", "check_recovery_target", RecoveryTarget(
             spec=source, target_time=targets["targetTime"], target_lsn=targets["targetLsn"]), retry=False)
+        result["recoverableWindow"] = {  # what the report's picture draws: the window and where the target fell
+            "from": window.data.get("firstRecoverabilityPoint"), "to": window.data.get("newestRecoverableTime"),
+            "target": targets["targetTime"] or targets["targetLsn"] or "the newest recoverable point"}
         target = restore_spec(source, request.name or restore_name(source.name, run.input.operation_id),
                               request.instances, targets["targetTime"], targets["targetLsn"], own_secret)
         result["restoreCluster"] = {"namespace": target.namespace, "name": target.name,

@@ -5,6 +5,7 @@ stored reports, with what is failing or stale said in words first."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from shared.spec import ClusterSpec
 from shared.status import ClusterStatus
 
 STAMP = r"(\d{8}T\d{6}Z)-[0-9a-f]{6}\.json"
+TREND_RUNS = 10  # how many recent runs a trend shows
 
 
 class LastRun(Model):
@@ -34,6 +36,12 @@ class Running(Model):
     steps_done: list[str] = Field(default_factory=list)
 
 
+class TrendPoint(Model):
+    operation_id: str
+    at: str
+    seconds: float
+
+
 class FleetRow(Model):
     namespace: str
     name: str
@@ -47,6 +55,8 @@ class FleetRow(Model):
     drill: LastRun | None = None
     running: Running | None = None
     problems: list[str] = Field(default_factory=list)  # failing or stale, in words; empty: all is well
+    drill_trend: list[TrendPoint] = Field(default_factory=list)  # the worst outage of each recent drill
+    restore_trend: list[TrendPoint] = Field(default_factory=list)  # each recent restore test's time
 
 
 def report_names(connection: str) -> list[str]:
@@ -55,11 +65,32 @@ def report_names(connection: str) -> list[str]:
     return [n for n in objectstore.list_names(client, "") if n.endswith(".json")]
 
 
-def newest(names: list[str], prefix: str, spec: ClusterSpec) -> str | None:
-    """The newest report of a runbook (by its operation id's prefix) on this cluster."""
+def newest(names: list[str], prefix: str, spec: ClusterSpec, count: int = 1) -> list[str]:
+    """The newest reports of a runbook (by its operation id's prefix) on this cluster, newest first."""
     pattern = re.compile(f"{re.escape(prefix)}-{re.escape(spec.namespace)}-{re.escape(spec.name)}-{STAMP}")
-    found = sorted((m.group(1), name) for name in names if (m := pattern.fullmatch(name)))
-    return found[-1][1].removesuffix(".json") if found else None
+    found = sorted(((m.group(1), name) for name in names if (m := pattern.fullmatch(name))), reverse=True)
+    return [name.removesuffix(".json") for _, name in found[:count]]
+
+
+def trend(connection: str, operations: list[str], measure: Callable[[dict[str, Any]], float | None]
+          ) -> list[TrendPoint]:
+    """One figure of each run that succeeded, oldest first (what a reader compares against the last one)."""
+    points = []
+    for operation in reversed(operations):
+        report = reports.load(connection, operation) or {}
+        value = measure(report.get("result") or {}) if report.get("status") == "succeeded" else None
+        if value is not None:
+            points.append(TrendPoint(operation_id=operation, at=report.get("endedAt") or "", seconds=value))
+    return points
+
+
+def worst_outage(result: dict[str, Any]) -> float | None:
+    rto = result.get("rtoSeconds")
+    return max(rto.values(), default=None) if isinstance(rto, dict) else rto
+
+
+def restore_time(result: dict[str, Any]) -> float | None:
+    return (result.get("restoreTest") or {}).get("restoreSeconds")
 
 
 def last_run(connection: str, operation_id: str | None, now: datetime) -> tuple[LastRun | None, dict[str, Any]]:
@@ -88,12 +119,13 @@ def drill_figure(result: dict[str, Any]) -> str:
 def row(spec: ClusterSpec, status: ClusterStatus, names: list[str], connection: str, limit: int,
         now: datetime, stale_after: float) -> FleetRow:
     """One cluster's row: its state, its last verification, restore test and drill, and its problems."""
-    backup, verified = last_run(connection, newest(names, "verify", spec), now)
+    verifications, drills = newest(names, "verify", spec, TREND_RUNS), newest(names, "failover", spec, TREND_RUNS)
+    backup, verified = last_run(connection, next(iter(verifications), None), now)
     result = verified.get("result") or {}
     age = (result.get("inventory") or {}).get("recoveryPointAgeSeconds")
     restore, _ = last_run(connection, (result.get("restoreTest") or {}).get("operationId"), now)
     restored = (result.get("restoreTest") or {}).get("restoreSeconds")
-    drill, drilled = last_run(connection, newest(names, "failover", spec), now)
+    drill, drilled = last_run(connection, next(iter(drills), None), now)
     standbys = [i.name for i in status.instances_status if i.sync_state in ("sync", "quorum")]
     problems = []
     if not status.healthy:
@@ -113,7 +145,9 @@ def row(spec: ClusterSpec, status: ClusterStatus, names: list[str], connection: 
         synchronous_standbys=standbys, recovery_point_age_seconds=age, recovery_point_limit_seconds=limit,
         backup=with_figure(backup, (result.get("inventory") or {}).get("backupId") or ""),
         restore_test=with_figure(restore, f"first successful check after {restored} s" if restored else ""),
-        drill=with_figure(drill, drill_figure(drilled.get("result") or {})), problems=problems)
+        drill=with_figure(drill, drill_figure(drilled.get("result") or {})), problems=problems,
+        drill_trend=trend(connection, drills, worst_outage),
+        restore_trend=trend(connection, verifications, restore_time))
 
 
 def fleet(platform: Platform, connection: str, limit: int, stale_after: float = 36 * 3600) -> list[FleetRow]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote
 
-from shared.fleet import FleetRow, LastRun
+from shared.fleet import FleetRow, LastRun, TrendPoint
 from shared.report_html import STYLE
 
 FLEET_STYLE = """
@@ -34,6 +34,21 @@ def link(run: LastRun | None, key: str) -> str:
             + (f"<br><small>{escape(run.figure)}</small>" if run.figure else ""))
 
 
+def sparkline(name: str, what: str, points: list[TrendPoint]) -> str:
+    """A trend as bars, oldest to newest, with its figures as its text alternative."""
+    if len(points) < 2:
+        return ""
+    top = max(p.seconds for p in points) or 1.0
+    width, height, bar = 12 * len(points), 28, 9
+    bars = "".join(f'<rect x="{i * 12}" y="{height - max(1.0, height * p.seconds / top):.1f}" width="{bar}" '
+                   f'height="{max(1.0, height * p.seconds / top):.1f}" fill="#5b7f95"><title>{p.seconds} s, '
+                   f"{escape(p.at)}</title></rect>" for i, p in enumerate(points))
+    words = ", ".join(f"{p.seconds} s" for p in points)
+    return (f'<br><svg class="trend" role="img" aria-label="{escape(what)} of the last {len(points)} runs, oldest '
+            f'first: {escape(words)}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+            f'data-trend="{escape(name)}">{bars}</svg>')
+
+
 def cells(row: FleetRow, key: str) -> str:
     verdict = "; ".join(row.problems) if row.problems else "ok"
     point = ("-" if row.recovery_point_age_seconds is None else
@@ -48,7 +63,9 @@ def cells(row: FleetRow, key: str) -> str:
                f'<span class="verdict">{"PROBLEM: " if row.problems else ""}{escape(verdict)}</span>',
                f"{escape(row.phase)}<br><small>primary {escape(row.primary or 'none')}</small>",
                escape(", ".join(row.synchronous_standbys) or "none"), link(row.backup, key), escape(point),
-               link(row.restore_test, key), link(row.drill, key), running]
+               link(row.restore_test, key) + sparkline("restore", "time to the first successful check",
+                                                       row.restore_trend),
+               link(row.drill, key) + sparkline("drill", "worst outage", row.drill_trend), running]
     return "".join(f"<td>{c}</td>" for c in columns)
 
 

@@ -145,6 +145,28 @@ def probe_chart(result: dict[str, Any]) -> str:
                  2 * panel + gap + 24, "".join(body))
 
 
+def window_chart(result: dict[str, Any]) -> str:
+    """A restore's recoverable window (the oldest backup's end to the newest archived commit) and the target
+    chosen in it."""
+    window = result.get("recoverableWindow") or {}
+    if not (window.get("from") and window.get("to")):
+        return ""
+    start, end = stamp(window["from"]), stamp(window["to"])
+    axis = Axis(start, (end - start).total_seconds())
+    target = str(window.get("target") or "")
+    try:
+        at = axis.at(target) if target and target[0].isdigit() and "T" in target else axis.span
+    except ValueError:  # an LSN: drawn at the end, named in the description
+        at = axis.span
+    body = (axis.draw(4, 44) + f'<rect class="window" x="{axis.x(0)}" y="14" width="{axis.x(axis.span) - axis.x(0)}" '
+            f'height="18" fill="#5b7f95" fill-opacity=".35"/><line class="target" x1="{axis.x(at)}" '
+            f'x2="{axis.x(at)}" y1="6" y2="40" stroke="#c62828" stroke-width="3"/>'
+            f'<text x="{LEFT - 6}" y="27" text-anchor="end">recoverable window</text>')
+    description = (f"recoverable from {window['from']} to {window['to']} ({axis.span:.0f} s); restored to "
+                   f"{target or 'the newest recoverable point'}")
+    return chart("window", "The recoverable window and the restore's target", description, 68, body)
+
+
 def facts(report: dict[str, Any]) -> str:
     """What the run measured, in words: RTO and RPO, a restore's time and target."""
     result = report.get("result") or {}
@@ -203,5 +225,6 @@ def render_html(report: dict[str, Any], code: str | None = None) -> str:
         f'<a href="report?format=json{key}">JSON</a> · <a href="report?format=markdown{key}">Markdown</a></p>'
         f"{error}{facts(report)}<h2>Steps</h2>{timeline(report)}{steps_table(report)}"
         + (f"<h2>What clients saw</h2>{probe}{seconds_table(result)}" if probe else "")
+        + (f"<h2>What could be restored</h2>{window}" if (window := window_chart(result)) else "")
         + "</body></html>"
     )

@@ -66,7 +66,10 @@ def test_down_stops_every_process(tmp_path: Path) -> None:
         assert any("checkpointer" in p for p in running)  # the scope finds PostgreSQL's own children
         assert sum("postgres-exporter" in p for p in running) == 2  # one per member
         assert any("prometheus.yml" in p for p in running) and any("alertmanager.yml" in p for p in running)
-        assert "down-1" in pgha("status")
+        status = pgha("status")
+        assert "down-1" in status
+        # the fleet, from the reports kept in Azurite: this cluster was never verified, and says so
+        assert "fleet (what needs attention first):" in status and "default/down: PROBLEM: no verified backup" in status
 
         stopped = pgha("down")
         assert "down-1" in stopped and "etcd" in stopped and "azurite" in stopped and "prometheus" in stopped

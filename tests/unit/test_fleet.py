@@ -83,3 +83,14 @@ def test_the_page_lists_problems_first_links_with_the_key_and_refreshes_while_a_
     live = render_fleet([running], code="k/1")
     assert 'http-equiv="refresh"' in live and 'href="operations/drill-db-a-1?code=k%2F1"' in live
     assert "<script" not in live and "wait new primary" in live
+
+
+def test_trends_show_each_recent_run_s_figure_oldest_first(stored: dict[str, dict[str, Any]]) -> None:
+    names = [f"failover-db-pg-2026120{day}T090000Z-00000{day}.json" for day in (1, 2, 3)]
+    for day, rto, outcome in ((1, 4.0, "succeeded"), (2, 9.5, "failed"), (3, 2.5, "succeeded")):
+        operation = f"failover-db-pg-2026120{day}T090000Z-00000{day}"
+        stored[operation] = report(operation, outcome, 24 * (3 - day), rtoSeconds={"failover": rto, "switchback": 1.0})
+    found = row(SPEC, status(), names, "", 900, NOW, 36 * 3600)
+    assert [p.seconds for p in found.drill_trend] == [4.0, 2.5]  # a failed drill measured nothing to compare
+    page = render_fleet([found])
+    assert 'aria-label="worst outage of the last 2 runs, oldest first: 4.0 s, 2.5 s"' in page

@@ -83,3 +83,15 @@ def test_a_run_without_a_probe_has_no_probe_chart() -> None:
     report["result"] = {"restoreSeconds": 42.5}
     page = render_html(report)
     assert 'id="probe"' not in page and "time to the first successful check</dt><dd>42.5 s" in page
+
+
+def test_a_restore_shows_its_recoverable_window_and_where_its_target_fell() -> None:
+    report = drill_report()
+    report["runbook"] = "restore_cluster"
+    report["result"] = {"restoreSeconds": 42.5, "recoverableWindow": {
+        "from": "2026-12-02T09:00:00+00:00", "to": "2026-12-02T10:00:00+00:00", "target": "2026-12-02T09:45:00+00:00"}}
+    page = render_html(report)
+    found = elements(page)
+    line = next(a for t, a in found if t == "line" and a.get("class") == "target")
+    assert abs(float(line["x1"] or 0) - (LEFT + PLOT * 0.75)) < 0.5  # 45 of the window's 60 minutes
+    assert "recoverable from 2026-12-02T09:00:00+00:00 to 2026-12-02T10:00:00+00:00 (3600 s)" in page
