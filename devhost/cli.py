@@ -16,7 +16,6 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -381,9 +380,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not args.open:
         sys.stdout.write(answer.text)
         return 0
-    page = Path(tempfile.gettempdir()) / f"pgha-report-{args.id}.html"
-    page.write_text(answer.text)
-    say(str(page))
+    fd, path = tempfile.mkstemp(prefix=f"pgha-report-{args.id[:80]}-", suffix=".html")  # never a path made for us
+    with os.fdopen(fd, "w", encoding="utf-8") as page:
+        page.write(answer.text)
+    say(path)
     return 0
 
 

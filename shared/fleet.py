@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from shared import objectstore, reports
+from shared.logs import redact
 from shared.model import Model
 from shared.platform import Platform
 from shared.spec import ClusterSpec
@@ -59,10 +60,30 @@ class FleetRow(Model):
     restore_trend: list[TrendPoint] = Field(default_factory=list)  # each recent restore test's time
 
 
-def report_names(connection: str) -> list[str]:
-    """Every stored JSON report's blob name (one listing for the whole page)."""
+def report_names(connection: str, spec: ClusterSpec) -> list[str]:
+    """The JSON reports of this cluster's verifications and drills: two listings by prefix, not the whole
+    container."""
     client = objectstore.container(connection, reports.CONTAINER)
-    return [n for n in objectstore.list_names(client, "") if n.endswith(".json")]
+    return [n for prefix in ("verify", "failover")
+            for n in objectstore.list_names(client, f"{prefix}-{spec.namespace}-{spec.name}-") if n.endswith(".json")]
+
+
+class Reports:
+    """The reports one page reads, each loaded once, and only the cluster's own: an operation id's dashes
+    do not say where a namespace ends (`team-a`/`db` and `team`/`a-db`), the report's cluster does."""
+
+    def __init__(self, connection: str, spec: ClusterSpec) -> None:
+        self.connection, self.spec, self.loaded = connection, spec, {}
+
+    def get(self, operation: str | None) -> dict[str, Any]:
+        if not operation:
+            return {}
+        if operation not in self.loaded:
+            report = reports.load(self.connection, operation) or {}
+            cluster = report.get("cluster") or {}
+            mine = (cluster.get("namespace"), cluster.get("name")) == (self.spec.namespace, self.spec.name)
+            self.loaded[operation] = report if mine else {}
+        return self.loaded[operation]
 
 
 def newest(names: list[str], prefix: str, spec: ClusterSpec, count: int = 1) -> list[str]:
@@ -72,12 +93,12 @@ def newest(names: list[str], prefix: str, spec: ClusterSpec, count: int = 1) -> 
     return [name.removesuffix(".json") for _, name in found[:count]]
 
 
-def trend(connection: str, operations: list[str], measure: Callable[[dict[str, Any]], float | None]
+def trend(stored: Reports, operations: list[str], measure: Callable[[dict[str, Any]], float | None]
           ) -> list[TrendPoint]:
     """One figure of each run that succeeded, oldest first (what a reader compares against the last one)."""
     points = []
     for operation in reversed(operations):
-        report = reports.load(connection, operation) or {}
+        report = stored.get(operation)
         value = measure(report.get("result") or {}) if report.get("status") == "succeeded" else None
         if value is not None:
             points.append(TrendPoint(operation_id=operation, at=report.get("endedAt") or "", seconds=value))
@@ -93,9 +114,9 @@ def restore_time(result: dict[str, Any]) -> float | None:
     return (result.get("restoreTest") or {}).get("restoreSeconds")
 
 
-def last_run(connection: str, operation_id: str | None, now: datetime) -> tuple[LastRun | None, dict[str, Any]]:
-    report = reports.load(connection, operation_id) if operation_id else None
-    if report is None:
+def last_run(stored: Reports, operation_id: str | None, now: datetime) -> tuple[LastRun | None, dict[str, Any]]:
+    report = stored.get(operation_id)
+    if not report:
         return None, {}
     ended = report.get("endedAt")
     age = (now - datetime.fromisoformat(ended)).total_seconds() if ended else None
@@ -116,16 +137,30 @@ def drill_figure(result: dict[str, Any]) -> str:
     return ", ".join(words)
 
 
-def row(spec: ClusterSpec, status: ClusterStatus, names: list[str], connection: str, limit: int,
+def restore_tested(stored: Reports, verifications: list[str]) -> tuple[str | None, float | None, str | None]:
+    """The newest verification that ran a restore test: its sub-run's id and time, or its failure."""
+    for operation in verifications:
+        report = stored.get(operation)
+        test = (report.get("result") or {}).get("restoreTest")
+        if test:
+            return test.get("operationId"), test.get("restoreSeconds"), None
+        failed = next((s for s in report.get("steps") or [] if s.get("name") == "restore test"
+                       and s.get("outcome") == "failed"), None)
+        if failed:
+            return None, None, f"the last restore test failed ({str(failed.get('detail', ''))[:120]})"
+    return None, None, None
+
+
+def row(spec: ClusterSpec, status: ClusterStatus, names: list[str], stored: Reports, limit: int,
         now: datetime, stale_after: float) -> FleetRow:
     """One cluster's row: its state, its last verification, restore test and drill, and its problems."""
     verifications, drills = newest(names, "verify", spec, TREND_RUNS), newest(names, "failover", spec, TREND_RUNS)
-    backup, verified = last_run(connection, next(iter(verifications), None), now)
+    backup, verified = last_run(stored, next(iter(verifications), None), now)
     result = verified.get("result") or {}
     age = (result.get("inventory") or {}).get("recoveryPointAgeSeconds")
-    restore, _ = last_run(connection, (result.get("restoreTest") or {}).get("operationId"), now)
-    restored = (result.get("restoreTest") or {}).get("restoreSeconds")
-    drill, drilled = last_run(connection, next(iter(drills), None), now)
+    tested, restored, restore_failed = restore_tested(stored, verifications)
+    restore, _ = last_run(stored, tested, now)
+    drill, drilled = last_run(stored, next(iter(drills), None), now)
     standbys = [i.name for i in status.instances_status if i.sync_state in ("sync", "quorum")]
     problems = []
     if not status.healthy:
@@ -137,7 +172,9 @@ def row(spec: ClusterSpec, status: ClusterStatus, names: list[str], connection: 
     elif backup.age_seconds is not None and backup.age_seconds > stale_after:
         problems.append(f"backup verification stale: {backup.age_seconds / 3600:.0f} h old")
     if age is not None and age > limit:
-        problems.append(f"recovery point {age:.0f} s old, over its limit of {limit} s")
+        problems.append(f"recovery point {age:.0f} s old at the last verification, over its limit of {limit} s")
+    if restore_failed:
+        problems.append(restore_failed)
     if drill is not None and drill.status != "succeeded":
         problems.append(f"the last drill {drill.status}")
     return FleetRow(
@@ -146,19 +183,21 @@ def row(spec: ClusterSpec, status: ClusterStatus, names: list[str], connection: 
         backup=with_figure(backup, (result.get("inventory") or {}).get("backupId") or ""),
         restore_test=with_figure(restore, f"first successful check after {restored} s" if restored else ""),
         drill=with_figure(drill, drill_figure(drilled.get("result") or {})), problems=problems,
-        drill_trend=trend(connection, drills, worst_outage),
-        restore_trend=trend(connection, verifications, restore_time))
+        drill_trend=trend(stored, drills, worst_outage),
+        restore_trend=trend(stored, verifications, restore_time))
 
 
 def fleet(platform: Platform, connection: str, limit: int, stale_after: float = 36 * 3600) -> list[FleetRow]:
     """Every cluster's row, what is failing or stale first."""
     now = datetime.now(UTC)
-    names = report_names(connection)
     rows = []
     for spec in platform.list_clusters():
         try:
             status = platform.cluster_status(spec.namespace, spec.name)
+            rows.append(row(spec, status, report_names(connection, spec), Reports(connection, spec), limit, now,
+                            stale_after))
         except Exception as err:  # one cluster that cannot be read is a row that says so, not a failed page
-            status = ClusterStatus(name=spec.name, namespace=spec.namespace, phase=f"unreadable: {type(err).__name__}")
-        rows.append(row(spec, status, names, connection, limit, now, stale_after))
+            rows.append(FleetRow(namespace=spec.namespace, name=spec.name, phase="unknown",
+                                 recovery_point_limit_seconds=limit,
+                                 problems=[f"not read: {type(err).__name__}: {redact(str(err))[:160]}"]))
     return sorted(rows, key=lambda r: (not r.problems, r.namespace, r.name))

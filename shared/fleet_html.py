@@ -75,7 +75,7 @@ def render_fleet(rows: list[FleetRow], code: str | None = None) -> str:
                if any(r.running for r in rows) else "")
     failing = sum(1 for r in rows if r.problems)
     head = ("<tr><th>cluster</th><th>verdict</th><th>phase</th><th>synchronous standbys</th>"
-            "<th>last verified backup</th><th>recovery point age</th><th>last restore test</th>"
+            "<th>last verified backup</th><th>recovery point age (at that verification)</th><th>last restore test</th>"
             "<th>last drill</th><th>running</th></tr>")
     body = "".join(f'<tr class="{"problem" if r.problems else "ok"}" data-cluster="{escape(r.namespace)}/'
                    f'{escape(r.name)}">{cells(r, key)}</tr>' for r in rows)

@@ -10,13 +10,14 @@ band against the axis it is drawn on.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from html import escape
 from typing import Any
 from urllib.parse import quote
 
 # a page sends no Referer (its URL holds the key) and may fetch nothing at all: its styles are inline
-PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
                                            "form-action 'none'; frame-ancestors 'none'"}
 WIDTH, LEFT, RIGHT = 960, 180, 20
@@ -40,6 +41,16 @@ def stamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400, 2 * 86400, 7 * 86400)
+
+
+def label(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 class Axis:
     """Seconds from `start` over `span` seconds, mapped onto the plot's width; ticks at round steps."""
 
@@ -53,13 +64,14 @@ class Axis:
         return (stamp(when) - self.start).total_seconds()
 
     def ticks(self) -> list[float]:
-        step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200) if self.span / s <= 10)
+        """At most about ten, at a round step: seconds for a run, days for a week-long recoverable window."""
+        step = next((s for s in STEPS if self.span / s <= 10), math.ceil(self.span / 10 / 86400) * 86400)
         return [float(t) for t in range(0, int(self.span) + 1, step)]
 
     def draw(self, top: float, bottom: float) -> str:
         marks = [f'<g class="tick" data-seconds="{t:g}"><line x1="{self.x(t)}" x2="{self.x(t)}" y1="{top}" '
-                 f'y2="{bottom + 4}"/><text x="{self.x(t)}" y="{bottom + 16}" text-anchor="middle">{t:g}s</text></g>'
-                 for t in self.ticks()]
+                 f'y2="{bottom + 4}"/><text x="{self.x(t)}" y="{bottom + 16}" text-anchor="middle">{label(t)}</text>'
+                 f"</g>" for t in self.ticks()]
         return f'<g class="axis">{"".join(marks)}</g>'
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shared import fleet
-from shared.fleet import FleetRow, Running, row
+from shared.fleet import FleetRow, Reports, Running, row
 from shared.fleet_html import render_fleet
 from shared.spec import parse_spec
 from shared.status import HEALTHY, ClusterStatus, InstanceStatus
@@ -18,9 +18,15 @@ NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 SPEC = parse_spec({"name": "pg", "namespace": "db"})
 
 
-def report(operation: str, status: str, hours_ago: float, **result: Any) -> dict[str, Any]:
+def report(operation: str, status: str, hours_ago: float, cluster: tuple[str, str] = ("db", "pg"),
+           **result: Any) -> dict[str, Any]:
     return {"operationId": operation, "status": status, "endedAt": (NOW - timedelta(hours=hours_ago)).isoformat(),
-            "result": result}
+            "cluster": {"namespace": cluster[0], "name": cluster[1]}, "result": result}
+
+
+def of(names: list[str], spec: Any = None, limit: int = 900, healthy: bool = True) -> FleetRow:
+    spec = spec or SPEC
+    return row(spec, status(healthy), names, Reports("", spec), limit, NOW, 36 * 3600)
 
 
 @pytest.fixture()
@@ -51,7 +57,7 @@ def test_the_newest_reports_of_the_cluster_make_its_row(stored: dict[str, dict[s
     stored["failover-db-pg-20261202T090000Z-dddddd"] = report(
         "failover-db-pg-20261202T090000Z-dddddd", "succeeded", 3, rtoSeconds={"failover": 3.1, "switchback": 1.0},
         rpoLostWrites=0)
-    found = row(SPEC, status(), names, "", 900, NOW, 36 * 3600)
+    found = of(names)
     assert found.problems == [] and found.synchronous_standbys == ["pg-2"] and found.primary == "pg-1"
     assert found.backup and found.backup.operation_id.endswith("bbbbbb") and found.backup.figure == "20261202T095900"
     assert found.recovery_point_age_seconds == 42.0
@@ -64,10 +70,11 @@ def test_failing_and_stale_are_said_in_words(stored: dict[str, dict[str, Any]]) 
     stored["verify-db-pg-20261130T000000Z-aaaaaa"] = report(
         "verify-db-pg-20261130T000000Z-aaaaaa", "succeeded", 60, inventory={"recoveryPointAgeSeconds": 1200.0})
     stored["failover-db-pg-20261202T090000Z-dddddd"] = report("failover-db-pg-20261202T090000Z-dddddd", "failed", 3)
-    found = row(SPEC, status(healthy=False), names, "", 900, NOW, 36 * 3600)
+    found = of(names, healthy=False)
     assert found.problems == ["not healthy: Failing over", "backup verification stale: 60 h old",
-                              "recovery point 1200 s old, over its limit of 900 s", "the last drill failed"]
-    assert row(SPEC, status(), [], "", 900, NOW, 36 * 3600).problems == ["no verified backup"]
+                              "recovery point 1200 s old at the last verification, over its limit of 900 s",
+                              "the last drill failed"]
+    assert of([]).problems == ["no verified backup"]
 
 
 def test_the_page_lists_problems_first_links_with_the_key_and_refreshes_while_a_run_goes() -> None:
@@ -90,7 +97,31 @@ def test_trends_show_each_recent_run_s_figure_oldest_first(stored: dict[str, dic
     for day, rto, outcome in ((1, 4.0, "succeeded"), (2, 9.5, "failed"), (3, 2.5, "succeeded")):
         operation = f"failover-db-pg-2026120{day}T090000Z-00000{day}"
         stored[operation] = report(operation, outcome, 24 * (3 - day), rtoSeconds={"failover": rto, "switchback": 1.0})
-    found = row(SPEC, status(), names, "", 900, NOW, 36 * 3600)
+    found = of(names)
     assert [p.seconds for p in found.drill_trend] == [4.0, 2.5]  # a failed drill measured nothing to compare
     page = render_fleet([found])
     assert 'aria-label="worst outage of the last 2 runs, oldest first: 4.0 s, 2.5 s"' in page
+
+
+def test_a_report_of_another_cluster_whose_id_reads_the_same_is_not_taken(stored: dict[str, dict[str, Any]]) -> None:
+    """`team-a`/`db` and `team`/`a-db` make the same operation id prefix: the report's cluster decides."""
+    operation = "failover-team-a-db-20261202T090000Z-aaaaaa"
+    stored[operation] = report(operation, "failed", 1, cluster=("team-a", "db"))
+    other = parse_spec({"name": "a-db", "namespace": "team"})
+    assert of([f"{operation}.json"], spec=other).drill is None
+    mine = parse_spec({"name": "db", "namespace": "team-a"})
+    assert of([f"{operation}.json"], spec=mine).problems[-1] == "the last drill failed"
+
+
+def test_the_last_restore_test_is_the_newest_verification_that_ran_one(stored: dict[str, dict[str, Any]]) -> None:
+    newer, older = "verify-db-pg-20261202T100000Z-bbbbbb", "verify-db-pg-20261201T100000Z-aaaaaa"
+    stored[newer] = report(newer, "succeeded", 2, inventory={"recoveryPointAgeSeconds": 5.0})  # a scheduled one
+    stored[older] = report(older, "succeeded", 26, restoreTest={"operationId": f"{older}-restore",
+                                                                "restoreSeconds": 40.0})
+    stored[f"{older}-restore"] = report(f"{older}-restore", "succeeded", 26)
+    found = of([f"{newer}.json", f"{older}.json"])
+    assert found.restore_test and found.restore_test.operation_id == f"{older}-restore"
+    failed = report(newer, "failed", 2)
+    failed["steps"] = [{"name": "restore test", "outcome": "failed", "detail": "wait ready: timed out"}]
+    stored[newer] = failed
+    assert "the last restore test failed (wait ready: timed out)" in of([f"{newer}.json", f"{older}.json"]).problems

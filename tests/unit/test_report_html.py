@@ -95,3 +95,15 @@ def test_a_restore_shows_its_recoverable_window_and_where_its_target_fell() -> N
     line = next(a for t, a in found if t == "line" and a.get("class") == "target")
     assert abs(float(line["x1"] or 0) - (LEFT + PLOT * 0.75)) < 0.5  # 45 of the window's 60 minutes
     assert "recoverable from 2026-12-02T09:00:00+00:00 to 2026-12-02T10:00:00+00:00 (3600 s)" in page
+
+
+def test_a_week_long_window_and_a_day_long_run_get_an_axis_of_days_and_hours() -> None:
+    report = drill_report()
+    report["steps"][2]["durationSeconds"] = 25 * 3600  # an update that waited a day for its approval
+    report["endedAt"] = "2026-12-03T11:00:40+00:00"
+    report["result"] = {"recoverableWindow": {"from": "2026-11-25T10:00:00+00:00", "to": "2026-12-02T10:00:00+00:00",
+                                              "target": "2026-12-01T10:00:00+00:00"}}
+    page = render_html(report)
+    ticks = [a["data-seconds"] for t, a in elements(page) if a.get("class") == "tick"]
+    assert "86400" in ticks and len(ticks) <= 12 + 12  # both axes: at most about ten ticks each
+    assert ">1d<" in page and ">6h<" in page  # the window by days, the run by six hours
