@@ -176,7 +176,10 @@ def row(spec: ClusterSpec, status: ClusterStatus, names: list[str], stored: Repo
     if restore_failed:
         problems.append(restore_failed)
     if drill is not None and drill.status != "succeeded":
-        problems.append(f"the last drill {drill.status}")
+        refused = next((s for s in drilled.get("steps") or [] if s.get("name") == "pre-flight"
+                        and s.get("outcome") == "failed"), None)
+        problems.append(f"the last drill was refused: {str(refused.get('detail', ''))[:160]}" if refused
+                        else f"the last drill {drill.status}")
     return FleetRow(
         namespace=spec.namespace, name=spec.name, phase=status.phase, primary=status.current_primary,
         synchronous_standbys=standbys, recovery_point_age_seconds=age, recovery_point_limit_seconds=limit,

@@ -125,3 +125,11 @@ def test_the_last_restore_test_is_the_newest_verification_that_ran_one(stored: d
     failed["steps"] = [{"name": "restore test", "outcome": "failed", "detail": "wait ready: timed out"}]
     stored[newer] = failed
     assert "the last restore test failed (wait ready: timed out)" in of([f"{newer}.json", f"{older}.json"]).problems
+
+
+def test_a_refused_drill_says_why_it_was_refused(stored: dict[str, dict[str, Any]]) -> None:
+    operation = "failover-db-pg-20261202T090000Z-aaaaaa"
+    stored[operation] = {**report(operation, "failed", 1), "steps": [
+        {"name": "pre-flight", "outcome": "failed", "detail": "drill refused: 2/3 instances ready (pg-3 not)"}]}
+    assert of([f"{operation}.json"]).problems[-1] == (
+        "the last drill was refused: drill refused: 2/3 instances ready (pg-3 not)")
