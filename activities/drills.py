@@ -35,7 +35,7 @@ def readiness_problems(status: ClusterStatus, max_lag_bytes: int,
     if status.ready_instances != status.instances:
         down = [i.name for i in status.instances_status if not i.ready]
         problems.append(f"{status.ready_instances}/{status.instances} instances ready ({', '.join(down)} not)")
-    in_sync = [i for i in status.instances_status if i.ready and i.sync_state in ("sync", "quorum")]
+    in_sync = [i for i in status.instances_status if i.ready and i.in_sync]
     if not in_sync:
         problems.append("no in-sync standby")
     lagging = [f"{i.name} {i.lag_bytes} bytes" for i in in_sync if (i.lag_bytes or 0) > max_lag_bytes]

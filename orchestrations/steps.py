@@ -48,7 +48,7 @@ def streams_in_sync(instance: str, synchronous: bool) -> Callable[[ClusterStatus
     def ready(status: ClusterStatus) -> bool:
         found = next((i for i in status.instances_status if i.name == instance), None)
         return status.healthy and found is not None and found.ready and found.role == "standby" and (
-            not synchronous or found.sync_state in ("sync", "quorum"))
+            not synchronous or found.in_sync)
     return ready
 
 

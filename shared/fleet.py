@@ -106,8 +106,7 @@ def trend(stored: Reports, operations: list[str], measure: Callable[[dict[str, A
 
 
 def worst_outage(result: dict[str, Any]) -> float | None:
-    rto = result.get("rtoSeconds")
-    return max(rto.values(), default=None) if isinstance(rto, dict) else rto
+    return max(reports.rto_by_phase(result).values(), default=None)
 
 
 def restore_time(result: dict[str, Any]) -> float | None:
@@ -129,12 +128,16 @@ def with_figure(run: LastRun | None, figure: str) -> LastRun | None:
 
 
 def drill_figure(result: dict[str, Any]) -> str:
-    rto = result.get("rtoSeconds")
-    words = [f"RTO {v} s ({k})" for k, v in rto.items()] if isinstance(rto, dict) else (
-        [f"RTO {rto} s"] if rto is not None else [])
+    words = [f"RTO {v} s" + (f" ({phase})" if phase else "") for phase, v in reports.rto_by_phase(result).items()]
     if "rpoLostWrites" in result:
         words.append(f"RPO {result['rpoLostWrites']} writes lost")
     return ", ".join(words)
+
+
+def failed_step(report: dict[str, Any], name: str) -> str | None:
+    """The detail of the step `name` where it failed, else None."""
+    return next((str(s.get("detail", "")) for s in report.get("steps") or []
+                 if s.get("name") == name and s.get("outcome") == "failed"), None)
 
 
 def restore_tested(stored: Reports, verifications: list[str]) -> tuple[str | None, float | None, str | None]:
@@ -144,10 +147,9 @@ def restore_tested(stored: Reports, verifications: list[str]) -> tuple[str | Non
         test = (report.get("result") or {}).get("restoreTest")
         if test:
             return test.get("operationId"), test.get("restoreSeconds"), None
-        failed = next((s for s in report.get("steps") or [] if s.get("name") == "restore test"
-                       and s.get("outcome") == "failed"), None)
-        if failed:
-            return None, None, f"the last restore test failed ({str(failed.get('detail', ''))[:120]})"
+        failed = failed_step(report, "restore test")
+        if failed is not None:
+            return None, None, f"the last restore test failed ({failed[:120]})"
     return None, None, None
 
 
@@ -161,7 +163,7 @@ def row(spec: ClusterSpec, status: ClusterStatus, names: list[str], stored: Repo
     tested, restored, restore_failed = restore_tested(stored, verifications)
     restore, _ = last_run(stored, tested, now)
     drill, drilled = last_run(stored, next(iter(drills), None), now)
-    standbys = [i.name for i in status.instances_status if i.sync_state in ("sync", "quorum")]
+    standbys = [i.name for i in status.instances_status if i.in_sync]
     problems = []
     if not status.healthy:
         problems.append(f"not healthy: {status.phase}")
@@ -176,9 +178,8 @@ def row(spec: ClusterSpec, status: ClusterStatus, names: list[str], stored: Repo
     if restore_failed:
         problems.append(restore_failed)
     if drill is not None and drill.status != "succeeded":
-        refused = next((s for s in drilled.get("steps") or [] if s.get("name") == "pre-flight"
-                        and s.get("outcome") == "failed"), None)
-        problems.append(f"the last drill was refused: {str(refused.get('detail', ''))[:160]}" if refused
+        refused = failed_step(drilled, "pre-flight")
+        problems.append(f"the last drill was refused: {refused[:160]}" if refused is not None
                         else f"the last drill {drill.status}")
     return FleetRow(
         namespace=spec.namespace, name=spec.name, phase=status.phase, primary=status.current_primary,

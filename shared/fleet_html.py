@@ -8,7 +8,7 @@ from html import escape
 from urllib.parse import quote
 
 from shared.fleet import FleetRow, LastRun, TrendPoint
-from shared.report_html import STYLE
+from shared.report_html import STYLE, UNITS
 
 FLEET_STYLE = """
 tr.problem td:first-child{border-left:6px solid #c62828} tr.ok td:first-child{border-left:6px solid #2f7d32}
@@ -20,7 +20,7 @@ REFRESH_SECONDS = 5
 def age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+    for unit, size in UNITS:
         if seconds >= size:
             return f"{seconds / size:.0f} {unit} ago"
     return f"{seconds:.0f} s ago"

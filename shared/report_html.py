@@ -16,6 +16,8 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from shared.reports import rto_by_phase
+
 # a page sends no Referer (its URL holds the key) and may fetch nothing at all: its styles are inline
 PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
@@ -44,8 +46,11 @@ def stamp(value: str) -> datetime:
 STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400, 2 * 86400, 7 * 86400)
 
 
+UNITS = (("d", 86400), ("h", 3600), ("min", 60))  # the largest that fits, for axes and ages alike
+
+
 def label(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+    for unit, size in UNITS:
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
@@ -125,7 +130,8 @@ def probe_chart(result: dict[str, Any]) -> str:
     top_latency = max(max(s["latencyMs"] for s in series), 1.0)
     panel, gap = 110, 30
     body = [axis.draw(4, 2 * panel + gap)]
-    for began, ended, seconds in outages(result):
+    windows = outages(result)
+    for began, ended, seconds in windows:
         x1, x2 = axis.x(axis.at(began)), axis.x(axis.at(ended))
         body.append(f'<rect class="outage" data-seconds="{seconds}" x="{x1}" y="4" width="{max(x2 - x1, 1):.2f}" '
                     f'height="{2 * panel + gap - 4}"><title>clients could not write for {seconds} s</title></rect>'
@@ -149,7 +155,7 @@ def probe_chart(result: dict[str, Any]) -> str:
                 f'<text x="{LEFT - 6}" y="{panel + gap + panel / 2}" text-anchor="end">'
                 f'slowest commit (max {top_latency:.0f} ms)</text>')
     lost = result.get("rpoLostWrites")
-    words = "; ".join(f"no write for {seconds} s from {axis.at(began):.1f} s" for began, _, seconds in outages(result))
+    words = "; ".join(f"no write for {seconds} s from {axis.at(began):.1f} s" for began, _, seconds in windows)
     description = (f"{len(series)} seconds of the write probe; {words or 'no outage'}; "
                    f"{lost if lost is not None else 'unknown'} acknowledged writes lost (RPO). "
                    "The table of seconds below holds the same data.")
@@ -182,12 +188,8 @@ def window_chart(result: dict[str, Any]) -> str:
 def facts(report: dict[str, Any]) -> str:
     """What the run measured, in words: RTO and RPO, a restore's time and target."""
     result = report.get("result") or {}
-    rows: list[tuple[str, str]] = []
-    rto = result.get("rtoSeconds")
-    if isinstance(rto, dict):
-        rows += [(f"RTO ({name})", f"{value} s") for name, value in rto.items()]
-    elif rto is not None:
-        rows.append(("RTO", f"{rto} s"))
+    rows = [(f"RTO ({phase})" if phase else "RTO", f"{seconds} s")
+            for phase, seconds in rto_by_phase(result).items()]
     if "rpoLostWrites" in result:
         rows.append(("RPO", f"{result['rpoLostWrites']} acknowledged writes lost"))
     if "restoreSeconds" in result:

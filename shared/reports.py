@@ -69,6 +69,14 @@ class Report(Model):
         return body
 
 
+def rto_by_phase(result: dict[str, Any]) -> dict[str, float]:
+    """A run's RTO per phase: a drill measures its failover and its switch-back, a switchover one ("")."""
+    rto = result.get("rtoSeconds")
+    if isinstance(rto, dict):
+        return {str(phase): seconds for phase, seconds in rto.items()}
+    return {} if rto is None else {"": rto}
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# {report['runbook']} {report['cluster']['namespace']}/{report['cluster']['name']}: {report['status']}",

@@ -42,6 +42,11 @@ class InstanceStatus(Model):
     # a changed setting waits for a restart (PostgreSQL's pg_settings.pending_restart, as Patroni reports it)
     pending_restart: bool = False
 
+    @property
+    def in_sync(self) -> bool:
+        """A synchronous standby: `sync` (CNPG's `method: first`) or `quorum` (`method: any`)."""
+        return self.sync_state in ("sync", "quorum")
+
 
 class ReplicationSlot(Model):
     """A physical slot on the primary (CNPG's HA slots `_cnpg_<instance>`, Patroni's per member)."""

@@ -3,6 +3,8 @@ with ?code=, which its links carry on)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import azure.durable_functions as df
 import azure.functions as func
 
@@ -26,7 +28,7 @@ async def dashboard(req: func.HttpRequest, client: df.DurableOrchestrationClient
         settings = Settings.from_env()
         rows = await off_loop(fleet, platform_for(settings), settings.storage_connection,
                               settings.max_recovery_point_age_seconds)
-        rows = [await with_running(client, settings.storage_connection, row) for row in rows]
+        rows = list(await asyncio.gather(*(with_running(client, settings.storage_connection, row) for row in rows)))
         return func.HttpResponse(render_fleet(rows, req.params.get("code")), status_code=200, mimetype="text/html",
                                  headers=PAGE_HEADERS)
     except Exception as err:  # storage or runtime failed: a 503, one error shape

@@ -290,11 +290,9 @@ class AksPlatform:
                                                     "(endpoints.enabled false)"})
         exposed: dict[str, Endpoint] = {}
         for role in ("rw", "ro"):
-            service = self.kube.get("v1", "Service", spec.namespace, manifests.service_name(spec, role)) or {}
-            ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-            ports = (service.get("spec") or {}).get("ports") or [{"port": 5432 if role == "rw" else 5433}]
-            if ingress:
-                host, port = ingress[0].get("ip") or ingress[0]["hostname"], int(ports[0]["port"])
+            address = self.load_balancer_address(spec, role)
+            if address:
+                host, port = address
                 exposed[role] = Endpoint(address=f"{host}:{port}", libpq=(
                     f"host={host} port={port} dbname={spec.bootstrap.database} user={spec.bootstrap.owner} "
                     "sslmode=verify-ca sslrootcert=<ca.crt>"))
@@ -309,10 +307,17 @@ class AksPlatform:
         if not spec.endpoints.enabled:
             raise RuntimeError(f"PGHA_SQL_ACCESS=loadBalancer reaches PostgreSQL through the rw/ro LoadBalancers: "
                                f"{spec.name} has endpoints.enabled false")
+        address = self.load_balancer_address(spec, role)
+        if address is None:
+            raise RuntimeError(f"the {role} LoadBalancer of {spec.name} has no address yet")
+        return address
+
+    def load_balancer_address(self, spec: ClusterSpec, role: Role) -> tuple[str, int] | None:
+        """The role's LoadBalancer as cloud-provider-azure reports it in the Service's status, None until then."""
         service = self.kube.get("v1", "Service", spec.namespace, manifests.service_name(spec, role)) or {}
         ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         if not ingress:
-            raise RuntimeError(f"the {role} LoadBalancer of {spec.name} has no address yet")
+            return None
         # the port the load balancer reports answering on (status.loadBalancer.ingress[].ports), else the Service's
         reported = ingress[0].get("ports") or (service.get("spec") or {}).get("ports") or [{"port": 5432}]
         return ingress[0].get("ip") or ingress[0]["hostname"], int(reported[0]["port"])

@@ -199,17 +199,23 @@ def app_settings() -> dict[str, str]:
     }
 
 
-def role_assignment(role: str, scope: str, depends_on: list[str]) -> dict[str, Any]:
-    role_id = f"[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '{ROLE_IDS[role]}')]"
-    target = SCOPES[scope]
-    key = target[1:-1]
-    found: dict[str, Any] = {
+def assignment(role: str, where: str, unique: str) -> dict[str, Any]:
+    """A role for pgha's identity; `unique` makes its name (a GUID) the same at every deployment."""
+    role_id = ROLE_IDS[role]
+    return {
         "type": "Microsoft.Authorization/roleAssignments", "apiVersion": ROLE_API,
-        "name": f"[guid(resourceGroup().id, {key}, parameters('appName'), '{ROLE_IDS[role]}')]", "scope": target,
-        "dependsOn": depends_on,
-        "properties": {"roleDefinitionId": role_id, "principalId": PRINCIPAL, "principalType": "ServicePrincipal",
-                       "description": f"pgha: {role} on {scope}"},
+        "name": f"[guid({unique}, parameters('appName'), '{role_id}')]",
+        "properties": {"roleDefinitionId": f"[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
+                                           f"'{role_id}')]",
+                       "principalId": PRINCIPAL, "principalType": "ServicePrincipal",
+                       "description": f"pgha: {role} on {where}"},
     }
+
+
+def role_assignment(role: str, scope: str, depends_on: list[str]) -> dict[str, Any]:
+    target = SCOPES[scope]
+    found = {**assignment(role, scope, f"resourceGroup().id, {target[1:-1]}"), "scope": target,
+             "dependsOn": depends_on}
     condition = {"the Log Analytics workspace": "[not(empty(parameters('logAnalyticsWorkspaceName')))]",
                  "the alert rule group": ALERTING}.get(scope)
     if condition:
@@ -220,18 +226,9 @@ def role_assignment(role: str, scope: str, depends_on: list[str]) -> dict[str, A
 def node_group_reader() -> dict[str, Any]:
     """Reader on the node resource group (the doctor finds a cluster's static public IP there): another
     group, so a nested deployment there."""
-    role, _ = NODE_GROUP_GRANT
-    inner = {
-        "$schema": SCHEMA, "contentVersion": "1.0.0.0",
-        "resources": [{
-            "type": "Microsoft.Authorization/roleAssignments", "apiVersion": ROLE_API,
-            "name": f"[guid(parameters('aksNodeResourceGroup'), parameters('appName'), '{ROLE_IDS[role]}')]",
-            "properties": {"roleDefinitionId": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
-                                               f"'{ROLE_IDS[role]}')]",
-                           "principalId": PRINCIPAL, "principalType": "ServicePrincipal",
-                           "description": f"pgha: {role} on the AKS node resource group"},
-        }],
-    }
+    role, where = NODE_GROUP_GRANT
+    inner = {"$schema": SCHEMA, "contentVersion": "1.0.0.0",
+             "resources": [assignment(role, where, "parameters('aksNodeResourceGroup')")]}
     # the outer scope evaluates the inner template's expressions (this template's parameters, its identity)
     return {
         "type": "Microsoft.Resources/deployments", "apiVersion": DEPLOYMENT_API,

@@ -236,7 +236,7 @@ def cluster_status(
         ))
     ready_count = sum(1 for i in instances if i.ready)
     standbys = [i for i in instances if i.role == "standby"]
-    in_sync = sum(1 for i in standbys if i.sync_state in ("sync", "quorum") and i.ready)
+    in_sync = sum(1 for i in standbys if i.in_sync and i.ready)
     # quorum replication names every standby (`ANY n (all)`, as CNPG's `method: any`): until it does, wait
     quorum_complete = in_sync >= sync_required and (sync_required == 0 or in_sync == len(standbys))
     switchover = (topology or {}).get("scheduled_switchover")
