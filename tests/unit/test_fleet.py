@@ -133,3 +133,21 @@ def test_a_refused_drill_says_why_it_was_refused(stored: dict[str, dict[str, Any
         {"name": "pre-flight", "outcome": "failed", "detail": "drill refused: 2/3 instances ready (pg-3 not)"}]}
     assert of([f"{operation}.json"]).problems[-1] == (
         "the last drill was refused: drill refused: 2/3 instances ready (pg-3 not)")
+
+
+def test_a_cluster_that_cannot_be_read_is_a_row_that_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform answering for one cluster fails: its row names the error as a problem, and the others are
+    read as usual; the page does not fail (rows needing attention by namespace and name)."""
+    class Platform:
+        def list_clusters(self) -> list[Any]:
+            return [parse_spec({"name": "ok", "namespace": "db"}), SPEC]
+
+        def cluster_status(self, namespace: str, name: str) -> ClusterStatus:
+            if name == "pg":
+                raise RuntimeError("etcd not answering at 127.0.0.1:2379")
+            return status().model_copy(update={"name": name})
+
+    monkeypatch.setattr(fleet, "report_names", lambda connection, spec: [])
+    rows = fleet.fleet(Platform(), "", 900)  # type: ignore[arg-type]
+    assert [(r.name, r.problems) for r in rows] == [
+        ("ok", ["no verified backup"]), ("pg", ["not read: RuntimeError: etcd not answering at 127.0.0.1:2379"])]
