@@ -8,8 +8,13 @@ clients send: userAssignedIdentities and federatedIdentityCredentials (msi 2024-
 with `$filter` (resources 2025-04-01), roleAssignments list for a scope with `assignedTo()` and
 roleDefinitions by id (authorization 2022-04-01), publicIPAddresses (network 2024-05-01); Blob's Get
 Container Properties (`GET ?restype=container`, 404 ContainerNotFound); Prometheus' HTTP API
-`/api/v1/query`; Log Analytics' `/v1/workspaces/{id}/query`. Built-in roles' data actions are
-learn.microsoft.com's "Azure built-in roles" (Reader; Storage Blob Data Reader and Contributor).
+`/api/v1/query`; Log Analytics' `/v1/workspaces/{id}/query`; the Azure Monitor workspace
+(Microsoft.Monitor/accounts 2023-04-03: `location`, `properties.metrics.prometheusQueryEndpoint`) and a
+rule group's PUT (Microsoft.AlertsManagement/prometheusRuleGroups 2023-03-01), whose body is judged by the
+schema Azure publishes for it (tests/contract/fixtures/arm); the wording of its 400 for a workspace that does
+not exist is ours, not captured from Azure. Built-in roles' data actions are learn.microsoft.com's "Azure
+built-in roles" (Reader; Storage Blob Data Reader and Contributor); Monitoring Contributor
+(749f88d5-…) is what a rule group's write needs here, its `prometheusRuleGroups/write` among its actions.
 
 ARM refuses what the caller may not read, as Azure RBAC does: a resource list leaves out what the caller has no
 `*/read` on, and a role-assignment list or a resource GET outside its reach answers 403 AuthorizationFailed.
