@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from shared.platforms.local import processes
+from shared.settings import Settings
 
 
 def gone(pid: int) -> bool:
@@ -26,3 +27,22 @@ def test_an_ended_daemon_is_reaped_and_no_other_child_is_touched(tmp_path: Path)
     assert gone(pid), "collected: no <defunct> left"
     assert pid not in processes._spawned and pid not in processes.reap_exited()
     assert subprocess.run(["sh", "-c", "exit 3"]).returncode == 3
+
+
+def test_a_daemon_is_recognised_as_running_from_the_moment_spawn_returns(tmp_path: Path) -> None:
+    """Through the same wrappers as a backup (setpriv when root, then a shell): each exec leaves the command line
+    empty for a moment, and a backup polled in that moment was once failed as 'ended without a status'."""
+    account = processes.service_account(Settings.from_env().service_user)
+    tmp_path.chmod(0o777)
+    misread = []
+    for n in range(30):
+        daemon = processes.Daemon(tmp_path / f"b{n}.pid", f"-n b{n} ")
+        processes.spawn(["/bin/sh", "-c", f": -n b{n} ; sleep 5; echo $? > {tmp_path}/b{n}.rc"],
+                        tmp_path / f"b{n}.log", daemon, account=account, cwd=tmp_path)
+        watched = time.monotonic()
+        while time.monotonic() - watched < 0.03:
+            if not daemon.running:
+                misread.append(n)
+                break
+        processes.stop(daemon, timeout=5, group=True)
+    assert not misread, f"taken for ended in their first 30 ms: {misread}"
