@@ -11,6 +11,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared import cancels, locks, reports
+from shared.offload import off_loop
 from shared.reports import Report
 from shared.restore import restore_name
 from shared.runs import Terminated
@@ -33,14 +34,14 @@ async def terminate_overdue(client: df.DurableOrchestrationClient, now: float | 
     settings = Settings.from_env()
     now = now if now is not None else time.time()
     terminated = []
-    for operation_id, record in list(cancels.pending(settings.storage_connection)):
+    for operation_id, record in await off_loop(lambda: list(cancels.pending(settings.storage_connection))):
         if "compensations" in record:  # terminated at an earlier tick: what it still owes
             if await start_compensations(client, settings, record["compensations"]):
-                cancels.forget(settings.storage_connection, operation_id)
+                await off_loop(cancels.forget, settings.storage_connection, operation_id)
             continue
         status = await client.get_status(operation_id)
         if not status or status.runtime_status is None or status.runtime_status.value not in RUNNING:
-            cancels.forget(settings.storage_connection, operation_id)  # it stopped by itself
+            await off_loop(cancels.forget, settings.storage_connection, operation_id)  # it stopped by itself
             continue
         if now - float(record["requestedAt"]) < settings.cancel_timeout_seconds:
             continue
@@ -49,9 +50,9 @@ async def terminate_overdue(client: df.DurableOrchestrationClient, now: float | 
             compensation = await terminate(client, settings, target, operation_id)
             if compensation is not None:
                 owed.append(compensation)
-        cancels.update(settings.storage_connection, operation_id, {"compensations": owed})
+        await off_loop(cancels.update, settings.storage_connection, operation_id, {"compensations": owed})
         if await start_compensations(client, settings, owed):
-            cancels.forget(settings.storage_connection, operation_id)
+            await off_loop(cancels.forget, settings.storage_connection, operation_id)
         terminated.append(operation_id)
     return terminated
 
@@ -73,12 +74,12 @@ async def terminate(
     report = Report(operation_id=operation_id, runbook=runbook, cluster=ClusterRef(namespace=namespace, name=name),
                     started_at=started_at(status.created_time)).close(
         "canceled", f"terminated: {reason}; compensation {compensation}", datetime.now(UTC)).dump()
-    reports.store(settings.storage_connection, report)
+    await off_loop(reports.store, settings.storage_connection, report)
     terminated = Terminated(
         operation_id=operation_id, runbook=runbook, timeout_seconds=settings.cancel_timeout_seconds, report=report,
         restore_cluster=restore_cluster_of(operation_id, run_input) if runbook == "restore_cluster" and name else None)
     # the compensation of the run holding the cluster's lock runs under it and releases it at its end
-    holder = locks.holder(settings.storage_connection, namespace, name) if name else None
+    holder = await off_loop(locks.holder, settings.storage_connection, namespace, name) if name else None
     owns = holder is not None and holder.operation_id == lock_id and operation_id == lock_id
     return {"id": compensation, "namespace": namespace, "name": name,
             "payload": {"terminated": terminated.dump(), "ownsLock": owns, "lockId": lock_id}}
