@@ -52,6 +52,31 @@ def streams_in_sync(instance: str, synchronous: bool) -> Callable[[ClusterStatus
     return ready
 
 
+def standbys_in_sync(spec: ClusterSpec) -> Callable[[ClusterStatus], bool]:
+    """Ready when the cluster is healthy, every standby ready, and as many in sync as the spec keeps synchronous
+    standbys (all of them, when fewer run): what the next change's or drill's pre-flight asks. CNPG's healthy
+    phase alone comes sooner, while a restarted standby still catches up."""
+    def ready(status: ClusterStatus) -> bool:
+        standbys = [i for i in status.instances_status if i.role == "standby"]
+        wanted = min(spec.synchronous_replicas, len(standbys))
+        return status.healthy and all(i.ready for i in standbys) and sum(i.in_sync for i in standbys) >= wanted
+    return ready
+
+
+SETTLE_SECONDS = 5  # several of Patroni's HA loops (1 s locally), well under CNPG's reconcile period
+
+
+def wait_settled(run: Runbook, steps: tuple[str, str, str], ready: Callable[[ClusterStatus], bool],
+                 timeout_seconds: float) -> Step:
+    """Wait for `ready`, let a few HA loops pass, and wait for it again: a standby that had to catch up shows in
+    sync, then the primary's HA manager may take it out of the synchronous set for a moment (seen on the local
+    stack after a switchover and after a rolling restart, each time refusing the next run's pre-flight)."""
+    first, settle, again = steps
+    yield from wait_for_status(run, first, ready, timeout_seconds)
+    yield from run.sleep(settle, run.now + timedelta(seconds=SETTLE_SECONDS))
+    return (yield from wait_for_status(run, again, ready, timeout_seconds))
+
+
 def cluster_status(run: Runbook, step: str) -> Step:
     """The run's cluster as CNPG would show it, one read."""
     return (yield from run.step(step, "get_cluster_status", run.names, answer=ClusterStatus))

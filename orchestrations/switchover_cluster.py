@@ -3,7 +3,6 @@ the old primary follows it as a standby — while a write probe measures what cl
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -20,13 +19,13 @@ from orchestrations.steps import (
     start_probe,
     streams_in_sync,
     wait_for_status,
+    wait_settled,
 )
 from shared.payloads import OnRun, Promote, Switchover
 from shared.runs import SwitchoverInput
 from shared.spec import ClusterSpec
 
 bp = df.Blueprint()
-SETTLE_SECONDS = 5  # several of Patroni's HA loops (1 s locally), well under CNPG's reconcile period
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -55,11 +54,8 @@ def switchover_cluster(context: df.DurableOrchestrationContext) -> Step:
         # done means the old primary follows as an in-sync standby (a pg_rewind may come first: the ready
         # timeout), so a switchback, or the next change, is not refused while it still catches up
         rejoined = streams_in_sync(before.data["primary"], spec.synchronous_replicas > 0)
-        yield from wait_for_status(run, "old primary rejoins", rejoined, run.options.ready_timeout_seconds)
-        # and stays: the new primary's HA manager may still take it out of the synchronous set (a standby that
-        # had to catch up), a few HA loops after it first showed in sync (seen once on the local stack)
-        yield from run.sleep("old primary settles", run.now + timedelta(seconds=SETTLE_SECONDS))
-        after = yield from wait_for_status(run, "old primary in sync", rejoined, run.options.ready_timeout_seconds)
+        after = yield from wait_settled(run, ("old primary rejoins", "old primary settles", "old primary in sync"),
+                                        rejoined, run.options.ready_timeout_seconds)
         result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
         yield from run.step("verify writes on the new primary", "verify_writes",
                             OnRun(spec=spec, operation_id=run.input.operation_id))

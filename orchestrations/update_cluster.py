@@ -31,9 +31,11 @@ from orchestrations.steps import (
     read_spec,
     restore_test,
     settle_and_clean_up,
+    standbys_in_sync,
     start_probe,
     take_backup,
     wait_for_status,
+    wait_settled,
 )
 from shared.backups import backup_name
 from shared.changes import ChangePlan, in_force, reloaded
@@ -115,6 +117,9 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
                 run.options.ready_timeout_seconds, answer=InstanceSettings)
             result["settings"] = {i.name: i.values for i in settled}
         after = yield from wait_for_status(run, "cluster healthy", healthy, run.options.ready_timeout_seconds)
+        if result["restarts"] or plan.of("scale"):  # done means the next change's pre-flight would pass
+            after = yield from wait_settled(run, ("standbys in sync", "standbys settle", "standbys stay in sync"),
+                                            standbys_in_sync(spec), run.options.ready_timeout_seconds)
         result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
         measured, lost_ids = yield from measure_probe(run, stored, probe, result)
         probing = False

@@ -179,7 +179,9 @@ def row(spec: ClusterSpec, status: ClusterStatus, names: list[str], stored: Repo
         problems.append(restore_failed)
     if drill is not None and drill.status != "succeeded":
         refused = failed_step(drilled, "pre-flight")
-        problems.append(f"the last drill was refused: {refused[:160]}" if refused is not None
+        # the pre-flight's words begin "drill refused: " themselves
+        problems.append(f"the last drill was refused: {refused.removeprefix('drill refused: ')[:160]}"
+                        if refused is not None
                         else f"the last drill {drill.status}")
     return FleetRow(
         namespace=spec.namespace, name=spec.name, phase=status.phase, primary=status.current_primary,

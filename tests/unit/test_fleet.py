@@ -132,7 +132,7 @@ def test_a_refused_drill_says_why_it_was_refused(stored: dict[str, dict[str, Any
     stored[operation] = {**report(operation, "failed", 1), "steps": [
         {"name": "pre-flight", "outcome": "failed", "detail": "drill refused: 2/3 instances ready (pg-3 not)"}]}
     assert of([f"{operation}.json"]).problems[-1] == (
-        "the last drill was refused: drill refused: 2/3 instances ready (pg-3 not)")
+        "the last drill was refused: 2/3 instances ready (pg-3 not)")
 
 
 def test_a_cluster_that_cannot_be_read_is_a_row_that_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
