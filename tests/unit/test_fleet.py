@@ -3,6 +3,7 @@ linked to its report page with the key, the page refreshing itself only while a 
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -151,3 +152,25 @@ def test_a_cluster_that_cannot_be_read_is_a_row_that_says_so(monkeypatch: pytest
     rows = fleet.fleet(Platform(), "", 900)  # type: ignore[arg-type]
     assert [(r.name, r.problems) for r in rows] == [
         ("ok", ["no verified backup"]), ("pg", ["not read: RuntimeError: etcd not answering at 127.0.0.1:2379"])]
+
+
+def test_a_row_reads_its_reports_side_by_side_and_each_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twenty reports a row, and a page of many clusters every 5 s: one blob after another made the page wait
+    on each in turn. Two loads must be in flight together (a barrier of two, which loads one at a time never
+    pass), and none is loaded twice."""
+    drills = [f"failover-db-pg-20261202T{h:02d}0000Z-aaaaaa" for h in range(10)]
+    loads: list[str] = []
+    together, counting = threading.Barrier(2, timeout=5), threading.Lock()
+
+    def load(connection: str, operation: str) -> dict[str, Any]:
+        with counting:
+            loads.append(operation)
+            first_two = len(loads) <= 2
+        if first_two:
+            together.wait()  # BrokenBarrierError after 5 s when nothing loads beside it
+        return report(operation, "succeeded", 1, rtoSeconds={"failover": 2.0})
+
+    monkeypatch.setattr(fleet.reports, "load", load)
+    found = of([f"{d}.json" for d in drills])
+    assert sorted(loads) == sorted(drills), "each report once"
+    assert [p.seconds for p in found.drill_trend] == [2.0] * 10
