@@ -7,7 +7,9 @@ in the same run, their ratio (both routes served by `pgha serve` in a process of
 outside it), the number of orchestrations the storm started (must be 100: one per
 alertId), and the ack of alerts sent one at a time: (c) each alone, sent once the previous one's run has
 ended (an alert arriving on a quiet host), and (d) back to back, the runs of the alerts before it still going
-on the same two cores.
+on the same two cores. (e) repeats the storm (new alertIds) with the lookups sent at the same time, 50
+senders each, so that both percentiles are taken under the same load: (a) and (b) follow each other, and
+the storm's runs load the host during part of (b) only, by chance.
 
     ./pgha bench alerts           (or: PYTHONPATH=. python bench/alerts.py --rounds 1)
 """
@@ -76,7 +78,15 @@ def main() -> None:
             baseline_ms, _ = storm(api, baseline)
             codes = sorted({a.status_code for a in answers})
             started = {a.json()["id"] for a in answers if a.status_code == 202 and not a.json()["duplicate"]}
-            ids = {a.json()["id"] for a in answers if a.status_code == 202}
+            # (e) the same storm again (new alertIds) and the lookups at the same time, each with its own 50
+            # senders: both percentiles under the same load, which (a) then (b) does not give
+            with ThreadPoolExecutor(max_workers=2) as both:
+                alongside = both.submit(storm, api, [("POST", "/api/alerts", alert(30_000 + base + i % DISTINCT))
+                                                     for i in range(DISTINCT * COPIES)])
+                e_lookups, _ = both.submit(storm, api, baseline).result()
+                e_alerts, mixed = alongside.result()
+            e_started = {a.json()["id"] for a in mixed if a.status_code == 202 and not a.json()["duplicate"]}
+            ids = {a.json()["id"] for a in [*answers, *mixed] if a.status_code == 202}
             deadline = time.monotonic() + 300
             finished = 0
             while time.monotonic() < deadline:
@@ -104,8 +114,12 @@ def main() -> None:
                   f"p50 {statistics.median(alone):.1f} ms, p99 {percentile(alone, 0.99):.1f} ms")
             print(f"(d) one alert at a time, back to back ({DISTINCT} new alertIds, earlier runs still going): "
                   f"p50 {statistics.median(back_to_back):.1f} ms, p99 {percentile(back_to_back, 0.99):.1f} ms")
-            print(f"orchestrations started: {len(started)} (distinct operation ids answered: {len(ids)}; "
-                  f"finished: {finished})")
+            e99, l99 = percentile(e_alerts, 0.99), percentile(e_lookups, 0.99)
+            print(f"(e) the storm and the lookups at the same time, 50 senders each: alerts p50 "
+                  f"{statistics.median(e_alerts):.1f} ms, p99 {e99:.1f} ms; lookups p50 "
+                  f"{statistics.median(e_lookups):.1f} ms, p99 {l99:.1f} ms; ratio p99 {e99 / l99:.2f}")
+            print(f"orchestrations started: {len(started)} in (a), {len(e_started)} in (e) (distinct operation ids "
+                  f"answered: {len(ids)}; finished: {finished})")
             print(f"ratio a/b: p50 {p50 / b50:.2f}, p99 {p99 / b99:.2f}")
 
 

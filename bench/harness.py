@@ -82,7 +82,7 @@ def served_session() -> Iterator[httpx.Client]:
                                       env={**os.environ, "PGHA_TASK_HUB": "bench", "PGHA_LOG_LEVEL": "warning"})
         try:
             wait_for_port(port, 60, "pgha serve", served.pid, log)
-            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
             with keyed_client(f"http://127.0.0.1:{port}", function_key(platform.home), limits=limits) as api:
                 yield api
         finally:
