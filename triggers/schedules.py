@@ -51,7 +51,8 @@ async def run_due_schedules(client: df.DurableOrchestrationClient, now: datetime
     settings = Settings.from_env()
     platform = platform_for()
     started = []
-    for spec in await off_loop(platform.list_clusters):  # a record that does not read is reported there and left out
+    # a generator: listed in the thread; a record that does not read is reported there and left out
+    for spec in await off_loop(lambda: list(platform.list_clusters())):
         try:
             started += await start_due(client, settings, platform.name, spec, now)
         except Exception as err:  # one cluster's bad data or failed start never stops the others' schedules

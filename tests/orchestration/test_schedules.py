@@ -74,9 +74,9 @@ def test_the_timer_never_holds_the_host_while_the_platform_or_storage_is_slow(
     """The timer runs on the host's loop, which every HTTP route shares: a listing (or a storage call retried by
     the SDK) that takes seconds must not make the routes wait for it. A teardown asked while Azurite was down
     was once answered in 42 s instead of about 5, behind the timer's blocked turn."""
-    def slow_listing() -> Iterator[ClusterSpec]:
+    def slow_listing() -> Iterator[ClusterSpec]:  # a generator, as both platforms' are: slow as it is iterated
         time.sleep(2.0)
-        return iter([])
+        yield from []
 
     monkeypatch.setattr(scripted, "list_clusters", slow_listing)
     timer = next(t for t in devhost.timers.timers if t.name == "run_schedules")

@@ -6,6 +6,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from shared.platforms.local import processes
 from shared.settings import Settings
 
@@ -46,3 +48,15 @@ def test_a_daemon_is_recognised_as_running_from_the_moment_spawn_returns(tmp_pat
                 break
         processes.stop(daemon, timeout=5, group=True)
     assert not misread, f"taken for ended in their first 30 ms: {misread}"
+
+
+def test_a_stale_pid_file_naming_a_kernel_thread_is_answered_at_once(tmp_path: Path) -> None:
+    """A pid file left by a daemon that died, its pid now a kernel thread's (command line empty for good): not
+    running, and no wait for an exec that never comes (every status poll reads these)."""
+    kthreadd = 2  # the kernel's thread creator: pid 2 on Linux
+    if not processes.kernel_thread(kthreadd):
+        pytest.skip("pid 2 is not a kernel thread here (a pid namespace without one)")
+    (tmp_path / "stale.pid").write_text(str(kthreadd))
+    asked = time.monotonic()
+    assert not processes.Daemon(tmp_path / "stale.pid", "patroni.yml").running
+    assert time.monotonic() - asked < 0.1

@@ -109,9 +109,22 @@ def command_line(pid: int, patience: float = 0.5) -> str | None:
             raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return None
-        if raw or time.monotonic() > deadline or not alive(pid):
+        if raw or time.monotonic() > deadline or not alive(pid) or kernel_thread(pid):
             return raw.replace(b"\0", b" ").decode(errors="replace")
         time.sleep(0.002)
+
+
+PF_KTHREAD = 0x00200000  # include/linux/sched.h: a kernel thread, whose command line is always empty
+
+
+def kernel_thread(pid: int) -> bool:
+    """A stale pid file's pid now a kernel thread's: empty for good, no exec to wait for."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            flags = int(stat.read().rsplit(")", 1)[1].split()[6])  # state, ppid, pgrp, session, tty, tpgid, flags
+    except (OSError, IndexError, ValueError):
+        return False
+    return bool(flags & PF_KTHREAD)
 
 
 def reap_exited() -> list[int]:
