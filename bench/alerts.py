@@ -4,12 +4,13 @@ as action groups retry and several rules fire together — sent by 50 concurrent
 Prints the ack latency p50 / p99 of POST /api/alerts, the same percentiles of a baseline route that
 does one durable-client lookup and no work (GET /api/operations/{unknown id}, a 404) sent the same way
 in the same run, their ratio (both routes served by `pgha serve` in a process of its own, the senders
-outside it), the number of orchestrations the storm started (must be 100: one per
+outside it), the number of orchestrations each storm started (must be 100: one per
 alertId), and the ack of alerts sent one at a time: (c) each alone, sent once the previous one's run has
 ended (an alert arriving on a quiet host), and (d) back to back, the runs of the alerts before it still going
-on the same two cores. (e) repeats the storm (new alertIds) with the lookups sent at the same time, 50
-senders each, so that both percentiles are taken under the same load: (a) and (b) follow each other, and
-the storm's runs load the host during part of (b) only, by chance.
+on the same two cores. (e) repeats the storm (new alertIds) once (a)'s runs have ended, with lookups sent
+beside it by 50 senders of their own for as long as it lasts, so that both percentiles are taken under the
+same load: (a) and (b) follow each other, and the storm's runs load the host during part of (b) only, by
+chance.
 
     ./pgha bench alerts           (or: PYTHONPATH=. python bench/alerts.py --rounds 1)
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import statistics
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -67,6 +69,42 @@ def storm(api: httpx.Client, requests: list[tuple[str, str, Any]]) -> tuple[list
     return [a[0] * 1000 for a in answers], [a[1] for a in answers]
 
 
+def alongside(api: httpx.Client, requests: list[tuple[str, str, Any]]
+              ) -> tuple[list[float], list[httpx.Response], list[float], float]:
+    """The storm, and lookups sent by senders of their own (as many) for as long as it lasts: the alerts'
+    latencies and answers, the lookups' latencies, the storm's wall time in seconds."""
+    over = threading.Event()
+    lookups: list[float] = []
+
+    def look(sender: int) -> None:
+        while not over.is_set():
+            started = time.perf_counter()
+            api.get(f"/api/operations/bench-none-{sender}")
+            lookups.append((time.perf_counter() - started) * 1000)
+
+    with ThreadPoolExecutor(max_workers=SENDERS) as lookers:
+        for sender in range(SENDERS):
+            lookers.submit(look, sender)
+        began = time.perf_counter()
+        try:
+            alert_ms, answers = storm(api, requests)
+        finally:
+            over.set()
+    return alert_ms, answers, lookups, time.perf_counter() - began
+
+
+def wait_finished(api: httpx.Client, ids: set[str], timeout: float = 300) -> int:
+    """How many of these runs have ended, waiting for all of them up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    finished = 0
+    while time.monotonic() < deadline:
+        finished = sum(1 for i in ids if api.get(f"/api/operations/{i}").status_code == 200)
+        if finished == len(ids):
+            break
+        time.sleep(1)
+    return finished
+
+
 def main() -> None:
     count = rounds(__doc__)
     with served_session() as api:
@@ -78,22 +116,16 @@ def main() -> None:
             baseline_ms, _ = storm(api, baseline)
             codes = sorted({a.status_code for a in answers})
             started = {a.json()["id"] for a in answers if a.status_code == 202 and not a.json()["duplicate"]}
-            # (e) the same storm again (new alertIds) and the lookups at the same time, each with its own 50
-            # senders: both percentiles under the same load, which (a) then (b) does not give
-            with ThreadPoolExecutor(max_workers=2) as both:
-                alongside = both.submit(storm, api, [("POST", "/api/alerts", alert(30_000 + base + i % DISTINCT))
-                                                     for i in range(DISTINCT * COPIES)])
-                e_lookups, _ = both.submit(storm, api, baseline).result()
-                e_alerts, mixed = alongside.result()
+            ids = {a.json()["id"] for a in answers if a.status_code == 202}
+            finished = wait_finished(api, ids)
+            # (e) the same storm again (new alertIds), on a host whose earlier runs have ended, with lookups
+            # sent beside it for as long as it lasts: both percentiles under the same load
+            e_alerts, mixed, e_lookups, e_wall = alongside(
+                api, [("POST", "/api/alerts", alert(30_000 + base + i % DISTINCT)) for i in range(DISTINCT * COPIES)])
             e_started = {a.json()["id"] for a in mixed if a.status_code == 202 and not a.json()["duplicate"]}
-            ids = {a.json()["id"] for a in [*answers, *mixed] if a.status_code == 202}
-            deadline = time.monotonic() + 300
-            finished = 0
-            while time.monotonic() < deadline:
-                finished = sum(1 for i in ids if api.get(f"/api/operations/{i}").status_code == 200)
-                if finished == len(ids):
-                    break
-                time.sleep(1)
+            e_ids = {a.json()["id"] for a in mixed if a.status_code == 202}
+            finished += wait_finished(api, e_ids)
+            ids |= e_ids
             alone, back_to_back = [], []
             for i in range(DISTINCT):  # one at a time: the ack without a storm queued in front of it
                 started_at = time.perf_counter()
@@ -115,9 +147,9 @@ def main() -> None:
             print(f"(d) one alert at a time, back to back ({DISTINCT} new alertIds, earlier runs still going): "
                   f"p50 {statistics.median(back_to_back):.1f} ms, p99 {percentile(back_to_back, 0.99):.1f} ms")
             e99, l99 = percentile(e_alerts, 0.99), percentile(e_lookups, 0.99)
-            print(f"(e) the storm and the lookups at the same time, 50 senders each: alerts p50 "
-                  f"{statistics.median(e_alerts):.1f} ms, p99 {e99:.1f} ms; lookups p50 "
-                  f"{statistics.median(e_lookups):.1f} ms, p99 {l99:.1f} ms; ratio p99 {e99 / l99:.2f}")
+            print(f"(e) the storm again ({e_wall:.1f} s) with lookups beside it from {SENDERS} senders of their own "
+                  f"({len(e_lookups)} sent): alerts p50 {statistics.median(e_alerts):.1f} ms, p99 {e99:.1f} ms; "
+                  f"lookups p50 {statistics.median(e_lookups):.1f} ms, p99 {l99:.1f} ms; ratio p99 {e99 / l99:.2f}")
             print(f"orchestrations started: {len(started)} in (a), {len(e_started)} in (e) (distinct operation ids "
                   f"answered: {len(ids)}; finished: {finished})")
             print(f"ratio a/b: p50 {p50 / b50:.2f}, p99 {p99 / b99:.2f}")

@@ -66,15 +66,22 @@ def standbys_in_sync(spec: ClusterSpec) -> Callable[[ClusterStatus], bool]:
 SETTLE_SECONDS = 5  # several of Patroni's HA loops (1 s locally), well under CNPG's reconcile period
 
 
+def standbys_said(status: ClusterStatus) -> str:
+    """The cluster in a line, and each standby's readiness and sync state: what a wait on them quotes."""
+    standbys = [f"{i.name} {'ready' if i.ready else 'not ready'} {i.sync_state or 'unknown'}"
+                for i in status.instances_status if i.role == "standby"]
+    return f"{describe(status)}; standbys: {', '.join(standbys) or 'none'}"
+
+
 def wait_settled(run: Runbook, steps: tuple[str, str, str], ready: Callable[[ClusterStatus], bool],
                  timeout_seconds: float) -> Step:
     """Wait for `ready`, let a few HA loops pass, and wait for it again: a standby that had to catch up shows in
     sync, then the primary's HA manager may take it out of the synchronous set for a moment (seen on the local
     stack after a switchover and after a rolling restart, each time refusing the next run's pre-flight)."""
     first, settle, again = steps
-    yield from wait_for_status(run, first, ready, timeout_seconds)
+    yield from wait_for_status(run, first, ready, timeout_seconds, said=standbys_said)
     yield from run.sleep(settle, run.now + timedelta(seconds=SETTLE_SECONDS))
-    return (yield from wait_for_status(run, again, ready, timeout_seconds))
+    return (yield from wait_for_status(run, again, ready, timeout_seconds, said=standbys_said))
 
 
 def cluster_status(run: Runbook, step: str) -> Step:
@@ -83,10 +90,11 @@ def cluster_status(run: Runbook, step: str) -> Step:
 
 
 def wait_for_status(run: Runbook, step: str, ready: Callable[[ClusterStatus], bool], timeout_seconds: float,
-                    cluster: ClusterRef | None = None, **wait: bool) -> Step:
+                    cluster: ClusterRef | None = None, said: Callable[[ClusterStatus], str] = describe,
+                    **wait: bool) -> Step:
     """Poll the cluster's status until `ready`: every wait of every runbook on a cluster reads the same way."""
     names = (cluster or run.report.cluster).dump()
-    return (yield from run.wait_until(step, "get_cluster_status", names, ready, describe, timeout_seconds,
+    return (yield from run.wait_until(step, "get_cluster_status", names, ready, said, timeout_seconds,
                                       answer=ClusterStatus, **wait))
 
 

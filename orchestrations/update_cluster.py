@@ -117,9 +117,6 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
                 run.options.ready_timeout_seconds, answer=InstanceSettings)
             result["settings"] = {i.name: i.values for i in settled}
         after = yield from wait_for_status(run, "cluster healthy", healthy, run.options.ready_timeout_seconds)
-        if result["restarts"] or plan.of("scale"):  # done means the next change's pre-flight would pass
-            after = yield from wait_settled(run, ("standbys in sync", "standbys settle", "standbys stay in sync"),
-                                            standbys_in_sync(spec), run.options.ready_timeout_seconds)
         result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
         measured, lost_ids = yield from measure_probe(run, stored, probe, result)
         probing = False
@@ -128,6 +125,11 @@ def update_cluster(context: df.DurableOrchestrationContext) -> Step:
                 measured.windows, datetime.fromisoformat(restart["startedAt"]),
                 datetime.fromisoformat(restart["endedAt"])), default=0.0)
         no_writes_lost(result, lost_ids)
+        # done means the next change's pre-flight passes: after restarts (the operator's, the plan's, or pgha's
+        # own of instances left waiting) or a scale, the standbys the spec keeps in sync are so, and stay so
+        if plan.restarts or plan.of("scale") or (result["restarts"] and not operator_rolls):
+            yield from wait_settled(run, ("standbys in sync", "standbys settle", "standbys stay in sync"),
+                                    standbys_in_sync(spec), run.options.ready_timeout_seconds)
     except NothingToDo:
         pass
     except Exception as err:

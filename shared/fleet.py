@@ -69,7 +69,9 @@ def report_names(connection: str, spec: ClusterSpec) -> list[str]:
             for n in objectstore.list_names(client, f"{prefix}-{spec.namespace}-{spec.name}-") if n.endswith(".json")]
 
 
-READERS = 8  # blob reads at once: a page's reports are small, and the store answers them side by side
+# a page's blob reads at once: 3 clusters, 3 reports each, within the storage client's pool of 10 connections
+# (objectstore.service), which more threads would only churn
+CLUSTERS_AT_ONCE, READERS = 3, 3
 
 
 class Reports:
@@ -212,7 +214,7 @@ def fleet(platform: Platform, connection: str, limit: int, stale_after: float = 
     """Every cluster's row, what is failing or stale first; the clusters read side by side."""
     now = datetime.now(UTC)
     specs = list(platform.list_clusters())
-    with ThreadPoolExecutor(max_workers=READERS) as pool:
+    with ThreadPoolExecutor(max_workers=CLUSTERS_AT_ONCE) as pool:
         rows = list(pool.map(lambda spec: cluster_row(platform, connection, spec, limit, now, stale_after), specs))
     return sorted(rows, key=lambda r: (not r.problems, r.namespace, r.name))
 

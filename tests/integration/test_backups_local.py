@@ -20,6 +20,7 @@ from shared.platforms.local.stack import Stack
 from shared.platforms.local.walservice import client as wal_client
 from shared.settings import Settings
 from shared.walarchive import segment_blob
+from tests.browser import Browser, requires_chromium
 from tests.conftest import at_step, follow, report_of, start, step
 from tests.integration.faults import record_fault
 from tests.integration.helpers import app_connection, cluster_state, processes_under, superuser, wait_for_member
@@ -30,6 +31,7 @@ SPEC = {"name": "it-bk", "namespace": NS, "instances": 2, "sampleData": True,
         "backup": {"destinationPath": "https://local.blob.core.windows.net/bkstore"},
         "postgresql": {"parameters": {"shared_buffers": "32MB"}}}
 COUNT = "SELECT count(*) FROM datasample"
+RESTORES: list[str] = []  # the point-in-time restores this session ran, for their report page
 
 
 def run(api: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -130,6 +132,35 @@ def test_point_in_time_restore(api: httpx.Client, home: Path, cluster: dict[str,
     })
     assert done.status_code == 200, done.text
     assert restore_clusters(home) == []
+    RESTORES.append(done.json()["operationId"])
+
+
+@requires_chromium
+def test_a_point_in_time_restore_s_page_marks_its_target_inside_the_recoverable_window(
+        devhost: Any, api: httpx.Client) -> None:
+    """The page of the restore above, in Chromium: the target's mark sits where its time falls in the window, as
+    the axis' own ticks place it, and the page asks nothing of any other origin."""
+    if not RESTORES:
+        pytest.skip("no point-in-time restore ran in this session")
+    operation = RESTORES[-1]
+    window = api.get(f"/api/operations/{operation}/report").json()["result"]["recoverableWindow"]
+    url = f"{devhost.url}/api/operations/{operation}/report?format=html&code={devhost.key}"
+    with Browser() as browser:
+        page = browser.open(url)
+        marks = page.rects("#window .tick line")
+        ticks = sorted((float(page.evaluate(f"document.querySelectorAll('#window .tick')[{i}].dataset.seconds")),
+                        marks[i]["x"]) for i in range(len(marks)))
+        assert len(ticks) >= 2, ticks
+        (s0, x0), (s1, x1) = ticks[0], ticks[-1]
+        def x_of(at: str) -> float:
+            seconds = (datetime.fromisoformat(at) - datetime.fromisoformat(window["from"])).total_seconds()
+            return x0 + (seconds - s0) * (x1 - x0) / (s1 - s0)
+
+        (band,), (target,) = page.rects("#window rect.window"), page.rects("#window line.target")
+        assert band["x"] < target["x"] + target["width"] / 2 < band["x"] + band["width"], (band, target)
+        assert abs(target["x"] + target["width"] / 2 - x_of(window["target"])) <= 3, (target, window, ticks)
+        assert window["target"] in page.text("#window")
+        assert all(r.startswith(devhost.url) for r in page.requests), page.requests  # nothing from elsewhere
 
 
 def test_recent_target_on_an_idle_source(api: httpx.Client, home: Path, cluster: dict[str, Any]) -> None:

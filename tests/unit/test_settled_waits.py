@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from activities.drills import readiness_problems
-from orchestrations.steps import standbys_in_sync
+from orchestrations.steps import standbys_in_sync, standbys_said
 from shared.spec import ClusterSpec
 from shared.status import HEALTHY, ClusterStatus, InstanceStatus
 
@@ -46,3 +46,9 @@ def test_settled_means_the_next_pre_flight_passes() -> None:
     refused = status((True, "async"), (True, "async"))
     assert not standbys_in_sync(SPEC)(refused)
     assert readiness_problems(refused, max_lag_bytes=1 << 30)[0] == ["no in-sync standby"]
+
+
+def test_a_wait_on_the_standbys_names_each_one_s_state() -> None:
+    """A wait that times out quotes its last look: which standby is not back, or not in sync."""
+    said = standbys_said(status((True, "quorum"), (False, "async")))
+    assert said.endswith("standbys: pg-2 ready quorum, pg-3 not ready async"), said
