@@ -3,7 +3,8 @@
 A starter takes the cluster's lock before it starts a run (create-if-absent, so two starters cannot both
 win); the run releases it at its end. A lock whose run is no longer going is stale and is taken over,
 guarded by the blob's ETag so that only one starter can take it over. The first delivery of an alert
-claims it the same create-if-absent way, so copies of it start no second run.
+claims it the same create-if-absent way, so copies of it start no second run; a claim outlives its run by
+a retention (PGHA_ALERT_CLAIM_RETENTION_HOURS) and is then deleted, so `alerts/` does not grow for ever.
 """
 
 from __future__ import annotations
@@ -89,6 +90,26 @@ def claimed_at(connection: str, key: str) -> float:
         return float(json.loads(blob.download_blob().readall())["claimedAt"])
     except (ResourceNotFoundError, ValueError, KeyError):
         return 0.0
+
+
+def claims_before(connection: str, cutoff: float) -> list[tuple[str, str]]:
+    """(key, ETag) of the claims written before `cutoff` (seconds since the epoch), oldest first."""
+    client = objectstore.container(connection, CLAIMS)
+    if not objectstore.container_exists(client):
+        return []
+    old = [(blob.last_modified.timestamp(), blob.name.removesuffix(".json"), blob.etag) for blob in client.list_blobs()
+           if blob.last_modified.timestamp() < cutoff]
+    return [(key, etag) for _, key, etag in sorted(old)]
+
+
+def forget_claim(connection: str, key: str, etag: str) -> bool:
+    """Delete a claim if it is still the one listed (a delivery may have given it back and claimed it again)."""
+    try:
+        objectstore.container(connection, CLAIMS).delete_blob(f"{key}.json", etag=etag,
+                                                              match_condition=MatchConditions.IfNotModified)
+        return True
+    except (ResourceNotFoundError, ResourceModifiedError):
+        return False
 
 
 def unclaim(connection: str, key: str) -> None:

@@ -5,7 +5,8 @@ Answers 202 within milliseconds (an action group retries on 408/429/503/504 and 
 tries; Alertmanager retries a 5xx until its group_interval) and never touches the platform here: the run
 looks at the cluster. One run per alert firing: the first delivery claims it in blob container `alerts/`,
 every copy after it gets the same operation's Location. A resolved alert ends the matching run with an
-event.
+event. The periodic timer deletes, once an hour, the claims older than PGHA_ALERT_CLAIM_RETENTION_HOURS whose
+run has ended.
 """
 
 from __future__ import annotations
@@ -66,8 +67,14 @@ class Claimed:
             while len(self._keys) > self.size:
                 self._keys.popitem(last=False)
 
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+
 
 CLAIMED = Claimed()
+CLAIM_SWEEP_SECONDS = 3600  # the timer ticks every minute; each host lists the claims once an hour
+CLAIMS_PER_SWEEP = 500  # a bounded turn: a backlog goes in the turns after it
 
 def summary(alert: Alert) -> AlertSummary:
     """What the run and its report keep of the alert (bounded: labels are the sender's to fill)."""
@@ -244,3 +251,39 @@ async def resolve(client: df.DurableOrchestrationClient, alert: Alert) -> Answer
     except ApiError:  # it ended between the look and the event
         return NOTHING_TO_END
     return Answer(fired, {"resolved": True})
+
+
+class Sweeps:
+    """When this host last looked for old claims (monotonic seconds): each host looks on its own, and a claim
+    deleted twice is deleted once."""
+
+    last = float("-inf")
+
+
+async def forget_old_claims(client: df.DurableOrchestrationClient, now: float | None = None) -> list[str]:
+    """Delete the claims older than the retention whose run has ended or never started. Copies and retries of an
+    alert come within minutes and Alertmanager repeats a firing one every repeat_interval (4 h by default), so
+    a claim of a week answers them all; one whose run is still going stays, or a copy could start its id again."""
+    settings = Settings.from_env()
+    cutoff = (time.time() if now is None else now) - settings.alert_claim_retention_hours * 3600
+    old = await off_loop(locks.claims_before, settings.storage_connection, cutoff)
+    forgotten = []
+    for key, etag in old[:CLAIMS_PER_SWEEP]:
+        status = await client.get_status(key)
+        if status is not None and status.runtime_status is not None and status.runtime_status.value in RUNNING:
+            continue
+        if await off_loop(locks.forget_claim, settings.storage_connection, key, etag):
+            CLAIMED.discard(key)
+            forgotten.append(key)
+    if forgotten:
+        log.info("deleted %d alert claim(s) older than %d h whose run had ended", len(forgotten),
+                 settings.alert_claim_retention_hours)
+    return forgotten
+
+
+async def forget_old_claims_hourly(client: df.DurableOrchestrationClient, clock: float | None = None) -> None:
+    now = time.monotonic() if clock is None else clock
+    if now - Sweeps.last < CLAIM_SWEEP_SECONDS:
+        return
+    Sweeps.last = now
+    await forget_old_claims(client)

@@ -21,6 +21,7 @@ from shared.platforms import platform_for
 from shared.requests import DrillRequest, VerifyRequest
 from shared.settings import Settings
 from shared.spec import ClusterSpec
+from triggers.alerts import forget_old_claims_hourly
 from triggers.starting import ClusterBusy, Plan, begin
 from triggers.terminations import terminate_overdue
 
@@ -84,11 +85,13 @@ async def start_due(client: df.DurableOrchestrationClient, settings: Settings, p
 @bp.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def run_schedules(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    """Every minute: start the verifications and scheduled backups that came due, and terminate (then
-    compensate) the cancelled runs that did not stop by themselves. Every storage and platform call goes off the
+    """Every minute: start the verifications and scheduled backups that came due, terminate (then compensate)
+    the cancelled runs that did not stop by themselves, and (hourly) delete the alert claims past their
+    retention. Every storage and platform call goes off the
     loop: it is the host's, and a store that does not answer (seconds of SDK retries per call, per cluster) held
     every HTTP route with it (a teardown's 503 took 42 s instead of about 5)."""
-    duties = (lambda: terminate_overdue(client), lambda: run_due_schedules(client, datetime.now(UTC)))
+    duties = (lambda: terminate_overdue(client), lambda: run_due_schedules(client, datetime.now(UTC)),
+              lambda: forget_old_claims_hourly(client))
     for duty in duties:  # each made when its turn comes: one that fails leaves no other unawaited
         try:
             await duty()

@@ -3,6 +3,7 @@ approval, Resolved events, callbacks, bad input."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import azure.durable_functions as df
 import httpx
 import pytest
 
@@ -22,6 +24,7 @@ from tests.alert_payloads import LOG, METRIC, PROMETHEUS, alert
 from tests.conftest import at_step, follow, step
 from tests.receiver import Receiver
 from tests.scripted_platform import ScriptedPlatform
+from triggers import alerts
 
 FIXTURES = Path(__file__).parents[1] / "contract" / "fixtures" / "alertmanager"
 
@@ -349,3 +352,34 @@ def test_a_resolve_while_archiving_is_awaited_lets_the_remedy_ask_and_wait(
     report = follow(api, fired["statusQueryGetUri"], timeout=60).json()
     assert report["result"]["outcome"] == "notApproved", report["result"]
     assert "resolved the alert: archiving works again" in step(report, "archiving")["detail"]
+
+
+def test_claims_past_their_retention_are_deleted_once_their_run_has_ended(
+    api: httpx.Client, scripted: ScriptedPlatform, devhost: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timer's hourly sweep, run with its clock a week and an hour ahead: the claim of an ended run goes,
+    the claim of a run still waiting for its approval stays until that run ends; with today's clock none goes."""
+    monkeypatch.setenv("PGHA_ALERT_POLICY", "primaryUnavailable=approval")
+    monkeypatch.setenv("PGHA_ALERT_APPROVAL_TIMEOUT_SECONDS", "3")
+    monkeypatch.setattr(alerts, "CLAIMS_PER_SWEEP", 100_000)  # every claim the session made is in this sweep
+    with_cluster(scripted, "pg-forget")
+    scripted.primary_up, scripted.ha_paused = False, True
+    storage = Settings.from_env().storage_connection
+    ended = send(api, alert(PROMETHEUS, "forget-ended", "no-such-cluster"))
+    assert follow(api, ended.headers["Location"]).status_code == 200
+    waiting = send(api, alert(PROMETHEUS, "forget-waiting", "pg-forget"))
+    pending_approval(api, waiting.headers["Location"])
+    client = df.DurableOrchestrationClient(devhost.server.starter_binding())
+
+    def sweep(hours_ahead: float) -> list[str]:
+        now = time.time() + hours_ahead * 3600
+        return asyncio.run_coroutine_threadsafe(alerts.forget_old_claims(client, now), devhost.server.loop).result(60)
+
+    assert not {ended.json()["id"], waiting.json()["id"]} & set(sweep(0))
+    assert locks.claimed_at(storage, ended.json()["id"]) > 0
+    forgotten = sweep(169)
+    assert ended.json()["id"] in forgotten and locks.claimed_at(storage, ended.json()["id"]) == 0.0
+    assert waiting.json()["id"] not in forgotten and locks.claimed_at(storage, waiting.json()["id"]) > 0
+    assert ended.json()["id"] not in alerts.CLAIMED
+    assert follow(api, waiting.headers["Location"], timeout=60).status_code == 422  # no approval came
+    assert waiting.json()["id"] in sweep(169)

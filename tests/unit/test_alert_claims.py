@@ -118,3 +118,19 @@ def test_one_alert_of_a_group_that_fails_leaves_the_others_answered(monkeypatch:
     alone = json.loads(captured.read_text())  # a group that all goes well: an answer per alert
     answered = asyncio.run(alerts.answer_group(None, parse_alerts(alone)))  # type: ignore[arg-type]
     assert [a.operation_id for a in answered] == [alone["alerts"][0]["fingerprint"]]
+
+
+def test_the_timer_looks_for_old_claims_once_an_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+    looked: list[Any] = []
+
+    async def forget(client: Any, now: float | None = None) -> list[str]:
+        looked.append(client)
+        return []
+
+    monkeypatch.setattr(alerts, "forget_old_claims", forget)
+    monkeypatch.setattr(alerts.Sweeps, "last", float("-inf"))
+    for minutes in (0, 1, 59):  # the timer's ticks
+        asyncio.run(alerts.forget_old_claims_hourly("client", 1000.0 + minutes * 60))  # type: ignore[arg-type]
+    assert len(looked) == 1
+    asyncio.run(alerts.forget_old_claims_hourly("client", 1000.0 + 3600))  # type: ignore[arg-type]
+    assert len(looked) == 2

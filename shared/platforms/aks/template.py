@@ -169,6 +169,7 @@ def app_settings() -> dict[str, str]:
         "PGHA_ALERT_APPROVAL_TIMEOUT_SECONDS": "900",
         "PGHA_ALERT_GRACE_SECONDS": "30",
         "PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS": "300",
+        "PGHA_ALERT_CLAIM_RETENTION_HOURS": "168",
         "PGHA_ALERT_CALLBACK_URL": "[parameters('alertCallbackUrl')]",
         "PGHA_CANCEL_TIMEOUT_SECONDS": "300",
         "PGHA_CALLBACK_HOSTS": "*.logic.azure.com",
