@@ -8,14 +8,32 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+import requests
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobServiceClient, ContainerClient
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 # pgha's blobs are small control-plane records (locks, reports, claims, the archive's listing): a store that
 # does not answer fails a call in seconds, and the caller decides (an HTTP 503, an activity's own retries).
 # The SDK's default (ExponentialRetry: 3 retries from 15 s) holds each call for about a minute instead.
-RETRY = {"retry_total": 2, "retry_connect": 2, "initial_backoff": 1, "increment_base": 2, "random_jitter_range": 0.5,
-         "connection_timeout": 10}
+RETRY = {"retry_total": 2, "retry_connect": 2, "initial_backoff": 1, "increment_base": 2, "random_jitter_range": 0.5}
+CONNECT_SECONDS = 10
+# Connections kept open per host: as many as the threads that call storage at once (the I/O pool's 32 in
+# shared/offload.py, the activities' 10). requests keeps 10; in an alert storm every call beyond them opened a
+# connection and threw it away after one request (a TCP handshake locally, a TLS one on Azure).
+POOL = 64
+
+
+def transport() -> RequestsTransport:
+    """azure-core's own transport, on a session whose pool holds POOL connections; urllib3 retries nothing
+    (as azure-core sets it up: the SDK's retry policy decides)."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_maxsize=POOL, max_retries=Retry(total=False, redirect=False, raise_on_status=False))
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, adapter)
+    return RequestsTransport(session=session, session_owner=False, connection_timeout=CONNECT_SECONDS)
 
 
 @functools.lru_cache(maxsize=8)
@@ -27,8 +45,8 @@ def service(connection: str) -> BlobServiceClient:
     if connection.startswith("https://"):
         from azure.identity import DefaultAzureCredential
 
-        return BlobServiceClient(connection, credential=DefaultAzureCredential(), **RETRY)
-    return BlobServiceClient.from_connection_string(connection, **RETRY)
+        return BlobServiceClient(connection, credential=DefaultAzureCredential(), transport=transport(), **RETRY)
+    return BlobServiceClient.from_connection_string(connection, transport=transport(), **RETRY)
 
 
 def container(connection: str, name: str, create: bool = False) -> ContainerClient:

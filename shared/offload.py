@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-IO = ThreadPoolExecutor(max_workers=32, thread_name_prefix="pgha-io")
+THREADS = 32
+IO = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="pgha-io")
 
 
 async def off_loop(call: Callable[..., T], *args: Any) -> T:
