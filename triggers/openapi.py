@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -261,9 +261,21 @@ def operation(op_id: str, summary: str, description: str, parameters: list[dict[
             "parameters": parameters, "responses": responses, **extra}
 
 
-@cache
-def document() -> dict[str, Any]:
-    definitions: dict[str, Any] = {}
+class Schemas(NamedTuple):
+    """The request bodies and answers the paths refer to, each made once into `definitions`."""
+
+    spec: dict[str, Any]
+    verify: dict[str, Any]
+    restore: dict[str, Any]
+    drill: dict[str, Any]
+    switchover: dict[str, Any]
+    rotate: dict[str, Any]
+    decision: dict[str, Any]
+    diagnosis: dict[str, Any]
+
+
+def schemas(definitions: dict[str, Any]) -> Schemas:
+    """pgha's models as Swagger definitions, with what the API adds beside them."""
     spec = with_callback(model_schema(ClusterSpec, definitions), definitions, "ClusterSpecRequest")
     verify = with_callback(model_schema(VerifyRequest, definitions), definitions, "VerifyRequestBody")
     restore = with_callback(model_schema(RestoreRequest, definitions), definitions, "RestoreRequestBody")
@@ -296,8 +308,17 @@ def document() -> dict[str, Any]:
                        Alert=ALERT, AzureMonitorAlert=AZURE_MONITOR_ALERT, AlertmanagerWebhook=ALERTMANAGER_WEBHOOK,
                        AlertAccepted=ALERT_ACCEPTED,
                        Subscription=SUBSCRIPTION, TeardownRequest=teardown)
-    started = (202, 400, 404, 409, 413, 503)
-    paths = {
+    return Schemas(spec, verify, restore, drill, switchover, rotate, decision, diagnosis)
+
+
+STARTED = (202, 400, 404, 409, 413, 503)  # what a route that starts a run answers
+
+
+def cluster_paths(bodies: Schemas) -> dict[str, Any]:
+    """The routes that start a runbook on a cluster, or read one."""
+    spec, verify, restore, drill, switchover, rotate = (bodies.spec, bodies.verify, bodies.restore, bodies.drill,
+                                                        bodies.switchover, bodies.rotate)
+    return {
         "/clusters": {"post": operation(
             "DeployCluster", "Deploy a cluster", "deploy_cluster: a CNPG-style ClusterSpec made real and verified",
             [NAMESPACE, DRY_RUN, body(spec, required=True)],
@@ -311,30 +332,37 @@ def document() -> dict[str, Any]:
                 "scale, storage, major), gated, rolled in CNPG's order with measured RTO and RPO",
                 [CLUSTER, NAMESPACE, {**DRY_RUN, "description": "answer the change plan, touching nothing"},
                  body({"$ref": "#/definitions/ClusterPatch"}, required=True)],
-                {**answers(*started), "200": {"description": "dryRun, or nothing to change: the change plan",
+                {**answers(*STARTED), "200": {"description": "dryRun, or nothing to change: the change plan",
                                               "schema": {"type": "object"}}}, **LONG_RUNNING),
             "delete": operation(
                 "TeardownCluster", "Tear down a cluster", "teardown_cluster; backups are kept unless deleteBackups",
                 [CLUSTER, NAMESPACE, DELETE_BACKUPS, body({"$ref": "#/definitions/TeardownRequest"})],
-                answers(*started), **LONG_RUNNING),
+                answers(*STARTED), **LONG_RUNNING),
         },
         "/clusters/{name}/backups": {"post": operation(
             "VerifyBackups", "Take and verify a backup", "verify_backups, optionally with a restore test",
-            [CLUSTER, NAMESPACE, body(verify)], answers(*started), **LONG_RUNNING)},
+            [CLUSTER, NAMESPACE, body(verify)], answers(*STARTED), **LONG_RUNNING)},
         "/clusters/{name}/restores": {"post": operation(
             "RestoreCluster", "Restore into a new cluster", "restore_cluster: a new cluster from the backups, checked",
-            [CLUSTER, NAMESPACE, body(restore)], answers(*started), **LONG_RUNNING)},
+            [CLUSTER, NAMESPACE, body(restore)], answers(*STARTED), **LONG_RUNNING)},
         "/clusters/{name}/drills/failover": {"post": operation(
             "FailoverDrill", "Rehearse a failover", "failover_drill with measured RTO and RPO",
-            [CLUSTER, NAMESPACE, body(drill)], answers(*started), **LONG_RUNNING)},
+            [CLUSTER, NAMESPACE, body(drill)], answers(*STARTED), **LONG_RUNNING)},
         "/clusters/{name}/switchover": {"post": operation(
             "Switchover", "Switch the primary over", "switchover_cluster: a planned switchover to an in-sync "
             "standby (kubectl cnpg promote), with measured RTO and RPO",
-            [CLUSTER, NAMESPACE, body(switchover)], answers(*started), **LONG_RUNNING)},
+            [CLUSTER, NAMESPACE, body(switchover)], answers(*STARTED), **LONG_RUNNING)},
         "/clusters/{name}/credentials/rotate": {"post": operation(
             "RotateCredentials", "Rotate the app owner's password", "rotate_credentials: a new password on every "
             "cluster that uses the app secret, proven (the new one logs in, the old one is refused)",
-            [CLUSTER, NAMESPACE, body(rotate)], answers(*started), **LONG_RUNNING)},
+            [CLUSTER, NAMESPACE, body(rotate)], answers(*STARTED), **LONG_RUNNING)},
+    }
+
+
+def operation_paths(bodies: Schemas) -> dict[str, Any]:
+    """Alerts in, and what a caller does with a run it started: follow it, decide for it, cancel it."""
+    decision = bodies.decision
+    return {
         "/alerts": {"post": operation(
             "ReceiveAlert", "Receive an alert", "Azure Monitor's common alert schema (one run per alertId and "
             "condition) or Alertmanager's webhook (each alert of the group on its own: one run per fingerprint, "
@@ -376,6 +404,13 @@ def document() -> dict[str, Any]:
             "Unsubscribe", "Cancel a subscribed operation", "cooperative cancel; 200 when it has already ended",
             [OPERATION], {**answers(202, 400, 404), "200": {"description": "the run had already ended"}},
             visibility="internal")},
+    }
+
+
+def service_paths(bodies: Schemas) -> dict[str, Any]:
+    """The app itself: its checks, its health, its pages, this document."""
+    spec, diagnosis = bodies.spec, bodies.diagnosis
+    return {
         "/doctor": {
             "get": operation("Doctor", "Check the environment", "read-only: every check pgha makes before a first run, "
                              "for a cluster of default spec", [NAMESPACE, DELETE_BACKUPS],
@@ -395,6 +430,13 @@ def document() -> dict[str, Any]:
         "/openapi.json": {"get": operation("OpenApi", "This document", "OpenAPI 2.0", [],
                                            answers(200, ok={"type": "object"}), visibility="internal")},
     }
+
+
+@cache
+def document() -> dict[str, Any]:
+    definitions: dict[str, Any] = {}
+    bodies = schemas(definitions)
+    paths = {**cluster_paths(bodies), **operation_paths(bodies), **service_paths(bodies)}
     return {
         "swagger": "2.0",
         "info": {"title": "pgha", "version": "1.0", "description": "Highly available PostgreSQL on AKS, "
