@@ -60,15 +60,16 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def tail(latencies: list[float], answers: list[httpx.Response]) -> str:
-    """Which requests make the storm's slowest 1%: first deliveries (a claim and a start each) or copies (each
-    answered from memory, or after its first delivery's outcome when it came while that one was under way)."""
-    first = [ms for ms, a in zip(latencies, answers, strict=True) if a.status_code == 202 and not a.json()["duplicate"]]
-    copies = [ms for ms, a in zip(latencies, answers, strict=True) if a.status_code == 202 and a.json()["duplicate"]]
-    slowest = sorted(zip(latencies, answers, strict=True), key=lambda pair: -pair[0])[:max(1, len(latencies) // 100)]
-    firsts_among = sum(1 for _, a in slowest if a.status_code == 202 and not a.json()["duplicate"])
-    return (f"first deliveries p50 {statistics.median(first):.1f} ms, p99 {percentile(first, 0.99):.1f} ms; copies "
-            f"p50 {statistics.median(copies):.1f} ms, p99 {percentile(copies, 0.99):.1f} ms; the slowest "
-            f"{len(slowest)}: {firsts_among} first deliveries, {len(slowest) - firsts_among} copies")
+    """Which requests make the storm's slowest 1%: first deliveries (a claim and a start each), copies (each
+    answered from memory, or after its first delivery's outcome when it came while that one was under way), or
+    refusals."""
+    kinds = ["refused" if a.status_code != 202 else "copy" if a.json()["duplicate"] else "first" for a in answers]
+    by_kind = {kind: [ms for ms, k in zip(latencies, kinds, strict=True) if k == kind] for kind in set(kinds)}
+    slowest = sorted(zip(latencies, kinds, strict=True), reverse=True)[:max(1, len(latencies) // 100)]
+    said = [f"{kind} p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms ({len(ms)})"
+            for kind, ms in sorted(by_kind.items())]
+    among = ", ".join(f"{sum(1 for _, k in slowest if k == kind)} {kind}" for kind in sorted(by_kind))
+    return f"{'; '.join(said)}; the slowest {len(slowest)}: {among}"
 
 
 def storm(api: httpx.Client, requests: list[tuple[str, str, Any]]) -> tuple[list[float], list[httpx.Response]]:

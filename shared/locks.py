@@ -3,8 +3,10 @@
 A starter takes the cluster's lock before it starts a run (create-if-absent, so two starters cannot both
 win); the run releases it at its end. A lock whose run is no longer going is stale and is taken over,
 guarded by the blob's ETag so that only one starter can take it over. The first delivery of an alert
-claims it the same create-if-absent way, so copies of it start no second run; a claim outlives its run by
-a retention (PGHA_ALERT_CLAIM_RETENTION_HOURS) and is then deleted, so `alerts/` does not grow for ever.
+claims it the same create-if-absent way, so copies of it start no second run. A claim is deleted a retention
+(PGHA_ALERT_CLAIM_RETENTION_HOURS) after its alert resolved, so `alerts/` does not grow for ever; the claim of
+an alert that never resolves stays, since a repeat of it (Alertmanager's repeat_interval) must not start a
+second run under the same id, which the Functions runtime would allow once the first has ended.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from shared import objectstore
 
 CONTAINER = "locks"
 CLAIMS = "alerts"
+RESOLVED = "resolvedat"  # the claim's metadata: when its alert resolved
 
 
 @dataclass(frozen=True)
@@ -92,14 +95,31 @@ def claimed_at(connection: str, key: str) -> float:
         return 0.0
 
 
-def claims_before(connection: str, cutoff: float) -> list[tuple[str, str]]:
-    """(key, ETag) of the claims written before `cutoff` (seconds since the epoch), oldest first."""
-    client = objectstore.container(connection, CLAIMS)
-    if not objectstore.container_exists(client):
+def mark_resolved(connection: str, key: str) -> bool:
+    """Note on an alert's claim that the alert resolved: only late copies of its firing can come after this,
+    and the claim's retention counts from now. False when there is no claim (it never fired here)."""
+    try:
+        objectstore.container(connection, CLAIMS).get_blob_client(f"{key}.json").set_blob_metadata(
+            {RESOLVED: repr(time.time())})
+        return True
+    except ResourceNotFoundError:
+        return False
+
+
+def resolved_before(connection: str, cutoff: float) -> list[tuple[str, str]]:
+    """(key, ETag) of the claims whose alert resolved before `cutoff` (seconds since the epoch), oldest first."""
+    found = []
+    try:
+        for blob in objectstore.container(connection, CLAIMS).list_blobs(include=["metadata"]):
+            try:
+                resolved_at = float((blob.metadata or {}).get(RESOLVED, "nan"))
+            except ValueError:  # not pgha's: left alone
+                continue
+            if resolved_at < cutoff:
+                found.append((resolved_at, blob.name.removesuffix(".json"), blob.etag))
+    except ResourceNotFoundError:  # no alert has come yet
         return []
-    old = [(blob.last_modified.timestamp(), blob.name.removesuffix(".json"), blob.etag) for blob in client.list_blobs()
-           if blob.last_modified.timestamp() < cutoff]
-    return [(key, etag) for _, key, etag in sorted(old)]
+    return [(key, etag) for _, key, etag in sorted(found)]
 
 
 def forget_claim(connection: str, key: str, etag: str) -> bool:

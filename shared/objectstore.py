@@ -27,13 +27,16 @@ POOL = 64
 
 
 def transport() -> RequestsTransport:
-    """azure-core's own transport, on a session whose pool holds POOL connections; urllib3 retries nothing
-    (as azure-core sets it up: the SDK's retry policy decides)."""
+    """The transport the storage SDK makes for itself (its read timeout of 60 s and 256 KiB blocks, from
+    azure/storage/blob/_shared/base_client.py; urllib3 retrying nothing, as azure-core's _init_session sets it:
+    the SDK's retry policy decides), on a session whose pool holds POOL connections. The adapter is requests'
+    own, not azure-core's private BiggerBlockSizeHTTPAdapter: pgha's blobs are records of a few KiB."""
     session = requests.Session()
     adapter = HTTPAdapter(pool_maxsize=POOL, max_retries=Retry(total=False, redirect=False, raise_on_status=False))
     for scheme in ("http://", "https://"):
         session.mount(scheme, adapter)
-    return RequestsTransport(session=session, session_owner=False, connection_timeout=CONNECT_SECONDS)
+    return RequestsTransport(session=session, session_owner=False, connection_timeout=CONNECT_SECONDS,
+                             read_timeout=60, connection_data_block_size=256 * 1024)
 
 
 @functools.lru_cache(maxsize=8)

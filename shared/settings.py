@@ -41,8 +41,9 @@ SETTINGS_DOC: dict[str, str] = {
     "PGHA_ALERT_GRACE_SECONDS": "primary unavailable: how long the HA manager gets to promote before pgha looks at it",
     "PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS": "how long an alert response waits for the cluster to recover before it "
     "escalates",
-    "PGHA_ALERT_CLAIM_RETENTION_HOURS": "how long an alert's claim (blob container `alerts/`) outlives it: a copy or "
-    "repeat of the alert within it is answered as the same run; older claims whose run has ended are deleted",
+    "PGHA_ALERT_CLAIM_RETENTION_HOURS": "how long an alert's claim (blob container `alerts/`) is kept after the alert "
+    "resolved: a late copy of its firing within it is answered as the same run; the claim of an alert that never "
+    "resolves is kept",
     "PGHA_FUNCTION_KEY": "devhost: the function key every route but /api/health wants (x-functions-key header or "
     "?code=); unset, one is made in PGHA_HOME/devhost/function-key and `pgha serve` prints it",
     "PGHA_TASK_HUB": "devhost: the task hub whose runs it keeps, in PGHA_HOME/devhost/hubs/<name>.sqlite, and "
@@ -205,7 +206,7 @@ class Settings:
             alert_recovery_timeout_seconds=_int("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS",
                                                 OPTIONS.alert_recovery_timeout_seconds),
             alert_callback_url=env.get("PGHA_ALERT_CALLBACK_URL", ""),
-            alert_claim_retention_hours=_number("PGHA_ALERT_CLAIM_RETENTION_HOURS", 168, int, 1, 24 * 366),
+            alert_claim_retention_hours=_number("PGHA_ALERT_CLAIM_RETENTION_HOURS", 168, int, 24, 24 * 366),
             cancel_timeout_seconds=_int("PGHA_CANCEL_TIMEOUT_SECONDS", 300),
             crashloop_restarts=_int("PGHA_CRASHLOOP_RESTARTS", 3),
             callback_hosts=tuple(

@@ -5,8 +5,8 @@ Answers 202 within milliseconds (an action group retries on 408/429/503/504 and 
 tries; Alertmanager retries a 5xx until its group_interval) and never touches the platform here: the run
 looks at the cluster. One run per alert firing: the first delivery claims it in blob container `alerts/`,
 every copy after it gets the same operation's Location. A resolved alert ends the matching run with an
-event. The periodic timer deletes, once an hour, the claims older than PGHA_ALERT_CLAIM_RETENTION_HOURS whose
-run has ended.
+event and starts its claim's retention: the periodic timer deletes, once an hour, the claims of alerts resolved
+more than PGHA_ALERT_CLAIM_RETENTION_HOURS ago whose run has ended.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class Claimed:
     """The alerts whose run this host started, newest kept: a copy of one is answered without a storage call;
     and those it is starting now (`claiming`, on the event loop): a copy waits for that delivery's outcome
     instead of racing it to storage. Another host (scale-out) or this one after a restart asks the claim in
-    storage, which stays the one truth."""
+    storage, which stays the one truth. The sweep of old claims forgets them here too."""
 
     def __init__(self, size: int = 10_000) -> None:
         self.size = size
@@ -74,7 +74,8 @@ class Claimed:
 
 CLAIMED = Claimed()
 CLAIM_SWEEP_SECONDS = 3600  # the timer ticks every minute; each host lists the claims once an hour
-CLAIMS_PER_SWEEP = 500  # a bounded turn: a backlog goes in the turns after it
+CLAIMS_PER_SWEEP = 500  # deletions in one turn: a backlog goes in the turns after it
+
 
 def summary(alert: Alert) -> AlertSummary:
     """What the run and its report keep of the alert (bounded: labels are the sender's to fill)."""
@@ -242,6 +243,8 @@ NOTHING_TO_END = Answer(None, {"id": None, "message": "no response is running fo
 
 async def resolve(client: df.DurableOrchestrationClient, alert: Alert) -> Answer:
     fired = dedupe_key(replace(alert, condition="Fired"))
+    # from now on only late copies of the firing can come: its claim's retention starts
+    await off_loop(locks.mark_resolved, Settings.from_env().storage_connection, fired)
     status = await client.get_status(fired)
     if status is None or status.runtime_status is None or status.runtime_status.value not in RUNNING:
         return NOTHING_TO_END
@@ -261,29 +264,31 @@ class Sweeps:
 
 
 async def forget_old_claims(client: df.DurableOrchestrationClient, now: float | None = None) -> list[str]:
-    """Delete the claims older than the retention whose run has ended or never started. Copies and retries of an
-    alert come within minutes and Alertmanager repeats a firing one every repeat_interval (4 h by default), so
-    a claim of a week answers them all; one whose run is still going stays, or a copy could start its id again."""
+    """Delete the claims whose alert resolved more than the retention ago (copies and retries of an alert come
+    within minutes), unless their run is still going: a copy could then start its id again. At most
+    CLAIMS_PER_SWEEP deletions a turn; a claim skipped does not count."""
     settings = Settings.from_env()
     cutoff = (time.time() if now is None else now) - settings.alert_claim_retention_hours * 3600
-    old = await off_loop(locks.claims_before, settings.storage_connection, cutoff)
-    forgotten = []
-    for key, etag in old[:CLAIMS_PER_SWEEP]:
-        status = await client.get_status(key)
+    forgotten: list[str] = []
+    for key, etag in await off_loop(locks.resolved_before, settings.storage_connection, cutoff):
+        if len(forgotten) >= CLAIMS_PER_SWEEP:
+            break
+        status = await client.get_status(key)  # a run that never started answers no runtime status
         if status is not None and status.runtime_status is not None and status.runtime_status.value in RUNNING:
             continue
         if await off_loop(locks.forget_claim, settings.storage_connection, key, etag):
             CLAIMED.discard(key)
             forgotten.append(key)
     if forgotten:
-        log.info("deleted %d alert claim(s) older than %d h whose run had ended", len(forgotten),
+        log.info("deleted %d alert claim(s) resolved more than %d h ago", len(forgotten),
                  settings.alert_claim_retention_hours)
     return forgotten
 
 
-async def forget_old_claims_hourly(client: df.DurableOrchestrationClient, clock: float | None = None) -> None:
-    now = time.monotonic() if clock is None else clock
+async def forget_old_claims_hourly(client: df.DurableOrchestrationClient, monotonic: float | None = None) -> None:
+    """The minute timer's hourly turn: a sweep that fails (storage down) is tried again at the next tick."""
+    now = time.monotonic() if monotonic is None else monotonic
     if now - Sweeps.last < CLAIM_SWEEP_SECONDS:
         return
-    Sweeps.last = now
     await forget_old_claims(client)
+    Sweeps.last = now

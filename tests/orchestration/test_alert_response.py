@@ -354,32 +354,38 @@ def test_a_resolve_while_archiving_is_awaited_lets_the_remedy_ask_and_wait(
     assert "resolved the alert: archiving works again" in step(report, "archiving")["detail"]
 
 
-def test_claims_past_their_retention_are_deleted_once_their_run_has_ended(
+def test_claims_go_a_retention_after_their_alert_resolved_once_their_run_has_ended(
     api: httpx.Client, scripted: ScriptedPlatform, devhost: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The timer's hourly sweep, run with its clock a week and an hour ahead: the claim of an ended run goes,
-    the claim of a run still waiting for its approval stays until that run ends; with today's clock none goes."""
+    """The timer's hourly sweep, with its clock a week and an hour ahead: the claim of a resolved alert whose run
+    ended goes; one whose alert still fires stays (a repeat of it must not start its id again); one whose run
+    still waits for an approval stays until that run ends; with today's clock none goes."""
     monkeypatch.setenv("PGHA_ALERT_POLICY", "primaryUnavailable=approval")
-    monkeypatch.setenv("PGHA_ALERT_APPROVAL_TIMEOUT_SECONDS", "3")
-    monkeypatch.setattr(alerts, "CLAIMS_PER_SWEEP", 100_000)  # every claim the session made is in this sweep
     with_cluster(scripted, "pg-forget")
     scripted.primary_up, scripted.ha_paused = False, True
     storage = Settings.from_env().storage_connection
-    ended = send(api, alert(PROMETHEUS, "forget-ended", "no-such-cluster"))
-    assert follow(api, ended.headers["Location"]).status_code == 200
+    resolved = send(api, alert(PROMETHEUS, "forget-resolved", "no-such-cluster"))
+    firing = send(api, alert(PROMETHEUS, "forget-firing", "no-such-cluster"))
+    for started in (resolved, firing):
+        assert follow(api, started.headers["Location"]).status_code == 200
+    send(api, alert(PROMETHEUS, "forget-resolved", "no-such-cluster", condition="Resolved"))
     waiting = send(api, alert(PROMETHEUS, "forget-waiting", "pg-forget"))
     pending_approval(api, waiting.headers["Location"])
+    assert locks.mark_resolved(storage, waiting.json()["id"])  # as its Resolved would, but the run goes on
     client = df.DurableOrchestrationClient(devhost.server.starter_binding())
 
     def sweep(hours_ahead: float) -> list[str]:
         now = time.time() + hours_ahead * 3600
         return asyncio.run_coroutine_threadsafe(alerts.forget_old_claims(client, now), devhost.server.loop).result(60)
 
-    assert not {ended.json()["id"], waiting.json()["id"]} & set(sweep(0))
-    assert locks.claimed_at(storage, ended.json()["id"]) > 0
+    ids = {name: answer.json()["id"] for name, answer in (("resolved", resolved), ("firing", firing),
+                                                          ("waiting", waiting))}
+    assert not set(ids.values()) & set(sweep(0))
     forgotten = sweep(169)
-    assert ended.json()["id"] in forgotten and locks.claimed_at(storage, ended.json()["id"]) == 0.0
-    assert waiting.json()["id"] not in forgotten and locks.claimed_at(storage, waiting.json()["id"]) > 0
-    assert ended.json()["id"] not in alerts.CLAIMED
-    assert follow(api, waiting.headers["Location"], timeout=60).status_code == 422  # no approval came
-    assert waiting.json()["id"] in sweep(169)
+    assert ids["resolved"] in forgotten and locks.claimed_at(storage, ids["resolved"]) == 0.0
+    assert ids["resolved"] not in alerts.CLAIMED
+    for kept in ("firing", "waiting"):
+        assert ids[kept] not in forgotten and locks.claimed_at(storage, ids[kept]) > 0, kept
+    assert api.post(f"{waiting.headers['Location']}/reject", json={"by": "oncall@example.com"}).status_code == 202
+    assert follow(api, waiting.headers["Location"], timeout=60).status_code in (200, 422)
+    assert ids["waiting"] in sweep(169) and locks.claimed_at(storage, ids["firing"]) > 0

@@ -25,9 +25,14 @@ def test_as_many_calls_at_once_as_the_io_pool_makes_open_no_connection_to_throw_
     def upload(n: int) -> None:
         container.upload_blob(f"blob-{n}", b"{}", overwrite=True)
 
-    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"), ThreadPoolExecutor(threads) as pool:
-        for wave in range(3):  # the waves after the first reuse the connections the first one opened
-            list(pool.map(upload, range(wave * threads, (wave + 1) * threads)))
+    try:
+        with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"), ThreadPoolExecutor(threads) as pool:
+            for wave in range(3):  # the waves after the first reuse the connections the first one opened
+                list(pool.map(upload, range(wave * threads, (wave + 1) * threads)))
+    finally:
+        container.delete_container()
     discarded = [r for r in caplog.records if "Connection pool is full" in r.getMessage()]
     assert not discarded, f"{len(discarded)} connections opened for one call and thrown away"
-    container.delete_container()
+    # and what keeps them, whether or not this run's uploads happened to overlap
+    session = objectstore.transport().session
+    assert session is not None and session.get_adapter("https://x")._pool_maxsize >= threads  # type: ignore[attr-defined]

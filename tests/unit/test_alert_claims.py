@@ -134,3 +134,20 @@ def test_the_timer_looks_for_old_claims_once_an_hour(monkeypatch: pytest.MonkeyP
     assert len(looked) == 1
     asyncio.run(alerts.forget_old_claims_hourly("client", 1000.0 + 3600))  # type: ignore[arg-type]
     assert len(looked) == 2
+
+
+def test_a_sweep_that_fails_is_tried_again_at_the_next_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+    tries: list[float] = []
+
+    async def forget(client: Any, now: float | None = None) -> list[str]:
+        tries.append(time.monotonic())
+        if len(tries) == 1:
+            raise RuntimeError("storage did not answer")
+        return []
+
+    monkeypatch.setattr(alerts, "forget_old_claims", forget)
+    monkeypatch.setattr(alerts.Sweeps, "last", float("-inf"))
+    with pytest.raises(RuntimeError):
+        asyncio.run(alerts.forget_old_claims_hourly("client", 5000.0))  # type: ignore[arg-type]
+    asyncio.run(alerts.forget_old_claims_hourly("client", 5060.0))  # type: ignore[arg-type]
+    assert len(tries) == 2
