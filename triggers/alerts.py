@@ -238,6 +238,11 @@ async def started(client: df.DurableOrchestrationClient, key: str) -> bool:
     return status is not None and status.runtime_status is not None
 
 
+def running(status: Any) -> bool:
+    """Whether the durable runtime's record says the run is still going."""
+    return status is not None and status.runtime_status is not None and status.runtime_status.value in RUNNING
+
+
 NOTHING_TO_END = Answer(None, {"id": None, "message": "no response is running for this alert: nothing to end"})
 
 
@@ -245,8 +250,7 @@ async def resolve(client: df.DurableOrchestrationClient, alert: Alert) -> Answer
     fired = dedupe_key(replace(alert, condition="Fired"))
     # from now on only late copies of the firing can come: its claim's retention starts
     await off_loop(locks.mark_resolved, Settings.from_env().storage_connection, fired)
-    status = await client.get_status(fired)
-    if status is None or status.runtime_status is None or status.runtime_status.value not in RUNNING:
+    if not running(await client.get_status(fired)):
         return NOTHING_TO_END
     resolved_at = alert.resolved_at or datetime.now(UTC).isoformat()
     try:
@@ -273,8 +277,7 @@ async def forget_old_claims(client: df.DurableOrchestrationClient, now: float | 
     for key, etag in await off_loop(locks.resolved_before, settings.storage_connection, cutoff):
         if len(forgotten) >= CLAIMS_PER_SWEEP:
             break
-        status = await client.get_status(key)  # a run that never started answers no runtime status
-        if status is not None and status.runtime_status is not None and status.runtime_status.value in RUNNING:
+        if running(await client.get_status(key)):  # a run that never started answers no runtime status
             continue
         if await off_loop(locks.forget_claim, settings.storage_connection, key, etag):
             CLAIMED.discard(key)
