@@ -130,3 +130,19 @@ def wait_for_member(home: Path, namespace: str, prefix: str, timeout: float = 60
                 return cluster.name, cluster
         time.sleep(0.1)
     raise AssertionError(f"no member of {namespace}/{prefix}* started within {timeout}s")
+
+
+def until_healthy(api: Any, name: str, namespace: str = "default", timeout: float = 90) -> dict[str, Any]:
+    """Polls pgha's own view until the cluster is whole again (every instance ready, the synchronous standby
+    in place): a test that disturbed a module-shared cluster leaves it as it found it, so the next test's
+    pre-flight does not meet the tail of this one's recovery."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        status = api.get(f"/api/clusters/{name}", params={"namespace": namespace}).json()
+        if status.get("healthy"):
+            return status
+        assert time.monotonic() < deadline, f"{namespace}/{name} never became healthy again: {status.get('phase')}, " \
+                                            f"{status.get('readyInstances')}/{status.get('instances')} ready"
+        time.sleep(0.5)

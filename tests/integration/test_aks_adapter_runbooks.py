@@ -33,7 +33,7 @@ from tests.contract.conftest import FakeCredential, settings
 from tests.contract.fake_kube import FakeKubeApi, FakeKubeServer
 from tests.contract.installed import install, pgha_role
 from tests.contract.local_operator import LocalBackedOperator
-from tests.integration.helpers import cluster_state, superuser
+from tests.integration.helpers import cluster_state, superuser, until_healthy
 
 pytestmark = pytest.mark.integration
 NS = "aks-real"
@@ -174,6 +174,7 @@ def test_alert_response_restarts_a_down_operator_over_the_aks_adapter(
     assert report["result"]["outcome"] == "recovered"
     (restart,) = on_aks.calls("PATCH", "/deployments/cnpg-controller-manager")
     assert restart.content_type == "application/strategic-merge-patch+json"
+    until_healthy(api, "pg-aks", NS)  # "recovered" means writable; the old primary may still be rejoining
 
 
 def postmaster_started(home: Path, member: str) -> datetime:

@@ -23,7 +23,14 @@ from shared.platforms.local.patroni import Member
 from shared.platforms.local.stack import Stack
 from tests.conftest import at_step, follow, report_of, start, step
 from tests.integration.faults import record_fault
-from tests.integration.helpers import ServedDevhost, app_connection, archived_segments, processes_under, wait_for_member
+from tests.integration.helpers import (
+    ServedDevhost,
+    app_connection,
+    archived_segments,
+    processes_under,
+    until_healthy,
+    wait_for_member,
+)
 
 pytestmark = pytest.mark.integration
 NS = "fault"
@@ -134,10 +141,7 @@ def test_etcd_stopped_at_a_drills_preflight_refuses_it_and_loses_no_acknowledged
             done = follow(api, start(api, "POST", "/api/clusters/it-own/drills/failover", json={"mode": "crash"}))
             took = time.monotonic() - stopped
             stack.up()  # etcd alone comes back, with its data
-            deadline = time.monotonic() + 90
-            while api.get("/api/clusters/it-own").json()["phase"] != "Cluster in healthy state":
-                assert time.monotonic() < deadline, api.get("/api/clusters/it-own").text
-                time.sleep(1)
+            until_healthy(api, "it-own")
             time.sleep(1.0)  # writes go on through the healed cluster
         finally:
             stop.set()
