@@ -249,7 +249,10 @@ NOTHING_TO_END = Answer(None, {"id": None, "message": "no response is running fo
 async def resolve(client: df.DurableOrchestrationClient, alert: Alert) -> Answer:
     fired = dedupe_key(replace(alert, condition="Fired"))
     # from now on only late copies of the firing can come: its claim's retention starts
-    await off_loop(locks.mark_resolved, Settings.from_env().storage_connection, fired)
+    try:
+        await off_loop(locks.mark_resolved, Settings.from_env().storage_connection, fired)
+    except Exception as err:  # the run is left going: the sender's retry marks the claim and ends it
+        raise unavailable(f"noting that alert {printable(alert.rule, 100)} resolved", err) from None
     if not running(await client.get_status(fired)):
         return NOTHING_TO_END
     resolved_at = alert.resolved_at or datetime.now(UTC).isoformat()

@@ -15,6 +15,7 @@ from typing import Any
 import azure.durable_functions as df
 import httpx
 import pytest
+from azure.core.exceptions import ServiceRequestError
 
 from shared import locks
 from shared.platforms import installed
@@ -181,6 +182,35 @@ def test_fired_then_resolved_is_one_run_ended_by_the_event(api: httpx.Client, sc
     assert step(done.json(), "resolved")["outcome"] == "done"
     again = send(api, alert(PROMETHEUS, "resolve-1", "pg-resolve", condition="Resolved"))
     assert again.json()["id"] is None  # nothing running for it any more: nothing started
+
+
+def test_a_resolve_that_cannot_note_its_claim_is_a_503_and_leaves_the_run_to_the_retry(
+    api: httpx.Client, scripted: ScriptedPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storage fails as the Resolved is noted on the firing's claim: the sender gets a 503 saying what pgha was
+    doing (never the storage error's text) and retries; the run goes on until that retry ends it."""
+    monkeypatch.setenv("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", "120")
+    with_cluster(scripted, "pg-unmarked")
+    scripted.primary_up = False
+    fired = send(api, alert(PROMETHEUS, "unmarked-1", "pg-unmarked"))
+
+    def storage_down(connection: str, key: str) -> bool:
+        raise ServiceRequestError(f"could not reach the account in {connection}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(locks, "mark_resolved", storage_down)
+        refused = api.post("/api/alerts", json=alert(PROMETHEUS, "unmarked-1", "pg-unmarked", condition="Resolved"))
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["code"] == "Unavailable"
+    assert "noting that alert" in refused.json()["message"] and "resolved" in refused.json()["message"]
+    assert "AccountKey" not in refused.text and "could not reach" not in refused.text
+    assert api.get(fired.headers["Location"]).status_code == 202  # still running: nothing was ended
+    retried = send(api, alert(PROMETHEUS, "unmarked-1", "pg-unmarked", condition="Resolved"))
+    assert retried.json()["id"] == fired.json()["id"] and retried.json()["resolved"] is True
+    done = follow(api, fired.headers["Location"], timeout=60)
+    assert done.status_code == 200 and done.json()["result"]["outcome"] == "resolved", done.text
+    marked = {key for key, _ in locks.resolved_before(Settings.from_env().storage_connection, time.time() + 1)}
+    assert fired.json()["id"] in marked  # the retry noted it: the claim's retention runs
 
 
 def test_alert_for_an_unknown_cluster_is_reported_without_action(
