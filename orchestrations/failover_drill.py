@@ -18,8 +18,10 @@ from orchestrations.steps import (
     primary_is,
     probe_baseline,
     read_spec,
+    standbys_in_sync,
     start_probe,
     wait_for_status,
+    wait_settled,
 )
 from shared.payloads import DeletePrimary, OnRun, Promote
 from shared.runs import DrillInput
@@ -36,7 +38,8 @@ PLAN = [
     "verify the new primary takes writes",
     "wait for the old primary to rejoin as a standby",
     "switch back: promote the original primary",
-    "verify writes and a healthy cluster",
+    "wait for the standbys to be in sync, and still so a few HA loops later",
+    "verify writes on the original primary",
     "stop the probe; RTO from its failure windows, RPO from acknowledged writes missing",
     "drop the probe tables",
 ]
@@ -82,7 +85,10 @@ def failover_drill(context: df.DurableOrchestrationContext) -> Step:
             yield from wait_for_status(run, "old primary rejoins", healthy, timeout)
             switchback_at = run.now
             yield from run.step("switch back", "promote_instance", Promote(spec=spec, instance=original))
-            after = yield from wait_for_status(run, "original primary back", primary_is(original), timeout)
+            yield from wait_for_status(run, "original primary back", primary_is(original), timeout)
+            # done means the next run's pre-flight passes: the standbys the spec keeps in sync are so, and stay so
+            after = yield from wait_settled(run, ("standbys in sync", "standbys settle", "standbys stay in sync"),
+                                            standbys_in_sync(spec), timeout)
             result["rolesAfter"] = {i.name: i.role for i in after.instances_status}
             yield from run.step("verify writes after switch-back", "verify_writes", with_ids)
             deleted = False  # the original is back

@@ -133,16 +133,22 @@ def wait_for_member(home: Path, namespace: str, prefix: str, timeout: float = 60
 
 
 def until_healthy(api: Any, name: str, namespace: str = "default", timeout: float = 90) -> dict[str, Any]:
-    """Polls pgha's own view until the cluster is whole again (every instance ready, the synchronous standby
-    in place): a test that disturbed a module-shared cluster leaves it as it found it, so the next test's
-    pre-flight does not meet the tail of this one's recovery."""
+    """Polls pgha's own view until the cluster is whole again (every instance ready) and still is a few HA loops
+    later (a standby that caught up may leave the synchronous set for a moment, as the runbooks' wait_settled
+    says): a test that disturbed a module-shared cluster leaves it as it found it, so the next test's pre-flight
+    does not meet the tail of this one's recovery."""
     import time
 
+    from orchestrations.steps import SETTLE_SECONDS
+
     deadline = time.monotonic() + timeout
+    healthy_since: float | None = None
     while True:
         status = api.get(f"/api/clusters/{name}", params={"namespace": namespace}).json()
-        if status.get("healthy"):
+        now = time.monotonic()
+        healthy_since = (healthy_since or now) if status.get("healthy") else None
+        if healthy_since is not None and now - healthy_since >= SETTLE_SECONDS:
             return status
-        assert time.monotonic() < deadline, f"{namespace}/{name} never became healthy again: {status.get('phase')}, " \
-                                            f"{status.get('readyInstances')}/{status.get('instances')} ready"
+        assert now < deadline, f"{namespace}/{name} never stayed healthy: {status.get('phase')}, " \
+                               f"{status.get('readyInstances')}/{status.get('instances')} ready"
         time.sleep(0.5)

@@ -310,21 +310,26 @@ def test_due_verification_schedule_starts_a_run(api: httpx.Client, home: Path, c
                                                 devhost: Any) -> None:
     scheduled = {**SPEC, "schedules": {"backupVerification": "0 0 * * * *"}}
     assert run(api, "POST", "/api/clusters", json=scheduled).status_code == 200  # re-applied with a schedule
-    timer = next(t for t in devhost.timers.timers if t.name == "run_schedules")
-    storage = Settings.from_env().storage_connection
-    operation = None
-    for _ in range(3):  # the timer's own thread may look at the same moment; try again then
-        schedules.mark_checked(storage, NS, "it-bk", datetime.now(UTC) - timedelta(hours=2))
-        timer.fire()
-        holder = locks.holder(storage, NS, "it-bk")
-        if holder is not None:
-            operation = holder.operation_id
-            break
-    assert operation and operation.startswith("verify-bk-it-bk-")
-    done = follow(api, f"/api/operations/{operation}")
-    assert done.status_code == 200, done.text
-    assert done.json()["result"]["restoreTest"]["checks"][0]["ok"]
-    assert schedules.fire_times("0 0 * * * *", datetime.now(UTC), datetime.now(UTC)) == 0
+    try:
+        timer = next(t for t in devhost.timers.timers if t.name == "run_schedules")
+        storage = Settings.from_env().storage_connection
+        operation = None
+        for _ in range(3):  # the timer's own thread may look at the same moment; try again then
+            schedules.mark_checked(storage, NS, "it-bk", datetime.now(UTC) - timedelta(hours=2))
+            timer.fire()
+            holder = locks.holder(storage, NS, "it-bk")
+            if holder is not None:
+                operation = holder.operation_id
+                break
+        assert operation and operation.startswith("verify-bk-it-bk-")
+        done = follow(api, f"/api/operations/{operation}")
+        assert done.status_code == 200, done.text
+        assert done.json()["result"]["restoreTest"]["checks"][0]["ok"]
+        assert schedules.fire_times("0 0 * * * *", datetime.now(UTC), datetime.now(UTC)) == 0
+    finally:
+        # the schedule goes with the test: left on, the next hour's verification would hold it-bk (and make a
+        # restore cluster) under the tests after this one
+        assert run(api, "POST", "/api/clusters", json=SPEC).status_code == 200
 
 
 def test_gap_in_the_archive_is_named(api: httpx.Client, home: Path, cluster: dict[str, Any]) -> None:

@@ -338,6 +338,7 @@ def test_each_alert_of_an_alertmanager_group_gets_its_own_run(api: httpx.Client,
     assert all(a["duplicate"] for a in again.json()["alerts"])
     later = send(api, alertmanager("firing", "pg-am-1", starts_at="2026-12-02T17:20:00Z"))  # it fired anew
     assert later.json()["alerts"][0]["id"] not in (first["id"], second["id"])
+    assert follow(api, later.json()["alerts"][0]["statusQueryGetUri"]).status_code == 200  # not left to the next test
 
 
 def test_an_alertmanager_resolve_ends_its_run(api: httpx.Client, scripted: ScriptedPlatform,
