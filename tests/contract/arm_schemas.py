@@ -17,7 +17,8 @@ and `resource_errors` validates each resource against exactly that allOf. resour
 of the template-only keys (`condition`, `dependsOn`, `copy`, `scope`, `comments`, `location`, `tags`); the
 provider definitions have no `additionalProperties: false` (no definition in the stored files does), so
 they accept those keys and nothing has to be stripped. The flip side: the provider schemas never reject an
-unknown or misspelt property, at any depth; only deploymentTemplate.json's top level does.
+unknown or misspelt property, at any depth; only deploymentTemplate.json's top level does. So
+`resource_errors` also walks the resource beside its schemas and names every key none of them declares.
 
 Semantics are JSON Schema draft 4 (every file says `"$schema": "http://json-schema.org/draft-04/schema#"`).
 Most properties also accept an ARM expression string (`"[...]"`, common/definitions.json#/definitions/
@@ -197,12 +198,87 @@ def _errors(validator: jsonschema.Draft4Validator, instance: Any, prefix: str) -
 
 
 def resource_errors(resource: dict[str, Any], prefix: str = "$") -> list[str]:
-    """Schema errors of one ARM template resource (empty when valid); paths start at `prefix`.
+    """Schema errors of one ARM template resource (empty when valid), then the properties no schema declares
+    (see `undeclared`); paths start at `prefix`.
 
     Raises NoSchemaError when the resource's type/apiVersion has no stored schema.
     """
     file, definition = resource_definition(str(resource.get("type", "")), str(resource.get("apiVersion", "")))
-    return _errors(_resource_validator(file, definition), resource, prefix)
+    return _errors(_resource_validator(file, definition), resource, prefix) + undeclared(resource, file, definition,
+                                                                                         prefix)
+
+
+Node = tuple[Any, Any]  # (a schema, the referencing resolver its relative `$ref`s resolve against)
+
+
+def _expand(node: Node) -> list[Node]:
+    """The schema and every schema it stands for: its `$ref` followed, its allOf/anyOf/oneOf branches."""
+    schema, resolver = node
+    if not isinstance(schema, dict):
+        return []
+    if "$ref" in schema:
+        resolved = resolver.lookup(schema["$ref"])
+        return _expand((resolved.contents, resolved.resolver))
+    found = [node]
+    for combinator in ("allOf", "anyOf", "oneOf"):
+        for branch in schema.get(combinator, []):
+            found += _expand((branch, resolver))
+    return found
+
+
+def _undeclared(instance: Any, nodes: list[Node], path: str) -> list[str]:
+    if isinstance(instance, str) or not nodes:
+        return []  # a value (an ARM expression included) is the validator's to check
+    expanded = [n for node in nodes for n in _expand(node)]
+    if isinstance(instance, list):
+        items = [(n[0]["items"], n[1]) for n in expanded if isinstance(n[0].get("items"), dict)]
+        return [e for i, item in enumerate(instance) for e in _undeclared(item, items, f"{path}[{i}]")]
+    if not isinstance(instance, dict):
+        return []
+    declared: dict[str, list[Node]] = {}
+    spelt: dict[str, str] = {}  # the schema's own spelling, for the message
+    extra: list[Node] = []  # a map's values (tags, app settings): any key, each value of this schema
+    for schema, resolver in expanded:
+        for name, child in (schema.get("properties") or {}).items():
+            declared.setdefault(name.lower(), []).append((child, resolver))
+            spelt.setdefault(name.lower(), name)
+        if isinstance(schema.get("additionalProperties"), dict):
+            extra.append((schema["additionalProperties"], resolver))
+        elif schema.get("additionalProperties") is True or (schema.get("type") == "object" and
+                                                           "properties" not in schema):
+            return []  # a free-form object: nothing to hold its keys to
+    if not declared and not extra:
+        return []
+    errors = []
+    for key, value in instance.items():
+        where = f"{path}.{key}"
+        if key.lower() in declared:
+            errors += _undeclared(value, declared[key.lower()], where)
+        elif extra:
+            errors += _undeclared(value, extra, where)
+        else:
+            errors.append(f"{where}: not a property the schema declares (known here: "
+                          f"{', '.join(sorted(spelt.values()))[:_MAX_MESSAGE]})")
+    return errors
+
+
+def undeclared(resource: dict[str, Any], file: str, definition: str, prefix: str = "$") -> list[str]:
+    """The keys, at any depth, that the resource's schemas do not declare. The published schemas carry no
+    `additionalProperties: false`, so validation alone passes a misspelt name, which Azure then ignores or
+    refuses ("Could not find member ... on object of type ..."); names match case-insensitively, as ARM's
+    deserializers do. A free-form object (no declared properties) and an ARM expression are not looked into."""
+    resolver = _REGISTRY.resolver()
+    roots = [(resolved.contents, resolved.resolver) for resolved in (
+        resolver.lookup(TEMPLATE_SCHEMA + "/definitions/resourceBase"),
+        resolver.lookup(f"{BASE_URI}{file}#/resourceDefinitions/{definition}"))]
+    if definition == "deployments":
+        roots.append((NESTED_DEPLOYMENT_KEYS, resolver))
+    return _undeclared(resource, roots, prefix)
+
+
+# The template engine's own keys of a nested deployment, where it deploys (Microsoft Learn, "Deploy Azure
+# resources to more than one subscription or resource group"); no stored schema declares them.
+NESTED_DEPLOYMENT_KEYS = {"properties": {"resourceGroup": {"type": "string"}, "subscriptionId": {"type": "string"}}}
 
 
 def template_errors(template: dict[str, Any]) -> list[str]:

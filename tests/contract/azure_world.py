@@ -11,9 +11,11 @@ Container Properties (`GET ?restype=container`, 404 ContainerNotFound); Promethe
 `/api/v1/query`; Log Analytics' `/v1/workspaces/{id}/query`; the Azure Monitor workspace
 (Microsoft.Monitor/accounts 2023-04-03: `location`, `properties.metrics.prometheusQueryEndpoint`) and a
 rule group's PUT (Microsoft.AlertsManagement/prometheusRuleGroups 2023-03-01), whose body is judged by the
-schema Azure publishes for it (tests/contract/fixtures/arm); the wording of its 400 for a workspace that does
-not exist is ours, not captured from Azure. Built-in roles' data actions are learn.microsoft.com's "Azure
-built-in roles" (Reader; Storage Blob Data Reader and Contributor); Monitoring Contributor
+schema Azure publishes for it (tests/contract/fixtures/arm), a key the schema does not declare refused too
+(stricter than a resource provider that ignores one: a misspelt key in pgha's body is a bug either way); the
+wording of its 400 for a workspace that does not exist is ours, not captured from Azure. Built-in roles' data
+actions are learn.microsoft.com's "Azure built-in roles" (Reader; Storage Blob Data Reader and Contributor);
+Monitoring Contributor
 (749f88d5-…) is what a rule group's write needs here, its `prometheusRuleGroups/write` among its actions.
 
 ARM refuses what the caller may not read, as Azure RBAC does: a resource list leaves out what the caller has no

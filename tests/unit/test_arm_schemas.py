@@ -134,3 +134,30 @@ def test_bad_template_shape_and_resources_fail() -> None:
         template_errors(
             template(ACTION_GROUP, **{"$schema": TEMPLATE_SCHEMA.replace("deployment", "subscriptionDeployment")})
         )
+
+
+def test_a_misspelt_property_is_named_at_any_depth() -> None:
+    """The published schemas never say `additionalProperties: false`, so validation alone passes a misspelt
+    name; the undeclared-property walk names it, where it is."""
+    group = copy.deepcopy(ACTION_GROUP)
+    group["properties"]["webhookReceivers"][0]["useCommonAlertSchma"] = True
+    group["properties"]["groupShortname"] = "pgha"  # ARM's deserializers match names case-insensitively
+    group["dependOn"] = []
+    errors = resource_errors(group)
+    assert sorted(e.split(":")[0] for e in errors) == ["$.dependOn",
+                                                        "$.properties.webhookReceivers[0].useCommonAlertSchma"]
+    misspelt = next(e for e in errors if "useCommonAlertSchma" in e)
+    assert "serviceUri, tenantId, useAadAuth, useCommonAlertSchema)" in misspelt, misspelt
+
+
+def test_maps_free_form_objects_and_nested_deployment_targets_are_not_undeclared() -> None:
+    tagged = {**copy.deepcopy(RULE_GROUP), "tags": {"any-key": "fine", "owner": "dba"}}
+    tagged["properties"]["rules"][0]["labels"] = {"team": "db"}  # a map of strings
+    assert resource_errors(tagged) == []
+    nested = {"type": "Microsoft.Resources/deployments", "apiVersion": "2025-04-01", "name": "inner",
+              "resourceGroup": "[parameters('nodeGroup')]", "subscriptionId": "[subscription().subscriptionId]",
+              "properties": {"mode": "Incremental", "template": {"$schema": TEMPLATE_SCHEMA,
+                                                                 "contentVersion": "1.0.0.0", "resources": []}}}
+    assert resource_errors(nested) == []
+    nested["resourceGruop"] = nested.pop("resourceGroup")
+    assert [e.split(":")[0] for e in resource_errors(nested)] == ["$.resourceGruop"]
