@@ -4,7 +4,8 @@ A starter takes the cluster's lock before it starts a run (create-if-absent, so 
 win); the run releases it at its end. A lock whose run is no longer going is stale and is taken over,
 guarded by the blob's ETag so that only one starter can take it over. The first delivery of an alert
 claims it the same create-if-absent way, so copies of it start no second run. A claim is deleted a retention
-(PGHA_ALERT_CLAIM_RETENTION_HOURS) after its alert resolved, so `alerts/` does not grow for ever; the claim of
+(PGHA_ALERT_CLAIM_RETENTION_HOURS) after its alert resolved, so `alerts/` does not grow for ever (a marker per
+resolution, `alerts/resolved/<UTC hour>/<key>`, is what the hourly sweep lists); the claim of
 an alert that never resolves stays, since a repeat of it (Alertmanager's repeat_interval) must not start a
 second run under the same id, which the Functions runtime would allow once the first has ended.
 """
@@ -18,13 +19,14 @@ from dataclasses import dataclass
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobClient
+from azure.storage.blob import BlobClient, ContainerClient
 
 from shared import objectstore
 
 CONTAINER = "locks"
 CLAIMS = "alerts"
 RESOLVED = "resolvedat"  # the claim's metadata: when its alert resolved
+MARKERS = "resolved/"  # resolved/<UTC hour>/<key>: the claims whose alert resolved in that hour
 
 
 @dataclass(frozen=True)
@@ -95,41 +97,81 @@ def claimed_at(connection: str, key: str) -> float:
         return 0.0
 
 
-def mark_resolved(connection: str, key: str) -> bool:
-    """Note on an alert's claim that the alert resolved: only late copies of its firing can come after this,
-    and the claim's retention counts from now. False when there is no claim (it never fired here)."""
+def mark_resolved(connection: str, key: str, now: float | None = None) -> bool:
+    """Note that an alert resolved: only late copies of its firing can come after this, and its claim's retention
+    counts from now. The claim's metadata says when; a marker under `resolved/<UTC hour>/` lets the sweep find
+    it without listing every claim. False when there is no claim (it never fired here)."""
+    moment = time.time() if now is None else now
+    container = objectstore.container(connection, CLAIMS)
     try:
-        objectstore.container(connection, CLAIMS).get_blob_client(f"{key}.json").set_blob_metadata(
-            {RESOLVED: repr(time.time())})
-        return True
+        container.get_blob_client(f"{key}.json").set_blob_metadata({RESOLVED: repr(moment)})
     except ResourceNotFoundError:
         return False
+    container.upload_blob(f"{MARKERS}{hour_of(moment)}/{key}", b"", overwrite=True)
+    return True
 
 
-def resolved_before(connection: str, cutoff: float) -> list[tuple[str, str]]:
-    """(key, ETag) of the claims whose alert resolved before `cutoff` (seconds since the epoch), oldest first."""
+def hour_of(moment: float) -> str:
+    return time.strftime("%Y%m%d%H", time.gmtime(moment))
+
+
+@dataclass(frozen=True)
+class ResolvedClaim:
+    """A claim whose alert resolved before the sweep's cutoff, as its marker names it. `etag` is None when the
+    claim is gone or its alert resolved again later (a newer marker stands for it): only the marker goes."""
+
+    key: str
+    marker: str
+    etag: str | None
+
+
+def resolved_before(connection: str, cutoff: float) -> list[ResolvedClaim]:
+    """The claims whose alert resolved before `cutoff` (seconds since the epoch), oldest first. Only the markers
+    of the hours wholly before the cutoff are listed, then each one's claim read: a sweep costs what it
+    deletes, never a listing of every claim kept (400 claims listed with their metadata took 75-120 ms of
+    the host's CPU, an alert's ack stalled behind it)."""
+    container = objectstore.container(connection, CLAIMS)
+    last_hour = hour_of(cutoff - 3600)
     found = []
     try:
-        for blob in objectstore.container(connection, CLAIMS).list_blobs(include=["metadata"]):
-            try:
-                resolved_at = float((blob.metadata or {}).get(RESOLVED, "nan"))
-            except ValueError:  # not pgha's: left alone
-                continue
-            if resolved_at < cutoff:
-                found.append((resolved_at, blob.name.removesuffix(".json"), blob.etag))
+        hours = sorted(p.name for p in container.walk_blobs(name_starts_with=MARKERS, delimiter="/"))
     except ResourceNotFoundError:  # no alert has come yet
         return []
-    return [(key, etag) for _, key, etag in sorted(found)]
+    for hour in hours:
+        if hour.removeprefix(MARKERS).rstrip("/") > last_hour:
+            break
+        for marker in container.list_blobs(name_starts_with=hour):
+            found.append(_claim_of(container, marker.name, cutoff))
+    return found
 
 
-def forget_claim(connection: str, key: str, etag: str) -> bool:
-    """Delete a claim if it is still the one listed (a delivery may have given it back and claimed it again)."""
+def _claim_of(container: ContainerClient, marker: str, cutoff: float) -> ResolvedClaim:
+    key = marker.rsplit("/", 1)[1]
     try:
-        objectstore.container(connection, CLAIMS).delete_blob(f"{key}.json", etag=etag,
-                                                              match_condition=MatchConditions.IfNotModified)
-        return True
-    except (ResourceNotFoundError, ResourceModifiedError):
-        return False
+        claim = container.get_blob_client(f"{key}.json").get_blob_properties()
+    except ResourceNotFoundError:
+        return ResolvedClaim(key, marker, None)
+    try:
+        resolved_at = float(claim.metadata.get(RESOLVED, "nan"))
+    except ValueError:
+        resolved_at = float("nan")
+    return ResolvedClaim(key, marker, claim.etag if resolved_at < cutoff else None)
+
+
+def forget_claim(connection: str, claim: ResolvedClaim) -> bool:
+    """Delete a claim if it is still the one read (a delivery may have given it back and claimed it again, or
+    its alert resolved again), then its marker; True when the claim was deleted."""
+    container = objectstore.container(connection, CLAIMS)
+    deleted = False
+    if claim.etag is not None:
+        try:
+            container.delete_blob(f"{claim.key}.json", etag=claim.etag, match_condition=MatchConditions.IfNotModified)
+            deleted = True
+        except (ResourceNotFoundError, ResourceModifiedError):
+            pass  # claimed again (not resolved: no marker owed) or resolved again (a newer marker stands for it)
+    with contextlib.suppress(ResourceNotFoundError):
+        container.delete_blob(claim.marker)
+    return deleted
 
 
 def unclaim(connection: str, key: str) -> None:

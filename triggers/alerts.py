@@ -277,14 +277,14 @@ async def forget_old_claims(client: df.DurableOrchestrationClient, now: float | 
     settings = Settings.from_env()
     cutoff = (time.time() if now is None else now) - settings.alert_claim_retention_hours * 3600
     forgotten: list[str] = []
-    for key, etag in await off_loop(locks.resolved_before, settings.storage_connection, cutoff):
+    for claim in await off_loop(locks.resolved_before, settings.storage_connection, cutoff):
         if len(forgotten) >= CLAIMS_PER_SWEEP:
             break
-        if running(await client.get_status(key)):  # a run that never started answers no runtime status
-            continue
-        if await off_loop(locks.forget_claim, settings.storage_connection, key, etag):
-            CLAIMED.discard(key)
-            forgotten.append(key)
+        if claim.etag is not None and running(await client.get_status(claim.key)):  # one never started: no status
+            continue  # its marker stays: the next sweep looks again
+        if await off_loop(locks.forget_claim, settings.storage_connection, claim):
+            CLAIMED.discard(claim.key)
+            forgotten.append(claim.key)
     if forgotten:
         log.info("deleted %d alert claim(s) resolved more than %d h ago", len(forgotten),
                  settings.alert_claim_retention_hours)

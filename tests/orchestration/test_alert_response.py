@@ -16,6 +16,7 @@ import azure.durable_functions as df
 import httpx
 import pytest
 from azure.core.exceptions import ServiceRequestError
+from azure.storage.blob import BlobClient, ContainerClient
 
 from shared import locks
 from shared.platforms import installed
@@ -209,7 +210,7 @@ def test_a_resolve_that_cannot_note_its_claim_is_a_503_and_leaves_the_run_to_the
     assert retried.json()["id"] == fired.json()["id"] and retried.json()["resolved"] is True
     done = follow(api, fired.headers["Location"], timeout=60)
     assert done.status_code == 200 and done.json()["result"]["outcome"] == "resolved", done.text
-    marked = {key for key, _ in locks.resolved_before(Settings.from_env().storage_connection, time.time() + 1)}
+    marked = {c.key for c in locks.resolved_before(Settings.from_env().storage_connection, time.time() + 3600)}
     assert fired.json()["id"] in marked  # the retry noted it: the claim's retention runs
 
 
@@ -420,3 +421,31 @@ def test_claims_go_a_retention_after_their_alert_resolved_once_their_run_has_end
     assert api.post(f"{waiting.headers['Location']}/reject", json={"by": "oncall@example.com"}).status_code == 202
     assert follow(api, waiting.headers["Location"], timeout=60).status_code in (200, 422)
     assert ids["waiting"] in sweep(169) and locks.claimed_at(storage, ids["firing"]) > 0
+
+
+def test_a_sweep_reads_the_claims_whose_alert_resolved_and_no_other(
+    api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hourly sweep lists the markers of the hours past the cutoff and reads their claims, never the claims
+    it keeps: its cost is what it deletes (a listing of every claim with its metadata stalled the acks)."""
+    storage = Settings.from_env().storage_connection
+    keys = [f"sweep-only-{i}-{time.time_ns()}" for i in range(30)]
+    for key in keys:
+        assert locks.claim(storage, key)
+    assert locks.mark_resolved(storage, keys[0], now=time.time() - 3 * 3600)
+    listed: list[str | None] = []
+    read: list[str] = []
+    real_list, real_read = ContainerClient.list_blobs, BlobClient.get_blob_properties
+    monkeypatch.setattr(ContainerClient, "list_blobs", lambda self, *args, **kwargs: listed.append(
+        kwargs.get("name_starts_with")) or real_list(self, *args, **kwargs))
+    monkeypatch.setattr(BlobClient, "get_blob_properties", lambda self, *args, **kwargs: read.append(
+        self.blob_name) or real_read(self, *args, **kwargs))
+    (found,) = locks.resolved_before(storage, time.time() - 2 * 3600)
+    assert found.key == keys[0] and found.etag is not None
+    assert listed and all(prefix and prefix.startswith(locks.MARKERS) for prefix in listed), listed
+    assert read == [f"{keys[0]}.json"]
+    assert locks.resolved_before(storage, time.time() - 4 * 3600) == []  # resolved after that cutoff
+    assert locks.forget_claim(storage, found)
+    assert locks.claimed_at(storage, keys[0]) == 0.0 and locks.claimed_at(storage, keys[1]) > 0
+    assert keys[0] not in {c.key for c in locks.resolved_before(storage, time.time())}  # its marker went too
+
