@@ -204,11 +204,18 @@ def resource_errors(resource: dict[str, Any], prefix: str = "$") -> list[str]:
     Raises NoSchemaError when the resource's type/apiVersion has no stored schema.
     """
     file, definition = resource_definition(str(resource.get("type", "")), str(resource.get("apiVersion", "")))
-    return _errors(_resource_validator(file, definition), resource, prefix) + undeclared(resource, file, definition,
-                                                                                         prefix)
+    found = _errors(_resource_validator(file, definition), resource, prefix)
+    return found + undeclared(resource, file, definition, prefix)
 
 
-Node = tuple[Any, Any]  # (a schema, the referencing resolver its relative `$ref`s resolve against)
+Node = tuple[Any, Any]  # a schema, and the referencing resolver (not public API) its relative `$ref`s resolve against
+
+# Keys of the template engine's own that no resource schema declares, each where ARM reads it (Microsoft Learn):
+# a nested deployment's target ("Deploy Azure resources to more than one subscription or resource group"), and
+# a property loop inside a resource's properties ("Property iteration in ARM templates").
+NESTED_DEPLOYMENT_KEYS: dict[str, Any] = {"properties": {"resourceGroup": {"type": "string"},
+                                                         "subscriptionId": {"type": "string"}}}
+PROPERTY_LOOP: dict[str, Any] = {"properties": {"properties": {"properties": {"copy": {"type": "array"}}}}}
 
 
 def _expand(node: Node) -> list[Node]:
@@ -227,6 +234,8 @@ def _expand(node: Node) -> list[Node]:
 
 
 def _undeclared(instance: Any, nodes: list[Node], path: str) -> list[str]:
+    """The keys of `instance` (at any depth) that none of `nodes` declares: a key is held to the union of what
+    every branch a value could take declares, so a key of any one branch passes; values are the validator's."""
     if isinstance(instance, str) or not nodes:
         return []  # a value (an ARM expression included) is the validator's to check
     expanded = [n for node in nodes for n in _expand(node)]
@@ -236,12 +245,10 @@ def _undeclared(instance: Any, nodes: list[Node], path: str) -> list[str]:
     if not isinstance(instance, dict):
         return []
     declared: dict[str, list[Node]] = {}
-    spelt: dict[str, str] = {}  # the schema's own spelling, for the message
     extra: list[Node] = []  # a map's values (tags, app settings): any key, each value of this schema
     for schema, resolver in expanded:
         for name, child in (schema.get("properties") or {}).items():
-            declared.setdefault(name.lower(), []).append((child, resolver))
-            spelt.setdefault(name.lower(), name)
+            declared.setdefault(name, []).append((child, resolver))
         if isinstance(schema.get("additionalProperties"), dict):
             extra.append((schema["additionalProperties"], resolver))
         elif schema.get("additionalProperties") is True or (schema.get("type") == "object" and
@@ -252,33 +259,42 @@ def _undeclared(instance: Any, nodes: list[Node], path: str) -> list[str]:
     errors = []
     for key, value in instance.items():
         where = f"{path}.{key}"
-        if key.lower() in declared:
-            errors += _undeclared(value, declared[key.lower()], where)
+        if key in declared:
+            errors += _undeclared(value, declared[key], where)
         elif extra:
             errors += _undeclared(value, extra, where)
         else:
-            errors.append(f"{where}: not a property the schema declares (known here: "
-                          f"{', '.join(sorted(spelt.values()))[:_MAX_MESSAGE]})")
+            errors.append(f"{where}: {_unknown(key, declared)}")
     return errors
+
+
+def _unknown(key: str, declared: dict[str, list[Node]]) -> str:
+    """Why `key` is refused: spelt otherwise in the schema (ARM would match it, the validator would not check
+    it), or not declared at all, with what is."""
+    spelt = next((name for name in declared if name.lower() == key.lower()), None)
+    if spelt is not None:
+        return f"spelt {spelt!r} in the schema"
+    known = ", ".join(sorted(declared))
+    return f"not a property the schema declares (known here: {_shortened(known)})"
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "..."
 
 
 def undeclared(resource: dict[str, Any], file: str, definition: str, prefix: str = "$") -> list[str]:
     """The keys, at any depth, that the resource's schemas do not declare. The published schemas carry no
     `additionalProperties: false`, so validation alone passes a misspelt name, which Azure then ignores or
-    refuses ("Could not find member ... on object of type ..."); names match case-insensitively, as ARM's
-    deserializers do. A free-form object (no declared properties) and an ARM expression are not looked into."""
+    refuses ("Could not find member ... on object of type ..."). A free-form object (no declared properties)
+    and an ARM expression are not looked into."""
     resolver = _REGISTRY.resolver()
-    roots = [(resolved.contents, resolved.resolver) for resolved in (
+    roots: list[Node] = [(resolved.contents, resolved.resolver) for resolved in (
         resolver.lookup(TEMPLATE_SCHEMA + "/definitions/resourceBase"),
         resolver.lookup(f"{BASE_URI}{file}#/resourceDefinitions/{definition}"))]
-    if definition == "deployments":
+    roots.append((PROPERTY_LOOP, resolver))
+    if file.endswith("/Microsoft.Resources.json") and definition == "deployments":
         roots.append((NESTED_DEPLOYMENT_KEYS, resolver))
     return _undeclared(resource, roots, prefix)
-
-
-# The template engine's own keys of a nested deployment, where it deploys (Microsoft Learn, "Deploy Azure
-# resources to more than one subscription or resource group"); no stored schema declares them.
-NESTED_DEPLOYMENT_KEYS = {"properties": {"resourceGroup": {"type": "string"}, "subscriptionId": {"type": "string"}}}
 
 
 def template_errors(template: dict[str, Any]) -> list[str]:

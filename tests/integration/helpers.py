@@ -144,7 +144,9 @@ def until_healthy(api: Any, name: str, namespace: str = "default", timeout: floa
     deadline = time.monotonic() + timeout
     healthy_since: float | None = None
     while True:
-        status = api.get(f"/api/clusters/{name}", params={"namespace": namespace}).json()
+        answer = api.get(f"/api/clusters/{name}", params={"namespace": namespace})
+        assert answer.status_code == 200, answer.text
+        status = answer.json()
         now = time.monotonic()
         healthy_since = (healthy_since or now) if status.get("healthy") else None
         if healthy_since is not None and now - healthy_since >= SETTLE_SECONDS:

@@ -131,6 +131,7 @@ def test_failover_drill_over_the_aks_adapter(api: httpx.Client, deployed: dict[s
     original = next(name for name, role in result["rolesBefore"].items() if role == "primary")  # whoever won
     assert result["rpoLostWrites"] == 0 and result["failoverTo"] != original
     assert result["rolesAfter"][original] == "primary"
+    assert step(done.json(), "standbys stay in sync")["outcome"] == "done"
     (delete,) = on_aks.calls("DELETE", f"/namespaces/{NS}/pods/{original}")
     assert delete.body["gracePeriodSeconds"] == 1
     (promote,) = on_aks.calls("PATCH", f"/namespaces/{NS}/clusters/pg-aks/status")

@@ -310,9 +310,9 @@ def test_due_verification_schedule_starts_a_run(api: httpx.Client, home: Path, c
                                                 devhost: Any) -> None:
     scheduled = {**SPEC, "schedules": {"backupVerification": "0 0 * * * *"}}
     assert run(api, "POST", "/api/clusters", json=scheduled).status_code == 200  # re-applied with a schedule
+    storage = Settings.from_env().storage_connection
     try:
         timer = next(t for t in devhost.timers.timers if t.name == "run_schedules")
-        storage = Settings.from_env().storage_connection
         operation = None
         for _ in range(3):  # the timer's own thread may look at the same moment; try again then
             schedules.mark_checked(storage, NS, "it-bk", datetime.now(UTC) - timedelta(hours=2))
@@ -328,7 +328,10 @@ def test_due_verification_schedule_starts_a_run(api: httpx.Client, home: Path, c
         assert schedules.fire_times("0 0 * * * *", datetime.now(UTC), datetime.now(UTC)) == 0
     finally:
         # the schedule goes with the test: left on, the next hour's verification would hold it-bk (and make a
-        # restore cluster) under the tests after this one
+        # restore cluster) under the tests after this one; a run still holding it (this test failed) ends first
+        holder = locks.holder(storage, NS, "it-bk")
+        if holder is not None:
+            follow(api, f"/api/operations/{holder.operation_id}")
         assert run(api, "POST", "/api/clusters", json=SPEC).status_code == 200
 
 

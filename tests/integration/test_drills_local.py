@@ -69,6 +69,7 @@ def test_drill_measures_rto_and_rpo_and_switches_back(api: httpx.Client, home: P
     assert 0 < result["rtoSeconds"]["failover"] < 60 and 0 < result["rtoSeconds"]["switchback"] < 30
     assert result["probe"]["acknowledged"] > 50
     assert primary(api) == original
+    assert step(done.json(), "standbys stay in sync")["outcome"] == "done"  # left as the next pre-flight wants
     assert probe_tables(home) == []  # the probe cleaned up after itself
 
 

@@ -138,22 +138,28 @@ def test_bad_template_shape_and_resources_fail() -> None:
 
 def test_a_misspelt_property_is_named_at_any_depth() -> None:
     """The published schemas never say `additionalProperties: false`, so validation alone passes a misspelt
-    name; the undeclared-property walk names it, where it is."""
+    name; the undeclared-property walk names it, where it is. A name spelt in another case would be matched by
+    ARM but not checked by the validator: it is named too."""
     group = copy.deepcopy(ACTION_GROUP)
     group["properties"]["webhookReceivers"][0]["useCommonAlertSchma"] = True
-    group["properties"]["groupShortname"] = "pgha"  # ARM's deserializers match names case-insensitively
+    group["properties"]["webhookReceivers"][0]["UseAadAuth"] = False
     group["dependOn"] = []
     errors = resource_errors(group)
-    assert sorted(e.split(":")[0] for e in errors) == ["$.dependOn",
+    assert sorted(e.split(":")[0] for e in errors) == ["$.dependOn", "$.properties.webhookReceivers[0].UseAadAuth",
                                                         "$.properties.webhookReceivers[0].useCommonAlertSchma"]
     misspelt = next(e for e in errors if "useCommonAlertSchma" in e)
     assert "serviceUri, tenantId, useAadAuth, useCommonAlertSchema)" in misspelt, misspelt
+    assert "$.properties.webhookReceivers[0].UseAadAuth: spelt 'useAadAuth' in the schema" in errors
 
 
-def test_maps_free_form_objects_and_nested_deployment_targets_are_not_undeclared() -> None:
+def test_maps_free_form_objects_and_the_template_engine_s_keys_are_not_undeclared() -> None:
     tagged = {**copy.deepcopy(RULE_GROUP), "tags": {"any-key": "fine", "owner": "dba"}}
     tagged["properties"]["rules"][0]["labels"] = {"team": "db"}  # a map of strings
     assert resource_errors(tagged) == []
+    looped = copy.deepcopy(ACTION_GROUP)  # a property loop (copy) makes the receivers
+    looped["properties"]["copy"] = [{"name": "emailReceivers", "count": 2, "input": {
+        "name": "[concat('mail', copyIndex('emailReceivers'))]", "emailAddress": "dba@example.com"}}]
+    assert resource_errors(looped) == []
     nested = {"type": "Microsoft.Resources/deployments", "apiVersion": "2025-04-01", "name": "inner",
               "resourceGroup": "[parameters('nodeGroup')]", "subscriptionId": "[subscription().subscriptionId]",
               "properties": {"mode": "Incremental", "template": {"$schema": TEMPLATE_SCHEMA,
@@ -161,3 +167,4 @@ def test_maps_free_form_objects_and_nested_deployment_targets_are_not_undeclared
     assert resource_errors(nested) == []
     nested["resourceGruop"] = nested.pop("resourceGroup")
     assert [e.split(":")[0] for e in resource_errors(nested)] == ["$.resourceGruop"]
+    assert [e.split(":")[0] for e in resource_errors({**ACTION_GROUP, "resourceGroup": "rg"})] == ["$.resourceGroup"]
