@@ -234,25 +234,27 @@ def test_broken_archiving_raises_its_alert_and_a_backup_follows_the_repair(
     monkeypatch.setenv("PGHA_ALERT_RECOVERY_TIMEOUT_SECONDS", "120")
     loop.settled()
     primary = leader(home)
-    with superuser(home, NAME, primary.pg_port, NS) as conn:
-        conn.execute("ALTER SYSTEM SET archive_command = 'false'")
-        conn.execute("SELECT pg_reload_conf()")
-        time.sleep(0.5)
-        since = time.time()
-        conn.execute("SELECT pg_logical_emit_message(false, 'pgha-test', 'x')")
-        conn.execute("SELECT pg_switch_wal()")
-    fired = loop.fired("PGHAWALArchivingFailing", since)
-    key = dedupe_key_of(fired)
-    deadline = time.monotonic() + 60
-    while (loop.api.get(f"/api/operations/{key}").json().get("customStatus") or {}).get(
-            "step") != "wait for archiving to work again":
-        assert time.monotonic() < deadline, "the response never waited for archiving"
-        time.sleep(0.2)
-    with superuser(home, NAME, primary.pg_port, NS) as conn:  # the storage is back
-        conn.execute("ALTER SYSTEM RESET archive_command")
-        conn.execute("SELECT pg_reload_conf()")
-        time.sleep(0.5)
-        conn.execute("SELECT pg_switch_wal()")
+    try:
+        with superuser(home, NAME, primary.pg_port, NS) as conn:
+            conn.execute("ALTER SYSTEM SET archive_command = 'false'")
+            conn.execute("SELECT pg_reload_conf()")
+            time.sleep(0.5)
+            since = time.time()
+            conn.execute("SELECT pg_logical_emit_message(false, 'pgha-test', 'x')")
+            conn.execute("SELECT pg_switch_wal()")
+        fired = loop.fired("PGHAWALArchivingFailing", since)
+        key = dedupe_key_of(fired)
+        deadline = time.monotonic() + 60
+        while (loop.api.get(f"/api/operations/{key}").json().get("customStatus") or {}).get(
+                "step") != "wait for archiving to work again":
+            assert time.monotonic() < deadline, "the response never waited for archiving"
+            time.sleep(0.2)
+    finally:  # the storage is back (for the cases after this one too, should this one fail before here)
+        with superuser(home, NAME, primary.pg_port, NS) as conn:
+            conn.execute("ALTER SYSTEM RESET archive_command")
+            conn.execute("SELECT pg_reload_conf()")
+            time.sleep(0.5)
+            conn.execute("SELECT pg_switch_wal()")
     report = loop.report("archive_command broken", fired, since, timeout=240)
     assert report["status"] == "succeeded", report
     diagnosis = step(report, "diagnose archiving")

@@ -374,9 +374,11 @@ def test_wal_service_answers_as_barman_cloud_and_its_loss_only_slows_archiving(h
     assert code == 1 and not fetched.exists(), output  # "not found", as PostgreSQL's recovery must read it
 
     assert processes.stop(platform.stack.wal_daemon())
-    assert wal_client.request(socket, "check-wal-archive", store) is None
-    insert(home, (29, "archived by barman-cloud-wal-archive itself"))  # the client falls back to the command
-    assert platform.archive.serve() and platform.stack.wal_daemon().running
+    try:
+        assert wal_client.request(socket, "check-wal-archive", store) is None
+        insert(home, (29, "archived by barman-cloud-wal-archive itself"))  # the client falls back to the command
+    finally:  # the service comes back for the tests after this one, should this one fail
+        assert platform.archive.serve() and platform.stack.wal_daemon().running
     insert(home, (28, "archived through the service again"))
 
 

@@ -138,9 +138,12 @@ def test_etcd_stopped_at_a_drills_preflight_refuses_it_and_loses_no_acknowledged
             time.sleep(1.0)
             processes.stop(stack.daemon("etcd"), timeout=10)
             stopped = time.monotonic()
-            done = follow(api, start(api, "POST", "/api/clusters/it-own/drills/failover", json={"mode": "crash"}))
-            took = time.monotonic() - stopped
-            stack.up()  # etcd alone comes back, with its data
+            try:
+                done = follow(api, start(api, "POST", "/api/clusters/it-own/drills/failover",
+                                         json={"mode": "crash"}))
+                took = time.monotonic() - stopped
+            finally:
+                stack.up()  # etcd alone comes back, with its data (for the next test too, should this one fail)
             until_healthy(api, "it-own")
             time.sleep(1.0)  # writes go on through the healed cluster
         finally:
