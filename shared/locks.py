@@ -126,9 +126,9 @@ class ResolvedClaim:
 
 
 def resolved_before(connection: str, cutoff: float) -> list[ResolvedClaim]:
-    """The claims whose alert resolved before `cutoff` (seconds since the epoch), oldest first. Only the markers
-    of the hours wholly before the cutoff are listed, then each one's claim read: a sweep costs what it
-    deletes, never a listing of every claim kept (400 claims listed with their metadata took 75-120 ms of
+    """The claims whose alert resolved before `cutoff` (seconds since the epoch), hour by hour, oldest first. Only
+    the markers of the hours wholly before the cutoff are listed, then each one's claim read: a sweep costs what it
+    deletes, never a listing of every claim kept (400 claims listed with their metadata took 73-119 ms of
     the host's CPU, an alert's ack stalled behind it)."""
     container = objectstore.container(connection, CLAIMS)
     last_hour = hour_of(cutoff - 3600)

@@ -448,4 +448,3 @@ def test_a_sweep_reads_the_claims_whose_alert_resolved_and_no_other(
     assert locks.forget_claim(storage, found)
     assert locks.claimed_at(storage, keys[0]) == 0.0 and locks.claimed_at(storage, keys[1]) > 0
     assert keys[0] not in {c.key for c in locks.resolved_before(storage, time.time())}  # its marker went too
-
